@@ -1,0 +1,602 @@
+//! KV cache (f32 or f16 storage) and the streaming decode step.
+//!
+//! **Growing mode** keeps every token up to `capacity`; appending to a full cache is
+//! `CacheFull`. Complete-block landmark means are finalised as blocks fill, with exactly the
+//! operations prefill uses, so decode at position `i` equals `forward` row `i`.
+//!
+//! **Sliding mode** keeps the first `pinned` tokens (the global tokens' prefix) forever and the
+//! most recent `capacity - pinned` tokens in a ring. The retained frames form a sequence
+//! (pinned prefix, then recent frames in order), and decode equals `forward` over that sequence
+//! at its last position. Landmarks are then recomputed per step for the blocks the query uses
+//! only: O(B · log T) per step, never O(T).
+//!
+//! Neither mode allocates or does O(T) work per step.
+
+use crate::attend::{softmax_weights, weighted_values, KvRows};
+use crate::config::{AttnShape, SparseConfig};
+use crate::pattern::{block_range, QueryPattern};
+use crate::simd::{dispatch, Isa, WithIsa};
+use crate::sparse::{check_finite, SparseAttention};
+use crate::tensor::{checked_len, Tensor3};
+use crate::KernelError;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Storage element of a cache: `f32`, or `half::f16` for half the memory.
+pub trait KvElem: Copy + Default + 'static {
+    const NAME: &'static str;
+    fn from_f32(x: f32) -> Self;
+    fn to_f32(self) -> f32;
+    /// The storage as f32 when it is f32 (lets decode read rows in place).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+}
+
+impl KvElem for f32 {
+    const NAME: &'static str = "f32";
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn as_f32(s: &[Self]) -> Option<&[f32]> {
+        Some(s)
+    }
+}
+
+impl KvElem for half::f16 {
+    const NAME: &'static str = "f16";
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        half::f16::from_f32(x)
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+}
+
+/// What a full cache does on append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Refuse with `CacheFull`.
+    Growing,
+    /// Keep the first `pinned` tokens and drop the oldest of the rest.
+    Sliding { pinned: usize },
+}
+
+/// Keys and values of the tokens seen so far, `[slot][kv_heads][dim]`.
+#[derive(Clone, Debug)]
+pub struct KvCache<E: KvElem = f32> {
+    keys: Vec<E>,
+    values: Vec<E>,
+    capacity: usize,
+    kv_heads: usize,
+    dim: usize,
+    block_size: usize,
+    mode: CacheMode,
+    len: usize,
+    /// Sliding: ring offset of the oldest non-pinned retained token.
+    head: usize,
+    appended: u64,
+    lm_k: Vec<f32>,
+    lm_v: Vec<f32>,
+    part_k: Vec<f32>,
+    part_v: Vec<f32>,
+}
+
+impl KvCache<f32> {
+    /// Growing f32 cache (the seed's constructor signature). Panics only on size overflow or
+    /// `block_size == 0`; [`KvCache::try_new`] returns those as errors.
+    pub fn new(capacity: usize, kv_heads: usize, dim: usize, block_size: usize) -> Self {
+        Self::try_new(capacity, kv_heads, dim, block_size, CacheMode::Growing).expect("KvCache::new")
+    }
+}
+
+impl<E: KvElem> KvCache<E> {
+    pub fn try_new(
+        capacity: usize,
+        kv_heads: usize,
+        dim: usize,
+        block_size: usize,
+        mode: CacheMode,
+    ) -> Result<Self, KernelError> {
+        if kv_heads == 0 || dim == 0 {
+            return Err(KernelError::ZeroDim);
+        }
+        if block_size == 0 {
+            return Err(KernelError::InvalidConfig("block_size must be > 0"));
+        }
+        if let CacheMode::Sliding { pinned } = mode {
+            if pinned >= capacity {
+                return Err(KernelError::InvalidConfig("sliding cache needs capacity > pinned"));
+            }
+        }
+        let n = checked_len(capacity, kv_heads, dim)?;
+        let row = kv_heads * dim;
+        let lm = checked_len(capacity / block_size, kv_heads, dim)?;
+        Ok(Self {
+            keys: vec![E::default(); n],
+            values: vec![E::default(); n],
+            capacity,
+            kv_heads,
+            dim,
+            block_size,
+            mode,
+            len: 0,
+            head: 0,
+            appended: 0,
+            lm_k: vec![0.0; lm],
+            lm_v: vec![0.0; lm],
+            part_k: vec![0.0; row],
+            part_v: vec![0.0; row],
+        })
+    }
+
+    /// Retained tokens.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    pub fn is_full(&self) -> bool {
+        self.len == self.capacity
+    }
+    pub fn kv_heads(&self) -> usize {
+        self.kv_heads
+    }
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+    pub fn mode(&self) -> CacheMode {
+        self.mode
+    }
+    /// Tokens appended since creation or the last reset (including dropped ones).
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+    /// Bytes of key/value storage.
+    pub fn storage_bytes(&self) -> usize {
+        2 * self.keys.len() * core::mem::size_of::<E>()
+    }
+
+    pub fn reset(&mut self) {
+        self.len = 0;
+        self.head = 0;
+        self.appended = 0;
+        self.part_k.fill(0.0);
+        self.part_v.fill(0.0);
+    }
+
+    /// Storage slot of retained position `r`.
+    #[inline(always)]
+    fn slot(&self, r: usize) -> usize {
+        match self.mode {
+            CacheMode::Growing => r,
+            CacheMode::Sliding { pinned } => {
+                if r < pinned {
+                    r
+                } else {
+                    let ring = self.capacity - pinned;
+                    let mut s = self.head + (r - pinned);
+                    if s >= ring {
+                        s -= ring;
+                    }
+                    pinned + s
+                }
+            }
+        }
+    }
+
+    /// Appends one token's keys and values (`[kv_heads][dim]` each).
+    pub fn append(&mut self, k: &[f32], v: &[f32]) -> Result<(), KernelError> {
+        let row = self.kv_heads * self.dim;
+        for (tensor, got) in [("k", k.len()), ("v", v.len())] {
+            if got != row {
+                return Err(KernelError::Length { tensor, expected: row, got });
+            }
+        }
+        check_finite("k", k)?;
+        check_finite("v", v)?;
+        let slot = if self.len < self.capacity {
+            self.len
+        } else {
+            match self.mode {
+                CacheMode::Growing => return Err(KernelError::CacheFull { capacity: self.capacity }),
+                CacheMode::Sliding { pinned } => {
+                    let s = pinned + self.head;
+                    self.head = (self.head + 1) % (self.capacity - pinned);
+                    s
+                }
+            }
+        };
+        let dst = slot * row;
+        for (d, &s) in self.keys[dst..dst + row].iter_mut().zip(k) {
+            *d = E::from_f32(s);
+        }
+        for (d, &s) in self.values[dst..dst + row].iter_mut().zip(v) {
+            *d = E::from_f32(s);
+        }
+        if self.mode == CacheMode::Growing {
+            // Same operations as prefill's block means: add rows in order, then scale by 1/B.
+            let (ks, vs) = (&self.keys[dst..dst + row], &self.values[dst..dst + row]);
+            for (p, &x) in self.part_k.iter_mut().zip(ks) {
+                *p += x.to_f32();
+            }
+            for (p, &x) in self.part_v.iter_mut().zip(vs) {
+                *p += x.to_f32();
+            }
+            if (self.len + 1) % self.block_size == 0 {
+                let b = self.len / self.block_size;
+                let inv = 1.0 / self.block_size as f32;
+                for (o, p) in self.lm_k[b * row..(b + 1) * row].iter_mut().zip(self.part_k.iter_mut()) {
+                    *o = *p * inv;
+                    *p = 0.0;
+                }
+                for (o, p) in self.lm_v[b * row..(b + 1) * row].iter_mut().zip(self.part_v.iter_mut()) {
+                    *o = *p * inv;
+                    *p = 0.0;
+                }
+            }
+        }
+        if self.len < self.capacity {
+            self.len += 1;
+        }
+        self.appended += 1;
+        Ok(())
+    }
+
+    /// Seed-compatible append of one-token tensors `(1, kv_heads, dim)`.
+    pub fn try_append(&mut self, k: &Tensor3, v: &Tensor3) -> Result<(), KernelError> {
+        for t in [k, v] {
+            if t.seq != 1 {
+                return Err(KernelError::Mismatch { what: "append seq", expected: 1, got: t.seq });
+            }
+            if t.heads != self.kv_heads {
+                return Err(KernelError::CacheMismatch { what: "kv_heads", cache: self.kv_heads, call: t.heads });
+            }
+            if t.dim != self.dim {
+                return Err(KernelError::CacheMismatch { what: "dim", cache: self.dim, call: t.dim });
+            }
+        }
+        self.append(&k.data, &v.data)
+    }
+
+    /// Key/value rows of retained position `r` converted to f32 (for inspection and tests).
+    pub fn row_f32(&self, r: usize, out_k: &mut [f32], out_v: &mut [f32]) {
+        let row = self.kv_heads * self.dim;
+        let o = self.slot(r) * row;
+        for (d, s) in out_k.iter_mut().zip(&self.keys[o..o + row]) {
+            *d = s.to_f32();
+        }
+        for (d, s) in out_v.iter_mut().zip(&self.values[o..o + row]) {
+            *d = s.to_f32();
+        }
+    }
+}
+
+/// Working memory of [`SparseAttention::decode_step`], sized once for a config and shape.
+#[derive(Debug)]
+pub struct DecodeScratch {
+    pattern: QueryPattern,
+    probs: Vec<f32>,
+    /// Sliding mode: means of the blocks in the pattern, by ordinal.
+    lm_k: Vec<f32>,
+    lm_v: Vec<f32>,
+    /// f16 storage: candidate rows converted to f32, by candidate ordinal.
+    gk: Vec<f32>,
+    gv: Vec<f32>,
+    q_heads: usize,
+    kv_row: usize,
+}
+
+impl DecodeScratch {
+    pub fn new(cfg: &SparseConfig, q_heads: usize, kv_heads: usize, dim: usize) -> Result<Self, KernelError> {
+        AttnShape { seq: 1, q_heads, kv_heads, head_dim: dim }.validate()?;
+        let bits = usize::BITS as usize;
+        let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
+        // Decode never sees more than `capacity` tokens, but the window bound is what matters
+        // here; clamp absurd windows so the scratch stays bounded (the pattern cannot exceed
+        // the cache length, checked per step).
+        let span = span.min(1 << 20);
+        let tokens = span + cfg.global_tokens.len() + 2 * bits;
+        let blocks = 2 + 2 * bits;
+        let kv_row = kv_heads * dim;
+        let max_c = tokens + blocks;
+        Ok(Self {
+            pattern: QueryPattern::with_capacity(cfg),
+            probs: vec![0.0; max_c * (q_heads / kv_heads)],
+            lm_k: vec![0.0; blocks * kv_row],
+            lm_v: vec![0.0; blocks * kv_row],
+            gk: Vec::new(),
+            gv: Vec::new(),
+            q_heads,
+            kv_row,
+        })
+    }
+
+    /// Reserves the f16 gather buffers (done by `new_for` automatically for f16 caches).
+    fn ensure_gather(&mut self, tokens: usize) {
+        let n = tokens * self.kv_row;
+        if self.gk.len() < n {
+            self.gk.resize(n, 0.0);
+            self.gv.resize(n, 0.0);
+        }
+    }
+
+    /// Scratch for decoding against `cache` with no allocation in any later step.
+    pub fn new_for<E: KvElem>(cfg: &SparseConfig, q_heads: usize, cache: &KvCache<E>) -> Result<Self, KernelError> {
+        let mut s = Self::new(cfg, q_heads, cache.kv_heads, cache.dim)?;
+        if E::as_f32(&cache.keys[..0]).is_none() {
+            let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
+            let tokens = span.min(cache.capacity) + cfg.global_tokens.len() + 2 * usize::BITS as usize;
+            s.ensure_gather(tokens);
+        }
+        Ok(s)
+    }
+}
+
+struct SlotRows<'a, E: KvElem> {
+    cache: &'a KvCache<E>,
+    keys: &'a [f32],
+    values: &'a [f32],
+    lm_k: &'a [f32],
+    lm_v: &'a [f32],
+    lm_by_ordinal: bool,
+}
+
+impl<E: KvElem> KvRows for SlotRows<'_, E> {
+    #[inline(always)]
+    fn key(&self, _c: usize, j: usize, g: usize) -> &[f32] {
+        let d = self.cache.dim;
+        let o = (self.cache.slot(j) * self.cache.kv_heads + g) * d;
+        &self.keys[o..o + d]
+    }
+    #[inline(always)]
+    fn value(&self, _c: usize, j: usize, g: usize) -> &[f32] {
+        let d = self.cache.dim;
+        let o = (self.cache.slot(j) * self.cache.kv_heads + g) * d;
+        &self.values[o..o + d]
+    }
+    #[inline(always)]
+    fn lm_key(&self, bi: usize, b: usize, g: usize) -> &[f32] {
+        let d = self.cache.dim;
+        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * d;
+        &self.lm_k[o..o + d]
+    }
+    #[inline(always)]
+    fn lm_value(&self, bi: usize, b: usize, g: usize) -> &[f32] {
+        let d = self.cache.dim;
+        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * d;
+        &self.lm_v[o..o + d]
+    }
+}
+
+struct GatheredRows<'a> {
+    gk: &'a [f32],
+    gv: &'a [f32],
+    lm_k: &'a [f32],
+    lm_v: &'a [f32],
+    lm_by_ordinal: bool,
+    kv_heads: usize,
+    dim: usize,
+}
+
+impl KvRows for GatheredRows<'_> {
+    #[inline(always)]
+    fn key(&self, c: usize, _j: usize, g: usize) -> &[f32] {
+        let o = (c * self.kv_heads + g) * self.dim;
+        &self.gk[o..o + self.dim]
+    }
+    #[inline(always)]
+    fn value(&self, c: usize, _j: usize, g: usize) -> &[f32] {
+        let o = (c * self.kv_heads + g) * self.dim;
+        &self.gv[o..o + self.dim]
+    }
+    #[inline(always)]
+    fn lm_key(&self, bi: usize, b: usize, g: usize) -> &[f32] {
+        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim;
+        &self.lm_k[o..o + self.dim]
+    }
+    #[inline(always)]
+    fn lm_value(&self, bi: usize, b: usize, g: usize) -> &[f32] {
+        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim;
+        &self.lm_v[o..o + self.dim]
+    }
+}
+
+struct DecodeWork<'a, R: KvRows> {
+    cfg: &'a SparseConfig,
+    shape: AttnShape,
+    pattern: &'a QueryPattern,
+    rows: R,
+    q: &'a [f32],
+    probs: &'a mut [f32],
+    out: &'a mut [f32],
+}
+
+impl<R: KvRows> WithIsa for DecodeWork<'_, R> {
+    type Output = ();
+    #[inline(always)]
+    fn run<I: Isa>(self) {
+        let DecodeWork { cfg, shape, pattern, rows, q, probs, out } = self;
+        for g in 0..shape.kv_heads {
+            softmax_weights::<I, _>(cfg, &shape, shape.seq, pattern, &rows, g, q, probs);
+            weighted_values::<I, _>(&shape, pattern, &rows, g, probs, out);
+        }
+    }
+}
+
+struct SlidingMeans<'a, E: KvElem> {
+    cache: &'a KvCache<E>,
+    pattern: &'a QueryPattern,
+    n: usize,
+    lm_k: &'a mut [f32],
+    lm_v: &'a mut [f32],
+}
+
+impl<E: KvElem> WithIsa for SlidingMeans<'_, E> {
+    type Output = ();
+    #[inline(always)]
+    fn run<I: Isa>(self) {
+        let SlidingMeans { cache, pattern, n, lm_k, lm_v } = self;
+        let row = cache.kv_heads * cache.dim;
+        for (bi, &b) in pattern.blocks.iter().enumerate() {
+            let (s, e) = block_range(b, cache.block_size, n);
+            let ok = &mut lm_k[bi * row..(bi + 1) * row];
+            let ov = &mut lm_v[bi * row..(bi + 1) * row];
+            ok.fill(0.0);
+            ov.fill(0.0);
+            for r in s..e {
+                let o = cache.slot(r) * row;
+                for (a, x) in ok.iter_mut().zip(&cache.keys[o..o + row]) {
+                    *a += x.to_f32();
+                }
+                for (a, x) in ov.iter_mut().zip(&cache.values[o..o + row]) {
+                    *a += x.to_f32();
+                }
+            }
+            let inv = 1.0 / (e - s) as f32;
+            I::scale(ok, inv);
+            I::scale(ov, inv);
+        }
+    }
+}
+
+impl SparseAttention {
+    /// Cache sized for this pattern: sliding mode pins the prefix holding the global tokens.
+    pub fn make_cache<E: KvElem>(
+        &self,
+        capacity: usize,
+        kv_heads: usize,
+        dim: usize,
+        sliding: bool,
+    ) -> Result<KvCache<E>, KernelError> {
+        let mode = if sliding {
+            let pinned = self
+                .config()
+                .global_tokens
+                .iter()
+                .filter(|&&g| g < capacity)
+                .map(|&g| g + 1)
+                .max()
+                .unwrap_or(0);
+            CacheMode::Sliding { pinned }
+        } else {
+            CacheMode::Growing
+        };
+        KvCache::try_new(capacity, kv_heads, dim, self.config().block_size, mode)
+    }
+
+    /// Attends the newest cached token: `q` (`[q_heads][dim]`) as position `len - 1` over the
+    /// retained tokens, into `out`. Append the token's keys/values first. An empty cache gives
+    /// zeros. No allocation, O(window + log T) work (plus O(B log T) in sliding mode).
+    pub fn decode_step<E: KvElem>(
+        &self,
+        q: &[f32],
+        cache: &KvCache<E>,
+        out: &mut [f32],
+        scratch: &mut DecodeScratch,
+    ) -> Result<(), KernelError> {
+        let cfg = self.config();
+        if cache.block_size != cfg.block_size {
+            return Err(KernelError::CacheMismatch { what: "block_size", cache: cache.block_size, call: cfg.block_size });
+        }
+        if scratch.kv_row != cache.kv_heads * cache.dim {
+            return Err(KernelError::CacheMismatch {
+                what: "kv_heads*dim of scratch",
+                cache: cache.kv_heads * cache.dim,
+                call: scratch.kv_row,
+            });
+        }
+        let q_heads = scratch.q_heads;
+        let shape = AttnShape { seq: cache.len, q_heads, kv_heads: cache.kv_heads, head_dim: cache.dim };
+        shape.validate()?;
+        let qlen = q_heads * cache.dim;
+        if q.len() != qlen {
+            return Err(KernelError::Length { tensor: "q", expected: qlen, got: q.len() });
+        }
+        if out.len() != qlen {
+            return Err(KernelError::Length { tensor: "out", expected: qlen, got: out.len() });
+        }
+        check_finite("q", q)?;
+        if cache.len == 0 {
+            out.fill(0.0);
+            return Ok(());
+        }
+        let n = cache.len;
+        let DecodeScratch { pattern, probs, lm_k, lm_v, gk, gv, .. } = scratch;
+        pattern.build(cfg, n, n - 1);
+        let sliding = matches!(cache.mode, CacheMode::Sliding { .. });
+        let isa = self.isa();
+        if sliding && cfg.landmarks {
+            dispatch(isa, SlidingMeans { cache, pattern, n, lm_k, lm_v });
+        }
+        let (lmk, lmv): (&[f32], &[f32]) = if sliding { (lm_k, lm_v) } else { (&cache.lm_k, &cache.lm_v) };
+        match (E::as_f32(&cache.keys), E::as_f32(&cache.values)) {
+            (Some(keys), Some(values)) => {
+                let rows = SlotRows { cache, keys, values, lm_k: lmk, lm_v: lmv, lm_by_ordinal: sliding };
+                dispatch(isa, DecodeWork { cfg, shape, pattern, rows, q, probs, out });
+            }
+            _ => {
+                let row = cache.kv_heads * cache.dim;
+                let tokens = pattern.tokens();
+                if gk.len() < tokens * row {
+                    return Err(KernelError::CacheMismatch {
+                        what: "gather scratch tokens (use DecodeScratch::new_for)",
+                        cache: tokens,
+                        call: gk.len() / row.max(1),
+                    });
+                }
+                let positions = (pattern.lo..=pattern.hi).chain(pattern.extra.iter().copied());
+                for (c, j) in positions.enumerate() {
+                    let o = cache.slot(j) * row;
+                    for (d, s) in gk[c * row..(c + 1) * row].iter_mut().zip(&cache.keys[o..o + row]) {
+                        *d = s.to_f32();
+                    }
+                    for (d, s) in gv[c * row..(c + 1) * row].iter_mut().zip(&cache.values[o..o + row]) {
+                        *d = s.to_f32();
+                    }
+                }
+                let rows = GatheredRows {
+                    gk,
+                    gv,
+                    lm_k: lmk,
+                    lm_v: lmv,
+                    lm_by_ordinal: sliding,
+                    kv_heads: cache.kv_heads,
+                    dim: cache.dim,
+                };
+                dispatch(isa, DecodeWork { cfg, shape, pattern, rows, q, probs, out });
+            }
+        }
+        Ok(())
+    }
+
+    /// Seed-compatible decode: `q` is `(1, q_heads, dim)`; allocates the result and scratch.
+    pub fn decode_step_tensor<E: KvElem>(&self, q: &Tensor3, cache: &KvCache<E>) -> Result<Tensor3, KernelError> {
+        if q.seq != 1 {
+            return Err(KernelError::Mismatch { what: "decode q seq", expected: 1, got: q.seq });
+        }
+        if q.dim != cache.dim {
+            return Err(KernelError::CacheMismatch { what: "dim", cache: cache.dim, call: q.dim });
+        }
+        let mut scratch = DecodeScratch::new_for(self.config(), q.heads, cache)?;
+        let mut out = Tensor3::try_zeros(1, q.heads, q.dim)?;
+        self.decode_step(&q.data, cache, &mut out.data, &mut scratch)?;
+        Ok(out)
+    }
+}
+

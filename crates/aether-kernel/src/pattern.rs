@@ -1,0 +1,164 @@
+//! The candidate set of one query: which tokens and which landmark blocks it attends to.
+//!
+//! Built once per query position and shared by every head (the pattern does not depend on the
+//! head). Deduplication needs no length-N scratch: the window is a range, and the few extra
+//! tokens and blocks are checked against each other by a short linear scan.
+
+use crate::config::SparseConfig;
+use alloc::vec::Vec;
+
+/// Candidates of query `i` in a sequence of `n` tokens.
+#[derive(Clone, Debug, Default)]
+pub struct QueryPattern {
+    /// Local window, inclusive: tokens `lo..=hi`.
+    pub lo: usize,
+    pub hi: usize,
+    /// Tokens outside the window (globals, then log-stride), each once.
+    pub extra: Vec<usize>,
+    /// Landmark blocks, each once.
+    pub blocks: Vec<usize>,
+}
+
+impl QueryPattern {
+    /// Reserves room for the largest pattern `cfg` can produce, so `build` never allocates.
+    pub fn with_capacity(cfg: &SparseConfig) -> Self {
+        let bits = usize::BITS as usize;
+        Self {
+            lo: 0,
+            hi: 0,
+            extra: Vec::with_capacity(cfg.global_tokens.len() + 2 * bits),
+            blocks: Vec::with_capacity(2 + 2 * bits),
+        }
+    }
+
+    pub fn window_len(&self) -> usize {
+        self.hi - self.lo + 1
+    }
+
+    /// Token candidates (window + extra).
+    pub fn tokens(&self) -> usize {
+        self.window_len() + self.extra.len()
+    }
+
+    /// All candidates: tokens plus landmark blocks.
+    pub fn len(&self) -> usize {
+        self.tokens() + self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn in_window(&self, j: usize) -> bool {
+        j >= self.lo && j <= self.hi
+    }
+
+    #[inline]
+    fn push_token(&mut self, j: usize) {
+        if !self.in_window(j) && !self.extra.contains(&j) {
+            self.extra.push(j);
+        }
+    }
+
+    #[inline]
+    fn push_block(&mut self, b: usize, cfg: &SparseConfig, n: usize) {
+        if self.blocks.contains(&b) {
+            return;
+        }
+        if cfg.landmark_exclude_window {
+            let start = b * cfg.block_size;
+            let end = (start + cfg.block_size).min(n) - 1;
+            if start <= self.hi && end >= self.lo {
+                return;
+            }
+        }
+        self.blocks.push(b);
+    }
+
+    /// Fills the pattern of query `i` (`i < n`), replacing previous content.
+    pub fn build(&mut self, cfg: &SparseConfig, n: usize, i: usize) {
+        debug_assert!(i < n);
+        self.extra.clear();
+        self.blocks.clear();
+        self.lo = i.saturating_sub(cfg.window);
+        self.hi = if cfg.causal { i } else { i.saturating_add(cfg.window).min(n - 1) };
+
+        for &g in &cfg.global_tokens {
+            if g < n && (!cfg.causal || g <= i) {
+                self.push_token(g);
+            }
+        }
+        if cfg.log_stride {
+            let mut stride = 1usize;
+            while stride < n {
+                if stride <= i {
+                    self.push_token(i - stride);
+                }
+                if !cfg.causal && i + stride < n {
+                    self.push_token(i + stride);
+                }
+                stride = match stride.checked_mul(2) {
+                    Some(s) => s,
+                    None => break,
+                };
+            }
+        }
+        if cfg.landmarks {
+            let b = cfg.block_size;
+            let nb = n.div_ceil(b);
+            if cfg.causal {
+                // Only complete blocks ending at or before i: no future leakage.
+                let available = (i + 1) / b;
+                if available > 0 {
+                    let p = available - 1;
+                    if p >= 1 {
+                        self.push_block(p - 1, cfg, n);
+                    }
+                    self.push_block(p, cfg, n);
+                    let mut stride = 1usize;
+                    while stride <= p && stride < nb {
+                        self.push_block(p - stride, cfg, n);
+                        stride *= 2;
+                    }
+                }
+            } else {
+                let c = i / b;
+                if c >= 1 {
+                    self.push_block(c - 1, cfg, n);
+                }
+                if c + 1 < nb {
+                    self.push_block(c + 1, cfg, n);
+                }
+                let mut stride = 1usize;
+                while stride < nb {
+                    if stride <= c {
+                        self.push_block(c - stride, cfg, n);
+                    }
+                    if c + stride < nb {
+                        self.push_block(c + stride, cfg, n);
+                    }
+                    stride *= 2;
+                }
+            }
+        }
+    }
+}
+
+/// Token range `[start, end)` of block `b` in a sequence of `n` tokens.
+#[inline]
+pub fn block_range(b: usize, block_size: usize, n: usize) -> (usize, usize) {
+    let start = b * block_size;
+    (start, (start + block_size).min(n))
+}
+
+/// Candidate edges per head over a whole sequence of `n` queries (tokens plus landmarks).
+pub fn edge_count(cfg: &SparseConfig, n: usize) -> u64 {
+    let mut p = QueryPattern::with_capacity(cfg);
+    let mut edges = 0u64;
+    for i in 0..n {
+        p.build(cfg, n, i);
+        edges += p.len() as u64;
+    }
+    edges
+}

@@ -1,0 +1,466 @@
+//! Sparse attention prefill (forward) and its backward.
+
+use crate::attend::{block_means, softmax_weights, weighted_values, DenseRows, KvRows};
+use crate::config::{AttnShape, SparseConfig};
+use crate::pattern::{block_range, QueryPattern};
+use crate::simd::{detected_isa, dispatch, Isa, IsaKind, WithIsa};
+use crate::tensor::Tensor3;
+use crate::KernelError;
+use alloc::vec::Vec;
+
+/// Reusable working memory. After the first call of a given size, calls do not allocate.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pattern: Option<QueryPattern>,
+    probs: Vec<f32>,
+    lm_k: Vec<f32>,
+    lm_v: Vec<f32>,
+    // Backward only: gradients of landmark keys/values, and per-candidate value dots.
+    d_lm_k: Vec<f32>,
+    d_lm_v: Vec<f32>,
+    dp: Vec<f32>,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn prepare(&mut self, cfg: &SparseConfig, shape: &AttnShape) -> Result<(), KernelError> {
+        if self.pattern.as_ref().is_none_or(|p| p.extra.capacity() < cfg.global_tokens.len()) {
+            self.pattern = Some(QueryPattern::with_capacity(cfg));
+        }
+        let n = shape.seq;
+        let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
+        let max_c = span.min(n)
+            + cfg.global_tokens.len()
+            + 2 * usize::BITS as usize
+            + 2
+            + 2 * usize::BITS as usize;
+        let probs = max_c.checked_mul(shape.group()).ok_or(KernelError::SizeOverflow)?;
+        grow(&mut self.probs, probs);
+        if cfg.landmarks {
+            let lm = n
+                .div_ceil(cfg.block_size)
+                .checked_mul(shape.kv_heads * shape.head_dim)
+                .ok_or(KernelError::SizeOverflow)?;
+            grow(&mut self.lm_k, lm);
+            grow(&mut self.lm_v, lm);
+        }
+        Ok(())
+    }
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+pub(crate) fn check_finite(tensor: &'static str, x: &[f32]) -> Result<(), KernelError> {
+    // Fold with a branch-free accumulation first; locate the index only on failure.
+    let mut bad = false;
+    for chunk in x.chunks(64) {
+        let mut acc = 0.0f32;
+        for &v in chunk {
+            acc += v * 0.0;
+        }
+        bad |= acc.is_nan();
+    }
+    if bad {
+        let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(KernelError::NonFinite { tensor, index });
+    }
+    Ok(())
+}
+
+/// Sparse attention with a fixed pattern. Cheap to clone; holds no buffers.
+#[derive(Clone, Debug)]
+pub struct SparseAttention {
+    cfg: SparseConfig,
+    isa: IsaKind,
+}
+
+impl SparseAttention {
+    pub fn new(cfg: SparseConfig) -> Result<Self, KernelError> {
+        cfg.validate()?;
+        Ok(Self { cfg, isa: detected_isa() })
+    }
+
+    /// Forces the portable scalar path (for tests and for comparing ISAs).
+    pub fn with_scalar(mut self) -> Self {
+        self.isa = IsaKind::Scalar;
+        self
+    }
+
+    pub fn config(&self) -> &SparseConfig {
+        &self.cfg
+    }
+
+    pub fn isa(&self) -> IsaKind {
+        self.isa
+    }
+
+    /// Candidate edges per head for a sequence of `n` (tokens plus landmarks).
+    pub fn edge_count(&self, n: usize) -> u64 {
+        crate::pattern::edge_count(&self.cfg, n)
+    }
+
+    /// Prefill: `out[i]` attends over query `i`'s candidates. MHA when `q_heads == kv_heads`,
+    /// GQA otherwise (one candidate list and one K/V row load per KV head group).
+    /// Inputs must be finite (`NonFinite` otherwise).
+    pub fn forward_into(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        shape.check(q.len(), k.len(), v.len())?;
+        if out.len() != q.len() {
+            return Err(KernelError::Length { tensor: "out", expected: q.len(), got: out.len() });
+        }
+        check_finite("q", q)?;
+        check_finite("k", k)?;
+        check_finite("v", v)?;
+        if shape.seq == 0 {
+            return Ok(());
+        }
+        scratch.prepare(&self.cfg, &shape)?;
+        self.compute_landmarks(&shape, k, v, scratch);
+        let Scratch { pattern, probs, lm_k, lm_v, .. } = scratch;
+        let pattern = pattern.as_mut().expect("prepared");
+        dispatch(
+            self.isa,
+            ForwardRows {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                out,
+                first: 0,
+                pattern,
+                probs,
+            },
+        );
+        Ok(())
+    }
+
+    fn compute_landmarks(&self, shape: &AttnShape, k: &[f32], v: &[f32], scratch: &mut Scratch) {
+        if !self.cfg.landmarks {
+            return;
+        }
+        let row = shape.kv_heads * shape.head_dim;
+        dispatch(self.isa, BlockMeans { x: k, n: shape.seq, row, block: self.cfg.block_size, out: &mut scratch.lm_k });
+        dispatch(self.isa, BlockMeans { x: v, n: shape.seq, row, block: self.cfg.block_size, out: &mut scratch.lm_v });
+    }
+
+    /// Allocating convenience over [`forward_into`](Self::forward_into) for `Tensor3` inputs;
+    /// `k.heads` decides MHA vs GQA.
+    pub fn forward(&self, q: &Tensor3, k: &Tensor3, v: &Tensor3) -> Result<Tensor3, KernelError> {
+        let shape = tensor_shape(q, k, v)?;
+        let mut out = Tensor3::try_zeros(q.seq, q.heads, q.dim)?;
+        self.forward_into(shape, &q.data, &k.data, &v.data, &mut out.data, &mut Scratch::new())?;
+        Ok(out)
+    }
+
+    /// [`forward_into`](Self::forward_into) split over `threads` OS threads by query rows.
+    #[cfg(feature = "std")]
+    pub fn forward_threaded(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let threads = threads.max(1).min(shape.seq.max(1));
+        if threads == 1 {
+            return self.forward_into(shape, q, k, v, out, &mut Scratch::new());
+        }
+        shape.check(q.len(), k.len(), v.len())?;
+        if out.len() != q.len() {
+            return Err(KernelError::Length { tensor: "out", expected: q.len(), got: out.len() });
+        }
+        check_finite("q", q)?;
+        check_finite("k", k)?;
+        check_finite("v", v)?;
+        let mut shared = Scratch::new();
+        shared.prepare(&self.cfg, &shape)?;
+        self.compute_landmarks(&shape, k, v, &mut shared);
+        let (lm_k, lm_v) = (&shared.lm_k[..], &shared.lm_v[..]);
+        let row = shape.q_heads * shape.head_dim;
+        let per = shape.seq.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (t, chunk) in out.chunks_mut(per * row).enumerate() {
+                let cfg = &self.cfg;
+                let isa = self.isa;
+                s.spawn(move || {
+                    let mut local = Scratch::new();
+                    local.prepare(cfg, &shape).expect("sizes checked by the caller");
+                    let Scratch { pattern, probs, .. } = &mut local;
+                    dispatch(
+                        isa,
+                        ForwardRows {
+                            cfg,
+                            shape,
+                            q,
+                            rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                            out: chunk,
+                            first: t * per,
+                            pattern: pattern.as_mut().expect("prepared"),
+                            probs,
+                        },
+                    );
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Gradients of `sum(out * d_out)` with respect to `q`, `k` and `v` (written, not added).
+    /// Landmark gradients are spread evenly over the member tokens of each block.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        d_out: &[f32],
+        d_q: &mut [f32],
+        d_k: &mut [f32],
+        d_v: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        shape.check(q.len(), k.len(), v.len())?;
+        for (tensor, expected, got) in [
+            ("d_out", q.len(), d_out.len()),
+            ("d_q", q.len(), d_q.len()),
+            ("d_k", k.len(), d_k.len()),
+            ("d_v", v.len(), d_v.len()),
+        ] {
+            if expected != got {
+                return Err(KernelError::Length { tensor, expected, got });
+            }
+        }
+        check_finite("q", q)?;
+        check_finite("k", k)?;
+        check_finite("v", v)?;
+        check_finite("d_out", d_out)?;
+        d_q.fill(0.0);
+        d_k.fill(0.0);
+        d_v.fill(0.0);
+        if shape.seq == 0 {
+            return Ok(());
+        }
+        scratch.prepare(&self.cfg, &shape)?;
+        self.compute_landmarks(&shape, k, v, scratch);
+        let lm_len = if self.cfg.landmarks { scratch.lm_k.len() } else { 0 };
+        scratch.d_lm_k.clear();
+        scratch.d_lm_k.resize(lm_len, 0.0);
+        scratch.d_lm_v.clear();
+        scratch.d_lm_v.resize(lm_len, 0.0);
+        grow(&mut scratch.dp, scratch.probs.len());
+        let Scratch { pattern, probs, lm_k, lm_v, d_lm_k, d_lm_v, dp } = scratch;
+        dispatch(
+            self.isa,
+            Backward {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                d_out,
+                d_q,
+                d_k,
+                d_v,
+                d_lm_k,
+                d_lm_v,
+                pattern: pattern.as_mut().expect("prepared"),
+                probs,
+                dp,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Shape of a `Tensor3` triple: equal seq and dim, `k` and `v` identical, head ratio integral.
+pub fn tensor_shape(q: &Tensor3, k: &Tensor3, v: &Tensor3) -> Result<AttnShape, KernelError> {
+    if k.shape() != v.shape() {
+        let what = if k.seq != v.seq { "k/v seq" } else if k.heads != v.heads { "k/v heads" } else { "k/v dim" };
+        let (e, g) = if k.seq != v.seq { (k.seq, v.seq) } else if k.heads != v.heads { (k.heads, v.heads) } else { (k.dim, v.dim) };
+        return Err(KernelError::Mismatch { what, expected: e, got: g });
+    }
+    if q.seq != k.seq {
+        return Err(KernelError::Mismatch { what: "q/k seq", expected: q.seq, got: k.seq });
+    }
+    if q.dim != k.dim {
+        return Err(KernelError::Mismatch { what: "q/k dim", expected: q.dim, got: k.dim });
+    }
+    let shape = AttnShape { seq: q.seq, q_heads: q.heads, kv_heads: k.heads, head_dim: q.dim };
+    shape.validate()?;
+    Ok(shape)
+}
+
+struct BlockMeans<'a> {
+    x: &'a [f32],
+    n: usize,
+    row: usize,
+    block: usize,
+    out: &'a mut [f32],
+}
+
+impl WithIsa for BlockMeans<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<I: Isa>(self) {
+        block_means::<I>(self.x, self.n, self.row, self.block, self.out)
+    }
+}
+
+struct ForwardRows<'a> {
+    cfg: &'a SparseConfig,
+    shape: AttnShape,
+    q: &'a [f32],
+    rows: DenseRows<'a>,
+    /// Output rows for queries `first..first + out.len() / row`.
+    out: &'a mut [f32],
+    first: usize,
+    pattern: &'a mut QueryPattern,
+    probs: &'a mut [f32],
+}
+
+impl WithIsa for ForwardRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<I: Isa>(self) {
+        let ForwardRows { cfg, shape, q, rows, out, first, pattern, probs } = self;
+        let row = shape.q_heads * shape.head_dim;
+        let n = shape.seq;
+        for (r, out_row) in out.chunks_exact_mut(row).enumerate() {
+            let i = first + r;
+            pattern.build(cfg, n, i);
+            let q_row = &q[i * row..(i + 1) * row];
+            for g in 0..shape.kv_heads {
+                softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, g, q_row, probs);
+                weighted_values::<I, _>(&shape, pattern, &rows, g, probs, out_row);
+            }
+        }
+    }
+}
+
+struct Backward<'a> {
+    cfg: &'a SparseConfig,
+    shape: AttnShape,
+    q: &'a [f32],
+    rows: DenseRows<'a>,
+    d_out: &'a [f32],
+    d_q: &'a mut [f32],
+    d_k: &'a mut [f32],
+    d_v: &'a mut [f32],
+    d_lm_k: &'a mut [f32],
+    d_lm_v: &'a mut [f32],
+    pattern: &'a mut QueryPattern,
+    probs: &'a mut [f32],
+    dp: &'a mut [f32],
+}
+
+impl WithIsa for Backward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<I: Isa>(self) {
+        let Backward { cfg, shape, q, rows, d_out, d_q, d_k, d_v, d_lm_k, d_lm_v, pattern, probs, dp } = self;
+        let d = shape.head_dim;
+        let row = shape.q_heads * d;
+        let kv_row = shape.kv_heads * d;
+        let group = shape.group();
+        let n = shape.seq;
+        let scale = 1.0 / libm::sqrtf(d as f32);
+        for i in 0..n {
+            pattern.build(cfg, n, i);
+            let nc = pattern.len();
+            let q_row = &q[i * row..(i + 1) * row];
+            let do_row = &d_out[i * row..(i + 1) * row];
+            for g in 0..shape.kv_heads {
+                softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, g, q_row, probs);
+                // dp[h][c] = d_out_h . v_c ; delta_h = sum_c p dp = d_out_h . out_h
+                let mut c = 0;
+                let mut each = |c: usize, vr: &[f32]| {
+                    for h in 0..group {
+                        let hh = g * group + h;
+                        dp[h * nc + c] = I::dot(&do_row[hh * d..(hh + 1) * d], vr);
+                    }
+                };
+                for j in pattern.lo..=pattern.hi {
+                    each(c, KvRows::value(&rows, c, j, g));
+                    c += 1;
+                }
+                for &j in &pattern.extra {
+                    each(c, KvRows::value(&rows, c, j, g));
+                    c += 1;
+                }
+                for (bi, &b) in pattern.blocks.iter().enumerate() {
+                    each(c, KvRows::lm_value(&rows, bi, b, g));
+                    c += 1;
+                }
+                for h in 0..group {
+                    let p = &probs[h * nc..(h + 1) * nc];
+                    let dph = &mut dp[h * nc..(h + 1) * nc];
+                    let mut delta = 0.0;
+                    for c in 0..nc {
+                        delta += p[c] * dph[c];
+                    }
+                    // dp becomes ds (gradient of the scaled logit), times the score scale.
+                    for c in 0..nc {
+                        dph[c] = p[c] * (dph[c] - delta) * scale;
+                    }
+                }
+                // Accumulate into dq, dk, dv (token rows directly, landmark rows into d_lm_*).
+                let mut c = 0;
+                let tokens = (pattern.lo..=pattern.hi).chain(pattern.extra.iter().copied());
+                for j in tokens {
+                    let kr = KvRows::key(&rows, c, j, g);
+                    let o = (j * shape.kv_heads + g) * d;
+                    for h in 0..group {
+                        let hh = g * group + h;
+                        let ds = dp[h * nc + c];
+                        I::axpy(&mut d_q[i * row + hh * d..i * row + (hh + 1) * d], ds, kr);
+                        I::axpy(&mut d_k[o..o + d], ds, &q_row[hh * d..(hh + 1) * d]);
+                        I::axpy(&mut d_v[o..o + d], probs[h * nc + c], &do_row[hh * d..(hh + 1) * d]);
+                    }
+                    c += 1;
+                }
+                for (bi, &b) in pattern.blocks.iter().enumerate() {
+                    let kr = KvRows::lm_key(&rows, bi, b, g);
+                    let o = (b * shape.kv_heads + g) * d;
+                    for h in 0..group {
+                        let hh = g * group + h;
+                        let ds = dp[h * nc + c];
+                        I::axpy(&mut d_q[i * row + hh * d..i * row + (hh + 1) * d], ds, kr);
+                        I::axpy(&mut d_lm_k[o..o + d], ds, &q_row[hh * d..(hh + 1) * d]);
+                        I::axpy(&mut d_lm_v[o..o + d], probs[h * nc + c], &do_row[hh * d..(hh + 1) * d]);
+                    }
+                    c += 1;
+                }
+            }
+        }
+        if cfg.landmarks {
+            // A block mean's gradient reaches each member token divided by the block's count.
+            let nb = n.div_ceil(cfg.block_size);
+            for b in 0..nb {
+                let (s, e) = block_range(b, cfg.block_size, n);
+                let inv = 1.0 / (e - s) as f32;
+                let gk = &d_lm_k[b * kv_row..(b + 1) * kv_row];
+                let gv = &d_lm_v[b * kv_row..(b + 1) * kv_row];
+                for j in s..e {
+                    I::axpy(&mut d_k[j * kv_row..(j + 1) * kv_row], inv, gk);
+                    I::axpy(&mut d_v[j * kv_row..(j + 1) * kv_row], inv, gv);
+                }
+            }
+        }
+    }
+}

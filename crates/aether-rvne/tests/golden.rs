@@ -33,6 +33,8 @@ fn init_blob_matches_seed_sha256_size_and_crc() {
     assert_eq!(WeightBlobView::parse(&bytes).unwrap().crc32, 0xDC80_7956);
 }
 
+// The spec quotes the weights with more digits than f32 holds; keep its text.
+#[allow(clippy::excessive_precision)]
 #[test]
 fn init_blob_first_weights_and_range() {
     let bytes = golden_file();

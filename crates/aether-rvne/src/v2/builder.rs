@@ -282,7 +282,7 @@ fn quantize_int8(data: &[f32], rows: usize) -> Result<Vec<u8>> {
     if data.iter().any(|v| !v.is_finite()) {
         return Err(RvneError::NonFiniteValue);
     }
-    let row_len = if rows == 0 { 0 } else { data.len() / rows };
+    let row_len = data.len().checked_div(rows).unwrap_or(0);
     let mut scales = Vec::with_capacity(rows * 4);
     let mut values = Vec::with_capacity(data.len());
     for r in 0..rows {

@@ -275,20 +275,6 @@ fn parse_any_dispatches_on_version() {
 
 // ---- one test per parse failure (CRC recomputed so the structural check is reached) ----
 
-/// Offsets inside `small_file()`, found by walking the header.
-struct Layout {
-    meta_start: usize,
-    table_start: usize,
-}
-
-fn layout(bytes: &[u8]) -> Layout {
-    let meta_len = u32_at(bytes, 16) as usize;
-    Layout {
-        meta_start: HEADER_LEN,
-        table_start: HEADER_LEN + meta_len,
-    }
-}
-
 fn parse_patched(f: impl FnOnce(&mut Vec<u8>)) -> RvneError {
     let mut bytes = small_file();
     f(&mut bytes);
@@ -360,8 +346,8 @@ fn section_failures() {
 
 #[test]
 fn metadata_failures() {
-    let l = layout(&small_file());
-    let m = l.meta_start;
+    // The metadata section starts right after the header.
+    let m = HEADER_LEN;
     // First entry: key_len u16 = 7 ("d_model"), key, type u8, value_len u32, value u32.
     assert_eq!(parse_patched(|b| b[m + 9] = 99), RvneError::BadMetaType(99));
     assert_eq!(
@@ -386,8 +372,7 @@ fn metadata_failures() {
         parse_patched(|b| b[12..16].copy_from_slice(&7u32.to_le_bytes())),
         RvneError::MetaTruncated
     );
-    // Rename the second key "norm_eps" to "d_modelx" then "d_model"+ shorter? Keep lengths:
-    // make the two first keys equal by writing a same-length key.
+    // Two keys of equal length; overwrite the second with the first.
     let mut b = RvneV2Builder::new();
     b.meta_u32("aa", 1).meta_u32("ab", 2);
     let mut bytes = b.to_bytes().unwrap();

@@ -1,0 +1,137 @@
+//! One entry point for any datagram of the family.
+
+use crate::wire::peek_magic;
+use crate::*;
+
+/// Any decoded packet of the family.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnyPacket<'a> {
+    /// `0xC5110001`.
+    RawCsi(CsiFrameRepr<'a>),
+    /// `0xC5110002`.
+    Vitals(VitalsRepr),
+    /// `0xC5110003`.
+    FeatureVector(FeatureVectorRepr),
+    /// `0xC5110004`, 48 bytes (unless it reads as an 8-event WASM output, see `docs/packets.md`).
+    FusedVitals(FusedVitalsRepr),
+    /// `0xC5110004` or `0xC5110007` with `8 + 5n` bytes.
+    WasmOutput(WasmOutputRepr),
+    /// `0xC5110005`.
+    CompressedCsi(CompressedCsiRepr<'a>),
+    /// `0xC5110006`.
+    FeatureState(FeatureStateRepr),
+    /// `0xC5110007`, 40 bytes.
+    Classification(ClassificationRepr),
+}
+
+impl AnyPacket<'_> {
+    /// The magic the packet came under.
+    pub fn magic(&self) -> Magic {
+        match self {
+            AnyPacket::RawCsi(_) => Magic::RawCsi,
+            AnyPacket::Vitals(_) => Magic::Vitals,
+            AnyPacket::FeatureVector(_) => Magic::FeatureVector,
+            AnyPacket::FusedVitals(_) => Magic::FusedVitals,
+            AnyPacket::WasmOutput(w) => w.magic,
+            AnyPacket::CompressedCsi(_) => Magic::CompressedCsi,
+            AnyPacket::FeatureState(_) => Magic::FeatureState,
+            AnyPacket::Classification(_) => Magic::Classification,
+        }
+    }
+
+    /// Short snake_case name of the packet type (`raw_csi`, `vitals`, `feature_vector`,
+    /// `fused_vitals`, `wasm_output`, `compressed_csi`, `feature_state`, `classification`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AnyPacket::RawCsi(_) => "raw_csi",
+            AnyPacket::Vitals(_) => "vitals",
+            AnyPacket::FeatureVector(_) => "feature_vector",
+            AnyPacket::FusedVitals(_) => "fused_vitals",
+            AnyPacket::WasmOutput(_) => "wasm_output",
+            AnyPacket::CompressedCsi(_) => "compressed_csi",
+            AnyPacket::FeatureState(_) => "feature_state",
+            AnyPacket::Classification(_) => "classification",
+        }
+    }
+
+    /// Node id of the sender.
+    pub fn node_id(&self) -> u8 {
+        match self {
+            AnyPacket::RawCsi(p) => p.node_id,
+            AnyPacket::Vitals(p) => p.node_id,
+            AnyPacket::FeatureVector(p) => p.node_id,
+            AnyPacket::FusedVitals(p) => p.node_id,
+            AnyPacket::WasmOutput(p) => p.node_id,
+            AnyPacket::CompressedCsi(p) => p.node_id,
+            AnyPacket::FeatureState(p) => p.node_id,
+            AnyPacket::Classification(p) => p.node_id,
+        }
+    }
+}
+
+/// Is a 48-byte `0xC5110004` datagram a WASM output rather than fused vitals? Only when its
+/// `event_count` field (bytes 6..8, the fused packet's breathing BPM x 100) reads 8, i.e.
+/// 0.08 BPM, a rate the firmware never reports (it only sets breathing within 6-40 BPM).
+fn fused_48_is_wasm(buf: &[u8]) -> bool {
+    buf.len() == FUSED_VITALS_LEN && buf[6] == 8 && buf[7] == 0
+}
+
+/// Is `len` the size of a WASM output (`8 + 5n`, n <= 16)?
+fn is_wasm_len(len: usize) -> bool {
+    len >= WASM_OUTPUT_HEADER_LEN
+        && (len - WASM_OUTPUT_HEADER_LEN) % 5 == 0
+        && (len - WASM_OUTPUT_HEADER_LEN) / 5 <= WASM_MAX_EVENTS
+}
+
+/// Decode any datagram of the family: the magic picks the codec; for the two shared magics the
+/// size picks the variant (`docs/packets.md`). Never panics; every failure is a [`PacketError`].
+pub fn parse_any(buf: &[u8]) -> Result<AnyPacket<'_>, PacketError> {
+    let magic = peek_magic(buf).ok_or(PacketError::Truncated {
+        needed: 4,
+        got: buf.len(),
+    })?;
+    match Magic::from(magic) {
+        Magic::RawCsi => {
+            CsiFrameRepr::parse(&CsiFramePacket::new_unchecked(buf)).map(AnyPacket::RawCsi)
+        }
+        Magic::Vitals => {
+            VitalsRepr::parse(&VitalsPacket::new_unchecked(buf)).map(AnyPacket::Vitals)
+        }
+        Magic::FeatureVector => FeatureVectorRepr::parse(&FeatureVectorPacket::new_unchecked(buf))
+            .map(AnyPacket::FeatureVector),
+        Magic::FusedVitals => {
+            if buf.len() == FUSED_VITALS_LEN && !fused_48_is_wasm(buf) {
+                FusedVitalsRepr::parse(&FusedVitalsPacket::new_unchecked(buf))
+                    .map(AnyPacket::FusedVitals)
+            } else if is_wasm_len(buf.len()) {
+                WasmOutputRepr::parse(&WasmOutputPacket::new_unchecked(buf))
+                    .map(AnyPacket::WasmOutput)
+            } else {
+                Err(PacketError::UnknownSize {
+                    magic,
+                    len: buf.len(),
+                })
+            }
+        }
+        Magic::CompressedCsi => CompressedCsiRepr::parse(&CompressedCsiPacket::new_unchecked(buf))
+            .map(AnyPacket::CompressedCsi),
+        Magic::FeatureState => FeatureStateRepr::parse(&FeatureStatePacket::new_unchecked(buf))
+            .map(AnyPacket::FeatureState),
+        Magic::Classification => {
+            // 40 is never 8 + 5n, so the sizes cannot collide.
+            if buf.len() == CLASSIFICATION_LEN {
+                ClassificationRepr::parse(&ClassificationPacket::new_unchecked(buf))
+                    .map(AnyPacket::Classification)
+            } else if is_wasm_len(buf.len()) {
+                WasmOutputRepr::parse(&WasmOutputPacket::new_unchecked(buf))
+                    .map(AnyPacket::WasmOutput)
+            } else {
+                Err(PacketError::UnknownSize {
+                    magic,
+                    len: buf.len(),
+                })
+            }
+        }
+        Magic::Unknown(m) => Err(PacketError::UnknownMagic(m)),
+    }
+}

@@ -1,0 +1,68 @@
+//! Temp file + rename, so a reader never sees a half-written recording.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A file being written under a temporary name in the target's directory.
+pub struct AtomicFile {
+    writer: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates `<target>.<pid>.<n>.tmp` next to `target`.
+    pub fn create(target: &Path) -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = target.file_name().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "target path has no file name",
+            )
+        })?;
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(format!(
+            ".{}.{}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = target.with_file_name(tmp_name);
+        let file = File::create(&tmp)?;
+        Ok(AtomicFile {
+            writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// The buffered writer for the temporary file.
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("writer present until commit")
+    }
+
+    /// Flushes, fsyncs and renames onto the target.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let writer = self.writer.take().expect("writer present until commit");
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.target)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes a whole byte string atomically.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = AtomicFile::create(target)?;
+    f.writer().write_all(bytes)?;
+    f.commit()
+}

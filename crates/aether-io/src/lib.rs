@@ -1,0 +1,13 @@
+//! aether-io
+pub mod atomic;
+pub mod csv;
+pub mod error;
+pub mod labels;
+mod lines;
+pub mod npz;
+pub mod record;
+pub mod recording;
+pub mod ruview;
+pub mod summary;
+pub use error::{ReadError, ReadErrorKind, ReadStats};
+pub use ruview::MAX_LINE_BYTES;

@@ -1,0 +1,210 @@
+//! ESPectre captures: NumPy `.npz` (a zip of `.npy` arrays, format_version 1.x).
+//!
+//! `csi_data` int8 `[packets, 2 * subcarriers]` (ESP-IDF `[imag, real]` pairs) is streamed one
+//! row at a time straight out of the zip member; the scalar members (`label`, `chip`,
+//! `collected_at`, `duration_ms`, `gain_locked`, `format_version`, `num_subcarriers`) become
+//! [`NpzMeta`]. Packet times are not stored: packet `i` gets `i * duration_ms / packets`.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use npyz::npz::NpzArchive;
+use npyz::{DType, NpyHeader, Order, TypeChar};
+
+use crate::error::{ReadError, ReadErrorKind, ReadStats};
+use crate::record::{iq_from_esp_buffer, CsiFrame, Record};
+
+/// Whole-file facts an ESPectre capture carries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NpzMeta {
+    /// `baseline` (quiet room) or `movement` (a person moving).
+    pub label: Option<String>,
+    /// ESP32 variant (`c3`, `c5`, `c6`, `esp32`, ...).
+    pub chip: Option<String>,
+    /// ISO-8601 local time the capture started.
+    pub collected_at: Option<String>,
+    /// Whether the AGC gain was locked (classic ESP32 cannot lock it).
+    pub gain_locked: Option<bool>,
+    pub format_version: Option<String>,
+    /// Capture length in milliseconds.
+    pub duration_ms: f64,
+    /// Rows of `csi_data`.
+    pub packets: u64,
+    /// Subcarriers per packet (row bytes / 2).
+    pub subcarriers: usize,
+}
+
+fn container(msg: impl Into<String>) -> ReadError {
+    ReadError::new(0, ReadErrorKind::Container(msg.into()))
+}
+
+/// Scalar members are tiny; anything bigger than this is not a scalar we understand.
+const MAX_SCALAR_ELEMENTS: u64 = 16;
+
+fn scalar<T: npyz::Deserialize, R: Read + Seek>(
+    archive: &mut NpzArchive<R>,
+    name: &str,
+) -> Result<Option<T>, ReadError> {
+    let Some(file) = archive
+        .by_name(name)
+        .map_err(|e| container(format!("member {name}: {e}")))?
+    else {
+        return Ok(None);
+    };
+    if file.len() != 1 || file.shape().len() > 1 || file.len() > MAX_SCALAR_ELEMENTS {
+        return Err(container(format!(
+            "member {name} is not a scalar (shape {:?})",
+            file.shape()
+        )));
+    }
+    let mut v = file
+        .into_vec::<T>()
+        .map_err(|e| container(format!("member {name}: {e}")))?;
+    Ok(v.pop())
+}
+
+/// Streams CSI frames from an ESPectre `.npz`.
+pub struct NpzReader {
+    rows: Box<dyn Read + Send>,
+    meta: NpzMeta,
+    row: Vec<u8>,
+    index: u64,
+    stats: ReadStats,
+    done: bool,
+}
+
+impl NpzReader {
+    /// Opens a capture: reads the scalar members and positions on the first `csi_data` row.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ReadError> {
+        let path = path.as_ref();
+        let mut archive =
+            NpzArchive::open(path).map_err(|e| container(format!("not an npz: {e}")))?;
+        let label: Option<String> = scalar(&mut archive, "label")?;
+        let chip: Option<String> = scalar(&mut archive, "chip")?;
+        let collected_at: Option<String> = scalar(&mut archive, "collected_at")?;
+        let format_version: Option<String> = scalar(&mut archive, "format_version")?;
+        let gain_locked: Option<bool> = scalar(&mut archive, "gain_locked")?;
+        let duration_ms: f64 = scalar(&mut archive, "duration_ms")?
+            .ok_or_else(|| container("member duration_ms missing"))?;
+        let num_subcarriers: Option<i64> = scalar(&mut archive, "num_subcarriers")?;
+
+        // Locate the csi_data member and stream it from a second handle we own.
+        let (start, size, method) = {
+            let member = archive
+                .zip_archive()
+                .by_name("csi_data.npy")
+                .map_err(|e| container(format!("member csi_data: {e}")))?;
+            (
+                member.data_start(),
+                member.compressed_size(),
+                member.compression(),
+            )
+        };
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(start))?;
+        let raw = BufReader::with_capacity(64 * 1024, file).take(size);
+        let mut rows: Box<dyn Read + Send> = match method {
+            npyz::zip::CompressionMethod::Stored => Box::new(raw),
+            npyz::zip::CompressionMethod::Deflated => Box::new(BufReader::with_capacity(
+                64 * 1024,
+                flate2::read::DeflateDecoder::new(raw),
+            )),
+            other => return Err(container(format!("csi_data compressed with {other:?}"))),
+        };
+        let header = NpyHeader::from_reader(&mut rows)
+            .map_err(|e| container(format!("csi_data header: {e}")))?;
+        let int8 = matches!(header.dtype(), DType::Plain(ref t)
+            if t.type_char() == TypeChar::Int && t.num_bytes() == Some(1));
+        if !int8 {
+            return Err(container(format!(
+                "csi_data dtype {} is not int8",
+                header.dtype().descr()
+            )));
+        }
+        let shape = header.shape().to_vec();
+        if shape.len() != 2 || header.order() != Order::C {
+            return Err(container(format!(
+                "csi_data shape {shape:?} is not C-order [packets, values]"
+            )));
+        }
+        let (packets, width) = (shape[0], shape[1] as usize);
+        if width == 0 || width % 2 != 0 || width > 2 * 4 * 256 {
+            return Err(container(format!(
+                "csi_data rows of {width} bytes are not I/Q pairs"
+            )));
+        }
+        if let Some(n) = num_subcarriers {
+            if n as usize * 2 != width {
+                return Err(container(format!(
+                    "num_subcarriers {n} but rows of {width} bytes"
+                )));
+            }
+        }
+        if !(duration_ms.is_finite() && duration_ms >= 0.0) {
+            return Err(container(format!(
+                "duration_ms {duration_ms} is not a duration"
+            )));
+        }
+        Ok(NpzReader {
+            rows,
+            meta: NpzMeta {
+                label,
+                chip,
+                collected_at,
+                gain_locked,
+                format_version,
+                duration_ms,
+                packets,
+                subcarriers: width / 2,
+            },
+            row: vec![0; width],
+            index: 0,
+            stats: ReadStats::default(),
+            done: false,
+        })
+    }
+
+    /// The capture's scalar members.
+    pub fn meta(&self) -> &NpzMeta {
+        &self.meta
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> ReadStats {
+        self.stats
+    }
+}
+
+impl Iterator for NpzReader {
+    type Item = Result<Record, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.index >= self.meta.packets {
+            return None;
+        }
+        if let Err(e) = self.rows.read_exact(&mut self.row) {
+            // A truncated member ends the stream; rows already yielded stand.
+            self.done = true;
+            self.stats.malformed += 1;
+            return Some(Err(ReadError::new(self.index, ReadErrorKind::Io(e))));
+        }
+        let mut subcarriers = Vec::with_capacity(self.meta.subcarriers);
+        iq_from_esp_buffer(&self.row, &mut subcarriers);
+        let t_s = self.index as f64 * self.meta.duration_ms / self.meta.packets as f64 * 1e-3;
+        self.index += 1;
+        self.stats.records += 1;
+        Some(Ok(Record::Csi(CsiFrame {
+            t_s,
+            node_id: 0,
+            seq: Some((self.index - 1) as u32),
+            rssi: None,
+            noise_floor: None,
+            freq_mhz: None,
+            channel: None,
+            mac: None,
+            n_antennas: 1,
+            subcarriers,
+        })))
+    }
+}

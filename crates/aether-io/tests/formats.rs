@@ -1,0 +1,243 @@
+//! Writer round trip, the esp-csi dialect, detection, labels and malformed input.
+
+mod common;
+
+use std::io::Cursor;
+
+use aether_io::csv::{CsvDialect, CsvReader};
+use aether_io::labels::{LabelError, Segments};
+use aether_io::record::{Iq, Record};
+use aether_io::recording::{detect_format_bytes, Format, RecordingReader};
+use aether_io::ruview::{RuviewReader, RuviewWriter};
+use aether_io::ReadErrorKind;
+
+fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("aether-io-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn ruview_round_trip_is_identical() {
+    let Some(path) = common::data_file("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let original: Vec<Record> = RecordingReader::open(&path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(original.len(), 5_783);
+    let dir = tmp_dir("roundtrip");
+    let out = dir.join("copy.csi.jsonl");
+    let mut w = RuviewWriter::create(&out).unwrap();
+    for r in &original {
+        w.write(r).unwrap();
+    }
+    assert!(!out.exists(), "target appears only on finish");
+    w.finish().unwrap();
+    let again: Vec<Record> = RuviewReader::open(&out)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(original, again);
+    // The text is RuView's too: the first line is byte-identical to the source's.
+    let src_first = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out_first = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(src_first, out_first);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unfinished_writer_leaves_nothing() {
+    let dir = tmp_dir("unfinished");
+    let out = dir.join("x.csi.jsonl");
+    {
+        let mut w = RuviewWriter::create(&out).unwrap();
+        w.write(&Record::Other(aether_io::record::OtherPacket {
+            t_s: 1.0,
+            node_id: 1,
+            magic: 0xC511_0005,
+            size: 82,
+            rssi: 0,
+        }))
+        .unwrap();
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// esp-csi fixture. Field order supported (Espressif `csi_recv` examples for classic ESP32 /
+/// S2 / S3 / C3): type,id,mac,rssi,rate,sig_mode,mcs,bandwidth,smoothing,not_sounding,
+/// aggregation,stbc,fec_coding,sgi,noise_floor,ampdu_cnt,channel,secondary_channel,
+/// local_timestamp,ant,sig_len,rx_state,len,first_word,data — data as "[v0,v1,...]".
+/// Log lines interleave on a serial console and are skipped.
+const ESP_CSI: &str = "\
+I (1234) wifi:mode : sta (1a:00:00:00:00:01)
+type,id,mac,rssi,rate,sig_mode,mcs,bandwidth,smoothing,not_sounding,aggregation,stbc,fec_coding,sgi,noise_floor,ampdu_cnt,channel,secondary_channel,local_timestamp,ant,sig_len,rx_state,len,first_word,data
+CSI_DATA,0,1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,3367225,0,78,0,8,1,\"[9,9,9,9,4,-3,-7,12]\"
+CSI_DATA,1,1a:00:00:00:00:00,-37,11,1,6,1,1,1,0,0,0,0,-95,0,11,2,3377225,0,78,0,8,0,\"[0,0,1,2,4,-3,-7,12]\"
+CSI_DATA,2,1a:00:00:00:00:00,-37,11,1,6,1,1,1,0,0,0,0,-95,0,11,2,3387225,0,78,0,8,0,\"[0,0,1,2,4,-3\"
+";
+
+#[test]
+fn esp_csi_lines() {
+    assert_eq!(
+        detect_format_bytes(ESP_CSI.as_bytes()),
+        Some(Format::EspCsi)
+    );
+    let mut r = CsvReader::new(Cursor::new(ESP_CSI), CsvDialect::EspCsi);
+    let items: Vec<_> = r.by_ref().collect();
+    assert_eq!(items.len(), 3);
+    let Record::Csi(a) = items[0].as_ref().unwrap() else {
+        panic!()
+    };
+    // first_word = 1: the first four bytes are invalid and zeroed.
+    assert_eq!(
+        a.subcarriers,
+        vec![
+            Iq::new(0, 0),
+            Iq::new(0, 0),
+            Iq::new(-3, 4),
+            Iq::new(12, -7)
+        ]
+    );
+    assert_eq!(
+        (a.rssi, a.noise_floor, a.channel, a.seq),
+        (Some(-36), Some(-96), Some(11), Some(0))
+    );
+    assert_eq!(a.freq_mhz, Some(2462));
+    assert_eq!(a.t_s, 3.367_225);
+    let Record::Csi(b) = items[1].as_ref().unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.subcarriers[1], Iq::new(2, 1));
+    let err = items[2].as_ref().unwrap_err();
+    assert_eq!(err.line, 5);
+    assert!(!err.is_fatal());
+    let stats = r.stats();
+    assert_eq!((stats.records, stats.malformed, stats.skipped), (2, 1, 2));
+}
+
+#[test]
+fn detection_rules() {
+    assert_eq!(
+        detect_format_bytes(b"PK\x03\x04rest"),
+        Some(Format::EspectreNpz)
+    );
+    assert_eq!(
+        detect_format_bytes(b"\n  {\"timestamp\": 1}"),
+        Some(Format::RuviewJsonl)
+    );
+    assert_eq!(
+        detect_format_bytes(b"type,role,mac,rssi\n"),
+        Some(Format::Esp32CsiTool)
+    );
+    assert_eq!(
+        detect_format_bytes(b"CSI_DATA,PASSIVE,11:22:33:44:55:66,-52"),
+        Some(Format::Esp32CsiTool)
+    );
+    assert_eq!(
+        detect_format_bytes(b"CSI_DATA,17,11:22:33:44:55:66,-52"),
+        Some(Format::EspCsi)
+    );
+    assert_eq!(detect_format_bytes(b"hello\nworld\n"), None);
+    assert_eq!(detect_format_bytes(b""), None);
+    assert_eq!(detect_format_bytes(&[0xff, 0xfe, 0x00]), None);
+}
+
+#[test]
+fn malformed_jsonl_lines_are_counted_not_fatal() {
+    let text = concat!(
+        "{\"timestamp\": 1.0, \"node_id\": 1, \"magic\": \"0xC5110001\", \"size\": 24, \"rssi\": -40, \"type\": \"raw_csi\", \"iq_hex\": \"0102fffe\", \"subcarriers\": 2}\n",
+        "not json\n",
+        "{\"timestamp\": 1.1, \"node_id\": 1, \"magic\": \"0xC5110001\", \"size\": 24, \"rssi\": -40, \"type\": \"raw_csi\", \"iq_hex\": \"0102ff\", \"subcarriers\": 2}\n",
+        "{\"timestamp\": 1.2, \"node_id\": 1, \"magic\": \"0xC5110001\", \"size\": 99, \"rssi\": -40, \"type\": \"raw_csi\", \"iq_hex\": \"0102fffe\", \"subcarriers\": 2}\n",
+        "{\"timestamp\": 1.3, \"node_id\": 300, \"magic\": \"0xC5110002\", \"size\": 32, \"rssi\": -40}\n",
+        "{\"timestamp\": 1.4, \"node_id\": 1, \"magic\": \"0xC5110002\", \"size\": 32, \"rssi\": -40, \"type\": \"raw_csi\"}\n",
+        "\n",
+        "\u{ff}\u{fe}garbage\n",
+        "{\"timestamp\": 2.0, \"node_id\": 2, \"magic\": \"0xC5110005\", \"size\": 82, \"rssi\": 0}",
+    );
+    let mut r = RuviewReader::new(Cursor::new(text.as_bytes()));
+    let items: Vec<_> = r.by_ref().collect();
+    let oks: Vec<&Record> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+    assert_eq!(oks.len(), 2);
+    let Record::Csi(f) = oks[0] else { panic!() };
+    assert_eq!(f.subcarriers, vec![Iq::new(2, 1), Iq::new(-2, -1)]);
+    assert!(matches!(oks[1], Record::Other(o) if o.magic == 0xC511_0005 && o.size == 82));
+    let errs: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+    assert_eq!(errs.len(), 6);
+    assert!(errs.iter().all(|e| !e.is_fatal()));
+    assert!(matches!(errs[0].kind, ReadErrorKind::Syntax(_)));
+    assert!(matches!(
+        errs[2].kind,
+        ReadErrorKind::LengthMismatch { field: "size", .. }
+    ));
+    assert_eq!(r.stats().malformed, 6);
+    assert_eq!(r.stats().skipped, 1);
+}
+
+#[test]
+fn overlong_line_is_skipped_without_buffering() {
+    let mut text = vec![b'{'; 10 * aether_io::MAX_LINE_BYTES];
+    text.extend_from_slice(b"\n{\"timestamp\": 2.0, \"node_id\": 2, \"magic\": \"0xC5110005\", \"size\": 82, \"rssi\": 0}\n");
+    let items: Vec<_> = RuviewReader::new(Cursor::new(text)).collect();
+    assert_eq!(items.len(), 2);
+    assert!(matches!(
+        items[0].as_ref().unwrap_err().kind,
+        ReadErrorKind::LineTooLong
+    ));
+    assert!(items[1].is_ok());
+}
+
+#[test]
+fn segments_parse_and_lookup() {
+    let s =
+        Segments::parse_csv("start_s,end_s,label\n0,2.5,empty\n2.5,4,walking\n6,7,fall\n").unwrap();
+    assert_eq!(s.label_at(0.0), Some("empty"));
+    assert_eq!(s.label_at(2.499), Some("empty"));
+    assert_eq!(s.label_at(2.5), Some("walking"));
+    assert_eq!(s.label_at(5.0), None);
+    assert_eq!(s.label_at(6.5), Some("fall"));
+    assert_eq!(s.label_at(7.0), None);
+    assert_eq!(s.label_at(-1.0), None);
+    assert_eq!(s.labels(), vec!["empty", "walking", "fall"]);
+    assert_eq!(Segments::parse_csv(&s.to_csv()).unwrap(), s);
+    assert!(matches!(
+        Segments::parse_csv("a,b,c\n"),
+        Err(LabelError::Header(_))
+    ));
+    assert!(matches!(
+        Segments::parse_csv("start_s,end_s,label\n0,2,a\n1,3,b\n"),
+        Err(LabelError::Overlap { line: 3 })
+    ));
+    assert!(matches!(
+        Segments::parse_csv("start_s,end_s,label\n2,1,a\n"),
+        Err(LabelError::Line { line: 2, .. })
+    ));
+    let whole = Segments::whole_file("baseline");
+    assert_eq!(whole.label_at(9.99), Some("baseline"));
+}
+
+#[test]
+fn npz_label_is_a_whole_file_segment() {
+    let Some(path) = common::data_file("espectre/movement/movement_c6_64sc_20260310_230434.npz")
+    else {
+        return;
+    };
+    let reader = RecordingReader::open(&path).unwrap();
+    let segs = Segments::whole_file(reader.meta().label.as_deref().unwrap());
+    for r in reader {
+        assert_eq!(segs.label_at(r.unwrap().t_s()), Some("movement"));
+    }
+}

@@ -1,0 +1,298 @@
+//! `aether inspect` for RVNE model files (v1 and v2): header, tensors, CRC, parameter count,
+//! weight bytes per dtype.
+//!
+//! [`report`] takes the file's bytes and builds a [`ModelReport`]; [`run`] prints it as text
+//! or one JSON object. A file that does not parse is reported as an error (non-zero exit).
+//!
+//! Room for the model crate: MACs per window / per frame and the RAM working set depend on
+//! the forward pass, which the model crate owns. They belong in [`ModelReport`] as new fields
+//! filled from a function of that crate called at the end of [`report`]; until then they are
+//! not printed at all (no estimates here).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aether_rvne::v2::MetaValue;
+use aether_rvne::{parse_any, RvneError, RvneFile, RvneV2View, V1Matrix, WeightBlobView};
+use anyhow::bail;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// What `aether inspect --json` prints for a model file.
+#[derive(Debug, Serialize)]
+pub struct ModelReport {
+    pub path: String,
+    /// File size.
+    pub bytes: usize,
+    pub version: u16,
+    /// v1: the file's dtype. v2: the dtype shared by all rank ≥ 2 tensors, or "mixed".
+    pub dtype: String,
+    pub input_dim: Option<u32>,
+    pub n_q_heads: Option<u32>,
+    pub n_kv_heads: Option<u32>,
+    pub head_dim: Option<u32>,
+    pub n_layers: Option<u32>,
+    /// v2: `n_out` unless `output_kind` is "embedding".
+    pub n_classes: Option<u32>,
+    /// v1: the weights_len field. v2: bytes of all tensors (int8 scales included).
+    pub weights_len: usize,
+    /// Stored CRC-32, "0x…" lower-case.
+    pub crc32: String,
+    pub crc_ok: bool,
+    /// v1: whether weights_len equals the size the header's shape implies. v2: always true.
+    pub shape_ok: bool,
+    /// Total elements over all tensors.
+    pub params: usize,
+    /// Tensor bytes per storage dtype.
+    pub weight_bytes_by_dtype: BTreeMap<&'static str, usize>,
+    pub tensors: Vec<TensorRow>,
+    /// v2 metadata in file order (empty for v1).
+    pub meta: Vec<MetaRow>,
+}
+
+/// One tensor (v2) or weight matrix (v1, shape `[in, out]`).
+#[derive(Debug, Serialize)]
+pub struct TensorRow {
+    pub name: String,
+    pub dtype: &'static str,
+    pub shape: Vec<usize>,
+    pub bytes: usize,
+    /// Byte offset in the file.
+    pub offset: usize,
+}
+
+/// One v2 metadata entry.
+#[derive(Debug, Serialize)]
+pub struct MetaRow {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub meta_type: &'static str,
+    pub value: Value,
+}
+
+/// Parse `bytes` as an RVNE file (either version) and describe it.
+pub fn report(path: &Path, bytes: &[u8]) -> Result<ModelReport, RvneError> {
+    let path = path.display().to_string();
+    Ok(match parse_any(bytes)? {
+        RvneFile::V1(v) => report_v1(path, v),
+        RvneFile::V2(v) => report_v2(path, v),
+    })
+}
+
+fn report_v1(path: String, v: WeightBlobView<'_>) -> ModelReport {
+    let h = v.header;
+    let dtype = h.dtype.name();
+    let mut tensors = Vec::new();
+    let mut add = |name: String,
+                   m: Option<aether_rvne::WeightMatrix<'_>>,
+                   layout: Option<aether_rvne::MatrixLayout>| {
+        if let (Some(m), Some(l)) = (m, layout) {
+            tensors.push(TensorRow {
+                name,
+                dtype,
+                shape: vec![m.rows, m.cols],
+                bytes: m.bytes.len(),
+                offset: aether_rvne::WEIGHT_BLOB_HEADER_LEN + l.byte_range.start,
+            });
+        }
+    };
+    for layer in 0..h.n_layers as usize {
+        for m in V1Matrix::ALL {
+            add(
+                format!("layers.{layer}.{}", m.name()),
+                v.matrix(layer, m),
+                h.matrix_layout(layer, m),
+            );
+        }
+    }
+    add("classifier".into(), v.classifier(), h.classifier_layout());
+    ModelReport {
+        path,
+        bytes: v.file_len(),
+        version: 1,
+        dtype: dtype.into(),
+        input_dim: Some(h.input_dim.into()),
+        n_q_heads: Some(h.n_q_heads.into()),
+        n_kv_heads: Some(h.n_kv_heads.into()),
+        head_dim: Some(h.head_dim.into()),
+        n_layers: Some(h.n_layers.into()),
+        n_classes: Some(h.n_classes.into()),
+        weights_len: v.weights.len(),
+        crc32: format!("{:#010x}", v.crc32),
+        crc_ok: true,
+        shape_ok: v.check_shape().is_ok(),
+        // Every payload element is a parameter, whether or not the shape accounts for it.
+        params: v.weights.len() / h.elem_bytes(),
+        weight_bytes_by_dtype: BTreeMap::from([(dtype, v.weights.len())]),
+        tensors,
+        meta: Vec::new(),
+    }
+}
+
+fn report_v2(path: String, v: RvneV2View<'_>) -> ModelReport {
+    let mut by_dtype = BTreeMap::new();
+    let mut matrix_dtypes = Vec::new();
+    let mut tensors = Vec::new();
+    let (mut params, mut weights_len) = (0usize, 0usize);
+    for t in v.tensors() {
+        *by_dtype.entry(t.dtype().name()).or_insert(0) += t.byte_len();
+        if t.shape().len() >= 2 && !matrix_dtypes.contains(&t.dtype().name()) {
+            matrix_dtypes.push(t.dtype().name());
+        }
+        params += t.numel();
+        weights_len += t.byte_len();
+        tensors.push(TensorRow {
+            name: t.name().into(),
+            dtype: t.dtype().name(),
+            shape: t.shape().to_vec(),
+            bytes: t.byte_len(),
+            offset: t.offset(),
+        });
+    }
+    let dtype = match matrix_dtypes.as_slice() {
+        [] => "f32",
+        [one] => one,
+        _ => "mixed",
+    };
+    let meta = v
+        .meta_entries()
+        .map(|e| MetaRow {
+            key: e.key.into(),
+            meta_type: e.value.meta_type().name(),
+            value: match e.value {
+                MetaValue::U32(x) => json!(x),
+                MetaValue::F32(x) => json!(x),
+                MetaValue::Bool(x) => json!(x),
+                MetaValue::Str(x) => json!(x),
+                MetaValue::U32Array(a) => json!(a.collect::<Vec<_>>()),
+                MetaValue::StrArray(a) => json!(a.collect::<Vec<_>>()),
+            },
+        })
+        .collect();
+    let n_classes = match v.meta_str("output_kind") {
+        Some("embedding") => None,
+        _ => v.meta_u32("n_out"),
+    };
+    ModelReport {
+        path,
+        bytes: v.file_len(),
+        version: 2,
+        dtype: dtype.into(),
+        input_dim: v.meta_u32("input_dim"),
+        n_q_heads: v.meta_u32("n_q_heads"),
+        n_kv_heads: v.meta_u32("n_kv_heads"),
+        head_dim: v.meta_u32("head_dim"),
+        n_layers: v.meta_u32("n_layers"),
+        n_classes,
+        weights_len,
+        crc32: format!("{:#010x}", v.crc32()),
+        crc_ok: true,
+        shape_ok: true,
+        params,
+        weight_bytes_by_dtype: by_dtype,
+        tensors,
+        meta,
+    }
+}
+
+/// Print the report for `bytes` (text or JSON). Errors (unparseable file, v1 payload that
+/// contradicts its shape) are printed and returned, so the exit status is non-zero.
+pub fn run(path: &Path, bytes: &[u8], json: bool) -> anyhow::Result<()> {
+    let r = match report(path, bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            if json {
+                let crc_ok = match e {
+                    RvneError::CrcMismatch { .. } => json!(false),
+                    _ => Value::Null,
+                };
+                let out = json!({
+                    "path": path.display().to_string(),
+                    "bytes": bytes.len(),
+                    "error": e.to_string(),
+                    "error_kind": format!("{:?}", e.kind()),
+                    "crc_ok": crc_ok,
+                });
+                println!("{out}");
+            }
+            bail!("{}: not a valid RVNE model file: {e}", path.display());
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print_text(&r);
+    }
+    if !r.shape_ok {
+        bail!(
+            "{}: weights_len {} doesn't match the size the header's shape implies",
+            r.path,
+            r.weights_len
+        );
+    }
+    Ok(())
+}
+
+fn opt(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".into(), |x| x.to_string())
+}
+
+fn print_text(r: &ModelReport) {
+    println!(
+        "{}: RVNE v{}, {} bytes, CRC-32 {} {}",
+        r.path,
+        r.version,
+        r.bytes,
+        r.crc32,
+        if r.crc_ok { "ok" } else { "MISMATCH" }
+    );
+    println!(
+        "  dtype {}; input_dim {}, n_q_heads {}, n_kv_heads {}, head_dim {}, n_layers {}, n_classes {}",
+        r.dtype,
+        opt(r.input_dim),
+        opt(r.n_q_heads),
+        opt(r.n_kv_heads),
+        opt(r.head_dim),
+        opt(r.n_layers),
+        opt(r.n_classes)
+    );
+    let per: Vec<String> = r
+        .weight_bytes_by_dtype
+        .iter()
+        .map(|(d, b)| format!("{d} {b}"))
+        .collect();
+    println!(
+        "  params {}; weights {} bytes ({})",
+        r.params,
+        r.weights_len,
+        per.join(", ")
+    );
+    if !r.shape_ok {
+        println!("  WARNING: weights_len doesn't match the header's shape; matrices listed are those that fit");
+    }
+    if !r.meta.is_empty() {
+        println!("  metadata ({}):", r.meta.len());
+        for m in &r.meta {
+            println!("    {:<32} {:<6} {}", m.key, m.meta_type, m.value);
+        }
+    }
+    println!("  tensors ({}):", r.tensors.len());
+    let w = r
+        .tensors
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "    {:<w$}  {:<5} {:<18} {:>10} {:>10}",
+        "name", "dtype", "shape", "bytes", "offset"
+    );
+    for t in &r.tensors {
+        let shape = format!("{:?}", t.shape);
+        println!(
+            "    {:<w$}  {:<5} {:<18} {:>10} {:>10}",
+            t.name, t.dtype, shape, t.bytes, t.offset
+        );
+    }
+}

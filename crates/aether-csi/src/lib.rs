@@ -31,6 +31,11 @@ match parse_any(&golden).unwrap() {
     other => panic!("unexpected {other:?}"),
 }
 ```
+
+# Features
+[`FeatureExtractor`] turns one raw CSI frame into the 16 features of set
+[`FEATURE_SET_CSI16`]; [`extract_state9`] maps a `0xC5110006` feature-state packet onto set
+[`FEATURE_SET_STATE9`]. Definitions, ranges and state rules: `docs/features.md`.
 */
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -42,6 +47,7 @@ mod compressed;
 mod error;
 mod feature_state;
 mod feature_vector;
+mod features;
 mod fused_vitals;
 mod magic;
 mod packet;
@@ -66,6 +72,10 @@ pub use feature_state::{
     QUALITY_RECOMMEND_RECAL, QUALITY_RESPIRATION_VALID,
 };
 pub use feature_vector::{FeatureVectorPacket, FeatureVectorRepr, FEATURE_VECTOR_LEN};
+pub use features::{
+    extract_state9, FeatureError, FeatureExtractor, FeatureSet, CSI16_DIMS, CSI16_NAMES,
+    FEATURE_SET_CSI16, FEATURE_SET_STATE9, GAP_RESET_US, STATE9_DIMS, STATE9_NAMES,
+};
 pub use fused_vitals::{FusedVitalsPacket, FusedVitalsRepr, FUSED_VITALS_LEN};
 pub use magic::Magic;
 pub use packet::{parse_any, AnyPacket};

@@ -1,0 +1,587 @@
+//! Per-frame CSI features, the same code on the device and in the host trainer.
+//!
+//! Feature set [`FEATURE_SET_CSI16`] (16 floats) comes from one raw CSI frame plus a small
+//! fixed-size state; [`FEATURE_SET_STATE9`] (9 floats) is the firmware's `0xC5110006` feature
+//! state. Every definition, range and state rule is in `docs/features.md`; this file implements
+//! exactly that text. Nothing allocates.
+//!
+//! Robustness to ESP32 impairments, in short:
+//! - common phase offset and linear phase slope: phase enters only through adjacent-subcarrier
+//!   products `H[k+1] * conj(H[k])`, whose common rotation (the slope) is removed by circular
+//!   statistics, so both impairments cancel exactly;
+//! - AGC gain steps: amplitudes are divided by the frame's mean amplitude; only feature 0 (log
+//!   mean amplitude) carries the level;
+//! - null/guard subcarriers (0 + 0j) are skipped; layouts of 64/128/192 subcarriers all use the
+//!   first 64-entry block (the L-LTF), reordered from the buffer's `0..31, -32..-1` to frequency
+//!   order;
+//! - irregular rate: exponential averages use time constants, not frame counts; a gap longer
+//!   than [`GAP_RESET_US`] (or time going backwards) resets the frame-to-frame state.
+
+// Several arrays share one slot index and a u64 validity mask; indexing by slot reads clearer.
+#![allow(clippy::needless_range_loop)]
+
+use crate::CsiFrameRepr;
+use core::fmt;
+
+/// Id of the 16-feature set computed by [`FeatureExtractor`].
+pub const FEATURE_SET_CSI16: u16 = 1;
+/// Id of the 9-feature set taken from `0xC5110006` by [`extract_state9`].
+pub const FEATURE_SET_STATE9: u16 = 2;
+/// Width of set 1.
+pub const CSI16_DIMS: usize = 16;
+/// Width of set 2.
+pub const STATE9_DIMS: usize = 9;
+/// A frame more than this many microseconds after the previous one (or before it) restarts the
+/// frame-to-frame state.
+pub const GAP_RESET_US: u64 = 500_000;
+
+/// Names of set 1, in output order.
+pub const CSI16_NAMES: [&str; CSI16_DIMS] = [
+    "log_mean_amp",
+    "amp_cv",
+    "band_share_0",
+    "band_share_1",
+    "band_share_2",
+    "band_share_3",
+    "amp_slope",
+    "spectral_flatness",
+    "phase_diff_dispersion",
+    "phase_curvature_dispersion",
+    "valid_fraction",
+    "change_short",
+    "change_long",
+    "corr_prev",
+    "corr_ref",
+    "phase_change",
+];
+
+/// Names of set 2, in output order (spec §3.10).
+pub const STATE9_NAMES: [&str; STATE9_DIMS] = [
+    "motion_score",
+    "presence_score",
+    "respiration_bpm",
+    "respiration_conf",
+    "heartbeat_bpm",
+    "heartbeat_conf",
+    "anomaly_score",
+    "env_shift_score",
+    "node_coherence",
+];
+
+/// Subcarriers of the block the features use (the 20 MHz L-LTF).
+const BLOCK: usize = 64;
+/// Time constants of the exponential averages, in microseconds.
+const TAU_SHORT_US: f32 = 200_000.0;
+const TAU_LONG_US: f32 = 2_000_000.0;
+const TAU_REF_US: f32 = 10_000_000.0;
+/// Scale of the change-energy features: `ln(1 + ema / CHANGE_SCALE)`.
+const CHANGE_SCALE: f32 = 1e-3;
+/// Bound of the amplitude slope feature.
+const SLOPE_LIMIT: f32 = 8.0;
+/// Floor of the mean resultant length before `sqrt(-2 ln R)`.
+const MIN_RESULTANT: f32 = 1e-6;
+
+/// A versioned feature set, as recorded in a model file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FeatureSet {
+    /// Set 1: 16 features from raw CSI ([`FeatureExtractor`]).
+    Csi16,
+    /// Set 2: the 9 floats of `0xC5110006` ([`extract_state9`]).
+    State9,
+}
+
+impl FeatureSet {
+    /// The set's id.
+    pub const fn id(self) -> u16 {
+        match self {
+            FeatureSet::Csi16 => FEATURE_SET_CSI16,
+            FeatureSet::State9 => FEATURE_SET_STATE9,
+        }
+    }
+    /// The set with this id.
+    pub const fn from_id(id: u16) -> Option<Self> {
+        match id {
+            FEATURE_SET_CSI16 => Some(FeatureSet::Csi16),
+            FEATURE_SET_STATE9 => Some(FeatureSet::State9),
+            _ => None,
+        }
+    }
+    /// Number of features.
+    pub const fn dims(self) -> usize {
+        match self {
+            FeatureSet::Csi16 => CSI16_DIMS,
+            FeatureSet::State9 => STATE9_DIMS,
+        }
+    }
+    /// Feature names, in order.
+    pub const fn names(self) -> &'static [&'static str] {
+        match self {
+            FeatureSet::Csi16 => &CSI16_NAMES,
+            FeatureSet::State9 => &STATE9_NAMES,
+        }
+    }
+}
+
+/// Why features could not be computed. The extractor's state is unchanged after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FeatureError {
+    /// Fewer than 64 subcarriers: not an ESP32 L-LTF layout.
+    TooFewSubcarriers(usize),
+    /// A NaN or infinite input value at this subcarrier (or feature-state) index.
+    NonFinite(usize),
+    /// The frame has no antenna with this index.
+    NoSuchAntenna(usize),
+}
+
+impl fmt::Display for FeatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FeatureError::TooFewSubcarriers(n) => {
+                write!(
+                    f,
+                    "{n} subcarriers: the features need the 64-subcarrier L-LTF block"
+                )
+            }
+            FeatureError::NonFinite(i) => write!(f, "non-finite input value at index {i}"),
+            FeatureError::NoSuchAntenna(a) => write!(f, "frame has no antenna {a}"),
+        }
+    }
+}
+
+impl core::error::Error for FeatureError {}
+
+/// Set 2: copy the nine scores of a feature-state packet, in spec §3.10 order. Errors on NaN or
+/// infinity (the index says which); `out` is untouched then.
+pub fn extract_state9(
+    state: &crate::FeatureStateRepr,
+    out: &mut [f32; STATE9_DIMS],
+) -> Result<(), FeatureError> {
+    let s = state.scores();
+    if let Some(i) = s.iter().position(|v| !v.is_finite()) {
+        return Err(FeatureError::NonFinite(i));
+    }
+    *out = s;
+    Ok(())
+}
+
+/// Complex value as (re, im).
+type C = (f32, f32);
+
+#[inline]
+fn cmul_conj(a: C, b: C) -> C {
+    // a * conj(b)
+    (a.0 * b.0 + a.1 * b.1, a.1 * b.0 - a.0 * b.1)
+}
+
+/// Buffer index of the L-LTF block -> slot in frequency order (slot = k + 32, k = -32..31).
+#[inline]
+fn slot_of(i: usize) -> usize {
+    (i + BLOCK / 2) % BLOCK
+}
+
+/// `sqrt(-2 ln R)`: circular standard deviation of unit vectors with mean resultant length `r`.
+fn circular_std(r: f32) -> f32 {
+    let r = r.clamp(MIN_RESULTANT, 1.0);
+    libm::sqrtf(-2.0 * libm::logf(r))
+}
+
+/// Pearson correlation over the slots in `mask`; 1 when fewer than 2 slots or either side is
+/// constant (no measurable change of shape).
+fn correlation(a: &[f32; BLOCK], b: &[f32; BLOCK], mask: u64) -> f32 {
+    let n = mask.count_ones();
+    if n < 2 {
+        return 1.0;
+    }
+    let (mut sa, mut sb) = (0.0f32, 0.0f32);
+    for s in 0..BLOCK {
+        if mask >> s & 1 == 1 {
+            sa += a[s];
+            sb += b[s];
+        }
+    }
+    let (ma, mb) = (sa / n as f32, sb / n as f32);
+    let (mut sab, mut saa, mut sbb) = (0.0f32, 0.0f32, 0.0f32);
+    for s in 0..BLOCK {
+        if mask >> s & 1 == 1 {
+            let (da, db) = (a[s] - ma, b[s] - mb);
+            sab += da * db;
+            saa += da * da;
+            sbb += db * db;
+        }
+    }
+    let d = libm::sqrtf(saa * sbb);
+    if d <= 1e-12 {
+        1.0
+    } else {
+        (sab / d).clamp(-1.0, 1.0)
+    }
+}
+
+/// Time-based exponential average with bias correction (the average of the samples seen so far,
+/// each weighted by its recency), so the first values after a reset are not biased toward 0.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ema {
+    value: f32,
+    weight: f32,
+}
+
+impl Ema {
+    fn update(&mut self, x: f32, alpha: f32) {
+        self.value += alpha * (x - self.value);
+        self.weight += alpha * (1.0 - self.weight);
+    }
+    fn get(&self) -> f32 {
+        if self.weight > 0.0 {
+            self.value / self.weight
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Computes feature set 1 frame by frame for one stream (one node, one antenna). Keep one per
+/// node. About 1.3 KiB of fixed state; no allocation.
+#[derive(Clone, Debug)]
+pub struct FeatureExtractor {
+    last_ts_us: Option<u64>,
+    /// Previous frame's normalised amplitude profile, by slot, and its valid slots.
+    prev_amp: [f32; BLOCK],
+    prev_mask: u64,
+    /// Slow reference profile and the slots it has seen.
+    ref_amp: [f32; BLOCK],
+    ref_mask: u64,
+    /// Previous frame's slope-free adjacent-phase unit vectors, by lower slot.
+    prev_dir: [C; BLOCK],
+    prev_dir_mask: u64,
+    change_short: Ema,
+    change_long: Ema,
+}
+
+impl Default for FeatureExtractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FeatureExtractor {
+    /// Fresh state.
+    pub const fn new() -> Self {
+        FeatureExtractor {
+            last_ts_us: None,
+            prev_amp: [0.0; BLOCK],
+            prev_mask: 0,
+            ref_amp: [0.0; BLOCK],
+            ref_mask: 0,
+            prev_dir: [(0.0, 0.0); BLOCK],
+            prev_dir_mask: 0,
+            change_short: Ema {
+                value: 0.0,
+                weight: 0.0,
+            },
+            change_long: Ema {
+                value: 0.0,
+                weight: 0.0,
+            },
+        }
+    }
+
+    /// Forget all frame-to-frame state (as after a gap).
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Features of antenna `antenna` of a parsed raw CSI frame received at `timestamp_us`.
+    pub fn extract_frame(
+        &mut self,
+        timestamp_us: u64,
+        frame: &CsiFrameRepr<'_>,
+        antenna: usize,
+        out: &mut [f32; CSI16_DIMS],
+    ) -> Result<(), FeatureError> {
+        if antenna >= usize::from(frame.n_antennas) {
+            return Err(FeatureError::NoSuchAntenna(antenna));
+        }
+        let n = usize::from(frame.n_subcarriers) * 2;
+        let iq = frame
+            .iq
+            .get(antenna * n..(antenna + 1) * n)
+            .ok_or(FeatureError::NoSuchAntenna(antenna))?;
+        self.extract_iq(timestamp_us, iq, out)
+    }
+
+    /// Features of one antenna's raw ESP-IDF I/Q bytes (`[imag, real]` per subcarrier, buffer
+    /// order) received at `timestamp_us`.
+    pub fn extract_iq(
+        &mut self,
+        timestamp_us: u64,
+        iq: &[u8],
+        out: &mut [f32; CSI16_DIMS],
+    ) -> Result<(), FeatureError> {
+        if iq.len() / 2 < BLOCK {
+            return Err(FeatureError::TooFewSubcarriers(iq.len() / 2));
+        }
+        let mut h = [(0.0f32, 0.0f32); BLOCK];
+        for (i, p) in iq.chunks_exact(2).take(BLOCK).enumerate() {
+            let (re, im) = crate::raw_csi::pair_from_bytes(p[0], p[1]);
+            h[slot_of(i)] = (f32::from(re), f32::from(im));
+        }
+        self.compute(timestamp_us, &h, out);
+        Ok(())
+    }
+
+    /// Features of integer `(re, im)` subcarriers in buffer order.
+    pub fn extract(
+        &mut self,
+        timestamp_us: u64,
+        subcarriers: &[(i8, i8)],
+        out: &mut [f32; CSI16_DIMS],
+    ) -> Result<(), FeatureError> {
+        if subcarriers.len() < BLOCK {
+            return Err(FeatureError::TooFewSubcarriers(subcarriers.len()));
+        }
+        let mut h = [(0.0f32, 0.0f32); BLOCK];
+        for (i, &(re, im)) in subcarriers.iter().take(BLOCK).enumerate() {
+            h[slot_of(i)] = (f32::from(re), f32::from(im));
+        }
+        self.compute(timestamp_us, &h, out);
+        Ok(())
+    }
+
+    /// Features of floating-point `(re, im)` subcarriers in buffer order (simulators, other
+    /// front ends). Exactly-zero values mark null subcarriers.
+    pub fn extract_f32(
+        &mut self,
+        timestamp_us: u64,
+        subcarriers: &[(f32, f32)],
+        out: &mut [f32; CSI16_DIMS],
+    ) -> Result<(), FeatureError> {
+        if subcarriers.len() < BLOCK {
+            return Err(FeatureError::TooFewSubcarriers(subcarriers.len()));
+        }
+        let mut h = [(0.0f32, 0.0f32); BLOCK];
+        let mut scale = 0.0f32;
+        for (i, &(re, im)) in subcarriers.iter().take(BLOCK).enumerate() {
+            if !re.is_finite() || !im.is_finite() {
+                return Err(FeatureError::NonFinite(i));
+            }
+            scale = scale.max(re.abs()).max(im.abs());
+            h[slot_of(i)] = (re, im);
+        }
+        // Bring the largest component to 1 so squares can neither overflow nor underflow; every
+        // feature but the level is scale-free, and the level gets ln(scale) back.
+        let mut log_scale = 0.0;
+        if scale > 0.0 {
+            for v in &mut h {
+                *v = (v.0 / scale, v.1 / scale);
+            }
+            log_scale = libm::logf(scale);
+        }
+        self.compute(timestamp_us, &h, out);
+        if scale > 0.0 {
+            out[0] += log_scale;
+        }
+        Ok(())
+    }
+
+    /// The feature computation on 64 slots in frequency order.
+    fn compute(&mut self, ts: u64, h: &[C; BLOCK], out: &mut [f32; CSI16_DIMS]) {
+        // --- validity and amplitudes ---
+        let mut amp = [0.0f32; BLOCK];
+        let mut mask = 0u64;
+        let mut sum = 0.0f32;
+        for s in 0..BLOCK {
+            let (re, im) = h[s];
+            if re != 0.0 || im != 0.0 {
+                mask |= 1 << s;
+                amp[s] = libm::sqrtf(re * re + im * im);
+                sum += amp[s];
+            }
+        }
+        let n_valid = mask.count_ones();
+        if n_valid == 0 || sum <= 0.0 {
+            // Nothing to measure: report a neutral frame and leave the state alone.
+            *out = [0.0; CSI16_DIMS];
+            out[11] = ln_change(self.change_short.get());
+            out[12] = ln_change(self.change_long.get());
+            out[13] = 1.0;
+            out[14] = 1.0;
+            return;
+        }
+        let nf = n_valid as f32;
+        let mean = sum / nf;
+
+        // --- normalised amplitude profile: level, spread, bands, slope, flatness ---
+        let mut var = 0.0f32;
+        let mut band = [0.0f32; 4];
+        let mut power_sum = 0.0f32;
+        let mut log_power_sum = 0.0f32;
+        let (mut sx, mut sxx, mut sxa) = (0.0f32, 0.0f32, 0.0f32);
+        for s in 0..BLOCK {
+            if mask >> s & 1 == 0 {
+                continue;
+            }
+            let a = amp[s] / mean;
+            amp[s] = a;
+            var += (a - 1.0) * (a - 1.0);
+            let p = a * a;
+            power_sum += p;
+            log_power_sum += libm::logf(p);
+            let k = s as i32 - (BLOCK / 2) as i32;
+            let b = match k {
+                ..=-14 => 0,
+                -13..=-1 => 1,
+                0..=13 => 2,
+                _ => 3,
+            };
+            band[b] += p;
+            let x = k as f32 / 32.0;
+            sx += x;
+            sxx += x * x;
+            sxa += x * a;
+        }
+        let cv = libm::sqrtf(var / nf);
+        let x_mean = sx / nf;
+        let sxx_c = sxx - nf * x_mean * x_mean;
+        // mean(a) = 1, so cov(x, a) * n = sxa - x_mean * n.
+        // Clamped: with only a few adjacent valid subcarriers the fit is ill-conditioned.
+        let slope = if sxx_c > 1e-9 {
+            ((sxa - x_mean * nf) / sxx_c).clamp(-SLOPE_LIMIT, SLOPE_LIMIT)
+        } else {
+            0.0
+        };
+        let mean_power = power_sum / nf;
+        let flatness = (libm::expf(log_power_sum / nf) / mean_power).clamp(0.0, 1.0);
+
+        // --- phase: adjacent-subcarrier products, slope removed by their circular mean ---
+        let mut dir = [(0.0f32, 0.0f32); BLOCK];
+        let mut dir_mask = 0u64;
+        let (mut zr, mut zi) = (0.0f32, 0.0f32);
+        for s in 0..BLOCK - 1 {
+            if mask >> s & 1 == 1 && mask >> (s + 1) & 1 == 1 {
+                let z = cmul_conj(h[s + 1], h[s]);
+                let m = libm::sqrtf(z.0 * z.0 + z.1 * z.1);
+                if m > 0.0 {
+                    dir[s] = (z.0 / m, z.1 / m);
+                    dir_mask |= 1 << s;
+                    zr += dir[s].0;
+                    zi += dir[s].1;
+                }
+            }
+        }
+        let n_pairs = dir_mask.count_ones();
+        let (mut disp1, mut disp2) = (0.0f32, 0.0f32);
+        if n_pairs > 0 {
+            let r = libm::sqrtf(zr * zr + zi * zi);
+            disp1 = circular_std(r / n_pairs as f32);
+            let u = if r > 1e-12 {
+                (zr / r, zi / r)
+            } else {
+                (1.0, 0.0)
+            };
+            let (mut wr, mut wi, mut n_curv) = (0.0f32, 0.0f32, 0u32);
+            for s in 0..BLOCK - 1 {
+                if dir_mask >> s & 1 == 1 && dir_mask >> (s + 1) & 1 == 1 {
+                    let w = cmul_conj(dir[s + 1], dir[s]);
+                    wr += w.0;
+                    wi += w.1;
+                    n_curv += 1;
+                }
+            }
+            if n_curv > 0 {
+                disp2 = circular_std(libm::sqrtf(wr * wr + wi * wi) / n_curv as f32);
+            }
+            // Residual directions: what is left after removing this frame's mean slope.
+            for s in 0..BLOCK {
+                if dir_mask >> s & 1 == 1 {
+                    dir[s] = cmul_conj(dir[s], u);
+                }
+            }
+        }
+
+        out[0] = libm::logf(mean);
+        out[1] = cv;
+        let total = band.iter().sum::<f32>();
+        for b in 0..4 {
+            out[2 + b] = if total > 0.0 { band[b] / total } else { 0.0 };
+        }
+        out[6] = slope;
+        out[7] = flatness;
+        out[8] = disp1;
+        out[9] = disp2;
+        out[10] = nf / BLOCK as f32;
+
+        // --- frame-to-frame state ---
+        let dt = match self.last_ts_us {
+            Some(last) if ts >= last && ts - last <= GAP_RESET_US => Some((ts - last) as f32),
+            _ => None,
+        };
+        match dt {
+            None => {
+                self.change_short = Ema::default();
+                self.change_long = Ema::default();
+                self.ref_amp = amp;
+                self.ref_mask = mask;
+                out[11] = 0.0;
+                out[12] = 0.0;
+                out[13] = 1.0;
+                out[14] = 1.0;
+                out[15] = 0.0;
+            }
+            Some(dt) => {
+                let common = mask & self.prev_mask;
+                let mut e = 0.0f32;
+                if common != 0 {
+                    for s in 0..BLOCK {
+                        if common >> s & 1 == 1 {
+                            let d = amp[s] - self.prev_amp[s];
+                            e += d * d;
+                        }
+                    }
+                    e /= common.count_ones() as f32;
+                }
+                self.change_short
+                    .update(e, 1.0 - libm::expf(-dt / TAU_SHORT_US));
+                self.change_long
+                    .update(e, 1.0 - libm::expf(-dt / TAU_LONG_US));
+                out[11] = ln_change(self.change_short.get());
+                out[12] = ln_change(self.change_long.get());
+                out[13] = correlation(&amp, &self.prev_amp, common);
+                out[14] = correlation(&amp, &self.ref_amp, mask & self.ref_mask);
+                let alpha_ref = 1.0 - libm::expf(-dt / TAU_REF_US);
+                for s in 0..BLOCK {
+                    if mask >> s & 1 == 1 {
+                        if self.ref_mask >> s & 1 == 1 {
+                            self.ref_amp[s] += alpha_ref * (amp[s] - self.ref_amp[s]);
+                        } else {
+                            self.ref_amp[s] = amp[s];
+                        }
+                    }
+                }
+                self.ref_mask |= mask;
+                let both = dir_mask & self.prev_dir_mask;
+                out[15] = if both == 0 {
+                    0.0
+                } else {
+                    let mut re_sum = 0.0f32;
+                    for s in 0..BLOCK {
+                        if both >> s & 1 == 1 {
+                            re_sum += cmul_conj(dir[s], self.prev_dir[s]).0;
+                        }
+                    }
+                    (1.0 - re_sum / both.count_ones() as f32).clamp(0.0, 2.0)
+                };
+            }
+        }
+        self.prev_amp = amp;
+        self.prev_mask = mask;
+        self.prev_dir = dir;
+        self.prev_dir_mask = dir_mask;
+        self.last_ts_us = Some(ts);
+    }
+}
+
+/// `ln(1 + e / CHANGE_SCALE)`: compresses the change energy's dynamic range.
+fn ln_change(e: f32) -> f32 {
+    libm::log1pf(e.max(0.0) / CHANGE_SCALE)
+}

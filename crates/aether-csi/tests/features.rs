@@ -1,0 +1,519 @@
+//! Feature extractor behaviour: invariances, layouts, nulls, gaps, degenerate input.
+
+mod common;
+
+use aether_csi::*;
+use common::Rng;
+use std::f64::consts::PI;
+
+type Frame = Vec<(f32, f32)>;
+
+/// True subcarrier index of buffer position `i` in the ESP-IDF L-LTF block (0..31, -32..-1).
+fn freq_index(i: usize) -> f64 {
+    if i < 32 {
+        i as f64
+    } else {
+        i as f64 - 64.0
+    }
+}
+
+/// Is buffer position `i` a null (DC or guard) in the HT20 L-LTF block?
+fn is_null(i: usize) -> bool {
+    let k = freq_index(i);
+    k == 0.0 || k.abs() > 26.0
+}
+
+/// A random 64-subcarrier frame with realistic nulls.
+fn random_frame(rng: &mut Rng) -> Frame {
+    (0..64)
+        .map(|i| {
+            if is_null(i) {
+                (0.0, 0.0)
+            } else {
+                let a = 5.0 + 35.0 * rng.unit();
+                let p = 2.0 * PI * rng.unit();
+                ((a * p.cos()) as f32, (a * p.sin()) as f32)
+            }
+        })
+        .collect()
+}
+
+/// A slowly drifting frame sequence (a channel plus small changes), more like real CSI.
+fn drifting_frames(rng: &mut Rng, n: usize) -> Vec<Frame> {
+    let base = random_frame(rng);
+    let mut out = Vec::new();
+    let mut cur = base.clone();
+    for _ in 0..n {
+        for (i, v) in cur.iter_mut().enumerate() {
+            if !is_null(i) {
+                v.0 += (rng.unit() as f32 - 0.5) * 2.0;
+                v.1 += (rng.unit() as f32 - 0.5) * 2.0;
+            }
+        }
+        out.push(cur.clone());
+    }
+    out
+}
+
+/// Multiply by exp(j(offset + slope * k)) with k the true subcarrier index.
+fn rotate(frame: &Frame, offset: f64, slope: f64) -> Frame {
+    frame
+        .iter()
+        .enumerate()
+        .map(|(i, &(re, im))| {
+            let th = offset + slope * freq_index(i);
+            let (c, s) = (th.cos(), th.sin());
+            let (re, im) = (re as f64, im as f64);
+            ((re * c - im * s) as f32, (re * s + im * c) as f32)
+        })
+        .collect()
+}
+
+fn run(frames: &[Frame], times_us: &[u64]) -> Vec<[f32; 16]> {
+    let mut fx = FeatureExtractor::new();
+    frames
+        .iter()
+        .zip(times_us)
+        .map(|(f, &t)| {
+            let mut out = [0.0; 16];
+            fx.extract_f32(t, f, &mut out).unwrap();
+            out
+        })
+        .collect()
+}
+
+fn regular_times(n: usize, period_us: u64) -> Vec<u64> {
+    (0..n as u64).map(|i| 1_000_000 + i * period_us).collect()
+}
+
+fn assert_close(a: &[[f32; 16]], b: &[[f32; 16]], skip: &[usize], tol: f32, what: &str) {
+    for (t, (x, y)) in a.iter().zip(b).enumerate() {
+        for d in 0..16 {
+            if skip.contains(&d) {
+                continue;
+            }
+            let err = (x[d] - y[d]).abs();
+            assert!(
+                err <= tol * x[d].abs().max(1.0),
+                "{what}: frame {t} feature {d} ({}) {} vs {}",
+                CSI16_NAMES[d],
+                x[d],
+                y[d]
+            );
+        }
+    }
+}
+
+#[test]
+fn invariant_to_random_common_phase_offset() {
+    let mut rng = Rng(11);
+    let frames = drifting_frames(&mut rng, 40);
+    let rotated: Vec<Frame> = frames
+        .iter()
+        .map(|f| rotate(f, 2.0 * PI * rng.unit(), 0.0))
+        .collect();
+    let t = regular_times(frames.len(), 20_000);
+    assert_close(
+        &run(&frames, &t),
+        &run(&rotated, &t),
+        &[],
+        1e-4,
+        "phase offset",
+    );
+}
+
+#[test]
+fn invariant_to_linear_phase_slope() {
+    let mut rng = Rng(12);
+    let frames = drifting_frames(&mut rng, 40);
+    // A different timing offset every packet: slope up to ±0.8 rad per subcarrier, plus offset.
+    let rotated: Vec<Frame> = frames
+        .iter()
+        .map(|f| rotate(f, 2.0 * PI * rng.unit(), (rng.unit() - 0.5) * 1.6))
+        .collect();
+    let t = regular_times(frames.len(), 20_000);
+    assert_close(
+        &run(&frames, &t),
+        &run(&rotated, &t),
+        &[],
+        1e-4,
+        "phase slope",
+    );
+}
+
+#[test]
+fn normalised_features_invariant_to_agc_gain_step() {
+    let mut rng = Rng(13);
+    let frames = drifting_frames(&mut rng, 40);
+    // Gain doubles from frame 20 on (an AGC step mid-stream).
+    let stepped: Vec<Frame> = frames
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            if n >= 20 {
+                f.iter().map(|&(r, i)| (2.0 * r, 2.0 * i)).collect()
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let t = regular_times(frames.len(), 20_000);
+    let (a, b) = (run(&frames, &t), run(&stepped, &t));
+    assert_close(&a, &b, &[0], 1e-4, "AGC step");
+    for n in 0..40 {
+        let expect = if n >= 20 { std::f32::consts::LN_2 } else { 0.0 };
+        assert!(
+            (b[n][0] - a[n][0] - expect).abs() < 1e-4,
+            "log mean amp carries the level"
+        );
+    }
+}
+
+#[test]
+fn integer_paths_agree_and_scale_exactly() {
+    let mut rng = Rng(14);
+    let pairs: Vec<(i8, i8)> = (0..64)
+        .map(|i| {
+            if is_null(i) {
+                (0, 0)
+            } else {
+                ((rng.below(120) as i8) - 60, (rng.below(120) as i8) - 60)
+            }
+        })
+        .collect();
+    let iq: Vec<u8> = pairs
+        .iter()
+        .flat_map(|&(re, im)| [im as u8, re as u8])
+        .collect();
+    let floats: Frame = pairs
+        .iter()
+        .map(|&(re, im)| (re as f32, im as f32))
+        .collect();
+    let (mut a, mut b, mut c, mut d) = ([0.0; 16], [0.0; 16], [0.0; 16], [0.0; 16]);
+    FeatureExtractor::new().extract(5, &pairs, &mut a).unwrap();
+    FeatureExtractor::new().extract_iq(5, &iq, &mut b).unwrap();
+    FeatureExtractor::new()
+        .extract_f32(5, &floats, &mut c)
+        .unwrap();
+    let frame = CsiFrameRepr {
+        node_id: 1,
+        n_antennas: 1,
+        n_subcarriers: 64,
+        freq_mhz: 2412,
+        sequence: 0,
+        rssi: 0,
+        noise_floor: 0,
+        iq: &iq,
+    };
+    FeatureExtractor::new()
+        .extract_frame(5, &frame, 0, &mut d)
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, d);
+    assert_close(&[a], &[c], &[], 1e-5, "int vs float");
+    assert_eq!(
+        FeatureExtractor::new()
+            .extract_frame(5, &frame, 1, &mut d)
+            .unwrap_err(),
+        FeatureError::NoSuchAntenna(1)
+    );
+    // Small values doubled stay in i8: every normalised feature is unchanged.
+    let halved: Vec<(i8, i8)> = pairs.iter().map(|&(r, i)| (r / 2, i / 2)).collect();
+    let doubled: Vec<(i8, i8)> = halved.iter().map(|&(r, i)| (2 * r, 2 * i)).collect();
+    let (mut h, mut g) = ([0.0; 16], [0.0; 16]);
+    FeatureExtractor::new().extract(5, &halved, &mut h).unwrap();
+    FeatureExtractor::new()
+        .extract(5, &doubled, &mut g)
+        .unwrap();
+    assert_close(&[h], &[g], &[0], 1e-5, "int8 x2");
+}
+
+#[test]
+fn layouts_64_128_192_use_the_lltf_block() {
+    let mut rng = Rng(15);
+    let frames = drifting_frames(&mut rng, 10);
+    let t = regular_times(10, 10_000);
+    let base = run(&frames, &t);
+    for extra in [64usize, 128] {
+        let longer: Vec<Frame> = frames
+            .iter()
+            .map(|f| {
+                let mut g = f.clone();
+                g.extend(
+                    (0..extra).map(|_| ((rng.unit() * 50.0) as f32, (rng.unit() * 50.0) as f32)),
+                );
+                g
+            })
+            .collect();
+        assert_eq!(run(&longer, &t), base, "{} subcarriers", 64 + extra);
+    }
+    let mut out = [0.0; 16];
+    assert_eq!(
+        FeatureExtractor::new()
+            .extract_f32(0, &frames[0][..52], &mut out)
+            .unwrap_err(),
+        FeatureError::TooFewSubcarriers(52)
+    );
+    assert_eq!(
+        FeatureExtractor::new()
+            .extract_iq(0, &[0u8; 100], &mut out)
+            .unwrap_err(),
+        FeatureError::TooFewSubcarriers(50)
+    );
+}
+
+#[test]
+fn nulls_are_skipped() {
+    // Equal amplitude, linear phase on the 52 data subcarriers, zeros elsewhere: if the nulls
+    // counted, the spread would be large and the flatness low.
+    let frame: Frame = (0..64)
+        .map(|i| {
+            if is_null(i) {
+                (0.0, 0.0)
+            } else {
+                let th = 0.3 * freq_index(i);
+                ((20.0 * th.cos()) as f32, (20.0 * th.sin()) as f32)
+            }
+        })
+        .collect();
+    let mut out = [0.0; 16];
+    FeatureExtractor::new()
+        .extract_f32(0, &frame, &mut out)
+        .unwrap();
+    assert!((out[0] - 20f32.ln()).abs() < 1e-5, "level {}", out[0]);
+    assert!(out[1] < 1e-5, "cv {}", out[1]);
+    assert!((out[7] - 1.0).abs() < 1e-5, "flatness {}", out[7]);
+    assert!(
+        out[8] < 2e-3 && out[9] < 2e-3,
+        "phase dispersion {} {}",
+        out[8],
+        out[9]
+    );
+    assert_eq!(out[10], 52.0 / 64.0);
+    for share in &out[2..6] {
+        assert!((share - 0.25).abs() < 1e-6, "13 subcarriers per band");
+    }
+}
+
+#[test]
+fn gaps_and_backward_time_reset_the_state() {
+    let mut rng = Rng(16);
+    let frames = drifting_frames(&mut rng, 6);
+    let mut fx = FeatureExtractor::new();
+    let mut out = [0.0; 16];
+    let times = [
+        0u64,
+        20_000,
+        40_000,
+        40_000 + GAP_RESET_US + 1,
+        30_000,
+        50_000,
+    ];
+    let mut outs = Vec::new();
+    for (f, &t) in frames.iter().zip(&times) {
+        fx.extract_f32(t, f, &mut out).unwrap();
+        outs.push(out);
+    }
+    for n in [0usize, 3, 4] {
+        let mut fresh = [0.0; 16];
+        FeatureExtractor::new()
+            .extract_f32(times[n], &frames[n], &mut fresh)
+            .unwrap();
+        assert_eq!(outs[n], fresh, "frame {n} starts afresh");
+        assert_eq!(
+            (
+                outs[n][11],
+                outs[n][12],
+                outs[n][13],
+                outs[n][14],
+                outs[n][15]
+            ),
+            (0.0, 0.0, 1.0, 1.0, 0.0)
+        );
+    }
+    assert!(
+        outs[1][11] > 0.0 && outs[5][11] > 0.0,
+        "change measured between close frames"
+    );
+    // Exactly GAP_RESET_US later is still the same stream.
+    let mut fx = FeatureExtractor::new();
+    fx.extract_f32(0, &frames[0], &mut out).unwrap();
+    fx.extract_f32(GAP_RESET_US, &frames[1], &mut out).unwrap();
+    assert!(out[11] > 0.0);
+}
+
+#[test]
+fn change_features_follow_time_not_frame_count() {
+    // The same two alternating frames at 20 ms and 10 ms spacing: the bias-corrected averages see
+    // the same per-frame change energy, so they agree whatever the rate.
+    let mut rng = Rng(17);
+    let (a, b) = (random_frame(&mut rng), random_frame(&mut rng));
+    let seq: Vec<Frame> = (0..50)
+        .map(|n| if n % 2 == 0 { a.clone() } else { b.clone() })
+        .collect();
+    let slow = run(&seq, &regular_times(50, 20_000));
+    let fast = run(&seq, &regular_times(50, 10_000));
+    for d in [11usize, 12, 13] {
+        assert!(
+            (slow[49][d] - fast[49][d]).abs() < 1e-3,
+            "{}",
+            CSI16_NAMES[d]
+        );
+    }
+    // Identical frames: no change at all.
+    let still = run(&vec![a.clone(); 10], &regular_times(10, 20_000));
+    assert_eq!(
+        (still[9][11], still[9][12], still[9][13], still[9][15]),
+        (0.0, 0.0, 1.0, 0.0)
+    );
+}
+
+#[test]
+fn degenerate_frames_give_finite_features() {
+    let mut fx = FeatureExtractor::new();
+    let mut out = [f32::NAN; 16];
+    fx.extract(0, &[(0, 0); 64], &mut out).unwrap();
+    assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+    assert_eq!(out[10], 0.0);
+    // A zero frame inside a stream leaves the state alone.
+    let mut rng = Rng(18);
+    let frames = drifting_frames(&mut rng, 3);
+    let t = regular_times(3, 20_000);
+    let reference = run(&frames, &t);
+    let mut fx = FeatureExtractor::new();
+    fx.extract_f32(t[0], &frames[0], &mut out).unwrap();
+    fx.extract_f32(t[0] + 5_000, &vec![(0.0, 0.0); 64], &mut out)
+        .unwrap();
+    assert!(out.iter().all(|v| v.is_finite()));
+    fx.extract_f32(t[1], &frames[1], &mut out).unwrap();
+    assert_eq!(out, reference[1]);
+    // One valid subcarrier, extreme values, tiny values.
+    for v in [
+        (1.0f32, 0.0f32),
+        (1e30, -1e30),
+        (1e-30, 1e-30),
+        (f32::MAX, f32::MIN),
+    ] {
+        let mut f = vec![(0.0f32, 0.0f32); 64];
+        f[5] = v;
+        f[6] = (v.1, v.0);
+        let mut fx = FeatureExtractor::new();
+        fx.extract_f32(0, &f, &mut out).unwrap();
+        fx.extract_f32(1, &f, &mut out).unwrap();
+        assert!(out.iter().all(|x| x.is_finite()), "{v:?}: {out:?}");
+    }
+    // Two adjacent subcarriers of very different amplitude: the slope is clamped.
+    let mut f = vec![(0.0f32, 0.0f32); 64];
+    f[5] = (1.0, 0.0);
+    f[6] = (100.0, 0.0);
+    FeatureExtractor::new()
+        .extract_f32(0, &f, &mut out)
+        .unwrap();
+    assert_eq!(out[6], 8.0);
+    let mut f = vec![(1.0f32, 1.0f32); 64];
+    f[9] = (f32::NAN, 0.0);
+    assert_eq!(
+        FeatureExtractor::new()
+            .extract_f32(0, &f, &mut out)
+            .unwrap_err(),
+        FeatureError::NonFinite(9)
+    );
+    // Random int8 frames, including the most negative values.
+    let mut fx = FeatureExtractor::new();
+    for n in 0..2000u64 {
+        let pairs: Vec<(i8, i8)> = (0..64)
+            .map(|_| (rng.byte() as i8, rng.byte() as i8))
+            .collect();
+        fx.extract(n * 7_000, &pairs, &mut out).unwrap();
+        check_ranges(&out);
+    }
+}
+
+/// The ranges documented in docs/features.md.
+fn check_ranges(f: &[f32; 16]) {
+    assert!(f.iter().all(|v| v.is_finite()), "{f:?}");
+    let within = |d: usize, lo: f32, hi: f32| {
+        assert!(
+            f[d] >= lo && f[d] <= hi,
+            "{} = {} outside [{lo}, {hi}]",
+            CSI16_NAMES[d],
+            f[d]
+        )
+    };
+    within(0, 0.0, 5.21);
+    within(1, 0.0, 7.95);
+    for d in 2..6 {
+        within(d, 0.0, 1.0);
+    }
+    within(6, -8.0, 8.0);
+    within(7, 0.0, 1.0);
+    within(8, 0.0, 5.26);
+    within(9, 0.0, 5.26);
+    within(10, 0.0, 1.0);
+    within(11, 0.0, 12.5);
+    within(12, 0.0, 12.5);
+    within(13, -1.0, 1.0);
+    within(14, -1.0, 1.0);
+    within(15, 0.0, 2.0);
+}
+
+#[test]
+fn state9_copies_feature_state_in_spec_order() {
+    let s = FeatureStateRepr {
+        node_id: 1,
+        mode: CaptureProfile::PassiveLowRate,
+        seq: 1,
+        ts_us: 2,
+        motion_score: 0.1,
+        presence_score: 0.2,
+        respiration_bpm: 15.0,
+        respiration_conf: 0.4,
+        heartbeat_bpm: 70.0,
+        heartbeat_conf: 0.8,
+        anomaly_score: 0.7,
+        env_shift_score: 0.0,
+        node_coherence: 0.9,
+        quality_flags: 0,
+    };
+    let mut out = [0.0; STATE9_DIMS];
+    extract_state9(&s, &mut out).unwrap();
+    assert_eq!(out, [0.1, 0.2, 15.0, 0.4, 70.0, 0.8, 0.7, 0.0, 0.9]);
+    let mut bad = s;
+    bad.heartbeat_conf = f32::INFINITY;
+    assert_eq!(
+        extract_state9(&bad, &mut out).unwrap_err(),
+        FeatureError::NonFinite(5)
+    );
+    assert_eq!(
+        FeatureSet::from_id(FEATURE_SET_STATE9),
+        Some(FeatureSet::State9)
+    );
+    assert_eq!(FeatureSet::State9.dims(), STATE9_NAMES.len());
+    assert_eq!(FeatureSet::Csi16.id(), 1);
+    assert_eq!(FeatureSet::from_id(3), None);
+}
+
+#[test]
+fn real_recording_features_are_finite_and_in_range() {
+    let Some(lines) = common::ruview_raw_lines() else {
+        return;
+    };
+    let mut per_node: std::collections::BTreeMap<u8, FeatureExtractor> = Default::default();
+    let mut lo = [f32::INFINITY; 16];
+    let mut hi = [f32::NEG_INFINITY; 16];
+    let mut out = [0.0; 16];
+    for l in &lines {
+        let fx = per_node.entry(l.node_id).or_default();
+        fx.extract_iq((l.timestamp * 1e6) as u64, &l.iq, &mut out)
+            .unwrap();
+        check_ranges(&out);
+        for d in 0..16 {
+            lo[d] = lo[d].min(out[d]);
+            hi[d] = hi[d].max(out[d]);
+        }
+    }
+    for d in 0..16 {
+        println!("{:>28}: [{:.4}, {:.4}]", CSI16_NAMES[d], lo[d], hi[d]);
+    }
+    assert_eq!(per_node.len(), 2);
+}

@@ -100,3 +100,8 @@ pub fn parse_any(bytes: &[u8]) -> Result<RvneFile<'_>> {
         v => Err(RvneError::WrongVersion(v)),
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

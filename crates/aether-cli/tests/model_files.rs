@@ -190,3 +190,25 @@ fn inspect_rejects_corrupt_and_unknown_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognised"));
 }
+
+#[test]
+fn inspect_flags_a_v1_payload_that_contradicts_its_shape() {
+    // Valid per the seed's parse (it never ties weights_len to the shape), unusable as a model.
+    let dir = TempDir::new("inspect-shape");
+    let path = dir.file("short.rvne");
+    let blob = aether_rvne::WeightBlob::new(
+        aether_rvne::WeightBlobHeader::DEFAULT_AETHER,
+        vec![0; 8_192],
+    )
+    .unwrap();
+    std::fs::write(&path, blob.serialize()).unwrap();
+    let out = aether(&["inspect", "--json", &path]);
+    assert!(!out.status.success());
+    let j = json_of(&out);
+    assert_eq!(j["shape_ok"], false);
+    assert_eq!(j["crc_ok"], true);
+    assert_eq!(j["weights_len"], 8_192);
+    // Only layer 0's Wq fits.
+    assert_eq!(j["tensors"].as_array().unwrap().len(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shape"));
+}

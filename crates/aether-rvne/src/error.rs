@@ -103,6 +103,10 @@ pub enum RvneError {
     TooManyEntries,
 
     // ---- readers ----
+    /// [`crate::RvneV2View::require_tensor`]: no tensor has that name.
+    MissingTensor,
+    /// [`crate::RvneV2View::require_tensor`]: the tensor's shape is not the one expected.
+    UnexpectedShape,
     /// A row or element index past the end of a tensor or matrix.
     IndexOutOfRange,
     /// The output slice has the wrong length for the decoded row or tensor.
@@ -159,6 +163,8 @@ impl fmt::Display for RvneError {
             NonFiniteValue => f.write_str("non-finite value cannot be quantized to int8"),
             F16Overflow => f.write_str("value out of f16 range"),
             TooManyEntries => f.write_str("too many metadata entries or tensors"),
+            MissingTensor => f.write_str("required tensor is missing"),
+            UnexpectedShape => f.write_str("tensor shape differs from the expected shape"),
             IndexOutOfRange => f.write_str("row or element index out of range"),
             OutputLenMismatch => f.write_str("output slice length doesn't match"),
         }
@@ -202,6 +208,7 @@ impl RvneError {
             NameTooLong | NonFiniteValue | F16Overflow | IndexOutOfRange | OutputLenMismatch => {
                 RvneErrorKind::Usage
             }
+            MissingTensor | UnexpectedShape => RvneErrorKind::InvalidShape,
             TooShort | BadMagic | WrongVersion(_) | SizeMismatch | FileLengthMismatch
             | UnsupportedFlags(_) | SectionOutOfBounds | MisalignedSection | MetaTruncated
             | MetaTrailingBytes | BadMetaType(_) | BadMetaValue | DuplicateKey | TooManyEntries

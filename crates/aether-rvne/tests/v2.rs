@@ -605,3 +605,18 @@ fn meta_value_enum_matches_accessors() {
     assert!(matches!(v.meta("pooling"), Some(MetaValue::Str("mean"))));
     assert!(matches!(v.meta("d_model"), Some(MetaValue::U32(8))));
 }
+
+#[test]
+fn require_tensor_checks_name_and_shape() {
+    let bytes = small_file();
+    let v = RvneV2View::parse(&bytes).unwrap();
+    assert_eq!(v.require_tensor("head.weight", &[3, 2]).unwrap().numel(), 6);
+    assert_eq!(
+        v.require_tensor("head.weight", &[2, 3]).unwrap_err(),
+        RvneError::UnexpectedShape
+    );
+    assert_eq!(
+        v.require_tensor("head.bias", &[3]).unwrap_err(),
+        RvneError::MissingTensor
+    );
+}

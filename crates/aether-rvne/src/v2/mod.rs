@@ -275,4 +275,14 @@ impl<'a> RvneV2View<'a> {
     pub fn tensor(&self, name: &str) -> Option<TensorView<'a>> {
         self.tensors().find(|t| t.name() == name)
     }
+
+    /// The tensor called `name`, which must have exactly `shape`: `Err(MissingTensor)` or
+    /// `Err(UnexpectedShape)` otherwise. For loaders that know the architecture.
+    pub fn require_tensor(&self, name: &str, shape: &[usize]) -> Result<TensorView<'a>> {
+        let t = self.tensor(name).ok_or(RvneError::MissingTensor)?;
+        if t.shape() != shape {
+            return Err(RvneError::UnexpectedShape);
+        }
+        Ok(t)
+    }
 }

@@ -53,16 +53,6 @@ mod field {
     pub const ESP_CSI_FIRST_WORD: usize = 23;
 }
 
-/// Centre frequency of a 2.4 / 5 GHz WiFi channel number, as the firmware computes it.
-pub fn channel_to_freq_mhz(channel: u8) -> Option<u32> {
-    match channel {
-        1..=13 => Some(2412 + 5 * (u32::from(channel) - 1)),
-        14 => Some(2484),
-        36..=177 => Some(5000 + 5 * u32::from(channel)),
-        _ => None,
-    }
-}
-
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
     let mut parts = s.split(':');
@@ -193,7 +183,7 @@ pub fn parse_csv_line(
         seq,
         rssi: Some(rssi),
         noise_floor: Some(noise_floor),
-        freq_mhz: channel_to_freq_mhz(channel),
+        freq_mhz: aether_csi::channel_to_mhz(channel),
         channel: Some(channel),
         mac: Some(mac),
         n_antennas: 1,

@@ -4,6 +4,7 @@ pub mod csv;
 pub mod error;
 pub mod labels;
 mod lines;
+pub mod live;
 pub mod npz;
 pub mod record;
 pub mod recording;

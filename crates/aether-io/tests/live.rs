@@ -1,0 +1,338 @@
+//! Live UDP on loopback only: replay -> record byte comparison, garbage floods, packet
+//! decoding into records.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_csi::{CompressedCsiEncoder, VitalsPacket, VitalsRepr};
+use aether_io::live::{
+    encode_raw_csi, record, replay, DatagramDecoder, RecordOptions, ReplayOptions,
+};
+use aether_io::record::{iq_to_esp_buffer, CsiFrame, Iq, Record};
+use aether_io::recording::RecordingReader;
+use aether_io::ruview::RuviewReader;
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("aether-io-live-{}-{name}", std::process::id()))
+}
+
+/// Per node, the I/Q bytes of every CSI frame in order.
+fn csi_by_node(records: impl Iterator<Item = Record>) -> BTreeMap<u8, Vec<Vec<u8>>> {
+    let mut out: BTreeMap<u8, Vec<Vec<u8>>> = BTreeMap::new();
+    for r in records {
+        if let Record::Csi(f) = r {
+            let mut bytes = Vec::new();
+            iq_to_esp_buffer(&f.subcarriers, &mut bytes);
+            out.entry(f.node_id).or_default().push(bytes);
+        }
+    }
+    out
+}
+
+/// Replays `path` into a recorder on 127.0.0.1 and returns (sent-side frames, received frames).
+fn replay_into_record(
+    path: &std::path::Path,
+    speed: f64,
+    name: &str,
+) -> (BTreeMap<u8, Vec<Vec<u8>>>, Vec<Record>) {
+    let expected_frames = RecordingReader::open(path)
+        .unwrap()
+        .filter(|r| matches!(r, Ok(Record::Csi(_))))
+        .count() as u64;
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap();
+    let out = tmp(name);
+    let out2 = out.clone();
+    let recorder = std::thread::spawn(move || {
+        let stop = AtomicBool::new(false);
+        let opts = RecordOptions {
+            duration: Some(Duration::from_secs(120)),
+            max_packets: Some(expected_frames),
+        };
+        record(&rx, &out2, &opts, &stop).unwrap()
+    });
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sent = replay(
+        RecordingReader::open(path).unwrap(),
+        &tx,
+        addr,
+        &ReplayOptions {
+            speed,
+            max_frames: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(sent.sent, expected_frames);
+    let report = recorder.join().unwrap();
+    assert_eq!(report.received, expected_frames, "loopback lost datagrams");
+    assert_eq!(report.malformed, 0);
+    assert_eq!(report.written, expected_frames);
+    let got: Vec<Record> = RuviewReader::open(&out)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    std::fs::remove_file(&out).unwrap();
+    let original = csi_by_node(RecordingReader::open(path).unwrap().map(Result::unwrap));
+    (original, got)
+}
+
+#[test]
+fn replay_then_record_ruview_byte_identical() {
+    let Some(path) = common::data_file("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    // 120 s of capture at 40x: paced, so the loopback socket buffer never overflows.
+    let (original, got) = replay_into_record(&path, 40.0, "ruview.csi.jsonl");
+    // Replay numbers frames per node from 0, so seq i must carry the node's i-th frame.
+    let mut per_node: BTreeMap<u8, Vec<(u32, Vec<u8>)>> = BTreeMap::new();
+    for r in &got {
+        let Record::Csi(f) = r else {
+            panic!("only CSI is replayed")
+        };
+        let mut bytes = Vec::new();
+        iq_to_esp_buffer(&f.subcarriers, &mut bytes);
+        per_node
+            .entry(f.node_id)
+            .or_default()
+            .push((f.seq.unwrap(), bytes));
+    }
+    assert_eq!(
+        per_node.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
+    for (node, frames) in &per_node {
+        let want = &original[node];
+        assert_eq!(frames.len(), want.len());
+        for (seq, bytes) in frames {
+            assert_eq!(bytes, &want[*seq as usize], "node {node} seq {seq}");
+        }
+    }
+}
+
+#[test]
+fn replay_then_record_npz_and_csv() {
+    for rel in [
+        "espectre/movement/movement_esp32_64sc_20260214_183141.npz",
+        "csikit-esp32/example_data.csv",
+    ] {
+        let Some(path) = common::data_file(rel) else {
+            return;
+        };
+        let (original, got) = replay_into_record(&path, 0.0, "other.csi.jsonl");
+        assert_eq!(csi_by_node(got.into_iter()), original, "{rel}");
+    }
+}
+
+/// Seeded xorshift so the flood is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn garbage_flood_is_counted_and_memory_stays_bounded() {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap();
+    let out = tmp("flood.csi.jsonl");
+    let out2 = out.clone();
+    const GARBAGE: u64 = 30_000;
+    const VALID: u64 = 50;
+    let hwm_before = vm_hwm_kib();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let recorder = std::thread::spawn(move || {
+        // Stops on the count, or when told to after the flood (the kernel may drop some).
+        let opts = RecordOptions {
+            duration: None,
+            max_packets: Some(GARBAGE + VALID),
+        };
+        record(&rx, &out2, &opts, &stop2).unwrap()
+    });
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut buf = vec![0u8; 9000];
+    let frame = CsiFrame {
+        t_s: 0.0,
+        node_id: 7,
+        seq: None,
+        rssi: Some(-40),
+        noise_floor: Some(-95),
+        freq_mhz: Some(2437),
+        channel: Some(6),
+        mac: None,
+        n_antennas: 1,
+        subcarriers: (0..64).map(|i| Iq::new(i as i8, -(i as i8))).collect(),
+    };
+    let mut iq = Vec::new();
+    let mut valid = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
+    let mut sent_valid = 0;
+    for i in 0..GARBAGE {
+        let len = (rng.next() % 9000) as usize;
+        for b in &mut buf[..len] {
+            *b = rng.next() as u8;
+        }
+        // A third start with a real magic, so the codecs' length and count checks run too.
+        if len >= 4 && i % 3 == 0 {
+            let magic = 0xC511_0001u32 + (rng.next() % 7) as u32;
+            buf[..4].copy_from_slice(&magic.to_le_bytes());
+        }
+        tx.send_to(&buf[..len], addr).unwrap();
+        if i % (GARBAGE / VALID) == 0 {
+            let n = encode_raw_csi(&frame, i as u32, &mut iq, &mut valid).unwrap();
+            tx.send_to(&valid[..n], addr).unwrap();
+            sent_valid += 1;
+        }
+        if i % 64 == 0 {
+            // Let the receiver drain; the flood is still far faster than any node.
+            std::thread::yield_now();
+        }
+    }
+    // Give the receiver a moment to drain its socket, then stop it.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let report = recorder.join().unwrap();
+    eprintln!("flood: {report:?}");
+    assert_eq!(sent_valid, VALID);
+    assert!(report.received > 0);
+    assert_eq!(report.received, report.written + report.malformed);
+    // Random bytes with a real magic can occasionally form a valid short packet (e.g. a
+    // compressed frame is never valid without a reference, but vitals have no CRC).
+    assert!(
+        report.malformed >= report.received - VALID - report.received / 100,
+        "{report:?}"
+    );
+    assert!(report.malformed_by_kind.len() <= 9, "{report:?}");
+    let written: Vec<Record> = RuviewReader::open(&out)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(written.len() as u64, report.written);
+    let good = written
+        .iter()
+        .filter(
+            |r| matches!(r, Record::Csi(f) if f.node_id == 7 && f.subcarriers == frame.subcarriers),
+        )
+        .count() as u64;
+    assert!(good <= VALID);
+    std::fs::remove_file(&out).unwrap();
+    if let (Some(a), Some(b)) = (hwm_before, vm_hwm_kib()) {
+        // Bounded: the flood (~135 MB of datagrams) must not be buffered.
+        assert!(
+            b.saturating_sub(a) < 64 * 1024,
+            "peak RSS grew by {} KiB",
+            b - a
+        );
+    }
+}
+
+#[test]
+fn decoder_maps_vitals_and_compressed_csi() {
+    let mut dec = DatagramDecoder::new();
+    let v = VitalsRepr {
+        node_id: 3,
+        flags: 0b101,
+        breathing_centi_bpm: 2242,
+        heartrate_decimilli_bpm: 790_123,
+        rssi: -21,
+        n_persons: 1,
+        reserved: [0; 2],
+        motion_energy: 0.5,
+        presence_score: 0.25,
+        timestamp_ms: 1234,
+        reserved2: 0,
+    };
+    let mut buf = [0u8; 32];
+    v.emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
+    let Record::Vitals(r) = dec.decode(10.0, &buf).unwrap() else {
+        panic!()
+    };
+    assert_eq!((r.node_id, r.flags, r.rssi, r.n_persons), (3, 5, -21, 1));
+    assert_eq!((r.breathing_bpm, r.heartrate_bpm), (22.42, 79.0123));
+    assert_eq!(r.device_ms, Some(1234));
+
+    // Compressed CSI with no reference: kept as an envelope; after a raw frame: decoded.
+    let a: Vec<Iq> = (0..64).map(|i| Iq::new(i as i8, 5)).collect();
+    let mut b = a.clone();
+    b[10] = Iq::new(-7, 9);
+    let (mut a_bytes, mut b_bytes) = (Vec::new(), Vec::new());
+    iq_to_esp_buffer(&a, &mut a_bytes);
+    iq_to_esp_buffer(&b, &mut b_bytes);
+    let mut enc = CompressedCsiEncoder::new();
+    let mut cbuf = [0u8; 300];
+    assert_eq!(enc.encode_packet(4, 6, &a_bytes, &mut cbuf).unwrap(), None);
+    let n = enc
+        .encode_packet(4, 6, &b_bytes, &mut cbuf)
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(dec.decode(1.0, &cbuf[..n]).unwrap(), Record::Other(o) if o.magic == 0xC511_0005)
+    );
+    let frame = CsiFrame {
+        t_s: 0.0,
+        node_id: 4,
+        seq: Some(1),
+        rssi: Some(-30),
+        noise_floor: None,
+        freq_mhz: Some(2437),
+        channel: Some(6),
+        mac: None,
+        n_antennas: 1,
+        subcarriers: a.clone(),
+    };
+    let mut raw = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
+    let len = encode_raw_csi(&frame, 0, &mut Vec::new(), &mut raw).unwrap();
+    let Record::Csi(got_a) = dec.decode(2.0, &raw[..len]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(got_a.subcarriers, a);
+    assert_eq!(
+        (got_a.seq, got_a.rssi, got_a.channel),
+        (Some(1), Some(-30), Some(6))
+    );
+    let Record::Csi(got_b) = dec.decode(3.0, &cbuf[..n]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(got_b.subcarriers, b);
+    assert_eq!(got_b.freq_mhz, Some(2437));
+}
+
+#[test]
+fn iq_order_agrees_with_aether_csi() {
+    // Our Iq::from_esp_bytes and aether-csi's frame accessors must read pairs the same way.
+    let frame = CsiFrame {
+        t_s: 0.0,
+        node_id: 1,
+        seq: None,
+        rssi: None,
+        noise_floor: None,
+        freq_mhz: None,
+        channel: None,
+        mac: None,
+        n_antennas: 1,
+        subcarriers: vec![Iq::new(3, 15), Iq::new(-128, 127)],
+    };
+    let mut raw = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
+    let len = encode_raw_csi(&frame, 0, &mut Vec::new(), &mut raw).unwrap();
+    let aether_csi::AnyPacket::RawCsi(r) = aether_csi::parse_any(&raw[..len]).unwrap() else {
+        panic!()
+    };
+    let pairs: Vec<(i8, i8)> = r.antenna(0).collect();
+    assert_eq!(pairs, vec![(3, 15), (-128, 127)]);
+    assert_eq!(&raw[20..24], &[15, 3, 127, 128]);
+}

@@ -620,3 +620,19 @@ fn require_tensor_checks_name_and_shape() {
         RvneError::MissingTensor
     );
 }
+
+#[test]
+fn max_entries_parse_and_one_more_is_refused() {
+    let mut b = RvneV2Builder::new();
+    for i in 0..MAX_ENTRIES {
+        b.meta_u32(&format!("k{i}"), i);
+        b.add_tensor(&format!("t{i}"), TensorDtype::F32, &[1], &[i as f32])
+            .unwrap();
+    }
+    let bytes = b.to_bytes().unwrap();
+    let v = RvneV2View::parse(&bytes).unwrap();
+    assert_eq!(v.meta_u32("k4095"), Some(4095));
+    assert_eq!(v.tensor("t4095").unwrap().get_f32(0), Some(4095.0));
+    b.meta_u32("one_more", 0);
+    assert_eq!(b.to_bytes().unwrap_err(), RvneError::TooManyEntries);
+}

@@ -204,6 +204,17 @@ pub(crate) fn name_at(b: &[u8], at: usize, len: usize, trunc: RvneError) -> Resu
     core::str::from_utf8(raw).map_err(|_| RvneError::BadUtf8)
 }
 
+/// The key of the (already validated) entry at `pos` and the position after the entry,
+/// without decoding the value: the duplicate-key scan stays cheap for large values.
+pub(crate) fn entry_key(section: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let key_len = le::u16_at(section, pos)? as usize;
+    let key = le::bytes(section, pos + 2, key_len)?;
+    let at = pos + 2 + key_len;
+    let value_len = le::u32_at(section, at + 1)? as usize;
+    le::bytes(section, at + 5, value_len)?;
+    Some((key, at + 5 + value_len))
+}
+
 /// Decode the entry at `pos`; returns it and the position after it.
 pub(crate) fn decode_entry(section: &[u8], pos: usize) -> Result<(MetaEntry<'_>, usize)> {
     const T: RvneError = RvneError::MetaTruncated;

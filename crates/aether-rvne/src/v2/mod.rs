@@ -144,8 +144,9 @@ impl<'a> RvneV2View<'a> {
             // Duplicates: compare with every earlier key (no allocation).
             let mut earlier = 0;
             for _ in 0..i {
-                let (prev, n) = meta::decode_entry(self.meta, earlier)?;
-                if prev.key == entry.key {
+                let (prev, n) =
+                    meta::entry_key(self.meta, earlier).ok_or(RvneError::MetaTruncated)?;
+                if prev == entry.key.as_bytes() {
                     return Err(RvneError::DuplicateKey);
                 }
                 earlier = n;

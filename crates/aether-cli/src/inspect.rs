@@ -1,9 +1,11 @@
 //! `aether inspect FILE`: describe a file, dispatching on its content (not its name).
 //!
 //! Model files (RVNE, magic bytes `45 4E 56 52`) go to [`crate::inspect_model`].
-//! Other kinds (recordings) add their own branch here.
+//! CSI recordings (RuView JSONL, ESPectre npz, ESP32-CSI-Tool / esp-csi CSV) go to
+//! [`crate::inspect_recording`].
 
 use std::fs;
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -18,13 +20,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bytes = fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    if aether_rvne::is_rvne(&bytes) {
+    // Sniff the first bytes only: recordings can be large and are streamed by their reader.
+    let mut head = Vec::with_capacity(4);
+    fs::File::open(&args.file)
+        .and_then(|f| f.take(4).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    if aether_rvne::is_rvne(&head) {
+        let bytes =
+            fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
         return crate::inspect_model::run(&args.file, &bytes, args.json);
     }
-    let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02X}")).collect();
+    if aether_io::recording::detect_format(&args.file).is_ok() {
+        return crate::inspect_recording::run(&args.file, args.json);
+    }
+    let head: Vec<String> = head.iter().map(|b| format!("{b:02X}")).collect();
     bail!(
-        "{}: unrecognised file (starts with [{}]; an RVNE model starts with 45 4E 56 52)",
+        "{}: unrecognised file (starts with [{}]; an RVNE model starts with 45 4E 56 52; recordings are RuView JSONL, ESPectre npz, ESP32-CSI-Tool or esp-csi CSV)",
         args.file.display(),
         head.join(" ")
     )

@@ -1,0 +1,99 @@
+//! `aether record --listen ADDR --out FILE.jsonl`: receive the 0xC51100xx packet family from
+//! any number of nodes over UDP and write a RuView JSONL recording.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_io::live::{record, RecordOptions};
+use anyhow::Context;
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// UDP address to listen on, e.g. 0.0.0.0:5005 (the firmware's default port).
+    #[arg(long)]
+    listen: String,
+    /// Output recording (RuView JSONL); written atomically when recording stops.
+    #[arg(long)]
+    out: PathBuf,
+    /// Stop after this many seconds (otherwise Ctrl-C stops).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Stop after this many datagrams, valid or not.
+    #[arg(long)]
+    max_packets: Option<u64>,
+    /// Print the end-of-session report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let socket =
+        UdpSocket::bind(&args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // Ctrl-C ends the session cleanly: the file is finished and renamed into place.
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing Ctrl-C handler")?;
+    let duration = match args.duration {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
+        None => None,
+    };
+    let opts = RecordOptions {
+        duration,
+        max_packets: args.max_packets,
+    };
+    if !args.json {
+        eprintln!(
+            "recording on {} -> {} ({})",
+            socket.local_addr()?,
+            args.out.display(),
+            match duration {
+                Some(d) => format!("for {:.1} s", d.as_secs_f64()),
+                None => "Ctrl-C to stop".into(),
+            }
+        );
+    }
+    let report = record(&socket, &args.out, &opts, &stop)
+        .with_context(|| format!("recording to {}", args.out.display()))?;
+    if args.json {
+        let nodes: serde_json::Map<String, serde_json::Value> = report
+            .nodes
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "out": args.out.display().to_string(),
+                "received": report.received,
+                "written": report.written,
+                "malformed": report.malformed,
+                "malformed_by_kind": report.malformed_by_kind,
+                "nodes": nodes,
+                "packet_counts": report.packet_counts,
+                "elapsed_s": report.elapsed_s,
+            }))?
+        );
+    } else {
+        println!(
+            "{}: {} datagrams in {:.1} s, {} records written, {} malformed",
+            args.out.display(),
+            report.received,
+            report.elapsed_s,
+            report.written,
+            report.malformed
+        );
+        for (kind, n) in &report.malformed_by_kind {
+            println!("  malformed ({kind}): {n}");
+        }
+        for (node, n) in &report.nodes {
+            println!("  node {node}: {n} records");
+        }
+    }
+    Ok(())
+}

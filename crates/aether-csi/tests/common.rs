@@ -88,3 +88,72 @@ pub fn ruview_raw_lines() -> Option<Vec<RawLine>> {
     }
     Some(out)
 }
+
+/// One ESPectre capture: label, chip, and frames as raw ESP-IDF I/Q bytes with timestamps.
+pub struct Capture {
+    pub label: String,
+    pub chip: String,
+    pub file: String,
+    pub frames: Vec<(u64, Vec<u8>)>,
+}
+
+/// Every `.npz` under `espectre/{baseline,movement}`; timestamps spread packets evenly over
+/// `duration_ms` (the files store no per-packet time).
+pub fn espectre_captures() -> Option<Vec<Capture>> {
+    if !shared_dir().is_dir() {
+        eprintln!(
+            "SKIP: {} is absent, so the ESPectre test cannot run",
+            shared_dir().display()
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for label in ["baseline", "movement"] {
+        let dir = shared_dir().join("data/espectre").join(label);
+        assert!(
+            dir.is_dir(),
+            "{} is missing while ../shared exists",
+            dir.display()
+        );
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no captures in {}", dir.display());
+        for path in files {
+            let mut npz = npyz::npz::NpzArchive::open(&path).expect("open npz");
+            let csi = npz
+                .by_name("csi_data")
+                .expect("read")
+                .expect("csi_data member");
+            let shape = csi.shape().to_vec();
+            let data: Vec<i8> = csi.into_vec().expect("int8 csi_data");
+            let dur = npz
+                .by_name("duration_ms")
+                .unwrap()
+                .unwrap()
+                .into_vec::<f64>()
+                .unwrap()[0];
+            let chip_arr = npz.by_name("chip").unwrap().unwrap();
+            let chip = format!("{:?}", chip_arr.into_vec::<String>().unwrap_or_default());
+            let (n, w) = (shape[0] as usize, shape[1] as usize);
+            let frames = (0..n)
+                .map(|i| {
+                    let t = (i as f64 * dur * 1000.0 / n as f64) as u64;
+                    (
+                        t,
+                        data[i * w..(i + 1) * w].iter().map(|&b| b as u8).collect(),
+                    )
+                })
+                .collect();
+            out.push(Capture {
+                label: label.to_string(),
+                chip,
+                file: path.file_name().unwrap().to_string_lossy().into_owned(),
+                frames,
+            });
+        }
+    }
+    Some(out)
+}

@@ -517,3 +517,57 @@ fn real_recording_features_are_finite_and_in_range() {
     }
     assert_eq!(per_node.len(), 2);
 }
+
+/// File mean of each feature (frames 50.. so the reference profile has settled).
+fn file_means(frames: &[(u64, Vec<u8>)]) -> [f64; 16] {
+    let mut fx = FeatureExtractor::new();
+    let mut sum = [0f64; 16];
+    let mut out = [0.0; 16];
+    let mut n = 0;
+    for (i, (t, iq)) in frames.iter().enumerate() {
+        fx.extract_iq(*t, iq, &mut out).unwrap();
+        check_ranges(&out);
+        if i >= 50 {
+            for d in 0..16 {
+                sum[d] += f64::from(out[d]);
+            }
+            n += 1;
+        }
+    }
+    sum.map(|s| s / f64::from(n))
+}
+
+/// The labelled ESPectre captures (quiet room vs a person moving, 4 chips, 2 sessions each):
+/// every movement capture has a lower mean `corr_ref` than every baseline capture of the same
+/// chip. An observation on these 16 files, not a detector: see docs/features.md for the table.
+#[test]
+fn espectre_movement_lowers_reference_correlation() {
+    let Some(caps) = common::espectre_captures() else {
+        return;
+    };
+    assert_eq!(caps.len(), 16);
+    let corr_ref = CSI16_NAMES.iter().position(|&n| n == "corr_ref").unwrap();
+    let mut by_chip: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
+    for c in &caps {
+        let m = file_means(&c.frames);
+        println!(
+            "{:9} {:42} {:8} corr_ref {:.3} corr_prev {:.3} change_long {:.3}",
+            c.label, c.file, c.chip, m[corr_ref], m[13], m[12]
+        );
+        let e = by_chip.entry(c.chip.clone()).or_default();
+        if c.label == "baseline" {
+            e.0.push(m[corr_ref])
+        } else {
+            e.1.push(m[corr_ref])
+        }
+    }
+    assert_eq!(by_chip.len(), 4);
+    for (chip, (still, moving)) in by_chip {
+        let lowest_still = still.iter().cloned().fold(f64::INFINITY, f64::min);
+        let highest_moving = moving.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            highest_moving < lowest_still,
+            "{chip}: moving {moving:?} vs still {still:?}"
+        );
+    }
+}

@@ -70,6 +70,8 @@ pub const STATE9_NAMES: [&str; STATE9_DIMS] = [
 
 /// Subcarriers of the block the features use (the 20 MHz L-LTF).
 const BLOCK: usize = 64;
+/// Slot of subcarrier k = 0.
+const DC_SLOT: usize = BLOCK / 2;
 /// Time constants of the exponential averages, in microseconds.
 const TAU_SHORT_US: f32 = 200_000.0;
 const TAU_LONG_US: f32 = 2_000_000.0;
@@ -244,6 +246,8 @@ impl Ema {
 /// node. About 1.3 KiB of fixed state; no allocation.
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor {
+    /// Also skip subcarrier +1 (see [`FeatureExtractor::with_first_word_invalid`]).
+    first_word_invalid: bool,
     last_ts_us: Option<u64>,
     /// Previous frame's normalised amplitude profile, by slot, and its valid slots.
     prev_amp: [f32; BLOCK],
@@ -268,6 +272,7 @@ impl FeatureExtractor {
     /// Fresh state.
     pub const fn new() -> Self {
         FeatureExtractor {
+            first_word_invalid: false,
             last_ts_us: None,
             prev_amp: [0.0; BLOCK],
             prev_mask: 0,
@@ -288,7 +293,18 @@ impl FeatureExtractor {
 
     /// Forget all frame-to-frame state (as after a gap).
     pub fn reset(&mut self) {
-        *self = Self::new();
+        *self = Self {
+            first_word_invalid: self.first_word_invalid,
+            ..Self::new()
+        };
+    }
+
+    /// For chips whose CSI buffer starts with an invalid 4-byte word (ESP-IDF's
+    /// `wifi_csi_info_t.first_word_invalid`, set on the classic ESP32): the first word covers
+    /// subcarriers 0 and +1; 0 (DC) is always skipped, this also skips +1.
+    pub const fn with_first_word_invalid(mut self, invalid: bool) -> Self {
+        self.first_word_invalid = invalid;
+        self
     }
 
     /// Features of antenna `antenna` of a parsed raw CSI frame received at `timestamp_us`.
@@ -390,9 +406,16 @@ impl FeatureExtractor {
         let mut amp = [0.0f32; BLOCK];
         let mut mask = 0u64;
         let mut sum = 0.0f32;
+        // Slot 32 is DC (k = 0), never a data subcarrier; slot 33 is k = +1.
+        let skip: u64 = (1 << DC_SLOT)
+            | if self.first_word_invalid {
+                1 << (DC_SLOT + 1)
+            } else {
+                0
+            };
         for s in 0..BLOCK {
             let (re, im) = h[s];
-            if re != 0.0 || im != 0.0 {
+            if (re != 0.0 || im != 0.0) && skip >> s & 1 == 0 {
                 mask |= 1 << s;
                 amp[s] = libm::sqrtf(re * re + im * im);
                 sum += amp[s];

@@ -377,12 +377,16 @@ impl FeatureExtractor {
         }
         let mut h = [(0.0f32, 0.0f32); BLOCK];
         let mut scale = 0.0f32;
+        let skip = self.skipped_slots();
         for (i, &(re, im)) in subcarriers.iter().take(BLOCK).enumerate() {
             if !re.is_finite() || !im.is_finite() {
                 return Err(FeatureError::NonFinite(i));
             }
-            scale = scale.max(re.abs()).max(im.abs());
-            h[slot_of(i)] = (re, im);
+            let s = slot_of(i);
+            if skip >> s & 1 == 0 {
+                h[s] = (re, im);
+                scale = scale.max(re.abs()).max(im.abs());
+            }
         }
         // Bring the largest component to 1 so squares can neither overflow nor underflow; every
         // feature but the level is scale-free, and the level gets ln(scale) back.
@@ -398,6 +402,17 @@ impl FeatureExtractor {
             out[0] += log_scale;
         }
         Ok(())
+    }
+
+    /// Slots never used: 32 is DC (k = 0), never a data subcarrier; 33 is k = +1, skipped when
+    /// the first word is invalid.
+    fn skipped_slots(&self) -> u64 {
+        (1 << DC_SLOT)
+            | if self.first_word_invalid {
+                1 << (DC_SLOT + 1)
+            } else {
+                0
+            }
     }
 
     /// The feature computation on 64 slots in frequency order.

@@ -600,7 +600,7 @@ fn dc_is_always_skipped_and_first_word_on_request() {
     let t = [0u64];
     assert_eq!(
         run(&[garbage.clone()], &t),
-        run(&[clean.clone()], &t),
+        run(std::slice::from_ref(&clean), &t),
         "DC never counts"
     );
     garbage[1] = (0.0, 10.0);

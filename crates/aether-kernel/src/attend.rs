@@ -1,18 +1,21 @@
-//! The per-query core shared by prefill, decode and (through recomputation) backward:
-//! scores for every candidate, softmax, weighted sum of values.
+//! The per-query core shared by prefill, decode and backward: scores for every candidate,
+//! softmax, weighted sum of values.
 
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::Isa;
 
-/// Where key/value rows come from. `c` is the candidate's ordinal among the query's tokens
-/// (window first, then extras) and `j` its position; a source uses whichever it indexes by.
-/// Landmark rows are addressed by their ordinal `bi` in `pattern.blocks` and their block `b`.
+/// Where key/value rows come from, as offsets into flat buffers. `c` is the candidate's
+/// ordinal among the query's tokens (window first, then extras) and `j` its position; a source
+/// uses whichever it indexes by. Landmark rows are addressed by their ordinal `bi` in
+/// `pattern.blocks` and their block `b`.
 pub(crate) trait KvRows {
-    fn key(&self, c: usize, j: usize, g: usize) -> &[f32];
-    fn value(&self, c: usize, j: usize, g: usize) -> &[f32];
-    fn lm_key(&self, bi: usize, b: usize, g: usize) -> &[f32];
-    fn lm_value(&self, bi: usize, b: usize, g: usize) -> &[f32];
+    fn keys(&self) -> &[f32];
+    fn values(&self) -> &[f32];
+    fn token_off(&self, c: usize, j: usize, g: usize) -> usize;
+    fn lm_keys(&self) -> &[f32];
+    fn lm_values(&self) -> &[f32];
+    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize;
 }
 
 /// Contiguous `[seq][kv_heads][dim]` keys and values plus `[blocks][kv_heads][dim]` landmarks.
@@ -27,24 +30,28 @@ pub(crate) struct DenseRows<'a> {
 
 impl KvRows for DenseRows<'_> {
     #[inline(always)]
-    fn key(&self, _c: usize, j: usize, g: usize) -> &[f32] {
-        let o = (j * self.kv_heads + g) * self.dim;
-        &self.k[o..o + self.dim]
+    fn keys(&self) -> &[f32] {
+        self.k
     }
     #[inline(always)]
-    fn value(&self, _c: usize, j: usize, g: usize) -> &[f32] {
-        let o = (j * self.kv_heads + g) * self.dim;
-        &self.v[o..o + self.dim]
+    fn values(&self) -> &[f32] {
+        self.v
     }
     #[inline(always)]
-    fn lm_key(&self, _bi: usize, b: usize, g: usize) -> &[f32] {
-        let o = (b * self.kv_heads + g) * self.dim;
-        &self.lm_k[o..o + self.dim]
+    fn token_off(&self, _c: usize, j: usize, g: usize) -> usize {
+        (j * self.kv_heads + g) * self.dim
     }
     #[inline(always)]
-    fn lm_value(&self, _bi: usize, b: usize, g: usize) -> &[f32] {
-        let o = (b * self.kv_heads + g) * self.dim;
-        &self.lm_v[o..o + self.dim]
+    fn lm_keys(&self) -> &[f32] {
+        self.lm_k
+    }
+    #[inline(always)]
+    fn lm_values(&self) -> &[f32] {
+        self.lm_v
+    }
+    #[inline(always)]
+    fn lm_off(&self, _bi: usize, b: usize, g: usize) -> usize {
+        (b * self.kv_heads + g) * self.dim
     }
 }
 
@@ -59,9 +66,8 @@ pub(crate) fn landmark_bias(cfg: &SparseConfig, b: usize, n: usize) -> f32 {
     }
 }
 
-/// Computes, for one query and one KV head group, the softmax weights into
-/// `probs[h * nc + c]` (`nc = pattern.len()`), for the `group` query heads starting at `h0`.
-/// `q_row` is the query's `[q_heads][dim]` row. Returns nothing; weights sum to 1 per head.
+/// Softmax weights of the query's group `g` heads into `probs[h * nc + c]`
+/// (`nc = pattern.len()`); `q_row` is the query's `[q_heads][dim]` row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
@@ -78,49 +84,35 @@ pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
     let group = shape.group();
     let nc = pat.len();
     let scale = 1.0 / libm::sqrtf(d as f32);
-    let h0 = g * group;
-    let mut c = 0;
-    for j in pat.lo..=pat.hi {
-        let kr = rows.key(c, j, g);
-        for h in 0..group {
-            let qh = &q_row[(h0 + h) * d..(h0 + h + 1) * d];
-            probs[h * nc + c] = I::dot(qh, kr) * scale;
+    let q = &q_row[g * group * d..(g + 1) * group * d];
+    let wl = pat.window_len();
+    let lo = pat.lo;
+    I::scores(q, d, group, rows.keys(), wl, |c| rows.token_off(c, lo + c, g), scale, 0.0, probs, nc);
+    let extra = &pat.extra;
+    I::scores(q, d, group, rows.keys(), extra.len(), |c| rows.token_off(wl + c, extra[c], g), scale, 0.0, &mut probs[wl..], nc);
+    let t = pat.tokens();
+    let blocks = &pat.blocks;
+    I::scores(q, d, group, rows.lm_keys(), blocks.len(), |bi| rows.lm_off(bi, blocks[bi], g), scale, 0.0, &mut probs[t..], nc);
+    if cfg.landmark_log_count {
+        for (bi, &b) in blocks.iter().enumerate() {
+            let bias = landmark_bias(cfg, b, n);
+            for h in 0..group {
+                probs[h * nc + t + bi] += bias;
+            }
         }
-        c += 1;
-    }
-    for &j in &pat.extra {
-        let kr = rows.key(c, j, g);
-        for h in 0..group {
-            let qh = &q_row[(h0 + h) * d..(h0 + h + 1) * d];
-            probs[h * nc + c] = I::dot(qh, kr) * scale;
-        }
-        c += 1;
-    }
-    for (bi, &b) in pat.blocks.iter().enumerate() {
-        let kr = rows.lm_key(bi, b, g);
-        let bias = landmark_bias(cfg, b, n);
-        for h in 0..group {
-            let qh = &q_row[(h0 + h) * d..(h0 + h + 1) * d];
-            probs[h * nc + c] = I::dot(qh, kr) * scale + bias;
-        }
-        c += 1;
     }
     for h in 0..group {
         let s = &mut probs[h * nc..(h + 1) * nc];
-        let mut m = f32::NEG_INFINITY;
-        for &x in s.iter() {
-            m = if x > m { x } else { m };
-        }
+        let m = I::max(s);
         let sum = I::exp_shift_sum(s, m);
         let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
         I::scale(s, inv);
     }
 }
 
-/// Writes `out[h] = sum_c probs[h][c] * value_c` for the group's heads (`out` is the query's
-/// `[q_heads][dim]` row).
+/// Writes `out[h] = sum_c probs[h][c] * value_c` for the group's heads (`out_row` is the
+/// query's `[q_heads][dim]` row).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn weighted_values<I: Isa, R: KvRows>(
     shape: &AttnShape,
     pat: &QueryPattern,
@@ -132,31 +124,16 @@ pub(crate) fn weighted_values<I: Isa, R: KvRows>(
     let d = shape.head_dim;
     let group = shape.group();
     let nc = pat.len();
-    let h0 = g * group;
-    let out = &mut out_row[h0 * d..(h0 + group) * d];
+    let out = &mut out_row[g * group * d..(g + 1) * group * d];
     out.fill(0.0);
-    let mut c = 0;
-    for j in pat.lo..=pat.hi {
-        let vr = rows.value(c, j, g);
-        for h in 0..group {
-            I::axpy(&mut out[h * d..(h + 1) * d], probs[h * nc + c], vr);
-        }
-        c += 1;
-    }
-    for &j in &pat.extra {
-        let vr = rows.value(c, j, g);
-        for h in 0..group {
-            I::axpy(&mut out[h * d..(h + 1) * d], probs[h * nc + c], vr);
-        }
-        c += 1;
-    }
-    for (bi, &b) in pat.blocks.iter().enumerate() {
-        let vr = rows.lm_value(bi, b, g);
-        for h in 0..group {
-            I::axpy(&mut out[h * d..(h + 1) * d], probs[h * nc + c], vr);
-        }
-        c += 1;
-    }
+    let wl = pat.window_len();
+    let lo = pat.lo;
+    I::accumulate(out, d, group, rows.values(), wl, |c| rows.token_off(c, lo + c, g), probs, nc);
+    let extra = &pat.extra;
+    I::accumulate(out, d, group, rows.values(), extra.len(), |c| rows.token_off(wl + c, extra[c], g), &probs[wl..], nc);
+    let blocks = &pat.blocks;
+    let t = pat.tokens();
+    I::accumulate(out, d, group, rows.lm_values(), blocks.len(), |bi| rows.lm_off(bi, blocks[bi], g), &probs[t..], nc);
 }
 
 /// Block means of `x` (`[n][row]`) into `out` (`[ceil(n/B)][row]`), summing rows in order and

@@ -359,28 +359,28 @@ struct SlotRows<'a, E: KvElem> {
 
 impl<E: KvElem> KvRows for SlotRows<'_, E> {
     #[inline(always)]
-    fn key(&self, _c: usize, j: usize, g: usize) -> &[f32] {
-        let d = self.cache.dim;
-        let o = (self.cache.slot(j) * self.cache.kv_heads + g) * d;
-        &self.keys[o..o + d]
+    fn keys(&self) -> &[f32] {
+        self.keys
     }
     #[inline(always)]
-    fn value(&self, _c: usize, j: usize, g: usize) -> &[f32] {
-        let d = self.cache.dim;
-        let o = (self.cache.slot(j) * self.cache.kv_heads + g) * d;
-        &self.values[o..o + d]
+    fn values(&self) -> &[f32] {
+        self.values
     }
     #[inline(always)]
-    fn lm_key(&self, bi: usize, b: usize, g: usize) -> &[f32] {
-        let d = self.cache.dim;
-        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * d;
-        &self.lm_k[o..o + d]
+    fn token_off(&self, _c: usize, j: usize, g: usize) -> usize {
+        (self.cache.slot(j) * self.cache.kv_heads + g) * self.cache.dim
     }
     #[inline(always)]
-    fn lm_value(&self, bi: usize, b: usize, g: usize) -> &[f32] {
-        let d = self.cache.dim;
-        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * d;
-        &self.lm_v[o..o + d]
+    fn lm_keys(&self) -> &[f32] {
+        self.lm_k
+    }
+    #[inline(always)]
+    fn lm_values(&self) -> &[f32] {
+        self.lm_v
+    }
+    #[inline(always)]
+    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize {
+        ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * self.cache.dim
     }
 }
 
@@ -396,24 +396,28 @@ struct GatheredRows<'a> {
 
 impl KvRows for GatheredRows<'_> {
     #[inline(always)]
-    fn key(&self, c: usize, _j: usize, g: usize) -> &[f32] {
-        let o = (c * self.kv_heads + g) * self.dim;
-        &self.gk[o..o + self.dim]
+    fn keys(&self) -> &[f32] {
+        self.gk
     }
     #[inline(always)]
-    fn value(&self, c: usize, _j: usize, g: usize) -> &[f32] {
-        let o = (c * self.kv_heads + g) * self.dim;
-        &self.gv[o..o + self.dim]
+    fn values(&self) -> &[f32] {
+        self.gv
     }
     #[inline(always)]
-    fn lm_key(&self, bi: usize, b: usize, g: usize) -> &[f32] {
-        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim;
-        &self.lm_k[o..o + self.dim]
+    fn token_off(&self, c: usize, _j: usize, g: usize) -> usize {
+        (c * self.kv_heads + g) * self.dim
     }
     #[inline(always)]
-    fn lm_value(&self, bi: usize, b: usize, g: usize) -> &[f32] {
-        let o = ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim;
-        &self.lm_v[o..o + self.dim]
+    fn lm_keys(&self) -> &[f32] {
+        self.lm_k
+    }
+    #[inline(always)]
+    fn lm_values(&self) -> &[f32] {
+        self.lm_v
+    }
+    #[inline(always)]
+    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize {
+        ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim
     }
 }
 

@@ -49,34 +49,24 @@ impl QueryPattern {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     fn in_window(&self, j: usize) -> bool {
         j >= self.lo && j <= self.hi
     }
 
-    #[inline]
-    fn push_token(&mut self, j: usize) {
-        if !self.in_window(j) && !self.extra.contains(&j) {
-            self.extra.push(j);
-        }
-    }
-
-    #[inline]
-    fn push_block(&mut self, b: usize, cfg: &SparseConfig, n: usize) {
-        if self.blocks.contains(&b) {
-            return;
-        }
-        if cfg.landmark_exclude_window {
-            let start = b * cfg.block_size;
-            let end = (start + cfg.block_size).min(n) - 1;
-            if start <= self.hi && end >= self.lo {
-                return;
-            }
-        }
-        self.blocks.push(b);
+    #[inline(always)]
+    fn block_overlaps_window(&self, b: usize, block: usize, n: usize) -> bool {
+        let start = b * block;
+        let end = (start + block).min(n) - 1;
+        start <= self.hi && end >= self.lo
     }
 
     /// Fills the pattern of query `i` (`i < n`), replacing previous content.
+    ///
+    /// Deduplication is structural: log-stride tokens `i ± 2^k` are distinct from each other,
+    /// and landmark blocks `p - 1, p, p - 2^k (k >= 1)` (causal) or `c ± 2^k` (non-causal) are
+    /// distinct by construction, so only window membership and the (few) global tokens need
+    /// checking. No O(n) scratch, no scans over the whole candidate list.
     pub fn build(&mut self, cfg: &SparseConfig, n: usize, i: usize) {
         debug_assert!(i < n);
         self.extra.clear();
@@ -85,18 +75,25 @@ impl QueryPattern {
         self.hi = if cfg.causal { i } else { i.saturating_add(cfg.window).min(n - 1) };
 
         for &g in &cfg.global_tokens {
-            if g < n && (!cfg.causal || g <= i) {
-                self.push_token(g);
+            if g < n && (!cfg.causal || g <= i) && !self.in_window(g) && !self.extra.contains(&g) {
+                self.extra.push(g);
             }
         }
+        let globals = self.extra.len();
         if cfg.log_stride {
             let mut stride = 1usize;
             while stride < n {
                 if stride <= i {
-                    self.push_token(i - stride);
+                    let j = i - stride;
+                    if !self.in_window(j) && (globals == 0 || !self.extra[..globals].contains(&j)) {
+                        self.extra.push(j);
+                    }
                 }
                 if !cfg.causal && i + stride < n {
-                    self.push_token(i + stride);
+                    let j = i + stride;
+                    if !self.in_window(j) && (globals == 0 || !self.extra[..globals].contains(&j)) {
+                        self.extra.push(j);
+                    }
                 }
                 stride = match stride.checked_mul(2) {
                     Some(s) => s,
@@ -107,36 +104,38 @@ impl QueryPattern {
         if cfg.landmarks {
             let b = cfg.block_size;
             let nb = n.div_ceil(b);
+            let exclude = cfg.landmark_exclude_window;
+            let push = |this: &mut Self, blk: usize| {
+                if !(exclude && this.block_overlaps_window(blk, b, n)) {
+                    this.blocks.push(blk);
+                }
+            };
             if cfg.causal {
                 // Only complete blocks ending at or before i: no future leakage.
                 let available = (i + 1) / b;
                 if available > 0 {
                     let p = available - 1;
                     if p >= 1 {
-                        self.push_block(p - 1, cfg, n);
+                        push(self, p - 1);
                     }
-                    self.push_block(p, cfg, n);
-                    let mut stride = 1usize;
+                    push(self, p);
+                    // p - 1 is stride 1, already added.
+                    let mut stride = 2usize;
                     while stride <= p && stride < nb {
-                        self.push_block(p - stride, cfg, n);
+                        push(self, p - stride);
                         stride *= 2;
                     }
                 }
             } else {
                 let c = i / b;
-                if c >= 1 {
-                    self.push_block(c - 1, cfg, n);
-                }
-                if c + 1 < nb {
-                    self.push_block(c + 1, cfg, n);
-                }
+                // c - 1 and c + 1 are stride 1; the block c itself is never a candidate.
                 let mut stride = 1usize;
                 while stride < nb {
                     if stride <= c {
-                        self.push_block(c - stride, cfg, n);
+                        push(self, c - stride);
                     }
                     if c + stride < nb {
-                        self.push_block(c + stride, cfg, n);
+                        push(self, c + stride);
                     }
                     stride *= 2;
                 }

@@ -15,6 +15,80 @@ pub(crate) trait Isa: Copy {
     fn scale(y: &mut [f32], alpha: f32);
     /// `s[i] = exp(s[i] - shift)`, returns the sum of the results.
     fn exp_shift_sum(s: &mut [f32], shift: f32) -> f32;
+    /// Largest element (`-inf` for an empty slice).
+    fn max(s: &[f32]) -> f32 {
+        s.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+    }
+
+    /// Scores of `group` query rows (`q`, `[group][d]`) against `count` rows of `base`
+    /// (row `c` starts at `off(c)`): `out[h * stride + c] = dot(q_h, row_c) * scale + bias`.
+    /// Each row is loaded once for the whole group.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn scores<F: Fn(usize) -> usize>(
+        q: &[f32],
+        d: usize,
+        group: usize,
+        base: &[f32],
+        count: usize,
+        off: F,
+        scale: f32,
+        bias: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        for c in 0..count {
+            let o = off(c);
+            let r = &base[o..o + d];
+            for h in 0..group {
+                out[h * stride + c] = Self::dot(&q[h * d..(h + 1) * d], r) * scale + bias;
+            }
+        }
+    }
+
+    /// `acc[h] += sum_c w[h * stride + c] * row_c` for the group's `[group][d]` accumulators.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate<F: Fn(usize) -> usize>(
+        acc: &mut [f32],
+        d: usize,
+        group: usize,
+        base: &[f32],
+        count: usize,
+        off: F,
+        w: &[f32],
+        stride: usize,
+    ) {
+        for c in 0..count {
+            let o = off(c);
+            let r = &base[o..o + d];
+            for h in 0..group {
+                Self::axpy(&mut acc[h * d..(h + 1) * d], w[h * stride + c], r);
+            }
+        }
+    }
+
+    /// `dst[off(c)..][..d] += sum_h w[h * stride + c] * src_h` (the transpose of `accumulate`,
+    /// used by backward to scatter into key/value gradients).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn scatter<F: Fn(usize) -> usize>(
+        dst: &mut [f32],
+        d: usize,
+        group: usize,
+        count: usize,
+        off: F,
+        src: &[f32],
+        w: &[f32],
+        stride: usize,
+    ) {
+        for c in 0..count {
+            let o = off(c);
+            for h in 0..group {
+                Self::axpy(&mut dst[o..o + d], w[h * stride + c], &src[h * d..(h + 1) * d]);
+            }
+        }
+    }
 }
 
 // Cephes-style single-precision exp: range reduction by ln 2 in two parts, then a degree-6
@@ -35,7 +109,10 @@ const P5: f32 = 5.000_000_1e-1;
 #[inline(always)]
 pub(crate) fn exp_scalar(x: f32) -> f32 {
     let x = x.clamp(EXP_LO, EXP_HI);
-    let fx = libm::floorf(x * LOG2E + 0.5);
+    // floor(t) for |t| < 2^31 without a libm call.
+    let t = x * LOG2E + 0.5;
+    let ti = t as i32 as f32;
+    let fx = if ti > t { ti - 1.0 } else { ti };
     let r = x - fx * LN2_HI - fx * LN2_LO;
     let r2 = r * r;
     let p = (((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5) * r2 + r + 1.0;
@@ -119,9 +196,18 @@ mod x86 {
         _mm_cvtss_f32(s)
     }
 
+    /// Lane mask with the first `rest` (1..=7) lanes set.
+    #[inline(always)]
+    unsafe fn tail_mask(rest: usize) -> __m256i {
+        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(rest as i32), idx)
+    }
+
     #[inline(always)]
     unsafe fn exp8(x: __m256) -> __m256 {
-        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+        // max/min return their second operand when either is NaN: keep x second so NaN
+        // scores stay NaN (documented: an overflowing row becomes NaN, never silently finite).
+        let x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), _mm256_max_ps(_mm256_set1_ps(EXP_LO), x));
         let fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(0.5)));
         let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(LN2_HI), x);
         let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(LN2_LO), r);
@@ -142,7 +228,271 @@ mod x86 {
         _mm256_mul_ps(_mm256_mul_ps(p, pow), _mm256_set1_ps(2.0))
     }
 
+    /// Sums of four vectors' lanes, as one 4-lane vector: `[sum(a), sum(b), sum(c), sum(d)]`.
+    #[inline(always)]
+    unsafe fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+        let ab = _mm256_hadd_ps(a, b);
+        let cd = _mm256_hadd_ps(c, d);
+        let abcd = _mm256_hadd_ps(ab, cd);
+        _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1))
+    }
+
+    /// `d = 8 * C` specialisations: the query row stays in registers, keys are streamed as
+    /// FMA memory operands four candidates at a time, and the four dot products are reduced
+    /// together.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scores_c<const C: usize, F: Fn(usize) -> usize>(
+        q: &[f32],
+        group: usize,
+        base: &[f32],
+        count: usize,
+        off: F,
+        scale: f32,
+        bias: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        assert!(q.len() >= group * d && (group == 0 || out.len() >= (group - 1) * stride + count));
+        for c in 0..count {
+            assert!(off(c) + d <= base.len());
+        }
+        let bp = base.as_ptr();
+        let op = out.as_mut_ptr();
+        let vs = _mm_set1_ps(scale);
+        let vb = _mm_set1_ps(bias);
+        for h in 0..group {
+            let mut qr = [_mm256_setzero_ps(); C];
+            for (x, r) in qr.iter_mut().enumerate() {
+                *r = _mm256_loadu_ps(q.as_ptr().add(h * d + 8 * x));
+            }
+            let dot = |o: usize| {
+                let r = bp.add(o);
+                let mut a = _mm256_mul_ps(qr[0], _mm256_loadu_ps(r));
+                for (x, qx) in qr.iter().enumerate().skip(1) {
+                    a = _mm256_fmadd_ps(*qx, _mm256_loadu_ps(r.add(8 * x)), a);
+                }
+                a
+            };
+            let row_out = op.add(h * stride);
+            let mut c = 0;
+            while c + 4 <= count {
+                let s = hsum4(dot(off(c)), dot(off(c + 1)), dot(off(c + 2)), dot(off(c + 3)));
+                _mm_storeu_ps(row_out.add(c), _mm_add_ps(_mm_mul_ps(s, vs), vb));
+                c += 4;
+            }
+            while c < count {
+                *row_out.add(c) = hsum(dot(off(c))) * scale + bias;
+                c += 1;
+            }
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn accumulate_c<const C: usize, F: Fn(usize) -> usize>(
+        acc: &mut [f32],
+        group: usize,
+        base: &[f32],
+        count: usize,
+        off: F,
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        assert!(acc.len() >= group * d && (group == 0 || w.len() >= (group - 1) * stride + count));
+        let wp = w.as_ptr();
+        let mut h = 0;
+        // Two heads per pass share each row load (the pair's accumulators stay in registers).
+        while h + 2 <= group {
+            let a = acc[h * d..(h + 2) * d].as_mut_ptr();
+            let mut r0 = [_mm256_setzero_ps(); C];
+            let mut r1 = [_mm256_setzero_ps(); C];
+            for x in 0..C {
+                r0[x] = _mm256_loadu_ps(a.add(8 * x));
+                r1[x] = _mm256_loadu_ps(a.add(d + 8 * x));
+            }
+            for c in 0..count {
+                let o = off(c);
+                let r = &base[o..o + d];
+                let w0 = _mm256_set1_ps(*wp.add(h * stride + c));
+                let w1 = _mm256_set1_ps(*wp.add((h + 1) * stride + c));
+                for x in 0..C {
+                    let v = _mm256_loadu_ps(r.as_ptr().add(8 * x));
+                    r0[x] = _mm256_fmadd_ps(w0, v, r0[x]);
+                    r1[x] = _mm256_fmadd_ps(w1, v, r1[x]);
+                }
+            }
+            for x in 0..C {
+                _mm256_storeu_ps(a.add(8 * x), r0[x]);
+                _mm256_storeu_ps(a.add(d + 8 * x), r1[x]);
+            }
+            h += 2;
+        }
+        if h < group {
+            let a = acc[h * d..(h + 1) * d].as_mut_ptr();
+            let mut r0 = [_mm256_setzero_ps(); C];
+            for (x, r) in r0.iter_mut().enumerate() {
+                *r = _mm256_loadu_ps(a.add(8 * x));
+            }
+            for c in 0..count {
+                let o = off(c);
+                let r = &base[o..o + d];
+                let w0 = _mm256_set1_ps(*wp.add(h * stride + c));
+                for (x, acc) in r0.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(w0, _mm256_loadu_ps(r.as_ptr().add(8 * x)), *acc);
+                }
+            }
+            for (x, r) in r0.iter().enumerate() {
+                _mm256_storeu_ps(a.add(8 * x), *r);
+            }
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scatter_c<const C: usize, F: Fn(usize) -> usize>(
+        dst: &mut [f32],
+        group: usize,
+        count: usize,
+        off: F,
+        src: &[f32],
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        assert!(src.len() >= group * d && (group == 0 || w.len() >= (group - 1) * stride + count));
+        let (sp, wp) = (src.as_ptr(), w.as_ptr());
+        for c in 0..count {
+            let o = off(c);
+            let t = dst[o..o + d].as_mut_ptr();
+            let mut a = [_mm256_setzero_ps(); C];
+            for (x, a) in a.iter_mut().enumerate() {
+                *a = _mm256_loadu_ps(t.add(8 * x));
+            }
+            for h in 0..group {
+                let wv = _mm256_set1_ps(*wp.add(h * stride + c));
+                for (x, a) in a.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(sp.add(h * d + 8 * x)), *a);
+                }
+            }
+            for (x, a) in a.iter().enumerate() {
+                _mm256_storeu_ps(t.add(8 * x), *a);
+            }
+        }
+    }
+
+    macro_rules! by_width {
+        ($d:expr, $f:ident, ($($arg:expr),*), $fallback:expr) => {
+            // SAFETY: Avx2 exists only when AVX2+FMA are available; the helpers assert their
+            // bounds before using raw pointers.
+            unsafe {
+                match $d {
+                    8 => $f::<1, _>($($arg),*),
+                    16 => $f::<2, _>($($arg),*),
+                    32 => $f::<4, _>($($arg),*),
+                    64 => $f::<8, _>($($arg),*),
+                    _ => $fallback,
+                }
+            }
+        };
+    }
+
     impl Isa for Avx2 {
+        #[inline(always)]
+        fn scores<F: Fn(usize) -> usize>(
+            q: &[f32],
+            d: usize,
+            group: usize,
+            base: &[f32],
+            count: usize,
+            off: F,
+            scale: f32,
+            bias: f32,
+            out: &mut [f32],
+            stride: usize,
+        ) {
+            by_width!(d, scores_c, (q, group, base, count, off, scale, bias, out, stride), {
+                for c in 0..count {
+                    let o = off(c);
+                    let r = &base[o..o + d];
+                    for h in 0..group {
+                        out[h * stride + c] = Self::dot(&q[h * d..(h + 1) * d], r) * scale + bias;
+                    }
+                }
+            })
+        }
+
+        #[inline(always)]
+        fn accumulate<F: Fn(usize) -> usize>(
+            acc: &mut [f32],
+            d: usize,
+            group: usize,
+            base: &[f32],
+            count: usize,
+            off: F,
+            w: &[f32],
+            stride: usize,
+        ) {
+            by_width!(d, accumulate_c, (acc, group, base, count, off, w, stride), {
+                for c in 0..count {
+                    let o = off(c);
+                    let r = &base[o..o + d];
+                    for h in 0..group {
+                        Self::axpy(&mut acc[h * d..(h + 1) * d], w[h * stride + c], r);
+                    }
+                }
+            })
+        }
+
+        #[inline(always)]
+        fn scatter<F: Fn(usize) -> usize>(
+            dst: &mut [f32],
+            d: usize,
+            group: usize,
+            count: usize,
+            off: F,
+            src: &[f32],
+            w: &[f32],
+            stride: usize,
+        ) {
+            by_width!(d, scatter_c, (dst, group, count, off, src, w, stride), {
+                for c in 0..count {
+                    let o = off(c);
+                    for h in 0..group {
+                        Self::axpy(&mut dst[o..o + d], w[h * stride + c], &src[h * d..(h + 1) * d]);
+                    }
+                }
+            })
+        }
+
+        #[inline(always)]
+        fn max(s: &[f32]) -> f32 {
+            let n = s.len();
+            let chunks = n / 8;
+            // SAFETY: as in `dot`.
+            unsafe {
+                let p = s.as_ptr();
+                let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+                for c in 0..chunks {
+                    m = _mm256_max_ps(m, _mm256_loadu_ps(p.add(c * 8)));
+                }
+                let lo = _mm256_castps256_ps128(m);
+                let hi = _mm256_extractf128_ps(m, 1);
+                let x = _mm_max_ps(lo, hi);
+                let x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+                let x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 0x55));
+                let mut best = _mm_cvtss_f32(x);
+                for i in chunks * 8..n {
+                    let v = *p.add(i);
+                    best = if v > best { v } else { best };
+                }
+                // (The scalar tail is at most 7 compares.)
+                best
+            }
+        }
+
         #[inline(always)]
         fn dot(a: &[f32], b: &[f32]) -> f32 {
             let n = a.len().min(b.len());
@@ -211,8 +561,11 @@ mod x86 {
                     let p = py.add(c * 8);
                     _mm256_storeu_ps(p, _mm256_mul_ps(a, _mm256_loadu_ps(p)));
                 }
-                for i in chunks * 8..n {
-                    *py.add(i) *= alpha;
+                let rest = n - chunks * 8;
+                if rest > 0 {
+                    let m = tail_mask(rest);
+                    let p = py.add(chunks * 8);
+                    _mm256_maskstore_ps(p, m, _mm256_mul_ps(a, _mm256_maskload_ps(p, m)));
                 }
             }
         }
@@ -232,13 +585,17 @@ mod x86 {
                     _mm256_storeu_ps(p, e);
                     acc = _mm256_add_ps(acc, e);
                 }
-                let mut sum = hsum(acc);
-                for i in chunks * 8..n {
-                    let e = exp_scalar(*ps.add(i) - shift);
-                    *ps.add(i) = e;
-                    sum += e;
+                let rest = n - chunks * 8;
+                if rest > 0 {
+                    // Masked lanes load as 0 and are not stored; zero them before summing.
+                    let m = tail_mask(rest);
+                    let p = ps.add(chunks * 8);
+                    let e = exp8(_mm256_sub_ps(_mm256_maskload_ps(p, m), sh));
+                    let e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+                    _mm256_maskstore_ps(p, m, e);
+                    acc = _mm256_add_ps(acc, e);
                 }
-                sum
+                hsum(acc)
             }
         }
     }

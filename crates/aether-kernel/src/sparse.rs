@@ -58,16 +58,12 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 }
 
 pub(crate) fn check_finite(tensor: &'static str, x: &[f32]) -> Result<(), KernelError> {
-    // Fold with a branch-free accumulation first; locate the index only on failure.
-    let mut bad = false;
-    for chunk in x.chunks(64) {
-        let mut acc = 0.0f32;
-        for &v in chunk {
-            acc += v * 0.0;
-        }
-        bad |= acc.is_nan();
-    }
-    if bad {
+    // NaN and infinity are exactly the values with an all-ones exponent; the index is
+    // located only on failure.
+    // Adding one exponent unit carries into bit 31 only from the all-ones exponent; and/add/or
+    // vectorise even on baseline SSE2.
+    let flags = x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & 0x7f80_0000) + 0x0080_0000));
+    if flags & 0x8000_0000 != 0 {
         let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(KernelError::NonFinite { tensor, index });
     }
@@ -383,69 +379,43 @@ impl WithIsa for Backward<'_> {
         for i in 0..n {
             pattern.build(cfg, n, i);
             let nc = pattern.len();
+            let (wl, lo, t) = (pattern.window_len(), pattern.lo, pattern.tokens());
+            let extra = &pattern.extra;
+            let blocks = &pattern.blocks;
             let q_row = &q[i * row..(i + 1) * row];
             let do_row = &d_out[i * row..(i + 1) * row];
             for g in 0..shape.kv_heads {
+                let hs = g * group * d..(g + 1) * group * d;
                 softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, g, q_row, probs);
-                // dp[h][c] = d_out_h . v_c ; delta_h = sum_c p dp = d_out_h . out_h
-                let mut c = 0;
-                let mut each = |c: usize, vr: &[f32]| {
-                    for h in 0..group {
-                        let hh = g * group + h;
-                        dp[h * nc + c] = I::dot(&do_row[hh * d..(hh + 1) * d], vr);
-                    }
-                };
-                for j in pattern.lo..=pattern.hi {
-                    each(c, KvRows::value(&rows, c, j, g));
-                    c += 1;
-                }
-                for &j in &pattern.extra {
-                    each(c, KvRows::value(&rows, c, j, g));
-                    c += 1;
-                }
-                for (bi, &b) in pattern.blocks.iter().enumerate() {
-                    each(c, KvRows::lm_value(&rows, bi, b, g));
-                    c += 1;
-                }
+                // dp[h][c] = d_out_h . v_c
+                let dor = &do_row[hs.clone()];
+                let tok_off = |c: usize| rows.token_off(c, lo + c, g);
+                let ext_off = |c: usize| rows.token_off(wl + c, extra[c], g);
+                let lm_off = |bi: usize| rows.lm_off(bi, blocks[bi], g);
+                I::scores(dor, d, group, rows.values(), wl, tok_off, 1.0, 0.0, dp, nc);
+                I::scores(dor, d, group, rows.values(), extra.len(), ext_off, 1.0, 0.0, &mut dp[wl..], nc);
+                I::scores(dor, d, group, rows.lm_values(), blocks.len(), lm_off, 1.0, 0.0, &mut dp[t..], nc);
+                // ds = p (dp - sum_c p dp) * scale, the gradient of the unscaled dot.
                 for h in 0..group {
                     let p = &probs[h * nc..(h + 1) * nc];
                     let dph = &mut dp[h * nc..(h + 1) * nc];
-                    let mut delta = 0.0;
-                    for c in 0..nc {
-                        delta += p[c] * dph[c];
-                    }
-                    // dp becomes ds (gradient of the scaled logit), times the score scale.
-                    for c in 0..nc {
-                        dph[c] = p[c] * (dph[c] - delta) * scale;
+                    let delta: f32 = p.iter().zip(dph.iter()).map(|(a, b)| a * b).sum();
+                    for (x, &pc) in dph.iter_mut().zip(p) {
+                        *x = pc * (*x - delta) * scale;
                     }
                 }
-                // Accumulate into dq, dk, dv (token rows directly, landmark rows into d_lm_*).
-                let mut c = 0;
-                let tokens = (pattern.lo..=pattern.hi).chain(pattern.extra.iter().copied());
-                for j in tokens {
-                    let kr = KvRows::key(&rows, c, j, g);
-                    let o = (j * shape.kv_heads + g) * d;
-                    for h in 0..group {
-                        let hh = g * group + h;
-                        let ds = dp[h * nc + c];
-                        I::axpy(&mut d_q[i * row + hh * d..i * row + (hh + 1) * d], ds, kr);
-                        I::axpy(&mut d_k[o..o + d], ds, &q_row[hh * d..(hh + 1) * d]);
-                        I::axpy(&mut d_v[o..o + d], probs[h * nc + c], &do_row[hh * d..(hh + 1) * d]);
-                    }
-                    c += 1;
-                }
-                for (bi, &b) in pattern.blocks.iter().enumerate() {
-                    let kr = KvRows::lm_key(&rows, bi, b, g);
-                    let o = (b * shape.kv_heads + g) * d;
-                    for h in 0..group {
-                        let hh = g * group + h;
-                        let ds = dp[h * nc + c];
-                        I::axpy(&mut d_q[i * row + hh * d..i * row + (hh + 1) * d], ds, kr);
-                        I::axpy(&mut d_lm_k[o..o + d], ds, &q_row[hh * d..(hh + 1) * d]);
-                        I::axpy(&mut d_lm_v[o..o + d], probs[h * nc + c], &do_row[hh * d..(hh + 1) * d]);
-                    }
-                    c += 1;
-                }
+                // dq += ds k ; dk += ds q ; dv += p d_out (landmarks into d_lm_*).
+                let dq = &mut d_q[i * row..(i + 1) * row][hs.clone()];
+                I::accumulate(dq, d, group, rows.keys(), wl, tok_off, dp, nc);
+                I::accumulate(dq, d, group, rows.keys(), extra.len(), ext_off, &dp[wl..], nc);
+                I::accumulate(dq, d, group, rows.lm_keys(), blocks.len(), lm_off, &dp[t..], nc);
+                let qg = &q_row[hs.clone()];
+                I::scatter(d_k, d, group, wl, tok_off, qg, dp, nc);
+                I::scatter(d_k, d, group, extra.len(), ext_off, qg, &dp[wl..], nc);
+                I::scatter(d_lm_k, d, group, blocks.len(), lm_off, qg, &dp[t..], nc);
+                I::scatter(d_v, d, group, wl, tok_off, dor, probs, nc);
+                I::scatter(d_v, d, group, extra.len(), ext_off, dor, &probs[wl..], nc);
+                I::scatter(d_lm_v, d, group, blocks.len(), lm_off, dor, &probs[t..], nc);
             }
         }
         if cfg.landmarks {

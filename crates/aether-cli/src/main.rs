@@ -1,0 +1,55 @@
+//! `aether`: one command for every user-facing capability of the project.
+//!
+//! Each subcommand lives in its own module; `main` only parses and dispatches.
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod decode;
+mod init_random;
+mod inspect;
+mod inspect_model;
+mod inspect_recording;
+mod record;
+mod replay;
+
+#[derive(Parser)]
+#[command(
+    name = "aether",
+    version,
+    about = "Learned temporal models on WiFi CSI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Benchmarks (speed, measured against a comparison in the same run).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Decode one datagram of the 0xC51100xx packet family given as hex.
+    Decode(decode::DecodeArgs),
+    /// Write the seed's deterministic v1 weight file (model_init.rvne).
+    InitRandom(init_random::Args),
+    /// Describe a file: model (RVNE v1/v2) header, tensors, CRC, parameter count; or a CSI
+    /// recording: format, duration, nodes, packet types, subcarrier layouts, malformed lines.
+    Inspect(inspect::Args),
+    /// Receive the 0xC51100xx UDP packet family and write a RuView JSONL recording.
+    Record(record::Args),
+    /// Send a recording (any supported format) as 0xC5110001 datagrams at its own pace.
+    Replay(replay::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Decode(args) => decode::run(args),
+        Command::InitRandom(args) => init_random::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Replay(args) => replay::run(args),
+    }
+}

@@ -1,0 +1,83 @@
+//! Steady-state calls do not allocate: counted with a wrapping global allocator.
+
+use aether_kernel::{AttnShape, DecodeScratch, Scratch, SparseAttention, SparseConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Only the measuring thread counts: the test harness allocates on its own threads.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn note_alloc() {
+    if COUNTING.with(|c| c.get()) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        note_alloc();
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        note_alloc();
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn decode_and_reused_forward_do_not_allocate() {
+    COUNTING.with(|c| c.set(true));
+    let cfg = SparseConfig { global_tokens: vec![0, 2], ..SparseConfig::upstream(16, 32) };
+    let attn = SparseAttention::new(cfg).unwrap();
+    for sliding in [false, true] {
+        for f16 in [false, true] {
+            let (qh, kvh, d, cap) = (4, 1, 32, 600);
+            let q = vec![0.05f32; qh * d];
+            let kv = vec![0.02f32; kvh * d];
+            let mut out = vec![0.0; qh * d];
+            let steps = if sliding { 2000 } else { cap };
+            let before;
+            if f16 {
+                let mut cache = attn.make_cache::<half::f16>(cap, kvh, d, sliding).unwrap();
+                let mut scratch = DecodeScratch::new_for(attn.config(), qh, &cache).unwrap();
+                before = ALLOCS.load(Ordering::Relaxed);
+                for _ in 0..steps {
+                    cache.append(&kv, &kv).unwrap();
+                    attn.decode_step(&q, &cache, &mut out, &mut scratch).unwrap();
+                }
+            } else {
+                let mut cache = attn.make_cache::<f32>(cap, kvh, d, sliding).unwrap();
+                let mut scratch = DecodeScratch::new_for(attn.config(), qh, &cache).unwrap();
+                before = ALLOCS.load(Ordering::Relaxed);
+                for _ in 0..steps {
+                    cache.append(&kv, &kv).unwrap();
+                    attn.decode_step(&q, &cache, &mut out, &mut scratch).unwrap();
+                }
+            }
+            let during = ALLOCS.load(Ordering::Relaxed) - before;
+            assert_eq!(during, 0, "sliding={sliding} f16={f16}: {during} allocations in {steps} steps");
+        }
+    }
+    // Forward with a reused scratch allocates only on its first call.
+    let shape = AttnShape { seq: 256, q_heads: 4, kv_heads: 1, head_dim: 32 };
+    let (q, kv) = (vec![0.01; 256 * 128], vec![0.02; 256 * 32]);
+    let mut out = vec![0.0; q.len()];
+    let mut scratch = Scratch::new();
+    attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch).unwrap();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..5 {
+        attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch).unwrap();
+    }
+    assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+}

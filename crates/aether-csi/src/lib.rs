@@ -87,3 +87,8 @@ pub use vitals::{VitalsPacket, VitalsRepr, VITALS_LEN};
 pub use wasm_output::{
     WasmEvent, WasmOutputPacket, WasmOutputRepr, WASM_MAX_EVENTS, WASM_OUTPUT_HEADER_LEN,
 };
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -253,14 +253,51 @@ impl<'a> CsiFrameRepr<'a> {
         })
     }
 
-    /// Bytes `emit` writes: header + `iq.len()`.
-    pub fn buffer_len(&self) -> usize {
-        CSI_HEADER_LEN + self.iq.len()
+    /// A frame from an I/Q payload; the subcarrier count is derived from its length. Errors
+    /// when the antenna count is outside 1..=4 or the payload does not split into 1..=256
+    /// subcarriers per antenna.
+    pub fn new(
+        node_id: u8,
+        n_antennas: u8,
+        freq_mhz: u32,
+        sequence: u32,
+        rssi: i8,
+        noise_floor: i8,
+        iq: &'a [u8],
+    ) -> Result<Self, PacketError> {
+        if !(1..=CSI_MAX_ANTENNAS as u8).contains(&n_antennas) {
+            return Err(PacketError::BadAntennaCount(n_antennas));
+        }
+        let per_antenna = 2 * usize::from(n_antennas);
+        let n = iq.len() / per_antenna;
+        if iq.len() % per_antenna != 0 || n == 0 || n > CSI_MAX_SUBCARRIERS {
+            let shown = if iq.len() % per_antenna != 0 {
+                0
+            } else {
+                n.min(usize::from(u16::MAX)) as u16
+            };
+            return Err(PacketError::BadSubcarrierCount(shown));
+        }
+        Ok(CsiFrameRepr {
+            node_id,
+            n_antennas,
+            n_subcarriers: n as u16,
+            freq_mhz,
+            sequence,
+            rssi,
+            noise_floor,
+            iq,
+        })
     }
 
-    /// Write the frame into a buffer of at least `buffer_len()` bytes. `iq.len()` must equal
-    /// `n_antennas * n_subcarriers * 2` (it does for a parsed frame); the payload copied is
-    /// always the declared length, taken from the start of `iq`.
+    /// Bytes `emit` writes: header + `n_antennas * n_subcarriers * 2`.
+    pub fn buffer_len(&self) -> usize {
+        CSI_HEADER_LEN + usize::from(self.n_antennas) * usize::from(self.n_subcarriers) * 2
+    }
+
+    /// Write the frame into a buffer of at least `buffer_len()` bytes. The payload is the first
+    /// `n_antennas * n_subcarriers * 2` bytes of `iq` (all of it for a parsed or `new` frame);
+    /// if `iq` is shorter, the rest is zero-filled rather than panicking.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut CsiFramePacket<T>) {
         packet.set_magic(MAGIC_VALUE);
         packet.set_node_id(self.node_id);
@@ -271,8 +308,10 @@ impl<'a> CsiFrameRepr<'a> {
         packet.set_rssi(self.rssi);
         packet.set_noise_floor(self.noise_floor);
         packet.clear_reserved();
-        let n = packet.iq_len();
-        packet.iq_mut().copy_from_slice(&self.iq[..n]);
+        let dst = packet.iq_mut();
+        let m = dst.len().min(self.iq.len());
+        dst[..m].copy_from_slice(&self.iq[..m]);
+        dst[m..].fill(0);
     }
 
     /// Subcarrier `index` of `antenna` as `(re, im)`. Panics if out of range.
@@ -413,6 +452,45 @@ mod tests {
         let r = CsiFrameRepr::parse(&CsiFramePacket::new_checked(&bytes[..]).unwrap()).unwrap();
         assert_eq!(r.subcarrier(1, 2), (12, -12));
         assert_eq!(bytes[20 + 3 * 2], 0xf6); // antenna 1 starts after 3 pairs: im = -10
+    }
+
+    #[test]
+    fn new_derives_the_subcarrier_count() {
+        let r = CsiFrameRepr::new(3, 1, 2437, 0x0102_0304, -40, -95, &PACKET_BYTES[20..]).unwrap();
+        assert_eq!(r, repr());
+        assert_eq!(
+            CsiFrameRepr::new(0, 2, 0, 0, 0, 0, &[0; 8])
+                .unwrap()
+                .n_subcarriers,
+            2
+        );
+        assert_eq!(
+            CsiFrameRepr::new(0, 0, 0, 0, 0, 0, &[0; 8]).unwrap_err(),
+            PacketError::BadAntennaCount(0)
+        );
+        assert_eq!(
+            CsiFrameRepr::new(0, 2, 0, 0, 0, 0, &[0; 6]).unwrap_err(),
+            PacketError::BadSubcarrierCount(0)
+        );
+        assert_eq!(
+            CsiFrameRepr::new(0, 1, 0, 0, 0, 0, &[]).unwrap_err(),
+            PacketError::BadSubcarrierCount(0)
+        );
+        assert_eq!(
+            CsiFrameRepr::new(0, 1, 0, 0, 0, 0, &[0; 514]).unwrap_err(),
+            PacketError::BadSubcarrierCount(257)
+        );
+    }
+
+    #[test]
+    fn emit_with_short_iq_zero_fills() {
+        let mut r = repr();
+        r.iq = &PACKET_BYTES[20..24];
+        let mut bytes = [0xa5u8; 28];
+        assert_eq!(r.buffer_len(), 28);
+        r.emit(&mut CsiFramePacket::new_unchecked(&mut bytes[..]));
+        assert_eq!(&bytes[..24], &PACKET_BYTES[..24]);
+        assert_eq!(&bytes[24..], &[0, 0, 0, 0]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod inspect_model;
 mod inspect_recording;
 mod record;
 mod replay;
+mod simulate;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,8 @@ enum Command {
     Record(record::Args),
     /// Send a recording (any supported format) as 0xC5110001 datagrams at its own pace.
     Replay(replay::Args),
+    /// Labelled synthetic CSI from a multipath room model with ESP32 impairments.
+    Simulate(simulate::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+mod ingest;
 mod kernel;
 pub(crate) mod timing;
 
@@ -9,10 +10,13 @@ pub(crate) mod timing;
 pub enum BenchCommand {
     /// Sparse attention kernel: ours vs `ruvllm_sparse_attention` 0.1.1, side by side.
     Kernel(kernel::Args),
+    /// Frames/s per core for parse -> features on the shared real recordings.
+    Ingest(ingest::Args),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Kernel(args) => kernel::run(args),
+        BenchCommand::Ingest(args) => ingest::run(args),
     }
 }

@@ -1,0 +1,365 @@
+//! Labelled windows from CSI recordings: any format aether-io reads, through the shared
+//! per-frame feature extractor (feature set 1), cut into fixed windows with a hop.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aether_csi::{FeatureExtractor, CSI16_DIMS, FEATURE_SET_CSI16};
+use aether_io::labels::Segments;
+use aether_io::record::Record;
+use aether_io::recording::RecordingReader;
+use anyhow::{bail, Context};
+
+/// Frames dropped at the start of every stream while the extractor's reference profile and
+/// change averages settle (about 0.5 s at 100 Hz).
+pub const SETTLE_FRAMES: usize = 50;
+
+/// One node's feature stream from one recording.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    pub path: PathBuf,
+    pub node_id: u8,
+    /// Chip name where the format says (ESPectre), else `node<id>`.
+    pub chip: String,
+    /// Capture date `YYYYMMDD` where known (ESPectre `collected_at` / file name), else "".
+    pub date: String,
+    /// Seconds from the recording's first frame.
+    pub t_s: Vec<f64>,
+    pub features: Vec<[f32; CSI16_DIMS]>,
+    /// Label per frame (`None` = unlabelled).
+    pub labels: Vec<Option<String>>,
+}
+
+impl Stream {
+    pub fn frame_rate_hz(&self) -> f32 {
+        let n = self.t_s.len();
+        if n < 2 {
+            return 0.0;
+        }
+        let span = self.t_s[n - 1] - self.t_s[0];
+        if span <= 0.0 {
+            0.0
+        } else {
+            ((n - 1) as f64 / span) as f32
+        }
+    }
+
+    /// Name of the recording file.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Chip + capture date: recordings sharing it share a room session.
+    pub fn session(&self) -> String {
+        format!("{}/{}", self.chip, self.date)
+    }
+
+    /// Keeps frames whose time is in `[start_s, end_s)`.
+    pub fn span(&mut self, start_s: f64, end_s: f64) {
+        let keep: Vec<bool> = self
+            .t_s
+            .iter()
+            .map(|&t| t >= start_s && t < end_s)
+            .collect();
+        let mut i = 0;
+        self.t_s.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        i = 0;
+        self.features.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        i = 0;
+        self.labels.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+
+    /// Per-feature mean and std (std floored) over all frames.
+    pub fn stats(&self) -> (Vec<f32>, Vec<f32>) {
+        feature_stats(self.features.iter())
+    }
+}
+
+/// Per-feature mean and standard deviation; the std is floored at 1e-3 of the overall scale
+/// (and 1e-6) so constant features divide safely.
+pub fn feature_stats<'a>(
+    frames: impl Iterator<Item = &'a [f32; CSI16_DIMS]>,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut n = 0f64;
+    let mut s = [0f64; CSI16_DIMS];
+    let mut s2 = [0f64; CSI16_DIMS];
+    for f in frames {
+        n += 1.0;
+        for d in 0..CSI16_DIMS {
+            let x = f64::from(f[d]);
+            s[d] += x;
+            s2[d] += x * x;
+        }
+    }
+    let n = n.max(1.0);
+    let mean: Vec<f64> = s.iter().map(|v| v / n).collect();
+    let std: Vec<f64> = (0..CSI16_DIMS)
+        .map(|d| (s2[d] / n - mean[d] * mean[d]).max(0.0).sqrt())
+        .collect();
+    (
+        mean.iter().map(|&m| m as f32).collect(),
+        std.iter()
+            .zip(&mean)
+            .map(|(&sd, &m)| sd.max(1e-3 * m.abs()).max(1e-6) as f32)
+            .collect(),
+    )
+}
+
+/// Files under `paths` (files as given, folders searched recursively, sorted) that look like
+/// recordings: `.npz`, `.jsonl`, `.csv` / `.txt` other than segments files.
+pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading folder {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_recording_name(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    if out.is_empty() {
+        bail!("no recordings found under {paths:?}");
+    }
+    Ok(out)
+}
+
+fn is_recording_name(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".segments.csv") || name.ends_with(".meta.json") {
+        return false;
+    }
+    [".npz", ".jsonl", ".csv", ".txt"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}
+
+/// `<stem>.segments.csv` next to `<stem>.csi.jsonl` / `<stem>.jsonl` / `<stem>.<ext>` (the
+/// simulator writes one), if present.
+fn sibling_segments(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name
+        .strip_suffix(".csi.jsonl")
+        .or_else(|| name.strip_suffix(".jsonl"))
+        .or_else(|| name.rsplit_once('.').map(|(s, _)| s))?;
+    let p = path.with_file_name(format!("{stem}.segments.csv"));
+    p.is_file().then_some(p)
+}
+
+/// `YYYYMMDD` from an ESPectre `collected_at` or a file name like `x_20260329_130303.npz`.
+fn capture_date(collected_at: Option<&str>, file: &str) -> String {
+    if let Some(c) = collected_at {
+        let digits: String = c.chars().filter(|c| c.is_ascii_digit()).take(8).collect();
+        if digits.len() == 8 {
+            return digits;
+        }
+    }
+    file.split(['_', '.'])
+        .find(|p| p.len() == 8 && p.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Parses `a=b,c=d`.
+pub fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (a, b) = part
+            .split_once('=')
+            .with_context(|| format!("--label-map entry {part:?} is not a=b"))?;
+        m.insert(a.trim().to_string(), b.trim().to_string());
+    }
+    Ok(m)
+}
+
+/// How to read labels.
+#[derive(Clone, Debug, Default)]
+pub struct LabelSource {
+    /// Segments for every file (`--labels`); otherwise a sibling `<stem>.segments.csv`, else
+    /// the file's own label (ESPectre `label`, RuView sidecar).
+    pub segments: Option<Segments>,
+    pub label_map: BTreeMap<String, String>,
+}
+
+/// Reads one recording into per-node feature streams.
+pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Stream>> {
+    let mut reader =
+        RecordingReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let meta = reader.meta().clone();
+    let npz = meta.npz.clone();
+    let chip_name = npz.as_ref().and_then(|n| n.chip.clone());
+    let date = capture_date(
+        npz.as_ref().and_then(|n| n.collected_at.as_deref()),
+        &path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    // The classic ESP32's first CSI word (subcarriers 0 and +1) is invalid.
+    let first_word_invalid = chip_name
+        .as_deref()
+        .map(|c| c.trim_matches('"').eq_ignore_ascii_case("esp32"))
+        .unwrap_or(false);
+    let segments = match &labels.segments {
+        Some(s) => Some(s.clone()),
+        None => match sibling_segments(path) {
+            Some(p) => {
+                Some(Segments::read_csv(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+            }
+            None => None,
+        },
+    };
+    let file_label = meta.label.clone();
+    struct Acc {
+        fx: FeatureExtractor,
+        s: Stream,
+    }
+    let mut nodes: BTreeMap<u8, Acc> = BTreeMap::new();
+    let mut t0: Option<f64> = None;
+    let mut sc: Vec<(i8, i8)> = Vec::new();
+    let mut out = [0f32; CSI16_DIMS];
+    for rec in reader.by_ref() {
+        let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let Record::Csi(frame) = rec else { continue };
+        let t_rel = frame.t_s - *t0.get_or_insert(frame.t_s);
+        let n = frame.n_subcarriers();
+        sc.clear();
+        sc.extend(frame.subcarriers[..n].iter().map(|iq| (iq.re, iq.im)));
+        let acc = nodes.entry(frame.node_id).or_insert_with(|| Acc {
+            fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
+            s: Stream {
+                path: path.to_path_buf(),
+                node_id: frame.node_id,
+                chip: chip_name
+                    .clone()
+                    .map(|c| c.trim_matches('"').to_string())
+                    .unwrap_or_else(|| format!("node{}", frame.node_id)),
+                date: date.clone(),
+                t_s: Vec::new(),
+                features: Vec::new(),
+                labels: Vec::new(),
+            },
+        });
+        let ts_us = (t_rel.max(0.0) * 1e6) as u64;
+        if acc.fx.extract(ts_us, &sc, &mut out).is_err() {
+            // Too few subcarriers for the 64-slot block: not a frame the head can use.
+            continue;
+        }
+        let label = match &segments {
+            Some(s) => s.label_at(t_rel).map(str::to_owned),
+            None => file_label.clone(),
+        };
+        let label = label.map(|l| labels.label_map.get(&l).cloned().unwrap_or(l));
+        acc.s.t_s.push(t_rel);
+        acc.s.features.push(out);
+        acc.s.labels.push(label);
+    }
+    Ok(nodes
+        .into_values()
+        .map(|a| {
+            let mut s = a.s;
+            let k = SETTLE_FRAMES.min(s.t_s.len());
+            s.t_s.drain(..k);
+            s.features.drain(..k);
+            s.labels.drain(..k);
+            s
+        })
+        .filter(|s| !s.t_s.is_empty())
+        .collect())
+}
+
+/// Reads every recording under `paths`.
+pub fn load_streams(paths: &[PathBuf], labels: &LabelSource) -> anyhow::Result<Vec<Stream>> {
+    let mut out = Vec::new();
+    for f in collect_files(paths)? {
+        out.extend(read_streams(&f, labels)?);
+    }
+    Ok(out)
+}
+
+/// A window: stream index, first frame, label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub stream: usize,
+    pub start: usize,
+    pub label: String,
+}
+
+/// Windows of `len` frames every `hop` frames. A window's label is the label of all its frames;
+/// windows with unlabelled or mixed frames are skipped (no guessing at boundaries).
+pub fn cut_windows(streams: &[Stream], len: usize, hop: usize) -> Vec<Window> {
+    let mut out = Vec::new();
+    let hop = hop.max(1);
+    for (si, s) in streams.iter().enumerate() {
+        let mut start = 0;
+        while start + len <= s.features.len() {
+            let first = &s.labels[start];
+            if let Some(l) = first {
+                if s.labels[start..start + len]
+                    .iter()
+                    .all(|x| x.as_deref() == Some(l.as_str()))
+                {
+                    out.push(Window {
+                        stream: si,
+                        start,
+                        label: l.clone(),
+                    });
+                }
+            }
+            start += hop;
+        }
+    }
+    out
+}
+
+/// Feature set id of the frames produced here.
+pub const FEATURE_SET: u16 = FEATURE_SET_CSI16;
+
+/// Per-stream reference (mean, std) for `--reference session`: the features of the same
+/// session's (chip + date) empty-room capture, or the stream itself when there is none.
+pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let mut idle: BTreeMap<String, Vec<&[f32; CSI16_DIMS]>> = BTreeMap::new();
+    for s in streams {
+        for (f, l) in s.features.iter().zip(&s.labels) {
+            if l.as_deref() == Some(idle_class) {
+                idle.entry(s.session()).or_default().push(f);
+            }
+        }
+    }
+    streams
+        .iter()
+        .map(|s| match idle.get(&s.session()) {
+            Some(frames) if s.date.len() == 8 && !frames.is_empty() => {
+                feature_stats(frames.iter().copied())
+            }
+            _ => s.stats(),
+        })
+        .collect()
+}

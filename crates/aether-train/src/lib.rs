@@ -1,0 +1,9 @@
+//! Training and evaluation of the AETHER temporal head (std, host side).
+//!
+//! - [`attn_op`]: the sparse kernel as a candle `CustomOp3` (forward and backward) and a dense
+//!   twin from plain candle ops;
+//! - [`model`]: the head as a candle graph named like the RVNE v2 tensors, export and load.
+pub mod attn_op;
+pub mod data;
+pub mod loss;
+pub mod model;

@@ -1,0 +1,598 @@
+//! The temporal head (docs: /notes MODEL.md) as a candle graph whose parameter names are the
+//! RVNE v2 tensor names, so export is a lookup.
+//!
+//! Every op here is a plain differentiable candle op or the kernel op: candle-nn's fused
+//! `LayerNorm` and `softmax_last_dim` run without backward, so they are not used.
+
+use std::collections::BTreeMap;
+
+use aether_kernel::SparseConfig;
+use aether_rvne::v2::{RvneV2Builder, TensorDtype};
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+
+use crate::attn_op::{dense_attention, HeadLayout, SparseAttnOp};
+
+/// Mean over frames or the last frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Last,
+}
+
+impl Pooling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Last => "last",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "mean" => Some(Pooling::Mean),
+            "last" => Some(Pooling::Last),
+            _ => None,
+        }
+    }
+}
+
+/// Class logits or an L2-normalised embedding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    Classes,
+    Embedding,
+}
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Classes => "classes",
+            OutputKind::Embedding => "embedding",
+        }
+    }
+}
+
+/// Which attention the training graph uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttnBackend {
+    /// The kernel (forward + backward) as a custom op.
+    Sparse,
+    /// Exact causal attention from plain candle ops.
+    Dense,
+}
+
+/// Architecture of the head.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadConfig {
+    pub input_dim: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub q_heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub d_ff: usize,
+    pub n_out: usize,
+    pub attn: SparseConfig,
+    pub pooling: Pooling,
+    pub output_kind: OutputKind,
+    pub norm_eps: f32,
+}
+
+impl HeadConfig {
+    /// The default motion head: 16 features, d_model 32, 2 layers, 4 query heads sharing 2 KV
+    /// heads of 8, FFN 64, causal window 32 with block-mean landmarks.
+    pub fn motion(input_dim: usize, n_out: usize) -> Self {
+        Self {
+            input_dim,
+            d_model: 32,
+            n_layers: 2,
+            q_heads: 4,
+            kv_heads: 2,
+            head_dim: 8,
+            d_ff: 64,
+            n_out,
+            attn: SparseConfig::upstream(32, 16).improved(),
+            pooling: Pooling::Mean,
+            output_kind: OutputKind::Classes,
+            norm_eps: 1e-5,
+        }
+    }
+
+    /// Names and shapes of every trainable tensor, in export order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, qd, kd) = (
+            self.d_model,
+            self.q_heads * self.head_dim,
+            self.kv_heads * self.head_dim,
+        );
+        let mut v = vec![
+            ("input_proj.weight".to_string(), vec![d, self.input_dim]),
+            ("input_proj.bias".to_string(), vec![d]),
+        ];
+        for i in 0..self.n_layers {
+            let p = |s: &str| format!("layers.{i}.{s}");
+            v.push((p("norm1.weight"), vec![d]));
+            v.push((p("norm1.bias"), vec![d]));
+            v.push((p("attn.wq.weight"), vec![qd, d]));
+            v.push((p("attn.wq.bias"), vec![qd]));
+            v.push((p("attn.wk.weight"), vec![kd, d]));
+            v.push((p("attn.wk.bias"), vec![kd]));
+            v.push((p("attn.wv.weight"), vec![kd, d]));
+            v.push((p("attn.wv.bias"), vec![kd]));
+            v.push((p("attn.wo.weight"), vec![d, qd]));
+            v.push((p("attn.wo.bias"), vec![d]));
+            v.push((p("norm2.weight"), vec![d]));
+            v.push((p("norm2.bias"), vec![d]));
+            v.push((p("ffn.w1.weight"), vec![self.d_ff, d]));
+            v.push((p("ffn.w1.bias"), vec![self.d_ff]));
+            v.push((p("ffn.w2.weight"), vec![d, self.d_ff]));
+            v.push((p("ffn.w2.bias"), vec![d]));
+        }
+        v.push(("final_norm.weight".to_string(), vec![d]));
+        v.push(("final_norm.bias".to_string(), vec![d]));
+        v.push(("head.weight".to_string(), vec![self.n_out, d]));
+        v.push(("head.bias".to_string(), vec![self.n_out]));
+        v
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.input_dim == 0
+            || self.d_model == 0
+            || self.n_layers == 0
+            || self.head_dim == 0
+            || self.d_ff == 0
+            || self.n_out == 0
+        {
+            bail!("head config has a zero dimension: {self:?}");
+        }
+        if self.kv_heads == 0 || self.q_heads % self.kv_heads != 0 {
+            bail!(
+                "q_heads ({}) must be a multiple of kv_heads ({})",
+                self.q_heads,
+                self.kv_heads
+            );
+        }
+        self.attn
+            .validate()
+            .map_err(|e| anyhow::anyhow!("attention pattern: {e:?}"))?;
+        if !self.attn.causal {
+            bail!("the head is causal so streaming equals the full window");
+        }
+        Ok(())
+    }
+}
+
+/// Deterministic xorshift64* stream for initialisation and shuffling.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(1e-300);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// The trainable head: parameters by RVNE name plus the attention op.
+pub struct HeadNet {
+    pub cfg: HeadConfig,
+    /// Ordered by name so iteration (optimiser, checkpoints) is deterministic.
+    pub params: BTreeMap<String, Var>,
+    pub backend: AttnBackend,
+    op: SparseAttnOp,
+}
+
+impl HeadNet {
+    /// Fresh parameters: weights uniform in ±1/sqrt(fan_in) from `seed`, biases 0, norms 1/0.
+    pub fn new(
+        cfg: HeadConfig,
+        backend: AttnBackend,
+        seed: u64,
+        dtype: DType,
+    ) -> anyhow::Result<Self> {
+        cfg.validate()?;
+        let mut rng = Rng::new(seed);
+        let dev = Device::Cpu;
+        let mut params = BTreeMap::new();
+        for (name, shape) in cfg.param_shapes() {
+            let n: usize = shape.iter().product();
+            let data: Vec<f64> = if name.ends_with(".weight") && shape.len() == 2 {
+                let bound = 1.0 / (shape[1] as f64).sqrt();
+                (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * bound).collect()
+            } else if name.ends_with("norm1.weight")
+                || name.ends_with("norm2.weight")
+                || name == "final_norm.weight"
+            {
+                vec![1.0; n]
+            } else {
+                vec![0.0; n]
+            };
+            let t = Tensor::from_vec(data, shape.as_slice(), &dev)?.to_dtype(dtype)?;
+            params.insert(name, Var::from_tensor(&t)?);
+        }
+        Self::from_params(cfg, backend, params)
+    }
+
+    /// Wraps existing parameters (checked against the config's names and shapes).
+    pub fn from_params(
+        cfg: HeadConfig,
+        backend: AttnBackend,
+        params: BTreeMap<String, Var>,
+    ) -> anyhow::Result<Self> {
+        cfg.validate()?;
+        for (name, shape) in cfg.param_shapes() {
+            let v = params
+                .get(&name)
+                .with_context(|| format!("missing parameter {name}"))?;
+            if v.dims() != shape.as_slice() {
+                bail!(
+                    "parameter {name} has shape {:?}, expected {shape:?}",
+                    v.dims()
+                );
+            }
+        }
+        let op = SparseAttnOp::new(
+            cfg.attn.clone(),
+            cfg.q_heads,
+            cfg.kv_heads,
+            cfg.head_dim,
+            HeadLayout::Packed,
+        )?;
+        Ok(Self {
+            cfg,
+            params,
+            backend,
+            op,
+        })
+    }
+
+    pub fn vars(&self) -> Vec<Var> {
+        self.params.values().cloned().collect()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.params.values().map(|v| v.elem_count()).sum()
+    }
+
+    fn p(&self, name: &str) -> Result<&Tensor> {
+        self.params
+            .get(name)
+            .map(|v| v.as_tensor())
+            .ok_or_else(|| candle_core::Error::Msg(format!("missing parameter {name}")))
+    }
+
+    /// `x W^T + b` for x `[B, T, in]` or `[B, in]`.
+    fn linear(&self, x: &Tensor, name: &str) -> Result<Tensor> {
+        let w = self.p(&format!("{name}.weight"))?;
+        let b = self.p(&format!("{name}.bias"))?;
+        x.broadcast_matmul(&w.t()?)?.broadcast_add(b)
+    }
+
+    fn layer_norm(&self, x: &Tensor, name: &str) -> Result<Tensor> {
+        let w = self.p(&format!("{name}.weight"))?;
+        let b = self.p(&format!("{name}.bias"))?;
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv = (var + f64::from(self.cfg.norm_eps))?.sqrt()?.recip()?;
+        xc.broadcast_mul(&inv)?.broadcast_mul(w)?.broadcast_add(b)
+    }
+
+    fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        match self.backend {
+            AttnBackend::Sparse => self.op.apply(q, k, v),
+            AttnBackend::Dense => dense_attention(
+                q,
+                k,
+                v,
+                self.cfg.q_heads,
+                self.cfg.kv_heads,
+                self.cfg.head_dim,
+                true,
+            ),
+        }
+    }
+
+    /// Frame features after the transformer and final norm: x `[B, T, input_dim]`
+    /// (already normalised) -> `[B, T, d_model]`.
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = self.linear(x, "input_proj")?;
+        for i in 0..self.cfg.n_layers {
+            let a = self.layer_norm(&h, &format!("layers.{i}.norm1"))?;
+            let q = self.linear(&a, &format!("layers.{i}.attn.wq"))?;
+            let k = self.linear(&a, &format!("layers.{i}.attn.wk"))?;
+            let v = self.linear(&a, &format!("layers.{i}.attn.wv"))?;
+            let att = self.attention(&q, &k, &v)?;
+            h = (h + self.linear(&att, &format!("layers.{i}.attn.wo"))?)?;
+            let f = self.layer_norm(&h, &format!("layers.{i}.norm2"))?;
+            let f = self.linear(&f, &format!("layers.{i}.ffn.w1"))?.gelu()?;
+            h = (h + self.linear(&f, &format!("layers.{i}.ffn.w2"))?)?;
+        }
+        self.layer_norm(&h, "final_norm")
+    }
+
+    /// Logits (or the L2-normalised embedding) `[B, n_out]` for x `[B, T, input_dim]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let z = self.encode(x)?;
+        let pooled = match self.cfg.pooling {
+            Pooling::Mean => z.mean(1)?,
+            Pooling::Last => {
+                let t = z.dim(1)?;
+                z.narrow(1, t - 1, 1)?.squeeze(1)?
+            }
+        };
+        let out = self.linear(&pooled, "head")?;
+        match self.cfg.output_kind {
+            OutputKind::Classes => Ok(out),
+            OutputKind::Embedding => l2_normalise(&out),
+        }
+    }
+
+    /// Parameter values as f32 by name.
+    pub fn param_values(&self) -> anyhow::Result<BTreeMap<String, Vec<f32>>> {
+        let mut m = BTreeMap::new();
+        for (k, v) in &self.params {
+            m.insert(
+                k.clone(),
+                v.as_tensor()
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+        }
+        Ok(m)
+    }
+}
+
+/// Rows scaled to unit L2 norm (floored so a zero row stays finite).
+pub fn l2_normalise(x: &Tensor) -> Result<Tensor> {
+    let n = x
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12, f64::MAX)?;
+    x.broadcast_div(&n)
+}
+
+/// Everything an RVNE v2 export needs beyond the weights.
+#[derive(Clone, Debug)]
+pub struct ExportMeta {
+    pub feature_set: u16,
+    pub frame_rate_hz: f32,
+    pub window_len: usize,
+    pub hop: usize,
+    pub class_names: Vec<String>,
+    pub input_mean: Vec<f32>,
+    pub input_std: Vec<f32>,
+    /// Per-node calibration reference (`calib.mean`, `calib.std`), if any.
+    pub calib: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+/// Parses `f32|f16|int8`.
+pub fn parse_dtype(s: &str) -> anyhow::Result<TensorDtype> {
+    match s {
+        "f32" => Ok(TensorDtype::F32),
+        "f16" => Ok(TensorDtype::F16),
+        "int8" => Ok(TensorDtype::Int8),
+        other => bail!("unknown dtype {other:?} (expected f32, f16 or int8)"),
+    }
+}
+
+/// Writes the RVNE v2 bytes of a head: metadata keys and tensor names as MODEL.md.
+/// Matrices use `dtype`; norms, biases and input/calibration stats stay f32.
+pub fn export_rvne_v2(
+    cfg: &HeadConfig,
+    params: &BTreeMap<String, Vec<f32>>,
+    meta: &ExportMeta,
+    dtype: TensorDtype,
+) -> anyhow::Result<Vec<u8>> {
+    if meta.input_mean.len() != cfg.input_dim || meta.input_std.len() != cfg.input_dim {
+        bail!(
+            "input stats must have input_dim ({}) entries",
+            cfg.input_dim
+        );
+    }
+    if cfg.output_kind == OutputKind::Classes && meta.class_names.len() != cfg.n_out {
+        bail!(
+            "{} class names for {} outputs",
+            meta.class_names.len(),
+            cfg.n_out
+        );
+    }
+    let mut b = RvneV2Builder::new();
+    let u = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    b.meta_u32("feature_set", u32::from(meta.feature_set))
+        .meta_f32("frame_rate_hz", meta.frame_rate_hz)
+        .meta_u32("window_len", u(meta.window_len))
+        .meta_u32("hop", u(meta.hop))
+        .meta_u32("input_dim", u(cfg.input_dim))
+        .meta_u32("d_model", u(cfg.d_model))
+        .meta_u32("n_layers", u(cfg.n_layers))
+        .meta_u32("n_q_heads", u(cfg.q_heads))
+        .meta_u32("n_kv_heads", u(cfg.kv_heads))
+        .meta_u32("head_dim", u(cfg.head_dim))
+        .meta_u32("d_ff", u(cfg.d_ff))
+        .meta_u32("n_out", u(cfg.n_out))
+        .meta_u32("attn.window", u(cfg.attn.window))
+        .meta_u32("attn.block_size", u(cfg.attn.block_size))
+        .meta_u32_array(
+            "attn.global_tokens",
+            &cfg.attn
+                .global_tokens
+                .iter()
+                .map(|&g| u(g))
+                .collect::<Vec<_>>(),
+        )
+        .meta_bool("attn.causal", cfg.attn.causal)
+        .meta_bool("attn.log_stride", cfg.attn.log_stride)
+        .meta_bool("attn.landmarks", cfg.attn.landmarks)
+        .meta_bool("attn.landmark_log_count", cfg.attn.landmark_log_count)
+        .meta_bool(
+            "attn.landmark_exclude_window",
+            cfg.attn.landmark_exclude_window,
+        )
+        .meta_f32("norm_eps", cfg.norm_eps)
+        .meta_str("activation", "gelu")
+        .meta_str("pooling", cfg.pooling.name())
+        .meta_str("output_kind", cfg.output_kind.name());
+    if cfg.output_kind == OutputKind::Classes {
+        b.meta_str_array("class_names", &meta.class_names);
+    }
+    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
+    b.add_tensor(
+        "input.mean",
+        TensorDtype::F32,
+        &[cfg.input_dim],
+        &meta.input_mean,
+    )
+    .map_err(rvne)?;
+    b.add_tensor(
+        "input.std",
+        TensorDtype::F32,
+        &[cfg.input_dim],
+        &meta.input_std,
+    )
+    .map_err(rvne)?;
+    for (name, shape) in cfg.param_shapes() {
+        let data = params
+            .get(&name)
+            .with_context(|| format!("missing parameter {name}"))?;
+        let dt = if shape.len() == 2 {
+            dtype
+        } else {
+            TensorDtype::F32
+        };
+        b.add_tensor(&name, dt, &shape, data).map_err(rvne)?;
+    }
+    if let Some((m, s)) = &meta.calib {
+        b.add_tensor("calib.mean", TensorDtype::F32, &[cfg.input_dim], m)
+            .map_err(rvne)?;
+        b.add_tensor("calib.std", TensorDtype::F32, &[cfg.input_dim], s)
+            .map_err(rvne)?;
+    }
+    b.to_bytes().map_err(rvne)
+}
+
+/// A head read back from an RVNE v2 file: config, f32 parameters and metadata.
+pub struct LoadedHead {
+    pub cfg: HeadConfig,
+    pub params: BTreeMap<String, Vec<f32>>,
+    pub meta: ExportMeta,
+}
+
+/// Reads an RVNE v2 head written by [`export_rvne_v2`] (or any file with the same names).
+pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
+    use aether_rvne::v2::RvneV2View;
+    let view =
+        RvneV2View::parse(bytes).map_err(|e| anyhow::anyhow!("not an RVNE v2 model: {e:?}"))?;
+    let u = |k: &str| -> anyhow::Result<usize> {
+        view.meta_u32(k)
+            .map(|v| v as usize)
+            .with_context(|| format!("model metadata lacks {k}"))
+    };
+    let bl = |k: &str| view.meta_bool(k).unwrap_or(false);
+    let output_kind = match view.meta_str("output_kind").unwrap_or("classes") {
+        "classes" => OutputKind::Classes,
+        "embedding" => OutputKind::Embedding,
+        o => bail!("unknown output_kind {o:?}"),
+    };
+    let attn = SparseConfig {
+        window: u("attn.window")?,
+        block_size: u("attn.block_size")?,
+        global_tokens: view
+            .meta_u32_array("attn.global_tokens")
+            .map(|a| a.map(|g| g as usize).collect())
+            .unwrap_or_default(),
+        causal: view.meta_bool("attn.causal").unwrap_or(true),
+        log_stride: bl("attn.log_stride"),
+        landmarks: bl("attn.landmarks"),
+        landmark_log_count: bl("attn.landmark_log_count"),
+        landmark_exclude_window: bl("attn.landmark_exclude_window"),
+    };
+    let cfg = HeadConfig {
+        input_dim: u("input_dim")?,
+        d_model: u("d_model")?,
+        n_layers: u("n_layers")?,
+        q_heads: u("n_q_heads")?,
+        kv_heads: u("n_kv_heads")?,
+        head_dim: u("head_dim")?,
+        d_ff: u("d_ff")?,
+        n_out: u("n_out")?,
+        attn,
+        pooling: Pooling::from_name(view.meta_str("pooling").unwrap_or("mean"))
+            .context("unknown pooling")?,
+        output_kind,
+        norm_eps: view.meta_f32("norm_eps").unwrap_or(1e-5),
+    };
+    cfg.validate()?;
+    let mut params = BTreeMap::new();
+    for (name, shape) in cfg.param_shapes() {
+        let t = view
+            .require_tensor(&name, &shape)
+            .map_err(|e| anyhow::anyhow!("tensor {name}: {e:?}"))?;
+        params.insert(name, t.to_f32_vec());
+    }
+    let vec_of = |name: &str| -> Option<Vec<f32>> {
+        view.require_tensor(name, &[cfg.input_dim])
+            .ok()
+            .map(|t| t.to_f32_vec())
+    };
+    let input_mean = vec_of("input.mean").context("model lacks input.mean")?;
+    let input_std = vec_of("input.std").context("model lacks input.std")?;
+    let calib = match (vec_of("calib.mean"), vec_of("calib.std")) {
+        (Some(m), Some(s)) => Some((m, s)),
+        _ => None,
+    };
+    let class_names = view
+        .meta_str_array("class_names")
+        .map(|a| a.map(str::to_owned).collect())
+        .unwrap_or_default();
+    let meta = ExportMeta {
+        feature_set: view.meta_u32("feature_set").unwrap_or(1) as u16,
+        frame_rate_hz: view.meta_f32("frame_rate_hz").unwrap_or(0.0),
+        window_len: u("window_len")?,
+        hop: view.meta_u32("hop").map(|h| h as usize).unwrap_or(1),
+        class_names,
+        input_mean,
+        input_std,
+        calib,
+    };
+    Ok(LoadedHead { cfg, params, meta })
+}
+
+impl LoadedHead {
+    /// The candle graph of this head (for evaluation on the host).
+    pub fn net(&self, backend: AttnBackend) -> anyhow::Result<HeadNet> {
+        let mut vars = BTreeMap::new();
+        for (name, shape) in self.cfg.param_shapes() {
+            let t = Tensor::from_vec(self.params[&name].clone(), shape.as_slice(), &Device::Cpu)?;
+            vars.insert(name, Var::from_tensor(&t)?);
+        }
+        HeadNet::from_params(self.cfg.clone(), backend, vars)
+    }
+}

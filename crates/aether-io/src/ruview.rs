@@ -147,8 +147,224 @@ fn decode_iq_hex(hex: &str, out: &mut Vec<Iq>) -> Option<()> {
     Some(())
 }
 
+/// The fields of a `raw_csi` line, however they were found.
+struct RawCsiFields<'a> {
+    t_s: f64,
+    node_id: u8,
+    size: Option<i64>,
+    rssi: Option<f64>,
+    iq_hex: Option<&'a str>,
+    subcarriers: Option<i64>,
+    n_antennas: Option<i64>,
+    seq: Option<i64>,
+    freq_mhz: Option<i64>,
+    channel: Option<i64>,
+    noise_floor: Option<i64>,
+}
+
+/// Checks a `raw_csi` line's fields against each other and builds the frame.
+fn build_raw_csi(f: RawCsiFields<'_>, line: u64) -> Result<Record, ReadError> {
+    let n_sc: usize = req_int(f.subcarriers, line, "subcarriers")?;
+    let n_antennas: u8 = opt_int(f.n_antennas, line, "n_antennas")?.unwrap_or(1);
+    if !(1..=4).contains(&n_antennas) {
+        return Err(ReadError::invalid(line, "n_antennas", "must be 1..=4"));
+    }
+    if n_sc == 0 || n_sc > 256 {
+        return Err(ReadError::invalid(line, "subcarriers", "must be 1..=256"));
+    }
+    let hex = req(f.iq_hex, line, "iq_hex")?;
+    let mut subcarriers = Vec::new();
+    decode_iq_hex(hex, &mut subcarriers)
+        .ok_or_else(|| ReadError::invalid(line, "iq_hex", "not hex pairs of bytes"))?;
+    let expected = n_sc * usize::from(n_antennas);
+    if subcarriers.len() != expected {
+        return Err(ReadError::new(
+            line,
+            ReadErrorKind::LengthMismatch {
+                field: "iq_hex",
+                expected: expected * 2,
+                found: subcarriers.len() * 2,
+            },
+        ));
+    }
+    if let Some(size) = f.size {
+        let want = RAW_CSI_HEADER_LEN + expected * 2;
+        if size != want as i64 {
+            return Err(ReadError::new(
+                line,
+                ReadErrorKind::LengthMismatch {
+                    field: "size",
+                    expected: want,
+                    found: size.max(0) as usize,
+                },
+            ));
+        }
+    }
+    Ok(Record::Csi(CsiFrame {
+        t_s: f.t_s,
+        node_id: f.node_id,
+        seq: opt_int(f.seq, line, "seq")?,
+        rssi: Some(rssi_of(f.rssi, line)?),
+        noise_floor: opt_int(f.noise_floor, line, "noise_floor")?,
+        freq_mhz: opt_int(f.freq_mhz, line, "freq_mhz")?,
+        channel: opt_int(f.channel, line, "channel")?,
+        mac: None,
+        n_antennas,
+        subcarriers,
+    }))
+}
+
+/// A scanner for the exact layout RuView (and [`format_line`]) writes `raw_csi` lines in.
+/// Anything it does not recognise returns `None` and the line goes through serde instead, so
+/// the fast path can only be faster, never different.
+struct Scan<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn lit(&mut self, l: &[u8]) -> Option<()> {
+        if self.s.get(self.i..self.i + l.len())? == l {
+            self.i += l.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A JSON number token: `-?digits(.digits)?([eE][+-]?digits)?`.
+    fn number(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        let s = self.s;
+        let digits = |i: &mut usize| {
+            let from = *i;
+            while *i < s.len() && s[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            *i > from
+        };
+        let mut i = self.i;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        if !digits(&mut i) {
+            return None;
+        }
+        // JSON allows no leading zeros.
+        if s[int_start] == b'0' && i - int_start > 1 {
+            return None;
+        }
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        if matches!(s.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(s.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                return None;
+            }
+        }
+        self.i = i;
+        std::str::from_utf8(&s[start..i]).ok()
+    }
+
+    /// An integer token (no fraction or exponent), as i64.
+    fn int(&mut self) -> Option<i64> {
+        let tok = self.number()?;
+        if tok.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            return None;
+        }
+        tok.parse().ok()
+    }
+
+    /// A string without escapes.
+    fn string(&mut self) -> Option<&'a str> {
+        self.lit(b"\"")?;
+        let start = self.i;
+        let end = start + self.s[start..].iter().position(|&b| b == b'"')?;
+        let body = &self.s[start..end];
+        if body.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.i = end + 1;
+        std::str::from_utf8(body).ok()
+    }
+}
+
+/// The fast path for `raw_csi` lines; `None` means "not the canonical layout".
+fn scan_raw_csi(text: &str, line: u64) -> Option<Result<Record, ReadError>> {
+    let mut c = Scan {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    c.lit(b"{\"timestamp\": ")?;
+    let t_s: f64 = c.number()?.parse().ok()?;
+    c.lit(b", \"node_id\": ")?;
+    let node_id = c.int()?;
+    c.lit(b", \"magic\": \"0xC5110001\", \"size\": ")?;
+    let size = c.int()?;
+    c.lit(b", \"rssi\": ")?;
+    let rssi = c.int()?;
+    c.lit(b", \"type\": \"raw_csi\", \"iq_hex\": ")?;
+    let iq_hex = c.string()?;
+    c.lit(b", \"subcarriers\": ")?;
+    let subcarriers = c.int()?;
+    let mut ext: [Option<i64>; 5] = [None; 5];
+    const EXT: [&[u8]; 5] = [
+        b", \"n_antennas\": ",
+        b", \"seq\": ",
+        b", \"freq_mhz\": ",
+        b", \"channel\": ",
+        b", \"noise_floor\": ",
+    ];
+    // Our writer's optional extensions, in its order.
+    for (slot, key) in ext.iter_mut().zip(EXT) {
+        if c.lit(key).is_some() {
+            *slot = Some(c.int()?);
+        }
+    }
+    c.lit(b"}")?;
+    if c.i != c.s.len() {
+        return None;
+    }
+    let node_id = match u8::try_from(node_id) {
+        Ok(n) => n,
+        Err(_) => return None,
+    };
+    Some(build_raw_csi(
+        RawCsiFields {
+            t_s,
+            node_id,
+            size: Some(size),
+            rssi: Some(rssi as f64),
+            iq_hex: Some(iq_hex),
+            subcarriers: Some(subcarriers),
+            n_antennas: ext[0],
+            seq: ext[1],
+            freq_mhz: ext[2],
+            channel: ext[3],
+            noise_floor: ext[4],
+        },
+        line,
+    ))
+}
+
 /// Parses one JSONL line into a record. `line` is the 1-based line number for errors.
 pub fn parse_line(text: &str, line: u64) -> Result<Record, ReadError> {
+    if let Some(r) = scan_raw_csi(text, line) {
+        return r;
+    }
+    parse_line_serde(text, line)
+}
+
+/// [`parse_line`] without the fast path: every line through serde.
+pub fn parse_line_serde(text: &str, line: u64) -> Result<Record, ReadError> {
     let f: LineFields = serde_json::from_str(text)
         .map_err(|e| ReadError::new(line, ReadErrorKind::Syntax(e.to_string())))?;
     let t_s = req(f.timestamp, line, "timestamp")?;
@@ -171,54 +387,22 @@ pub fn parse_line(text: &str, line: u64) -> Result<Record, ReadError> {
     match f.kind.as_deref() {
         Some("raw_csi") => {
             expected_magic(magic::RAW_CSI)?;
-            let n_sc: usize = req_int(f.subcarriers, line, "subcarriers")?;
-            let n_antennas: u8 = opt_int(f.n_antennas, line, "n_antennas")?.unwrap_or(1);
-            if !(1..=4).contains(&n_antennas) {
-                return Err(ReadError::invalid(line, "n_antennas", "must be 1..=4"));
-            }
-            if n_sc == 0 || n_sc > 256 {
-                return Err(ReadError::invalid(line, "subcarriers", "must be 1..=256"));
-            }
-            let hex = req(f.iq_hex.as_deref(), line, "iq_hex")?;
-            let mut subcarriers = Vec::new();
-            decode_iq_hex(hex, &mut subcarriers)
-                .ok_or_else(|| ReadError::invalid(line, "iq_hex", "not hex pairs of bytes"))?;
-            let expected = n_sc * usize::from(n_antennas);
-            if subcarriers.len() != expected {
-                return Err(ReadError::new(
-                    line,
-                    ReadErrorKind::LengthMismatch {
-                        field: "iq_hex",
-                        expected: expected * 2,
-                        found: subcarriers.len() * 2,
-                    },
-                ));
-            }
-            if let Some(size) = f.size {
-                let want = RAW_CSI_HEADER_LEN + expected * 2;
-                if size != want as i64 {
-                    return Err(ReadError::new(
-                        line,
-                        ReadErrorKind::LengthMismatch {
-                            field: "size",
-                            expected: want,
-                            found: size.max(0) as usize,
-                        },
-                    ));
-                }
-            }
-            Ok(Record::Csi(CsiFrame {
-                t_s,
-                node_id,
-                seq: opt_int(f.seq, line, "seq")?,
-                rssi: Some(rssi_of(f.rssi, line)?),
-                noise_floor: opt_int(f.noise_floor, line, "noise_floor")?,
-                freq_mhz: opt_int(f.freq_mhz, line, "freq_mhz")?,
-                channel: opt_int(f.channel, line, "channel")?,
-                mac: None,
-                n_antennas,
-                subcarriers,
-            }))
+            build_raw_csi(
+                RawCsiFields {
+                    t_s,
+                    node_id,
+                    size: f.size,
+                    rssi: f.rssi,
+                    iq_hex: f.iq_hex.as_deref(),
+                    subcarriers: f.subcarriers,
+                    n_antennas: f.n_antennas,
+                    seq: f.seq,
+                    freq_mhz: f.freq_mhz,
+                    channel: f.channel,
+                    noise_floor: f.noise_floor,
+                },
+                line,
+            )
         }
         Some("vitals") => {
             expected_magic(magic::VITALS)?;

@@ -241,3 +241,51 @@ fn npz_label_is_a_whole_file_segment() {
         assert_eq!(segs.label_at(r.unwrap().t_s()), Some("movement"));
     }
 }
+
+#[test]
+fn fast_path_agrees_with_serde_on_every_line() {
+    use aether_io::ruview::{format_line, parse_line, parse_line_serde};
+    let Some(path) = common::data_file("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // Our writer's extensions, and near-misses that must fall back to serde.
+    let mut ext = Vec::new();
+    format_line(
+        &Record::Csi(aether_io::record::CsiFrame {
+            t_s: 1.5e9,
+            node_id: 3,
+            seq: Some(7),
+            rssi: Some(-40),
+            noise_floor: Some(-95),
+            freq_mhz: Some(2437),
+            channel: Some(6),
+            mac: None,
+            n_antennas: 2,
+            subcarriers: vec![Iq::new(1, -1); 8],
+        }),
+        &mut ext,
+    );
+    lines.push(String::from_utf8(ext).unwrap().trim_end().to_owned());
+    let first = lines[0].clone();
+    lines.push(first.replace("\"rssi\": 1", "\"rssi\": 1.0"));
+    lines.push(first.replace("\"rssi\": 1", "\"rssi\": 1.5"));
+    lines.push(first.replace("\"node_id\": 2", "\"node_id\": 2000"));
+    lines.push(first.replace("\"subcarriers\": 64}", "\"subcarriers\": 64} "));
+    lines.push(first.replace("\"subcarriers\": 64}", "\"subcarriers\": 65}"));
+    lines.push(first.replace("\"iq_hex\": \"00", "\"iq_hex\": \"\\u0030\\u0030"));
+    lines.push(first.replace("1775182186.9577758", "1775182186.9577758e0"));
+    lines.push(first.replace("1775182186.9577758", "01775182186.9577758"));
+    for (i, l) in lines.iter().enumerate() {
+        let (a, b) = (
+            parse_line(l, i as u64 + 1),
+            parse_line_serde(l, i as u64 + 1),
+        );
+        match (a, b) {
+            (Ok(x), Ok(y)) => assert_eq!(x, y, "line {}", i + 1),
+            (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "line {}", i + 1),
+            (x, y) => panic!("line {}: fast {x:?} vs serde {y:?}", i + 1),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Cost model: parameters, multiply-accumulates and working-set bytes, derived from the loops
+//! the forward pass actually runs.
+//!
+//! MACs count multiply-accumulates of the matrix-vector products and of attention: each
+//! candidate edge costs `2 * head_dim` per query head (the score dot product and the value
+//! accumulation), with edges counted by the kernel's own pattern builder. Element-wise work
+//! (LayerNorm, GELU, softmax exponentials, block means, pooling) is not counted.
+
+use crate::head::{Backend, TemporalHead};
+use crate::session::pinned_prefix;
+use crate::spec::{Architecture, HeadSpec};
+use aether_kernel::{edge_count, QueryPattern};
+
+impl HeadSpec {
+    /// MACs of one frame's projections through every layer (input projection, Q/K/V/O, FFN).
+    pub fn macs_projections_per_frame(&self) -> u64 {
+        let (i, d, ff) = (self.input_dim as u64, self.d_model as u64, self.d_ff as u64);
+        let (qt, kt) = (self.q_total() as u64, self.kv_total() as u64);
+        let layer = qt * d + 2 * kt * d + d * qt + 2 * ff * d;
+        let input = match self.architecture {
+            Architecture::SeedV1 => 0,
+            Architecture::PreNorm => d * i,
+        };
+        input + self.n_layers as u64 * layer
+    }
+
+    /// MACs of the output layer (once per window or per streamed output).
+    pub fn macs_output(&self) -> u64 {
+        (self.n_out * self.d_model) as u64
+    }
+
+    fn attention_macs_per_edge(&self) -> u64 {
+        (self.q_heads * 2 * self.head_dim) as u64
+    }
+
+    /// MACs of one full-window pass over `t` frames with `backend`.
+    pub fn macs_per_window(&self, t: usize, backend: Backend) -> u64 {
+        let edges = match backend {
+            Backend::Sparse => edge_count(&self.attn, t),
+            Backend::Dense if self.attn.causal => (t as u64) * (t as u64 + 1) / 2,
+            Backend::Dense => (t as u64) * (t as u64),
+        };
+        t as u64 * self.macs_projections_per_frame()
+            + self.n_layers as u64 * edges * self.attention_macs_per_edge()
+            + self.macs_output()
+    }
+
+    /// MACs of one streamed push plus reading the outputs, when the cache holds `t` frames
+    /// after the push (the new frame is position `t - 1`).
+    pub fn macs_per_frame(&self, t: usize, backend: Backend) -> u64 {
+        let t = t.max(1);
+        let edges = match backend {
+            Backend::Sparse => {
+                let mut p = QueryPattern::with_capacity(&self.attn);
+                p.build(&self.attn, t, t - 1);
+                p.len() as u64
+            }
+            Backend::Dense => t as u64,
+        };
+        self.macs_projections_per_frame()
+            + self.n_layers as u64 * edges * self.attention_macs_per_edge()
+            + self.macs_output()
+    }
+
+    /// Bytes of a growing sparse session holding `t` frames: per layer the f32 KV cache
+    /// (`2·t·kv_heads·head_dim`), its complete-block landmark means and partial block, the
+    /// decode scratch; plus the per-frame activation buffers and the pooling state.
+    pub fn session_bytes(&self, t: usize) -> u64 {
+        let kt = self.kv_total() as u64;
+        let t = t as u64;
+        let b = self.attn.block_size.max(1) as u64;
+        let kv = 2 * t * kt + 2 * (t / b) * kt + 2 * kt;
+        let bits = usize::BITS as u64;
+        let span = self.attn.window as u64 + 1;
+        let group = (self.q_heads / self.kv_heads.max(1)) as u64;
+        let probs = (span + self.attn.global_tokens.len() as u64 + 2 * bits + 2 + 2 * bits) * group;
+        let scratch_lm = 2 * (2 + 2 * bits) * kt;
+        let per_layer = 4 * (kv + probs + scratch_lm);
+        let (i, d, ff) = (self.input_dim as u64, self.d_model as u64, self.d_ff as u64);
+        let (qt, ktt) = (self.q_total() as u64, kt);
+        let acts = 4 * (i + d + d + qt + 2 * ktt + qt + 2 * d.max(i) + ff + d + d + d);
+        self.n_layers as u64 * per_layer + acts
+    }
+}
+
+impl TemporalHead {
+    /// Parameters in the loaded model.
+    pub fn param_count(&self) -> u64 {
+        self.params()
+    }
+
+    /// MACs of `classify` over `t` frames with this head's backend.
+    pub fn macs_per_window(&self, t: usize) -> u64 {
+        self.spec.macs_per_window(t, self.backend)
+    }
+
+    /// MACs of one `Session::push` + `logits` at cache length `t`.
+    pub fn macs_per_frame(&self, t: usize) -> u64 {
+        self.spec.macs_per_frame(t, self.backend)
+    }
+
+    /// Streaming working set for a window of `t` frames: weights as held in memory, plus a
+    /// growing session of capacity `t` (KV caches, decode scratch, activations).
+    pub fn ram_bytes(&self, t: usize) -> u64 {
+        self.weight_bytes() as u64 + self.spec.session_bytes(t)
+    }
+
+    /// Frames a sliding session of `len` keeps in its caches (`len` plus the pinned prefix).
+    pub fn sliding_capacity(&self, len: usize) -> usize {
+        len + pinned_prefix(&self.spec.attn.global_tokens)
+    }
+}

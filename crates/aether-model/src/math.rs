@@ -1,0 +1,144 @@
+//! The arithmetic of the forward pass: matrix-vector products (f32 or int8 weights), LayerNorm,
+//! GELU. Every function is used by both the full-window and the streaming path, so the two
+//! compute each frame's projections with identical operations.
+
+use alloc::vec::Vec;
+
+/// A weight matrix `[rows = out][cols = in]`, row-major, `y = W x`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Matrix {
+    F32 {
+        rows: usize,
+        cols: usize,
+        w: Vec<f32>,
+    },
+    /// Symmetric per-row int8: `W[r][c] = q[r][c] * scales[r]`.
+    Int8 {
+        rows: usize,
+        cols: usize,
+        q: Vec<i8>,
+        scales: Vec<f32>,
+    },
+}
+
+impl Matrix {
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            Matrix::F32 { rows, .. } | Matrix::Int8 { rows, .. } => *rows,
+        }
+    }
+
+    pub(crate) fn cols(&self) -> usize {
+        match self {
+            Matrix::F32 { cols, .. } | Matrix::Int8 { cols, .. } => *cols,
+        }
+    }
+
+    /// Bytes the matrix occupies in memory.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Matrix::F32 { w, .. } => w.len() * 4,
+            Matrix::Int8 { q, scales, .. } => q.len() + scales.len() * 4,
+        }
+    }
+
+    /// `y = W x + b`. Lengths are the caller's invariant (checked at load and in scratch sizing).
+    #[inline]
+    pub(crate) fn matvec(&self, x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => {
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = dot(&w[r * cols..(r + 1) * cols], x);
+                }
+            }
+            Matrix::Int8 {
+                cols, q, scales, ..
+            } => {
+                // Dequantise on the fly: the row's integer-weighted sum, then one scale multiply.
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = dot_i8(&q[r * cols..(r + 1) * cols], x) * scales[r];
+                }
+            }
+        }
+        if let Some(b) = bias {
+            for (o, b) in y.iter_mut().zip(b) {
+                *o += b;
+            }
+        }
+    }
+
+    /// `y += W x + b` (residual add).
+    #[inline]
+    pub(crate) fn matvec_add(
+        &self,
+        x: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        tmp: &mut [f32],
+    ) {
+        self.matvec(x, bias, tmp);
+        for (o, t) in y.iter_mut().zip(tmp.iter()) {
+            *o += t;
+        }
+    }
+}
+
+/// Eight independent partial sums (vectorises without fast-math), then a fixed reduction.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+#[inline]
+fn dot_i8(q: &[i8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (qc, qr) = q.split_at(q.len() / 8 * 8);
+    let (xc, xr) = x.split_at(qc.len());
+    for (a, b) in qc.chunks_exact(8).zip(xc.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += a[k] as f32 * b[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (a, b) in qr.iter().zip(xr) {
+        s += *a as f32 * b;
+    }
+    s
+}
+
+/// LayerNorm with affine: `(x - mean) / sqrt(var + eps) * w + b`, biased variance (divide by n).
+#[inline]
+pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32]) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / libm::sqrtf(var + eps);
+    for (((o, &v), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
+        *o = (v - mean) * inv * w + b;
+    }
+}
+
+/// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+#[inline]
+pub(crate) fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+}
+
+/// Whether all values are finite (no NaN or infinity).
+#[inline]
+pub(crate) fn all_finite(x: &[f32]) -> bool {
+    x.iter().all(|v| v.is_finite())
+}

@@ -1,0 +1,486 @@
+//! Streaming inference: push one frame at a time, read the head's outputs for the current window.
+//!
+//! Each layer keeps a KV cache; a pushed frame is projected once per layer, appended, and
+//! attended with the kernel's `decode_step` (O(W + log T) candidates), so a push costs the
+//! same whatever the session length. Nothing is allocated after [`Session::new`].
+//!
+//! # Window semantics
+//!
+//! * **Growing** (`WindowMode::Growing { capacity }`): the window is every frame since the
+//!   session started (or was reset), up to `capacity` frames; a push to a full session is
+//!   `Kernel(CacheFull)` and changes nothing. Because attention is causal and landmarks use
+//!   complete blocks only, the outputs after `T` pushes equal [`TemporalHead::classify`] over
+//!   those `T` frames (within float rounding of the kernel's decode vs prefill; tested ≤ 1e-5),
+//!   for every pooling mode and any number of layers.
+//! * **Sliding** (`WindowMode::Sliding { len: L }`): attention keeps the pinned global prefix
+//!   (frames `0..P`, where `P = max(global_tokens) + 1`, `P = 1` for the default `[0]`) plus
+//!   the most recent `L` frames; pooling covers the most recent `L` frames. Each frame's states
+//!   are computed once, when it arrives, over what the caches held then, and are never
+//!   recomputed. Hence:
+//!   - while no frame has been dropped (at most `L + P` pushes) and pooling is `Last`, or at
+//!     most `L` pushes for `Mean`, it equals the growing session and `classify` over all frames;
+//!   - with **one layer** and `Last` pooling it equals `classify` over the retained frames
+//!     (the pinned prefix followed by the last `L` frames), at every push;
+//!   - with one layer and `Mean` pooling it is the mean, over the last `L` frames `j`, of the
+//!     final state `z_j` that `classify`-style prefill over the frames retained at `j`'s
+//!     arrival gives at its last position (then the output layer);
+//!   - with **several layers** a frame's layer-`l+1` keys and values come from its layer-`l`
+//!     state computed at arrival, while `classify` over the retained frames would recompute
+//!     that state over a shorter history (positions shift once frames are dropped). So after
+//!     the first drop it equals no single full-window pass: it is the recurrence "each frame
+//!     attends, at every layer, to the states the cache retained when it arrived". The tests
+//!     check this recurrence against an independent f64 reference.
+//!
+//! `Session` borrows or owns its head through `H: Borrow<TemporalHead>`: `&TemporalHead`,
+//! `Box`, `Rc` or `Arc` all work, so a C wrapper can own both in one allocation.
+
+use crate::error::{ModelError, Result};
+use crate::head::{map_kernel, Backend, TemporalHead};
+use crate::math::{all_finite, dot};
+use crate::spec::{OutputKind, Pooling};
+use aether_kernel::{DecodeScratch, KernelError, KvCache};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+
+/// Which frames the streamed outputs describe (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowMode {
+    /// Every frame since the start, up to `capacity`.
+    Growing { capacity: usize },
+    /// The most recent `len` frames (attention also keeps the pinned global prefix).
+    Sliding { len: usize },
+}
+
+/// Keys and values for exact dense streaming attention (the A/B backend).
+#[derive(Debug)]
+struct DenseKv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    capacity: usize,
+    pinned: usize,
+    len: usize,
+    next: usize,
+}
+
+impl DenseKv {
+    fn append(&mut self, k: &[f32], v: &[f32]) {
+        let row = k.len();
+        let slot = if self.len < self.capacity {
+            self.len += 1;
+            self.len - 1
+        } else {
+            // Sliding (growing refuses earlier): overwrite the oldest non-pinned slot.
+            let s = self.pinned + self.next;
+            self.next = (self.next + 1) % (self.capacity - self.pinned);
+            s
+        };
+        self.k[slot * row..(slot + 1) * row].copy_from_slice(k);
+        self.v[slot * row..(slot + 1) * row].copy_from_slice(v);
+    }
+
+    /// The newest query over every retained key (all are at or before it): exact softmax.
+    fn attend(&mut self, q: &[f32], q_heads: usize, kv_heads: usize, hd: usize, out: &mut [f32]) {
+        let row = kv_heads * hd;
+        let group = q_heads / kv_heads;
+        let scale = 1.0 / libm::sqrtf(hd as f32);
+        let n = self.len;
+        for h in 0..q_heads {
+            let g = h / group;
+            let qh = &q[h * hd..(h + 1) * hd];
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in self.scores[..n].iter_mut().enumerate() {
+                *s = dot(qh, &self.k[j * row + g * hd..j * row + (g + 1) * hd]) * scale;
+                max = max.max(*s);
+            }
+            let mut denom = 0.0;
+            for s in self.scores[..n].iter_mut() {
+                *s = libm::expf(*s - max);
+                denom += *s;
+            }
+            let o = &mut out[h * hd..(h + 1) * hd];
+            o.fill(0.0);
+            for (j, &w) in self.scores[..n].iter().enumerate() {
+                for (a, &x) in o
+                    .iter_mut()
+                    .zip(&self.v[j * row + g * hd..j * row + (g + 1) * hd])
+                {
+                    *a += w * x;
+                }
+            }
+            let inv = 1.0 / denom;
+            for a in o.iter_mut() {
+                *a *= inv;
+            }
+        }
+    }
+}
+
+// Boxed sparse state: one allocation per layer at session creation, none per push.
+#[derive(Debug)]
+enum LayerState {
+    Sparse(alloc::boxed::Box<(KvCache<f32>, DecodeScratch)>),
+    Dense(DenseKv),
+}
+
+impl LayerState {
+    fn reset(&mut self) {
+        match self {
+            LayerState::Sparse(b) => b.0.reset(),
+            LayerState::Dense(d) => {
+                d.len = 0;
+                d.next = 0;
+            }
+        }
+    }
+    fn bytes(&self) -> usize {
+        match self {
+            LayerState::Sparse(b) => b.0.storage_bytes(),
+            LayerState::Dense(d) => 4 * (d.k.len() + d.v.len() + d.scores.len()),
+        }
+    }
+}
+
+/// A streaming inference session over one head.
+#[derive(Debug)]
+pub struct Session<H: Borrow<TemporalHead>> {
+    head: H,
+    mode: WindowMode,
+    layers: Vec<LayerState>,
+    xn: Vec<f32>,
+    h: Vec<f32>,
+    a: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+    z: Vec<f32>,
+    pooled: Vec<f32>,
+    /// Growing + mean: running sum of `z` over the window.
+    sum: Vec<f32>,
+    /// Sliding + mean: the last `len` rows of `z`, a ring.
+    ring: Vec<f32>,
+    ring_next: usize,
+    frames: u64,
+}
+
+/// `P`: frames a sliding cache pins (one past the largest global token).
+pub(crate) fn pinned_prefix(globals: &[usize]) -> usize {
+    globals
+        .iter()
+        .map(|&g| g.saturating_add(1))
+        .max()
+        .unwrap_or(0)
+}
+
+impl TemporalHead {
+    /// A session borrowing this head (see [`Session::new`]).
+    pub fn session(&self, mode: WindowMode) -> Result<Session<&TemporalHead>> {
+        Session::new(self, mode)
+    }
+}
+
+impl<H: Borrow<TemporalHead>> Session<H> {
+    /// Allocates every buffer the session will use: per-layer KV caches of `capacity` frames
+    /// (sliding: `len + P`), decode scratch, per-frame activations, the pooling state.
+    /// Errors: `Unsupported` for a non-causal head (streaming cannot equal a non-causal
+    /// window), `InvalidSpec` for a zero capacity/len, `Kernel` for sizes that overflow.
+    pub fn new(head: H, mode: WindowMode) -> Result<Self> {
+        let hd = head.borrow();
+        let s = hd.spec();
+        if !s.attn.causal {
+            return Err(ModelError::Unsupported("streaming needs causal attention"));
+        }
+        let (capacity, sliding, pinned) = match mode {
+            WindowMode::Growing { capacity } => (capacity, false, 0),
+            WindowMode::Sliding { len } => {
+                let p = pinned_prefix(&s.attn.global_tokens);
+                (
+                    len.checked_add(p)
+                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?,
+                    true,
+                    p,
+                )
+            }
+        };
+        let window = match mode {
+            WindowMode::Growing { capacity } | WindowMode::Sliding { len: capacity } => capacity,
+        };
+        if window == 0 {
+            return Err(ModelError::InvalidSpec(
+                "session capacity / len must be > 0",
+            ));
+        }
+        let (d, qt, kt) = (s.d_model, s.q_total(), s.kv_total());
+        let mut layers = Vec::with_capacity(s.n_layers);
+        for _ in 0..s.n_layers {
+            layers.push(match hd.backend() {
+                Backend::Sparse => {
+                    let cache = hd
+                        .attention()
+                        .make_cache::<f32>(capacity, s.kv_heads, s.head_dim, sliding)?;
+                    let scratch =
+                        DecodeScratch::new_for(hd.attention().config(), s.q_heads, &cache)?;
+                    LayerState::Sparse(alloc::boxed::Box::new((cache, scratch)))
+                }
+                Backend::Dense => {
+                    let n = capacity
+                        .checked_mul(kt)
+                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?;
+                    LayerState::Dense(DenseKv {
+                        k: vec![0.0; n],
+                        v: vec![0.0; n],
+                        scores: vec![0.0; capacity],
+                        capacity,
+                        pinned,
+                        len: 0,
+                        next: 0,
+                    })
+                }
+            });
+        }
+        let ring = match (mode, s.pooling) {
+            (WindowMode::Sliding { len }, Pooling::Mean) => {
+                vec![
+                    0.0;
+                    len.checked_mul(d)
+                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?
+                ]
+            }
+            _ => Vec::new(),
+        };
+        let wide = d.max(s.input_dim);
+        Ok(Session {
+            mode,
+            layers,
+            xn: vec![0.0; s.input_dim],
+            h: vec![0.0; d],
+            a: vec![0.0; d],
+            q: vec![0.0; qt],
+            k: vec![0.0; kt],
+            v: vec![0.0; kt],
+            att: vec![0.0; qt],
+            tmp: vec![0.0; 2 * wide],
+            ff: vec![0.0; s.d_ff],
+            z: vec![0.0; d],
+            pooled: vec![0.0; d],
+            sum: vec![0.0; d],
+            ring,
+            ring_next: 0,
+            frames: 0,
+            head,
+        })
+    }
+
+    /// The head.
+    pub fn head(&self) -> &TemporalHead {
+        self.head.borrow()
+    }
+
+    pub fn mode(&self) -> WindowMode {
+        self.mode
+    }
+
+    /// Frames pushed since the start or the last reset.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Frames the outputs currently pool over (growing: all; sliding: at most `len`).
+    pub fn window_frames(&self) -> usize {
+        match self.mode {
+            WindowMode::Growing { .. } => self.frames as usize,
+            WindowMode::Sliding { len } => (self.frames.min(len as u64)) as usize,
+        }
+    }
+
+    /// Forget every frame (no allocation).
+    pub fn reset(&mut self) {
+        for l in &mut self.layers {
+            l.reset();
+        }
+        self.sum.fill(0.0);
+        self.ring_next = 0;
+        self.frames = 0;
+    }
+
+    /// Bytes of per-session state: KV storage plus activation and pooling buffers
+    /// (excluding the kernel's landmark and decode scratch).
+    pub fn state_bytes(&self) -> usize {
+        self.layers.iter().map(LayerState::bytes).sum::<usize>()
+            + 4 * (self.xn.len()
+                + self.h.len()
+                + self.a.len()
+                + self.q.len()
+                + self.k.len()
+                + self.v.len()
+                + self.att.len()
+                + self.tmp.len()
+                + self.ff.len()
+                + self.z.len()
+                + self.pooled.len()
+                + self.sum.len()
+                + self.ring.len())
+    }
+
+    /// Adds one frame (`input_dim` values). Errors leave the session unchanged:
+    /// `InputLen`, `NonFiniteInput`, and `Kernel(CacheFull)` when a growing session is full.
+    /// The one exception is `NonFiniteActivation` (an intermediate value overflowed even
+    /// though the frame was finite): the layers are then out of step, so the session is reset.
+    /// Does not allocate.
+    pub fn push(&mut self, frame: &[f32]) -> Result<()> {
+        let Session {
+            head,
+            mode,
+            layers,
+            xn,
+            h,
+            a,
+            q,
+            k,
+            v,
+            att,
+            tmp,
+            ff,
+            z,
+            sum,
+            ring,
+            ring_next,
+            frames,
+            ..
+        } = self;
+        let hd: &TemporalHead = (*head).borrow();
+        hd.check_frame_len(frame.len())?;
+        if let Some(index) = frame.iter().position(|x| !x.is_finite()) {
+            return Err(ModelError::NonFiniteInput { index });
+        }
+        if let WindowMode::Growing { capacity } = *mode {
+            if *frames >= capacity as u64 {
+                return Err(ModelError::Kernel(KernelError::CacheFull { capacity }));
+            }
+        }
+        let s = hd.spec();
+        hd.embed_frame(frame, xn, h);
+        let mut failed = None;
+        for (l, state) in layers.iter_mut().enumerate() {
+            hd.frame_qkv(l, h, a, q, k, v);
+            if !(all_finite(q) && all_finite(k) && all_finite(v)) {
+                failed = Some(ModelError::NonFiniteActivation);
+                break;
+            }
+            let r = match state {
+                LayerState::Sparse(b) => {
+                    let (cache, scratch) = &mut **b;
+                    cache
+                        .append(k, v)
+                        .and_then(|()| hd.attention().decode_step(q, cache, att, scratch))
+                }
+                LayerState::Dense(dk) => {
+                    dk.append(k, v);
+                    dk.attend(q, s.q_heads, s.kv_heads, s.head_dim, att);
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                failed = Some(map_kernel(e));
+                break;
+            }
+            hd.frame_post(l, h, att, tmp, ff);
+        }
+        if failed.is_none() {
+            hd.frame_final(h, z);
+            if !all_finite(z) {
+                failed = Some(ModelError::NonFiniteActivation);
+            }
+        }
+        if let Some(e) = failed {
+            self.reset();
+            return Err(e);
+        }
+        *frames += 1;
+        if s.pooling == Pooling::Mean {
+            match *mode {
+                WindowMode::Growing { .. } => {
+                    for (p, x) in sum.iter_mut().zip(z.iter()) {
+                        *p += x;
+                    }
+                }
+                WindowMode::Sliding { len } => {
+                    let d = s.d_model;
+                    ring[*ring_next * d..(*ring_next + 1) * d].copy_from_slice(z);
+                    *ring_next = (*ring_next + 1) % len;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pool(&mut self) -> Result<()> {
+        if self.frames == 0 {
+            return Err(ModelError::EmptyWindow);
+        }
+        let n = self.window_frames();
+        let d = self.z.len();
+        match self.head.borrow().spec().pooling {
+            Pooling::Last => self.pooled.copy_from_slice(&self.z),
+            Pooling::Mean => {
+                match self.mode {
+                    WindowMode::Growing { .. } => self.pooled.copy_from_slice(&self.sum),
+                    WindowMode::Sliding { .. } => {
+                        self.pooled.fill(0.0);
+                        for zr in self.ring.chunks_exact(d).take(n) {
+                            for (p, x) in self.pooled.iter_mut().zip(zr) {
+                                *p += x;
+                            }
+                        }
+                    }
+                }
+                let nf = n as f32;
+                for p in self.pooled.iter_mut() {
+                    *p /= nf;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, out: &mut [f32], kind: Option<OutputKind>) -> Result<()> {
+        let spec = self.head.borrow().spec();
+        if let Some(k) = kind {
+            if spec.output_kind != k {
+                return Err(ModelError::WrongOutputKind);
+            }
+        }
+        if out.len() != spec.n_out {
+            return Err(ModelError::OutputLen {
+                expected: spec.n_out,
+                got: out.len(),
+            });
+        }
+        self.pool()?;
+        self.head.borrow().output(&self.pooled, out)
+    }
+
+    /// Class logits of the current window (classes heads). `EmptyWindow` before any push.
+    pub fn logits(&mut self, out: &mut [f32]) -> Result<()> {
+        self.emit(out, Some(OutputKind::Classes))
+    }
+
+    /// The L2-normalised embedding of the current window (embedding heads).
+    pub fn embedding(&mut self, out: &mut [f32]) -> Result<()> {
+        self.emit(out, Some(OutputKind::Embedding))
+    }
+
+    /// The head's outputs whatever their kind.
+    pub fn output(&mut self, out: &mut [f32]) -> Result<()> {
+        self.emit(out, None)
+    }
+
+    /// Final state `z` (`d_model`) of the most recent frame.
+    pub fn last_state(&self) -> &[f32] {
+        &self.z
+    }
+}

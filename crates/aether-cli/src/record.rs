@@ -47,17 +47,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         duration,
         max_packets: args.max_packets,
     };
-    if !args.json {
-        eprintln!(
-            "recording on {} -> {} ({})",
-            socket.local_addr()?,
-            args.out.display(),
-            match duration {
-                Some(d) => format!("for {:.1} s", d.as_secs_f64()),
-                None => "Ctrl-C to stop".into(),
-            }
-        );
-    }
+    // On stderr, so `--json` output stays clean; scripts can read the bound address here.
+    eprintln!(
+        "recording on {} -> {} ({})",
+        socket.local_addr()?,
+        args.out.display(),
+        match duration {
+            Some(d) => format!("for {:.1} s", d.as_secs_f64()),
+            None => "Ctrl-C to stop".into(),
+        }
+    );
     let report = record(&socket, &args.out, &opts, &stop)
         .with_context(|| format!("recording to {}", args.out.display()))?;
     if args.json {

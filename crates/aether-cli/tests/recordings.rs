@@ -1,0 +1,188 @@
+//! The recording subcommands through the real binary: inspect, simulate, record + replay on
+//! loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn aether() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aether"))
+}
+
+fn data(rel: &str) -> Option<PathBuf> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if !shared.exists() {
+        eprintln!("SKIP: {} is absent", shared.display());
+        return None;
+    }
+    let p = shared.join("data").join(rel);
+    assert!(p.is_file(), "missing shared data file {}", p.display());
+    Some(p)
+}
+
+fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("aether-cli-rec-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn inspect_ruview_json() {
+    let Some(p) = data("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let v = json_of(aether().arg("inspect").arg(&p).arg("--json"));
+    assert_eq!(v["format"], "ruview-jsonl");
+    assert!((v["duration_s"].as_f64().unwrap() - 120.021).abs() < 0.001);
+    assert_eq!(v["nodes"]["1"]["frames"], 2659);
+    assert_eq!(v["nodes"]["2"]["frames"], 2650);
+    assert!(v["nodes"]["1"]["rate_hz"].as_f64().unwrap() > 20.0);
+    assert_eq!(v["packet_counts"]["raw_csi"], 5309);
+    assert_eq!(v["packet_counts"]["vitals"], 236);
+    assert_eq!(v["packet_counts"]["feature"], 236);
+    assert_eq!(v["packet_counts"]["0xC5110005"], 2);
+    assert_eq!(v["subcarrier_counts"]["64"], 4127);
+    assert_eq!(v["subcarrier_counts"]["128"], 1134);
+    assert_eq!(v["subcarrier_counts"]["192"], 48);
+    assert_eq!(v["malformed"], 0);
+    assert_eq!(v["label"], "mixed-activity");
+}
+
+#[test]
+fn inspect_npz_and_csv_json() {
+    let Some(p) = data("espectre/movement/movement_c5_64sc_20260329_124504.npz") else {
+        return;
+    };
+    let v = json_of(aether().arg("inspect").arg(&p).arg("--json"));
+    assert_eq!(v["format"], "espectre-npz");
+    assert_eq!(v["nodes"]["0"]["frames"], 1006);
+    assert_eq!(v["espectre"]["chip"], "c5");
+    assert_eq!(v["label"], "movement");
+    let Some(p) = data("csikit-esp32/example_100hz_pitraffic.csv") else {
+        return;
+    };
+    let v = json_of(aether().arg("inspect").arg(&p).arg("--json"));
+    assert_eq!(v["format"], "esp32-csi-tool");
+    assert_eq!(v["malformed"], 1);
+    assert_eq!(v["nodes"]["0"]["frames"], 833);
+    // The human form names the malformed line.
+    let out = aether().arg("inspect").arg(&p).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("line 19:"));
+}
+
+#[test]
+fn inspect_rejects_unknown_files() {
+    let d = tmp("unknown");
+    let f = d.join("notes.txt");
+    std::fs::write(&f, "hello\n").unwrap();
+    let out = aether().arg("inspect").arg(&f).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognised"));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn simulate_writes_labelled_recording() {
+    let d = tmp("sim");
+    let v = json_of(
+        aether()
+            .args([
+                "simulate",
+                "--scenario",
+                "fall",
+                "--seconds",
+                "10",
+                "--seed",
+                "3",
+                "--room",
+                "bedroom",
+                "--json",
+                "--out",
+            ])
+            .arg(&d),
+    );
+    let rec = PathBuf::from(v["recording"].as_str().unwrap());
+    let seg = PathBuf::from(v["segments_file"].as_str().unwrap());
+    assert!(std::fs::read_to_string(&seg)
+        .unwrap()
+        .starts_with("start_s,end_s,label\n"));
+    let labels: Vec<&str> = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["still", "fall", "still"]);
+    let i = json_of(aether().arg("inspect").arg(&rec).arg("--json"));
+    assert_eq!(i["format"], "ruview-jsonl");
+    assert_eq!(i["packet_counts"]["raw_csi"], v["frames"]);
+    assert_eq!(i["malformed"], 0);
+    let bad = aether()
+        .args(["simulate", "--scenario", "dance", "--out"])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn replay_into_record_on_loopback() {
+    let Some(src) = data("espectre/baseline/baseline_esp32_64sc_20260214_183059.npz") else {
+        return;
+    };
+    let d = tmp("live");
+    let out = d.join("rec.csi.jsonl");
+    let mut rec = aether()
+        .args([
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-packets",
+            "961",
+            "--duration",
+            "60",
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stderr line names the bound address.
+    let mut line = String::new();
+    BufReader::new(rec.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    let sent = json_of(
+        aether()
+            .arg("replay")
+            .arg(&src)
+            .args(["--speed", "10", "--json", "--to", &addr]),
+    );
+    assert_eq!(sent["sent"], 961);
+    assert_eq!(sent["format"], "espectre-npz");
+    let output = rec.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["received"], 961);
+    assert_eq!(report["written"], 961);
+    assert_eq!(report["malformed"], 0);
+    let i = json_of(aether().arg("inspect").arg(&out).arg("--json"));
+    assert_eq!(i["subcarrier_counts"]["64"], 961);
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -51,3 +51,160 @@ fn dense_growing_session_equals_dense_full_window() {
     let e = check_growing(&small_spec(), 40, Backend::Dense);
     assert!(e <= 1e-5, "{e}");
 }
+
+fn outputs_of(s: &mut aether_model::Session<&TemporalHead>, n: usize) -> Vec<f32> {
+    let mut o = vec![0.0; n];
+    s.output(&mut o).unwrap();
+    o
+}
+
+#[test]
+fn sliding_equals_growing_until_the_first_drop() {
+    let spec = small_spec();
+    let head = TemporalHead::from_params(&params(&spec, 5)).unwrap();
+    let len = 12;
+    let w = window(len, spec.input_dim, 1);
+    let mut sl = head.session(WindowMode::Sliding { len }).unwrap();
+    let mut scratch = HeadScratch::new();
+    let mut full = vec![0.0; spec.n_out];
+    for t in 1..=len {
+        sl.push(&w[(t - 1) * spec.input_dim..t * spec.input_dim])
+            .unwrap();
+        head.run(&w[..t * spec.input_dim], &mut full, &mut scratch)
+            .unwrap();
+        assert!(
+            max_abs_diff(&outputs_of(&mut sl, spec.n_out), &full) <= 1e-5,
+            "t={t}"
+        );
+    }
+}
+
+#[test]
+fn sliding_one_layer_last_pooling_equals_classify_over_retained_frames() {
+    let mut spec = small_spec();
+    spec.n_layers = 1;
+    spec.pooling = Pooling::Last;
+    let head = TemporalHead::from_params(&params(&spec, 9)).unwrap();
+    let (len, n) = (10, 60);
+    let di = spec.input_dim;
+    let w = window(n, di, 4);
+    let mut sl = head.session(WindowMode::Sliding { len }).unwrap();
+    let mut scratch = HeadScratch::new();
+    let mut full = vec![0.0; spec.n_out];
+    for t in 1..=n {
+        sl.push(&w[(t - 1) * di..t * di]).unwrap();
+        // Retained: the pinned frame 0 (global token) and the last `len` frames.
+        let retained: Vec<f32> = (0..t)
+            .filter(|&j| j < 1 || j + len >= t)
+            .flat_map(|j| w[j * di..(j + 1) * di].iter().copied())
+            .collect();
+        head.run(&retained, &mut full, &mut scratch).unwrap();
+        assert!(
+            max_abs_diff(&outputs_of(&mut sl, spec.n_out), &full) <= 1e-5,
+            "t={t}"
+        );
+    }
+}
+
+#[test]
+fn sliding_session_is_the_documented_recurrence() {
+    // Two layers, mean and last pooling: against the f64 recurrence in tests/common/reference.rs.
+    for pooling in [Pooling::Mean, Pooling::Last] {
+        let mut spec = small_spec();
+        spec.pooling = pooling;
+        let p = params(&spec, 21);
+        let head = TemporalHead::from_params(&p).unwrap();
+        let (len, n) = (9, 50);
+        let w = window(n, spec.input_dim, 8);
+        let expect = reference::sliding(&p, &w, len, 1);
+        let mut sl = head.session(WindowMode::Sliding { len }).unwrap();
+        for t in 0..n {
+            sl.push(&w[t * spec.input_dim..(t + 1) * spec.input_dim])
+                .unwrap();
+            let got = outputs_of(&mut sl, spec.n_out);
+            let e = got
+                .iter()
+                .zip(&expect[t])
+                .map(|(a, b)| (*a as f64 - b).abs())
+                .fold(0.0, f64::max);
+            assert!(e < 2e-5, "{pooling:?} t={t}: {e}");
+        }
+        // And, as documented, with two layers this is not classify over the retained frames.
+        let retained: Vec<f32> = (0..n)
+            .filter(|&j| j < 1 || j + len >= n)
+            .flat_map(|j| {
+                w[j * spec.input_dim..(j + 1) * spec.input_dim]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        let mut full = vec![0.0; spec.n_out];
+        head.run(&retained, &mut full, &mut HeadScratch::new())
+            .unwrap();
+        assert!(max_abs_diff(&outputs_of(&mut sl, spec.n_out), &full) > 1e-4);
+    }
+}
+
+#[test]
+fn growing_session_full_is_an_error_that_changes_nothing() {
+    let spec = small_spec();
+    let head = TemporalHead::from_params(&params(&spec, 5)).unwrap();
+    let w = window(4, spec.input_dim, 1);
+    let mut s = head.session(WindowMode::Growing { capacity: 3 }).unwrap();
+    for t in 0..3 {
+        s.push(&w[t * 5..(t + 1) * 5]).unwrap();
+    }
+    let before = outputs_of(&mut s, 3);
+    let r = s.push(&w[15..20]);
+    assert!(
+        matches!(
+            r,
+            Err(aether_model::ModelError::Kernel(
+                aether_kernel::KernelError::CacheFull { capacity: 3 }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert!(matches!(
+        s.push(&[f32::NAN; 5]),
+        Err(aether_model::ModelError::NonFiniteInput { index: 0 })
+    ));
+    assert!(matches!(
+        s.push(&[0.0; 4]),
+        Err(aether_model::ModelError::InputLen {
+            expected: 5,
+            got: 4
+        })
+    ));
+    assert_eq!(outputs_of(&mut s, 3), before);
+    assert_eq!(s.frames(), 3);
+    s.reset();
+    assert_eq!(
+        s.output(&mut [0.0; 3]),
+        Err(aether_model::ModelError::EmptyWindow)
+    );
+    s.push(&w[..5]).unwrap();
+    let mut full = vec![0.0; 3];
+    head.run(&w[..5], &mut full, &mut HeadScratch::new())
+        .unwrap();
+    assert!(max_abs_diff(&outputs_of(&mut s, 3), &full) <= 1e-5);
+}
+
+#[test]
+fn sessions_own_or_share_their_head() {
+    let spec = small_spec();
+    let head = std::sync::Arc::new(TemporalHead::from_params(&params(&spec, 5)).unwrap());
+    let mut a = aether_model::Session::new(head.clone(), WindowMode::Sliding { len: 8 }).unwrap();
+    let mut b = aether_model::Session::new(
+        Box::new((*head).clone()),
+        WindowMode::Growing { capacity: 8 },
+    )
+    .unwrap();
+    let w = window(1, 5, 0);
+    a.push(&w).unwrap();
+    b.push(&w).unwrap();
+    let (mut x, mut y) = ([0.0; 3], [0.0; 3]);
+    a.logits(&mut x).unwrap();
+    b.logits(&mut y).unwrap();
+    assert_eq!(x, y);
+}

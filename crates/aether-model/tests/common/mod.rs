@@ -1,6 +1,8 @@
 //! Shared fixtures: small random heads and deterministic windows.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use aether_model::{HeadParams, HeadSpec, SparseConfig};
 
 /// A small v2 head (fast to load and to corrupt exhaustively).

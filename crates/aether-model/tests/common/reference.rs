@@ -158,11 +158,11 @@ pub fn sliding(p: &HeadParams, window: &[f32], len: usize, pinned: usize) -> Vec
     for (t, frame) in window.chunks(s.input_dim).enumerate() {
         let retained: Vec<usize> = (0..=t).filter(|&j| j < pinned || j + len > t).collect();
         let mut h = embed(p, frame);
-        for l in 0..s.n_layers {
-            inputs[l].push(h.clone());
+        for (l, layer_inputs) in inputs.iter_mut().enumerate() {
+            layer_inputs.push(h.clone());
             let (mut q, mut k, mut v) = (vec![], vec![], vec![]);
             for &j in &retained {
-                let (a, b, c) = qkv(p, l, &inputs[l][j]);
+                let (a, b, c) = qkv(p, l, &layer_inputs[j]);
                 q.push(a);
                 k.push(b);
                 v.push(c);

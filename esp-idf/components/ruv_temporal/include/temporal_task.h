@@ -1,0 +1,99 @@
+/*
+ * FreeRTOS wiring of the on-device temporal head: a queue of feature frames, one task that
+ * feeds them to ruv_temporal and sends a 0xC5110007 classification packet every period.
+ *
+ * Threading: temporal_task_push_frame may be called from any task (not from an ISR); start,
+ * stop and the setters from one task (normally app_main). The task owns the ruv_temporal
+ * context; no other code may call into it.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "esp_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Frames waiting for the task; a push onto a full queue is dropped and counted. */
+#define TEMPORAL_QUEUE_DEPTH 32
+/** Task stack in bytes (classify runs the model on this stack). */
+#define TEMPORAL_TASK_STACK 16384
+/** Core 1: Wi-Fi runs on core 0. */
+#define TEMPORAL_TASK_CORE 1
+/** Below the edge DSP task. */
+#define TEMPORAL_TASK_PRIORITY 4
+/** Largest n_classes (the logits array size); Kconfig's TEMPORAL_N_CLASSES range ends here. */
+#define TEMPORAL_MAX_LOGITS 16
+/** Largest input_dim; Kconfig's TEMPORAL_INPUT_DIM range ends here, buffers are this big. */
+#define TEMPORAL_MAX_INPUT_DIM 256
+
+/** Magic, version and size of the classification packet (RuView PR #516 §3.9). */
+#define RV_TEMPORAL_PKT_MAGIC 0xC5110007u
+#define RV_TEMPORAL_PKT_VERSION 1
+#define RV_TEMPORAL_PKT_LEN 40
+
+/** Sends one finished packet (e.g. a wrapper around RuView's stream_sender_send). */
+typedef void (*temporal_emit_fn)(const uint8_t *pkt, size_t len, void *user);
+
+/**
+ * Writes the 40-byte 0xC5110007 packet for `logits[0..n_classes)` into `out`:
+ * argmax = first maximum, margin = top1 - top2 (top2 starts at -1e30), IEEE CRC-32 over
+ * bytes 0..36. n_classes must be 1..TEMPORAL_MAX_LOGITS (else ESP_ERR_INVALID_SIZE).
+ */
+esp_err_t temporal_pkt_build(uint8_t out[RV_TEMPORAL_PKT_LEN], uint8_t node_id, uint64_t ts_us,
+                             uint32_t seq, const float *logits, uint32_t n_classes);
+
+/** IEEE 802.3 CRC-32 (zlib) of `len` bytes. */
+uint32_t temporal_crc32(const uint8_t *data, size_t len);
+
+/** Where packets go and which node id they carry. Call before temporal_task_start. */
+void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_id);
+
+/**
+ * Loads the model file (EMBED_FILES or the data partition, per Kconfig), creates the
+ * ruv_temporal context, the queue and the task. Idempotent while running (ESP_OK).
+ * Returns ESP_ERR_INVALID_ARG for a zero argument, ESP_ERR_INVALID_SIZE for
+ * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
+ * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
+ * the feature is disabled, otherwise what ruv_temporal_init returns.
+ */
+esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t n_classes);
+
+/**
+ * Same, with the model file given by the caller. It must stay readable until
+ * temporal_task_stop (ruv_temporal keeps pointers into it).
+ */
+esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
+                                         uint32_t input_dim, uint32_t window_len,
+                                         uint32_t n_classes);
+
+/**
+ * Queues one frame without blocking. Reads min(frame_len, input_dim) floats; a shorter frame
+ * is zero-padded. Returns ESP_ERR_INVALID_ARG (NULL or frame_len 0), ESP_ERR_NOT_FOUND (not
+ * started), ESP_ERR_TIMEOUT when the queue is full (the frame is dropped and counted),
+ * ESP_ERR_NOT_SUPPORTED when the feature is disabled.
+ */
+esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len);
+
+/** Frames dropped since start (queue full or padding buffer busy). */
+uint32_t temporal_task_drop_count(void);
+
+/** Packets sent since start (equals the last packet's seq). */
+uint32_t temporal_task_packet_count(void);
+
+/**
+ * One iteration of the task loop: waits up to `wait_ms` for a frame, pushes it, and classifies
+ * and emits when the period has elapsed. The task calls this forever; host tests call it
+ * directly.
+ */
+void temporal_task_service(uint32_t wait_ms);
+
+/** Deletes the task, the queue and the context (tests; firmware never stops it). */
+void temporal_task_stop(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -2,8 +2,13 @@
 //!
 //! - [`attn_op`]: the sparse kernel as a candle `CustomOp3` (forward and backward) and a dense
 //!   twin from plain candle ops;
-//! - [`model`]: the head as a candle graph named like the RVNE v2 tensors, export and load.
+//! - [`model`]: the head as a candle graph named like the RVNE v2 tensors, export and load;
+//! - [`data`]: feature streams and labelled windows from recordings;
+//! - [`train`]: the training loop; [`metrics`]: scores; [`plot`]: PNG charts.
 pub mod attn_op;
 pub mod data;
+pub mod eval;
 pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod train;

@@ -391,6 +391,9 @@ pub struct ExportMeta {
     pub input_std: Vec<f32>,
     /// Per-node calibration reference (`calib.mean`, `calib.std`), if any.
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
+    /// Trained on frames referenced to an empty-room capture (`input.reference`): such a head
+    /// is used with a node reference (`calib.*`, from `aether calibrate`).
+    pub needs_reference: bool,
 }
 
 /// Parses `f32|f16|int8`.
@@ -459,7 +462,8 @@ pub fn export_rvne_v2(
         .meta_f32("norm_eps", cfg.norm_eps)
         .meta_str("activation", "gelu")
         .meta_str("pooling", cfg.pooling.name())
-        .meta_str("output_kind", cfg.output_kind.name());
+        .meta_str("output_kind", cfg.output_kind.name())
+        .meta_bool("input.reference", meta.needs_reference);
     if cfg.output_kind == OutputKind::Classes {
         b.meta_str_array("class_names", &meta.class_names);
     }
@@ -581,6 +585,7 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         input_mean,
         input_std,
         calib,
+        needs_reference: view.meta_bool("input.reference").unwrap_or(false),
     };
     Ok(LoadedHead { cfg, params, meta })
 }

@@ -1,0 +1,275 @@
+//! Scoring a head on recordings: zero-shot, with a node reference (calibrated), and the
+//! leave-one-group-out protocol.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use crate::data::{cut_windows, feature_stats, Stream};
+use crate::metrics::{default_idle_class, report, Decision, Report};
+use crate::model::{AttnBackend, HeadNet, LoadedHead};
+use crate::train::{
+    apply_reference, assign_sessions, normalise, predict, train, Prepared, SplitBy, TrainOptions,
+};
+use aether_csi::CSI16_DIMS;
+
+/// Seconds of empty-room frames a node reference needs.
+pub const MIN_REFERENCE_S: f64 = 5.0;
+
+/// A head ready to score windows on the host.
+pub struct Scorer {
+    pub net: HeadNet,
+    pub classes: Vec<String>,
+    pub input_mean: Vec<f32>,
+    pub input_std: Vec<f32>,
+    pub window: usize,
+    pub hop: usize,
+    pub frame_rate_hz: f32,
+    pub calib: Option<(Vec<f32>, Vec<f32>)>,
+    pub needs_reference: bool,
+}
+
+impl Scorer {
+    pub fn from_loaded(h: &LoadedHead) -> anyhow::Result<Self> {
+        Ok(Self {
+            net: h.net(AttnBackend::Sparse)?,
+            classes: h.meta.class_names.clone(),
+            input_mean: h.meta.input_mean.clone(),
+            input_std: h.meta.input_std.clone(),
+            window: h.meta.window_len,
+            hop: h.meta.hop.max(1),
+            frame_rate_hz: h.meta.frame_rate_hz,
+            calib: h.meta.calib.clone(),
+            needs_reference: h.meta.needs_reference,
+        })
+    }
+
+    pub fn idle(&self, idle_class: Option<&str>) -> anyhow::Result<Option<usize>> {
+        match idle_class {
+            Some(c) => Ok(Some(
+                self.classes
+                    .iter()
+                    .position(|x| x == c)
+                    .with_context(|| format!("idle class {c:?} is not one of {:?}", self.classes))?,
+            )),
+            None => Ok(default_idle_class(&self.classes)),
+        }
+    }
+
+    /// Scores streams. `refs[i]` (if given) is stream i's node reference; otherwise the
+    /// model's own `calib.*` applies when present.
+    pub fn score(
+        &self,
+        mut streams: Vec<Stream>,
+        refs: Option<&[(Vec<f32>, Vec<f32>)]>,
+        idle: Option<usize>,
+    ) -> anyhow::Result<Report> {
+        for (i, s) in streams.iter_mut().enumerate() {
+            match (refs, &self.calib) {
+                (Some(r), _) => apply_reference(s, &r[i].0, &r[i].1),
+                (None, Some((m, sd))) => apply_reference(s, m, sd),
+                (None, None) if self.needs_reference => bail!(
+                    "this head was trained on empty-room-referenced frames: run `aether calibrate` first"
+                ),
+                (None, None) => {}
+            }
+        }
+        let inputs: Vec<Vec<f32>> = streams
+            .iter()
+            .map(|s| normalise(s, &self.input_mean, &self.input_std))
+            .collect();
+        let windows: Vec<_> = cut_windows(&streams, self.window, self.hop)
+            .into_iter()
+            .filter(|w| self.classes.contains(&w.label))
+            .collect();
+        let skipped = streams
+            .iter()
+            .flat_map(|s| s.labels.iter().flatten())
+            .filter(|l| !self.classes.contains(l))
+            .count();
+        if windows.is_empty() {
+            bail!(
+                "no labelled windows of {} frames in the data{}",
+                self.window,
+                if skipped > 0 { " (labels outside the model's classes; try --label-map)" } else { "" }
+            );
+        }
+        let probs = predict(&self.net, &inputs, &windows, self.window, 128)?;
+        let decisions: Vec<Decision> = windows
+            .iter()
+            .zip(&probs)
+            .map(|(w, p)| Decision {
+                stream: w.stream,
+                truth: self.classes.iter().position(|c| *c == w.label).expect("filtered"),
+                pred: p
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                    .unwrap_or(0),
+            })
+            .collect();
+        let hop_s = if self.frame_rate_hz > 0.0 {
+            self.hop as f64 / f64::from(self.frame_rate_hz)
+        } else {
+            0.0
+        };
+        Ok(report(&self.classes, &decisions, idle, hop_s))
+    }
+}
+
+/// Splits off the first `seconds` of `s` as a reference (mean, std); `s` keeps the rest.
+pub fn take_reference(s: &mut Stream, seconds: f64) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let t0 = *s.t_s.first().context("empty stream")?;
+    let n = s.t_s.iter().take_while(|&&t| t < t0 + seconds).count();
+    if s.t_s.get(n).is_none() && s.t_s.last().map(|l| l - t0).unwrap_or(0.0) < seconds {
+        bail!(
+            "{}: {:.1} s of frames, a reference needs {seconds} s",
+            s.file_name(),
+            s.t_s.last().map(|l| l - t0).unwrap_or(0.0)
+        );
+    }
+    let r = feature_stats(s.features[..n].iter());
+    s.t_s.drain(..n);
+    s.features.drain(..n);
+    s.labels.drain(..n);
+    Ok(r)
+}
+
+/// Per held-out stream references for calibrated scoring: each session's idle capture gives
+/// its first [`MIN_REFERENCE_S`] seconds (removed from scoring); sessions without an idle
+/// capture are dropped (returned separately by name).
+pub fn calibrated_split(
+    mut streams: Vec<Stream>,
+    idle_class: &str,
+) -> anyhow::Result<(Vec<Stream>, Vec<(Vec<f32>, Vec<f32>)>, Vec<String>)> {
+    assign_sessions(&mut streams, idle_class);
+    let mut refs: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
+    for s in streams.iter_mut() {
+        if s.labels.iter().all(|l| l.as_deref() == Some(idle_class)) && !refs.contains_key(&s.session()) {
+            let r = take_reference(s, MIN_REFERENCE_S)?;
+            refs.insert(s.session(), r);
+        }
+    }
+    let mut kept = Vec::new();
+    let mut rs = Vec::new();
+    let mut dropped = Vec::new();
+    for s in streams {
+        match refs.get(&s.session()) {
+            Some(r) => {
+                rs.push(r.clone());
+                kept.push(s);
+            }
+            None => dropped.push(s.file_name()),
+        }
+    }
+    Ok((kept, rs, dropped))
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LocoRow {
+    pub held_out: String,
+    pub windows: u64,
+    pub zero_shot_f1: f64,
+    pub zero_shot_accuracy: f64,
+    pub zero_shot_fp_rate: Option<f64>,
+    pub calibrated_f1: Option<f64>,
+    pub calibrated_accuracy: Option<f64>,
+    pub calibrated_fp_rate: Option<f64>,
+    pub train_seconds: f64,
+}
+
+fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<Scorer> {
+    let Prepared { classes, input_mean, input_std, .. } = &t.prep;
+    Ok(Scorer {
+        net: HeadNet::from_params(t.net.cfg.clone(), AttnBackend::Sparse, t.net.params.clone())?,
+        classes: classes.clone(),
+        input_mean: input_mean.clone(),
+        input_std: input_std.clone(),
+        window: opts.window,
+        hop: opts.hop,
+        frame_rate_hz: t.frame_rate_hz,
+        calib: None,
+        needs_reference: opts.reference,
+    })
+}
+
+/// Leave-one-group-out: for each group (chip by default), train on the others (validation
+/// split by session among them) and score the held-out group zero-shot; with `calibrated`,
+/// also train a referenced head and score it with each held-out session's 5 s reference.
+pub fn leave_one_out(
+    streams: &[Stream],
+    by: SplitBy,
+    opts: &TrainOptions,
+    calibrated: bool,
+    mut progress: impl FnMut(&LocoRow),
+) -> anyhow::Result<Vec<LocoRow>> {
+    let groups: Vec<String> = streams
+        .iter()
+        .map(|s| by.key(s))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if groups.len() < 2 {
+        bail!("leave-one-out needs two or more groups, found {groups:?}");
+    }
+    let mut rows = Vec::new();
+    for g in &groups {
+        let (test, train_s): (Vec<Stream>, Vec<Stream>) =
+            streams.iter().cloned().partition(|s| &by.key(s) == g);
+        let mut o = opts.clone();
+        o.val_groups.clear();
+        o.reference = false;
+        let t = train(train_s.clone(), &o)?;
+        let sc = scorer_of(&t, &o)?;
+        let idle = sc.idle(opts.idle_class.as_deref())?;
+        let zs = sc.score(test.clone(), None, idle)?;
+        let mut row = LocoRow {
+            held_out: g.clone(),
+            windows: zs.windows,
+            zero_shot_f1: zs.f1_macro,
+            zero_shot_accuracy: zs.accuracy,
+            zero_shot_fp_rate: zs.fp_rate,
+            calibrated_f1: None,
+            calibrated_accuracy: None,
+            calibrated_fp_rate: None,
+            train_seconds: t.seconds,
+        };
+        if calibrated {
+            let idle_name = idle
+                .map(|i| sc.classes[i].clone())
+                .context("calibration needs an idle class")?;
+            let mut oc = o.clone();
+            oc.reference = true;
+            let tc = train(train_s, &oc)?;
+            let scc = scorer_of(&tc, &oc)?;
+            let (kept, refs, _dropped) = calibrated_split(test, &idle_name)?;
+            if !kept.is_empty() {
+                let r = scc.score(kept, Some(&refs), idle)?;
+                row.calibrated_f1 = Some(r.f1_macro);
+                row.calibrated_accuracy = Some(r.accuracy);
+                row.calibrated_fp_rate = r.fp_rate;
+            }
+            row.train_seconds += tc.seconds;
+        }
+        progress(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Per-feature reference (mean, std) from frames `[start_s, end_s)` of idle streams.
+pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let n: usize = streams.iter().map(|s| s.features.len()).sum();
+    let secs: f64 = streams
+        .iter()
+        .map(|s| s.t_s.last().unwrap_or(&0.0) - s.t_s.first().unwrap_or(&0.0))
+        .sum();
+    if n == 0 || secs < MIN_REFERENCE_S - 0.05 {
+        bail!("a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s");
+    }
+    let (m, s) = feature_stats(streams.iter().flat_map(|s| s.features.iter()));
+    debug_assert_eq!(m.len(), CSI16_DIMS);
+    Ok((m, s))
+}

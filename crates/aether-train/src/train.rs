@@ -1,0 +1,698 @@
+//! The training loop: split by group, class weighting, AdamW with warm-up + cosine, early
+//! stopping on validation loss, checkpoints with optimiser state, deterministic on one thread.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{cut_windows, feature_stats, session_references, Stream, Window};
+use crate::loss::{log_softmax, weighted_cross_entropy};
+use crate::metrics::{default_idle_class, report, Decision, Report};
+use crate::model::{AttnBackend, HeadConfig, HeadNet, Rng};
+use aether_csi::CSI16_DIMS;
+
+/// What keeps recordings apart across the train/validation split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitBy {
+    Chip,
+    Session,
+    Recording,
+}
+
+impl SplitBy {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "chip" => Ok(SplitBy::Chip),
+            "session" => Ok(SplitBy::Session),
+            "recording" => Ok(SplitBy::Recording),
+            o => bail!("unknown split {o:?} (chip, session or recording)"),
+        }
+    }
+    pub fn key(self, s: &Stream) -> String {
+        match self {
+            SplitBy::Chip => s.chip.clone(),
+            SplitBy::Session => s.session(),
+            SplitBy::Recording => format!("{}#{}", s.path.display(), s.node_id),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub window: usize,
+    pub hop: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Warm-up length as a fraction of all steps.
+    pub warmup_frac: f64,
+    /// Epochs without a better validation loss before stopping.
+    pub patience: usize,
+    pub seed: u64,
+    pub split_by: SplitBy,
+    /// Groups (by `split_by`) held out for validation; empty = pick `val_fraction` of them.
+    pub val_groups: Vec<String>,
+    pub val_fraction: f64,
+    pub class_weighting: bool,
+    /// Reference every stream to its session's empty-room capture (itself where none).
+    pub reference: bool,
+    pub idle_class: Option<String>,
+    pub backend: AttnBackend,
+    /// Architecture; `n_out` is set from the classes found.
+    pub head: HeadConfig,
+    pub grad_clip: f64,
+    /// Checkpoint path (safetensors; a `.json` state file sits next to it).
+    pub checkpoint: Option<PathBuf>,
+    pub resume: bool,
+    pub progress: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            window: 64,
+            hop: 16,
+            epochs: 30,
+            batch: 32,
+            lr: 3e-3,
+            weight_decay: 1e-2,
+            warmup_frac: 0.1,
+            patience: 6,
+            seed: 0xAE7E5,
+            split_by: SplitBy::Session,
+            val_groups: Vec::new(),
+            val_fraction: 0.2,
+            class_weighting: true,
+            reference: false,
+            idle_class: None,
+            backend: AttnBackend::Sparse,
+            head: HeadConfig::motion(CSI16_DIMS, 2),
+            grad_clip: 1.0,
+            checkpoint: None,
+            resume: false,
+            progress: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub val_f1: f64,
+}
+
+/// Streams turned into normalised model inputs.
+pub struct Prepared {
+    pub streams: Vec<Stream>,
+    /// Per stream, frames × features flattened, after referencing and input normalisation.
+    pub inputs: Vec<Vec<f32>>,
+    pub classes: Vec<String>,
+    pub input_mean: Vec<f32>,
+    pub input_std: Vec<f32>,
+}
+
+/// Assigns ESPectre-style sessions: a capture belongs to the latest idle capture of the same
+/// chip and date at or before it (file names carry `_YYYYMMDD_HHMMSS`), so the empty-room
+/// reference pairs with the movement captured right after it.
+pub fn assign_sessions(streams: &mut [Stream], idle_class: &str) {
+    fn hms(s: &Stream) -> Option<u32> {
+        let name = s.file_name();
+        let mut it = name.split(['_', '.']);
+        while let Some(p) = it.next() {
+            if p == s.date && !p.is_empty() {
+                return it.next().and_then(|t| (t.len() == 6).then(|| t.parse().ok()).flatten());
+            }
+        }
+        None
+    }
+    let idle: Vec<(String, String, u32)> = streams
+        .iter()
+        .filter(|s| s.labels.iter().all(|l| l.as_deref() == Some(idle_class)))
+        .filter_map(|s| Some((s.chip.clone(), s.date.clone(), hms(s)?)))
+        .collect();
+    for s in streams.iter_mut() {
+        let Some(t) = hms(s) else { continue };
+        let best = idle
+            .iter()
+            .filter(|(c, d, it)| *c == s.chip && *d == s.date && *it <= t)
+            .map(|x| x.2)
+            .max();
+        let at = best.unwrap_or(t);
+        s.date = format!("{}_{at:06}", s.date);
+    }
+}
+
+/// Applies `(f - ref_mean) / ref_std` to every frame of a stream.
+pub fn apply_reference(s: &mut Stream, mean: &[f32], std: &[f32]) {
+    for f in &mut s.features {
+        for d in 0..CSI16_DIMS {
+            f[d] = (f[d] - mean[d]) / std[d];
+        }
+    }
+}
+
+/// Normalised flat inputs of a stream.
+pub fn normalise(s: &Stream, mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let mut v = Vec::with_capacity(s.features.len() * CSI16_DIMS);
+    for f in &s.features {
+        for d in 0..CSI16_DIMS {
+            v.push((f[d] - mean[d]) / std[d]);
+        }
+    }
+    v
+}
+
+/// A batch `[B, T, F]` of windows.
+pub fn batch_tensor(inputs: &[Vec<f32>], windows: &[&Window], len: usize) -> candle_core::Result<Tensor> {
+    let mut data = Vec::with_capacity(windows.len() * len * CSI16_DIMS);
+    for w in windows {
+        data.extend_from_slice(&inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS]);
+    }
+    Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
+}
+
+/// Softmax probabilities for windows, batched.
+pub fn predict(
+    net: &HeadNet,
+    inputs: &[Vec<f32>],
+    windows: &[Window],
+    len: usize,
+    batch: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(windows.len());
+    for chunk in windows.chunks(batch.max(1)) {
+        let refs: Vec<&Window> = chunk.iter().collect();
+        let x = batch_tensor(inputs, &refs, len)?;
+        let p = log_softmax(&net.forward(&x)?)?.exp()?;
+        out.extend(p.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// Loss, accuracy and report of `net` on windows.
+pub fn evaluate(
+    net: &HeadNet,
+    prep: &Prepared,
+    windows: &[Window],
+    len: usize,
+    hop_s: f64,
+    idle: Option<usize>,
+) -> anyhow::Result<(f64, Report)> {
+    let probs = predict(net, &prep.inputs, windows, len, 128)?;
+    let mut loss = 0.0;
+    let mut decisions = Vec::with_capacity(windows.len());
+    for (w, p) in windows.iter().zip(&probs) {
+        let truth = prep
+            .classes
+            .iter()
+            .position(|c| *c == w.label)
+            .context("window label outside the model's classes")?;
+        loss -= f64::from(p[truth].max(1e-12)).ln();
+        decisions.push(Decision {
+            stream: w.stream,
+            truth,
+            pred: argmax(p),
+        });
+    }
+    let n = windows.len().max(1) as f64;
+    Ok((loss / n, report(&prep.classes, &decisions, idle, hop_s)))
+}
+
+/// AdamW with decoupled weight decay on matrices only; moments are checkpointed.
+pub struct AdamW {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub step: u64,
+    pub m: BTreeMap<String, Tensor>,
+    pub v: BTreeMap<String, Tensor>,
+}
+
+impl AdamW {
+    pub fn new(params: &BTreeMap<String, Var>, weight_decay: f64) -> candle_core::Result<Self> {
+        let mut m = BTreeMap::new();
+        let mut v = BTreeMap::new();
+        for (k, p) in params {
+            m.insert(k.clone(), p.as_tensor().zeros_like()?);
+            v.insert(k.clone(), p.as_tensor().zeros_like()?);
+        }
+        Ok(Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            step: 0,
+            m,
+            v,
+        })
+    }
+
+    /// One update with `lr`; gradients scaled by `grad_scale` (clipping).
+    pub fn update(
+        &mut self,
+        params: &BTreeMap<String, Var>,
+        grads: &candle_core::backprop::GradStore,
+        lr: f64,
+        grad_scale: f64,
+    ) -> candle_core::Result<()> {
+        self.step += 1;
+        let t = self.step as i32;
+        let bc1 = 1.0 - self.beta1.powi(t);
+        let bc2 = 1.0 - self.beta2.powi(t);
+        for (k, p) in params {
+            let Some(g) = grads.get(p.as_tensor()) else { continue };
+            let g = (g * grad_scale)?;
+            let m = ((&self.m[k] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
+            let v = ((&self.v[k] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+            let step = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.eps)?)?;
+            let decay = if p.rank() == 2 { self.weight_decay } else { 0.0 };
+            let newp = ((p.as_tensor() * (1.0 - lr * decay))? - (step * lr)?)?;
+            p.set(&newp)?;
+            self.m.insert(k.clone(), m);
+            self.v.insert(k.clone(), v);
+        }
+        Ok(())
+    }
+}
+
+/// Linear warm-up to `lr`, then cosine decay to `lr / 100`.
+pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
+    if step < warmup {
+        return lr * (step + 1) as f64 / warmup as f64;
+    }
+    let span = total.saturating_sub(warmup).max(1);
+    let p = ((step - warmup) as f64 / span as f64).min(1.0);
+    let floor = lr / 100.0;
+    floor + 0.5 * (lr - floor) * (1.0 + (std::f64::consts::PI * p).cos())
+}
+
+/// What training produced.
+pub struct Trained {
+    pub net: HeadNet,
+    pub prep: Prepared,
+    pub history: Vec<EpochStats>,
+    pub best_epoch: usize,
+    pub train_groups: Vec<String>,
+    pub val_groups: Vec<String>,
+    pub train_windows: usize,
+    pub val_windows: usize,
+    pub val_report: Option<Report>,
+    pub seconds: f64,
+    pub frame_rate_hz: f32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    step: u64,
+    best_val_loss: f64,
+    best_epoch: usize,
+    bad_epochs: usize,
+    history: Vec<EpochStats>,
+    classes: Vec<String>,
+    param_count: usize,
+}
+
+fn save_checkpoint(
+    path: &Path,
+    net: &HeadNet,
+    best: &BTreeMap<String, Tensor>,
+    opt: &AdamW,
+    state: &CheckpointState,
+) -> anyhow::Result<()> {
+    let mut map: HashMap<String, Tensor> = HashMap::new();
+    for (k, v) in &net.params {
+        map.insert(format!("param.{k}"), v.as_tensor().clone());
+        map.insert(format!("adam_m.{k}"), opt.m[k].clone());
+        map.insert(format!("adam_v.{k}"), opt.v[k].clone());
+        map.insert(format!("best.{k}"), best[k].clone());
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&map, &tmp)?;
+    std::fs::rename(&tmp, path)?;
+    aether_io::atomic::write_atomic(
+        &path.with_extension("json"),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Loads and prepares streams for training: sessions, optional references, classes, split,
+/// input statistics from the training side only.
+pub fn prepare(
+    mut streams: Vec<Stream>,
+    opts: &TrainOptions,
+) -> anyhow::Result<(Prepared, Vec<String>, Vec<String>, Vec<bool>)> {
+    if streams.is_empty() {
+        bail!("no CSI frames in the training data");
+    }
+    let classes: Vec<String> = streams
+        .iter()
+        .flat_map(|s| s.labels.iter().flatten().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if classes.len() < 2 {
+        bail!("training needs at least two classes, found {classes:?} (labels come from the recording, a sibling segments file or --labels)");
+    }
+    let idle_name = match &opts.idle_class {
+        Some(c) => Some(c.clone()),
+        None => default_idle_class(&classes).map(|i| classes[i].clone()),
+    };
+    if let Some(idle) = &idle_name {
+        assign_sessions(&mut streams, idle);
+    }
+    if opts.reference {
+        let idle = idle_name
+            .as_deref()
+            .context("--reference needs an idle class (--idle-class)")?;
+        let refs = session_references(&streams, idle);
+        for (s, (m, sd)) in streams.iter_mut().zip(refs) {
+            apply_reference(s, &m, &sd);
+        }
+    }
+    let groups: Vec<String> = streams
+        .iter()
+        .map(|s| opts.split_by.key(s))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let val_groups: Vec<String> = if !opts.val_groups.is_empty() {
+        for g in &opts.val_groups {
+            if !groups.contains(g) {
+                bail!("validation group {g:?} not in the data ({groups:?})");
+            }
+        }
+        opts.val_groups.clone()
+    } else if groups.len() < 2 || opts.val_fraction <= 0.0 {
+        Vec::new()
+    } else {
+        let k = ((groups.len() as f64 * opts.val_fraction).round() as usize).clamp(1, groups.len() - 1);
+        let mut g = groups.clone();
+        Rng::new(opts.seed ^ 0x5EED).shuffle(&mut g);
+        let mut v: Vec<String> = g.into_iter().take(k).collect();
+        v.sort();
+        v
+    };
+    let is_val: Vec<bool> = streams
+        .iter()
+        .map(|s| val_groups.contains(&opts.split_by.key(s)))
+        .collect();
+    let train_groups: Vec<String> = groups.into_iter().filter(|g| !val_groups.contains(g)).collect();
+    let (input_mean, input_std) = feature_stats(
+        streams
+            .iter()
+            .zip(&is_val)
+            .filter(|(_, v)| !**v)
+            .flat_map(|(s, _)| s.features.iter()),
+    );
+    let inputs = streams
+        .iter()
+        .map(|s| normalise(s, &input_mean, &input_std))
+        .collect();
+    Ok((
+        Prepared {
+            streams,
+            inputs,
+            classes,
+            input_mean,
+            input_std,
+        },
+        train_groups,
+        val_groups,
+        is_val,
+    ))
+}
+
+/// Trains a classifier head on labelled streams.
+pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Trained> {
+    let started = Instant::now();
+    let (prep, train_groups, val_groups, is_val) = prepare(streams, opts)?;
+    let frame_rate_hz = {
+        let rates: Vec<f32> = prep.streams.iter().map(|s| s.frame_rate_hz()).filter(|r| *r > 0.0).collect();
+        if rates.is_empty() { 0.0 } else { rates.iter().sum::<f32>() / rates.len() as f32 }
+    };
+    let windows = cut_windows(&prep.streams, opts.window, opts.hop);
+    let (val_w, train_w): (Vec<Window>, Vec<Window>) =
+        windows.into_iter().partition(|w| is_val[w.stream]);
+    if train_w.is_empty() {
+        bail!(
+            "no training windows of {} frames (recordings too short or labels mixed)",
+            opts.window
+        );
+    }
+    let n_classes = prep.classes.len();
+    let class_of = |l: &str| prep.classes.iter().position(|c| c == l).expect("class");
+    let mut counts = vec![0usize; n_classes];
+    for w in &train_w {
+        counts[class_of(&w.label)] += 1;
+    }
+    let class_weights: Vec<f32> = if opts.class_weighting {
+        let present = counts.iter().filter(|&&c| c > 0).count().max(1) as f32;
+        let total: usize = counts.iter().sum();
+        counts
+            .iter()
+            .map(|&c| if c == 0 { 0.0 } else { total as f32 / (present * c as f32) })
+            .collect()
+    } else {
+        vec![1.0; n_classes]
+    };
+    let mut head = opts.head.clone();
+    head.n_out = n_classes;
+    head.input_dim = CSI16_DIMS;
+    let net = HeadNet::new(head, opts.backend, opts.seed, DType::F32)?;
+    let mut opt = AdamW::new(&net.params, opts.weight_decay)?;
+    let idle = opts
+        .idle_class
+        .as_ref()
+        .and_then(|c| prep.classes.iter().position(|x| x == c))
+        .or_else(|| default_idle_class(&prep.classes));
+    let hop_s = if frame_rate_hz > 0.0 { opts.hop as f64 / f64::from(frame_rate_hz) } else { 0.0 };
+
+    let steps_per_epoch = train_w.len().div_ceil(opts.batch.max(1));
+    let total_steps = steps_per_epoch * opts.epochs.max(1);
+    let warmup = ((total_steps as f64 * opts.warmup_frac) as usize).max(1);
+    let mut history: Vec<EpochStats> = Vec::new();
+    let mut best: BTreeMap<String, Tensor> = net
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().copy().expect("copy")))
+        .collect();
+    let mut best_val = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut bad_epochs = 0;
+    let mut start_epoch = 0;
+
+    if opts.resume {
+        let path = opts.checkpoint.as_ref().context("--resume needs a checkpoint path")?;
+        if path.is_file() {
+            let state: CheckpointState = serde_json::from_str(
+                &std::fs::read_to_string(path.with_extension("json"))
+                    .with_context(|| format!("checkpoint state {}", path.with_extension("json").display()))?,
+            )?;
+            if state.classes != prep.classes || state.param_count != net.param_count() {
+                bail!("checkpoint {} was made for other classes or another architecture", path.display());
+            }
+            let map = candle_core::safetensors::load(path, &Device::Cpu)?;
+            let get = |k: &str| map.get(k).cloned().with_context(|| format!("checkpoint lacks {k}"));
+            for (k, v) in &net.params {
+                v.set(&get(&format!("param.{k}"))?)?;
+                opt.m.insert(k.clone(), get(&format!("adam_m.{k}"))?);
+                opt.v.insert(k.clone(), get(&format!("adam_v.{k}"))?);
+                best.insert(k.clone(), get(&format!("best.{k}"))?);
+            }
+            opt.step = state.step;
+            start_epoch = state.epoch + 1;
+            best_val = state.best_val_loss;
+            best_epoch = state.best_epoch;
+            bad_epochs = state.bad_epochs;
+            history = state.history;
+        }
+    }
+
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new((total_steps) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} {msg}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        b.set_position((start_epoch * steps_per_epoch) as u64);
+        Some(b)
+    } else {
+        None
+    };
+
+    let stop_now = bad_epochs >= opts.patience && start_epoch > 0;
+    for epoch in start_epoch..opts.epochs {
+        if stop_now {
+            break;
+        }
+        let mut order: Vec<usize> = (0..train_w.len()).collect();
+        Rng::new(opts.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = opts.lr;
+        for (bi, chunk) in order.chunks(opts.batch.max(1)).enumerate() {
+            let ws: Vec<&Window> = chunk.iter().map(|&i| &train_w[i]).collect();
+            let x = batch_tensor(&prep.inputs, &ws, opts.window)?;
+            let y: Vec<u32> = ws.iter().map(|w| class_of(&w.label) as u32).collect();
+            let logits = net.forward(&x)?;
+            let loss = weighted_cross_entropy(&logits, &y, &class_weights)?;
+            let grads = loss.backward()?;
+            let mut norm2 = 0.0f64;
+            for p in net.params.values() {
+                if let Some(g) = grads.get(p.as_tensor()) {
+                    norm2 += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                }
+            }
+            let norm = norm2.sqrt();
+            let scale = if opts.grad_clip > 0.0 && norm > opts.grad_clip { opts.grad_clip / norm } else { 1.0 };
+            let step = epoch * steps_per_epoch + bi;
+            lr = lr_at(step, total_steps, warmup, opts.lr);
+            opt.update(&net.params, &grads, lr, scale)?;
+            let lv = f64::from(loss.to_scalar::<f32>()?);
+            loss_sum += lv * ws.len() as f64;
+            let preds = logits.argmax(1)?.to_vec1::<u32>()?;
+            correct += preds.iter().zip(&y).filter(|(a, b)| a == b).count();
+            seen += ws.len();
+            if let Some(b) = &bar {
+                b.inc(1);
+                b.set_message(format!(
+                    "epoch {} loss {:.4} acc {:.3}",
+                    epoch + 1,
+                    loss_sum / seen as f64,
+                    correct as f64 / seen as f64
+                ));
+            }
+        }
+        let mut stats = EpochStats {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            val_loss: f64::NAN,
+            val_acc: f64::NAN,
+            val_f1: f64::NAN,
+        };
+        // Without validation data, the training loss drives early stopping.
+        let monitored = if val_w.is_empty() {
+            stats.train_loss
+        } else {
+            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop_s, idle)?;
+            stats.val_loss = vl;
+            stats.val_acc = rep.accuracy;
+            stats.val_f1 = rep.f1_macro;
+            vl
+        };
+        if let Some(b) = &bar {
+            b.println(format!(
+                "epoch {:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} F1 {:.3}",
+                stats.epoch, stats.train_loss, stats.train_acc, stats.val_loss, stats.val_acc, stats.val_f1
+            ));
+        }
+        history.push(stats);
+        if monitored < best_val - 1e-6 {
+            best_val = monitored;
+            best_epoch = epoch + 1;
+            bad_epochs = 0;
+            for (k, v) in &net.params {
+                best.insert(k.clone(), v.as_tensor().copy()?);
+            }
+        } else {
+            bad_epochs += 1;
+        }
+        if let Some(path) = &opts.checkpoint {
+            save_checkpoint(
+                path,
+                &net,
+                &best,
+                &opt,
+                &CheckpointState {
+                    epoch,
+                    step: opt.step,
+                    best_val_loss: best_val,
+                    best_epoch,
+                    bad_epochs,
+                    history: history.clone(),
+                    classes: prep.classes.clone(),
+                    param_count: net.param_count(),
+                },
+            )?;
+        }
+        if bad_epochs >= opts.patience {
+            break;
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    for (k, v) in &net.params {
+        v.set(&best[k])?;
+    }
+    let val_report = if val_w.is_empty() {
+        None
+    } else {
+        Some(evaluate(&net, &prep, &val_w, opts.window, hop_s, idle)?.1)
+    };
+    Ok(Trained {
+        net,
+        prep,
+        history,
+        best_epoch,
+        train_groups,
+        val_groups,
+        train_windows: train_w.len(),
+        val_windows: val_w.len(),
+        val_report,
+        seconds: started.elapsed().as_secs_f64(),
+        frame_rate_hz,
+    })
+}
+
+impl Trained {
+    /// Export metadata of this head.
+    pub fn export_meta(&self, opts: &TrainOptions) -> crate::model::ExportMeta {
+        crate::model::ExportMeta {
+            feature_set: crate::data::FEATURE_SET,
+            frame_rate_hz: self.frame_rate_hz,
+            window_len: opts.window,
+            hop: opts.hop,
+            class_names: self.prep.classes.clone(),
+            input_mean: self.prep.input_mean.clone(),
+            input_std: self.prep.input_std.clone(),
+            calib: None,
+            needs_reference: opts.reference,
+        }
+    }
+
+    /// RVNE v2 bytes of the trained head.
+    pub fn to_rvne_v2(
+        &self,
+        opts: &TrainOptions,
+        dtype: aether_rvne::v2::TensorDtype,
+    ) -> anyhow::Result<Vec<u8>> {
+        let meta = self.export_meta(opts);
+        crate::model::export_rvne_v2(&self.net.cfg, &self.net.param_values()?, &meta, dtype)
+    }
+}

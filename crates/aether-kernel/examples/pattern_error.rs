@@ -42,7 +42,14 @@ fn main() {
         let shape = AttnShape::mha(n, h, d);
         let inputs = [
             ("sin/cos", sincos(n, h, d)),
-            ("random unit", (random(n * h * d, 1), random(n * h * d, 2), random(n * h * d, 3))),
+            (
+                "random unit",
+                (
+                    random(n * h * d, 1),
+                    random(n * h * d, 2),
+                    random(n * h * d, 3),
+                ),
+            ),
         ];
         for (label, (q, k, v)) in &inputs {
             let mut dense = vec![0.0; q.len()];
@@ -51,14 +58,27 @@ fn main() {
             let base = SparseConfig::upstream(16, 32);
             let variants = [
                 ("upstream", base.clone()),
-                ("+ln(count)", SparseConfig { landmark_log_count: true, ..base.clone() }),
-                ("exclude window", SparseConfig { landmark_exclude_window: true, ..base.clone() }),
+                (
+                    "+ln(count)",
+                    SparseConfig {
+                        landmark_log_count: true,
+                        ..base.clone()
+                    },
+                ),
+                (
+                    "exclude window",
+                    SparseConfig {
+                        landmark_exclude_window: true,
+                        ..base.clone()
+                    },
+                ),
                 ("both", base.clone().improved()),
             ];
             for (name, cfg) in variants {
                 let attn = SparseAttention::new(cfg).expect("config");
                 let mut out = vec![0.0; q.len()];
-                attn.forward_into(shape, q, k, v, &mut out, &mut Scratch::new()).expect("forward");
+                attn.forward_into(shape, q, k, v, &mut out, &mut Scratch::new())
+                    .expect("forward");
                 let (mut max, mut sum) = (0.0f64, 0.0f64);
                 for (a, b) in out.iter().zip(&dense) {
                     let e = (a - b).abs() as f64;
@@ -75,16 +95,30 @@ fn main() {
     // Where the pattern covers every key, the options make sparse exactly dense.
     let n = 256;
     let shape = AttnShape::mha(n, h, d);
-    let (q, k, v) = (random(n * h * d, 4), random(n * h * d, 5), random(n * h * d, 6));
+    let (q, k, v) = (
+        random(n * h * d, 4),
+        random(n * h * d, 5),
+        random(n * h * d, 6),
+    );
     let mut dense = vec![0.0; q.len()];
     dense_forward(shape, true, &q, &k, &v, &mut dense).expect("dense");
     for (name, cfg) in [
         ("upstream, W >= N", SparseConfig::upstream(n, 32)),
-        ("both options, W >= N", SparseConfig::upstream(n, 32).improved()),
+        (
+            "both options, W >= N",
+            SparseConfig::upstream(n, 32).improved(),
+        ),
     ] {
         let mut out = vec![0.0; q.len()];
-        SparseAttention::new(cfg).expect("config").forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new()).expect("forward");
-        let max = out.iter().zip(&dense).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        SparseAttention::new(cfg)
+            .expect("config")
+            .forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new())
+            .expect("forward");
+        let max = out
+            .iter()
+            .zip(&dense)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         println!("random unit, N={n}, {name}: max abs err vs dense {max:.3e}");
     }
 }

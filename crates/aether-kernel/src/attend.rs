@@ -3,19 +3,20 @@
 
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
-use crate::simd::Isa;
+use crate::simd::{Heads, Isa};
 
-/// Where key/value rows come from, as offsets into flat buffers. `c` is the candidate's
-/// ordinal among the query's tokens (window first, then extras) and `j` its position; a source
-/// uses whichever it indexes by. Landmark rows are addressed by their ordinal `bi` in
-/// `pattern.blocks` and their block `b`.
+/// Where key/value rows come from, as offsets into flat buffers. Offsets address the row of
+/// KV head 0; KV head `g` is `g * dim` further. `c` is the candidate's ordinal among the
+/// query's tokens (window first, then extras) and `j` its position; a source uses whichever
+/// it indexes by. Landmark rows are addressed by their ordinal `bi` in `pattern.blocks` and
+/// their block `b`.
 pub(crate) trait KvRows {
     fn keys(&self) -> &[f32];
     fn values(&self) -> &[f32];
-    fn token_off(&self, c: usize, j: usize, g: usize) -> usize;
+    fn token_off(&self, c: usize, j: usize) -> usize;
     fn lm_keys(&self) -> &[f32];
     fn lm_values(&self) -> &[f32];
-    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize;
+    fn lm_off(&self, bi: usize, b: usize) -> usize;
 }
 
 /// Contiguous `[seq][kv_heads][dim]` keys and values plus `[blocks][kv_heads][dim]` landmarks.
@@ -24,8 +25,8 @@ pub(crate) struct DenseRows<'a> {
     pub v: &'a [f32],
     pub lm_k: &'a [f32],
     pub lm_v: &'a [f32],
-    pub kv_heads: usize,
-    pub dim: usize,
+    /// `kv_heads * dim`.
+    pub row: usize,
 }
 
 impl KvRows for DenseRows<'_> {
@@ -38,8 +39,8 @@ impl KvRows for DenseRows<'_> {
         self.v
     }
     #[inline(always)]
-    fn token_off(&self, _c: usize, j: usize, g: usize) -> usize {
-        (j * self.kv_heads + g) * self.dim
+    fn token_off(&self, _c: usize, j: usize) -> usize {
+        j * self.row
     }
     #[inline(always)]
     fn lm_keys(&self) -> &[f32] {
@@ -50,8 +51,17 @@ impl KvRows for DenseRows<'_> {
         self.lm_v
     }
     #[inline(always)]
-    fn lm_off(&self, _bi: usize, b: usize, g: usize) -> usize {
-        (b * self.kv_heads + g) * self.dim
+    fn lm_off(&self, _bi: usize, b: usize) -> usize {
+        b * self.row
+    }
+}
+
+#[inline(always)]
+pub(crate) fn heads_of(shape: &AttnShape) -> Heads {
+    Heads {
+        q_heads: shape.q_heads,
+        group: shape.group(),
+        d: shape.head_dim,
     }
 }
 
@@ -66,8 +76,33 @@ pub(crate) fn landmark_bias(cfg: &SparseConfig, b: usize, n: usize) -> f32 {
     }
 }
 
-/// Softmax weights of the query's group `g` heads into `probs[h * nc + c]`
-/// (`nc = pattern.len()`); `q_row` is the query's `[q_heads][dim]` row.
+/// Candidate offsets of the query (KV-head-0 rows: tokens into keys/values, then landmarks into
+/// the landmark buffers), built once per query and shared by every head.
+#[inline(always)]
+pub(crate) fn candidate_offsets<R: KvRows>(
+    pat: &QueryPattern,
+    rows: &R,
+    offs: &mut [usize],
+) -> usize {
+    let (wl, lo) = (pat.window_len(), pat.lo);
+    let mut c = 0;
+    for j in lo..lo + wl {
+        offs[c] = rows.token_off(c, j);
+        c += 1;
+    }
+    for &j in &pat.extra {
+        offs[c] = rows.token_off(c, j);
+        c += 1;
+    }
+    for (bi, &b) in pat.blocks.iter().enumerate() {
+        offs[c] = rows.lm_off(bi, b);
+        c += 1;
+    }
+    c
+}
+
+/// Softmax weights of every query head into `probs[hh * nc + c]` (`nc = offs.len()`);
+/// `q_row` is the query's `[q_heads][dim]` row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
@@ -76,33 +111,35 @@ pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
     n: usize,
     pat: &QueryPattern,
     rows: &R,
-    g: usize,
+    offs: &[usize],
     q_row: &[f32],
     probs: &mut [f32],
 ) {
-    let d = shape.head_dim;
-    let group = shape.group();
-    let nc = pat.len();
-    let scale = 1.0 / libm::sqrtf(d as f32);
-    let q = &q_row[g * group * d..(g + 1) * group * d];
-    let wl = pat.window_len();
-    let lo = pat.lo;
-    I::scores(q, d, group, rows.keys(), wl, |c| rows.token_off(c, lo + c, g), scale, 0.0, probs, nc);
-    let extra = &pat.extra;
-    I::scores(q, d, group, rows.keys(), extra.len(), |c| rows.token_off(wl + c, extra[c], g), scale, 0.0, &mut probs[wl..], nc);
-    let t = pat.tokens();
-    let blocks = &pat.blocks;
-    I::scores(q, d, group, rows.lm_keys(), blocks.len(), |bi| rows.lm_off(bi, blocks[bi], g), scale, 0.0, &mut probs[t..], nc);
+    let heads = heads_of(shape);
+    let nc = offs.len();
+    let scale = 1.0 / libm::sqrtf(heads.d as f32);
+    I::scores_list(
+        q_row,
+        heads,
+        rows.keys(),
+        rows.lm_keys(),
+        offs,
+        pat.tokens(),
+        scale,
+        probs,
+        nc,
+    );
     if cfg.landmark_log_count {
-        for (bi, &b) in blocks.iter().enumerate() {
+        let t = pat.tokens();
+        for (bi, &b) in pat.blocks.iter().enumerate() {
             let bias = landmark_bias(cfg, b, n);
-            for h in 0..group {
-                probs[h * nc + t + bi] += bias;
+            for hh in 0..heads.q_heads {
+                probs[hh * nc + t + bi] += bias;
             }
         }
     }
-    for h in 0..group {
-        let s = &mut probs[h * nc..(h + 1) * nc];
+    for hh in 0..heads.q_heads {
+        let s = &mut probs[hh * nc..(hh + 1) * nc];
         let m = I::max(s);
         let sum = I::exp_shift_sum(s, m);
         let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
@@ -110,30 +147,27 @@ pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
     }
 }
 
-/// Writes `out[h] = sum_c probs[h][c] * value_c` for the group's heads (`out_row` is the
-/// query's `[q_heads][dim]` row).
+/// Writes `out_hh = sum_c probs[hh][c] * value_c` for every query head.
 #[inline(always)]
 pub(crate) fn weighted_values<I: Isa, R: KvRows>(
     shape: &AttnShape,
     pat: &QueryPattern,
     rows: &R,
-    g: usize,
+    offs: &[usize],
     probs: &[f32],
     out_row: &mut [f32],
 ) {
-    let d = shape.head_dim;
-    let group = shape.group();
-    let nc = pat.len();
-    let out = &mut out_row[g * group * d..(g + 1) * group * d];
-    out.fill(0.0);
-    let wl = pat.window_len();
-    let lo = pat.lo;
-    I::accumulate(out, d, group, rows.values(), wl, |c| rows.token_off(c, lo + c, g), probs, nc);
-    let extra = &pat.extra;
-    I::accumulate(out, d, group, rows.values(), extra.len(), |c| rows.token_off(wl + c, extra[c], g), &probs[wl..], nc);
-    let blocks = &pat.blocks;
-    let t = pat.tokens();
-    I::accumulate(out, d, group, rows.lm_values(), blocks.len(), |bi| rows.lm_off(bi, blocks[bi], g), &probs[t..], nc);
+    let n_tok = pat.tokens();
+    I::weighted_list(
+        out_row,
+        heads_of(shape),
+        rows.values(),
+        rows.lm_values(),
+        offs,
+        n_tok,
+        probs,
+        offs.len(),
+    );
 }
 
 /// Block means of `x` (`[n][row]`) into `out` (`[ceil(n/B)][row]`), summing rows in order and

@@ -12,7 +12,7 @@
 //!
 //! Neither mode allocates or does O(T) work per step.
 
-use crate::attend::{softmax_weights, weighted_values, KvRows};
+use crate::attend::{candidate_offsets, softmax_weights, weighted_values, KvRows};
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::{dispatch, Isa, WithIsa};
@@ -94,7 +94,8 @@ impl KvCache<f32> {
     /// Growing f32 cache (the seed's constructor signature). Panics only on size overflow or
     /// `block_size == 0`; [`KvCache::try_new`] returns those as errors.
     pub fn new(capacity: usize, kv_heads: usize, dim: usize, block_size: usize) -> Self {
-        Self::try_new(capacity, kv_heads, dim, block_size, CacheMode::Growing).expect("KvCache::new")
+        Self::try_new(capacity, kv_heads, dim, block_size, CacheMode::Growing)
+            .expect("KvCache::new")
     }
 }
 
@@ -114,7 +115,9 @@ impl<E: KvElem> KvCache<E> {
         }
         if let CacheMode::Sliding { pinned } = mode {
             if pinned >= capacity {
-                return Err(KernelError::InvalidConfig("sliding cache needs capacity > pinned"));
+                return Err(KernelError::InvalidConfig(
+                    "sliding cache needs capacity > pinned",
+                ));
             }
         }
         let n = checked_len(capacity, kv_heads, dim)?;
@@ -205,7 +208,11 @@ impl<E: KvElem> KvCache<E> {
         let row = self.kv_heads * self.dim;
         for (tensor, got) in [("k", k.len()), ("v", v.len())] {
             if got != row {
-                return Err(KernelError::Length { tensor, expected: row, got });
+                return Err(KernelError::Length {
+                    tensor,
+                    expected: row,
+                    got,
+                });
             }
         }
         check_finite("k", k)?;
@@ -214,7 +221,11 @@ impl<E: KvElem> KvCache<E> {
             self.len
         } else {
             match self.mode {
-                CacheMode::Growing => return Err(KernelError::CacheFull { capacity: self.capacity }),
+                CacheMode::Growing => {
+                    return Err(KernelError::CacheFull {
+                        capacity: self.capacity,
+                    })
+                }
                 CacheMode::Sliding { pinned } => {
                     let s = pinned + self.head;
                     self.head = (self.head + 1) % (self.capacity - pinned);
@@ -241,11 +252,17 @@ impl<E: KvElem> KvCache<E> {
             if (self.len + 1) % self.block_size == 0 {
                 let b = self.len / self.block_size;
                 let inv = 1.0 / self.block_size as f32;
-                for (o, p) in self.lm_k[b * row..(b + 1) * row].iter_mut().zip(self.part_k.iter_mut()) {
+                for (o, p) in self.lm_k[b * row..(b + 1) * row]
+                    .iter_mut()
+                    .zip(self.part_k.iter_mut())
+                {
                     *o = *p * inv;
                     *p = 0.0;
                 }
-                for (o, p) in self.lm_v[b * row..(b + 1) * row].iter_mut().zip(self.part_v.iter_mut()) {
+                for (o, p) in self.lm_v[b * row..(b + 1) * row]
+                    .iter_mut()
+                    .zip(self.part_v.iter_mut())
+                {
                     *o = *p * inv;
                     *p = 0.0;
                 }
@@ -262,13 +279,25 @@ impl<E: KvElem> KvCache<E> {
     pub fn try_append(&mut self, k: &Tensor3, v: &Tensor3) -> Result<(), KernelError> {
         for t in [k, v] {
             if t.seq != 1 {
-                return Err(KernelError::Mismatch { what: "append seq", expected: 1, got: t.seq });
+                return Err(KernelError::Mismatch {
+                    what: "append seq",
+                    expected: 1,
+                    got: t.seq,
+                });
             }
             if t.heads != self.kv_heads {
-                return Err(KernelError::CacheMismatch { what: "kv_heads", cache: self.kv_heads, call: t.heads });
+                return Err(KernelError::CacheMismatch {
+                    what: "kv_heads",
+                    cache: self.kv_heads,
+                    call: t.heads,
+                });
             }
             if t.dim != self.dim {
-                return Err(KernelError::CacheMismatch { what: "dim", cache: self.dim, call: t.dim });
+                return Err(KernelError::CacheMismatch {
+                    what: "dim",
+                    cache: self.dim,
+                    call: t.dim,
+                });
             }
         }
         self.append(&k.data, &v.data)
@@ -292,6 +321,7 @@ impl<E: KvElem> KvCache<E> {
 pub struct DecodeScratch {
     pattern: QueryPattern,
     probs: Vec<f32>,
+    offs: Vec<usize>,
     /// Sliding mode: means of the blocks in the pattern, by ordinal.
     lm_k: Vec<f32>,
     lm_v: Vec<f32>,
@@ -303,10 +333,25 @@ pub struct DecodeScratch {
 }
 
 impl DecodeScratch {
-    pub fn new(cfg: &SparseConfig, q_heads: usize, kv_heads: usize, dim: usize) -> Result<Self, KernelError> {
-        AttnShape { seq: 1, q_heads, kv_heads, head_dim: dim }.validate()?;
+    pub fn new(
+        cfg: &SparseConfig,
+        q_heads: usize,
+        kv_heads: usize,
+        dim: usize,
+    ) -> Result<Self, KernelError> {
+        AttnShape {
+            seq: 1,
+            q_heads,
+            kv_heads,
+            head_dim: dim,
+        }
+        .validate()?;
         let bits = usize::BITS as usize;
-        let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
+        let span = if cfg.causal {
+            cfg.window.saturating_add(1)
+        } else {
+            cfg.window.saturating_mul(2).saturating_add(1)
+        };
         // Decode never sees more than `capacity` tokens, but the window bound is what matters
         // here; clamp absurd windows so the scratch stays bounded (the pattern cannot exceed
         // the cache length, checked per step).
@@ -317,7 +362,8 @@ impl DecodeScratch {
         let max_c = tokens + blocks;
         Ok(Self {
             pattern: QueryPattern::with_capacity(cfg),
-            probs: vec![0.0; max_c * (q_heads / kv_heads)],
+            probs: vec![0.0; max_c * q_heads],
+            offs: vec![0; max_c],
             lm_k: vec![0.0; blocks * kv_row],
             lm_v: vec![0.0; blocks * kv_row],
             gk: Vec::new(),
@@ -337,11 +383,20 @@ impl DecodeScratch {
     }
 
     /// Scratch for decoding against `cache` with no allocation in any later step.
-    pub fn new_for<E: KvElem>(cfg: &SparseConfig, q_heads: usize, cache: &KvCache<E>) -> Result<Self, KernelError> {
+    pub fn new_for<E: KvElem>(
+        cfg: &SparseConfig,
+        q_heads: usize,
+        cache: &KvCache<E>,
+    ) -> Result<Self, KernelError> {
         let mut s = Self::new(cfg, q_heads, cache.kv_heads, cache.dim)?;
         if E::as_f32(&cache.keys[..0]).is_none() {
-            let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
-            let tokens = span.min(cache.capacity) + cfg.global_tokens.len() + 2 * usize::BITS as usize;
+            let span = if cfg.causal {
+                cfg.window.saturating_add(1)
+            } else {
+                cfg.window.saturating_mul(2).saturating_add(1)
+            };
+            let tokens =
+                span.min(cache.capacity) + cfg.global_tokens.len() + 2 * usize::BITS as usize;
             s.ensure_gather(tokens);
         }
         Ok(s)
@@ -367,8 +422,8 @@ impl<E: KvElem> KvRows for SlotRows<'_, E> {
         self.values
     }
     #[inline(always)]
-    fn token_off(&self, _c: usize, j: usize, g: usize) -> usize {
-        (self.cache.slot(j) * self.cache.kv_heads + g) * self.cache.dim
+    fn token_off(&self, _c: usize, j: usize) -> usize {
+        self.cache.slot(j) * self.cache.kv_heads * self.cache.dim
     }
     #[inline(always)]
     fn lm_keys(&self) -> &[f32] {
@@ -379,8 +434,8 @@ impl<E: KvElem> KvRows for SlotRows<'_, E> {
         self.lm_v
     }
     #[inline(always)]
-    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize {
-        ((if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads + g) * self.cache.dim
+    fn lm_off(&self, bi: usize, b: usize) -> usize {
+        (if self.lm_by_ordinal { bi } else { b }) * self.cache.kv_heads * self.cache.dim
     }
 }
 
@@ -390,8 +445,7 @@ struct GatheredRows<'a> {
     lm_k: &'a [f32],
     lm_v: &'a [f32],
     lm_by_ordinal: bool,
-    kv_heads: usize,
-    dim: usize,
+    row: usize,
 }
 
 impl KvRows for GatheredRows<'_> {
@@ -404,8 +458,8 @@ impl KvRows for GatheredRows<'_> {
         self.gv
     }
     #[inline(always)]
-    fn token_off(&self, c: usize, _j: usize, g: usize) -> usize {
-        (c * self.kv_heads + g) * self.dim
+    fn token_off(&self, c: usize, _j: usize) -> usize {
+        c * self.row
     }
     #[inline(always)]
     fn lm_keys(&self) -> &[f32] {
@@ -416,8 +470,8 @@ impl KvRows for GatheredRows<'_> {
         self.lm_v
     }
     #[inline(always)]
-    fn lm_off(&self, bi: usize, b: usize, g: usize) -> usize {
-        ((if self.lm_by_ordinal { bi } else { b }) * self.kv_heads + g) * self.dim
+    fn lm_off(&self, bi: usize, b: usize) -> usize {
+        (if self.lm_by_ordinal { bi } else { b }) * self.row
     }
 }
 
@@ -428,6 +482,7 @@ struct DecodeWork<'a, R: KvRows> {
     rows: R,
     q: &'a [f32],
     probs: &'a mut [f32],
+    offs: &'a mut [usize],
     out: &'a mut [f32],
 }
 
@@ -435,11 +490,28 @@ impl<R: KvRows> WithIsa for DecodeWork<'_, R> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let DecodeWork { cfg, shape, pattern, rows, q, probs, out } = self;
-        for g in 0..shape.kv_heads {
-            softmax_weights::<I, _>(cfg, &shape, shape.seq, pattern, &rows, g, q, probs);
-            weighted_values::<I, _>(&shape, pattern, &rows, g, probs, out);
-        }
+        let DecodeWork {
+            cfg,
+            shape,
+            pattern,
+            rows,
+            q,
+            probs,
+            offs,
+            out,
+        } = self;
+        let nc = candidate_offsets(pattern, &rows, offs);
+        softmax_weights::<I, _>(
+            cfg,
+            &shape,
+            shape.seq,
+            pattern,
+            &rows,
+            &offs[..nc],
+            q,
+            probs,
+        );
+        weighted_values::<I, _>(&shape, pattern, &rows, &offs[..nc], probs, out);
     }
 }
 
@@ -455,7 +527,13 @@ impl<E: KvElem> WithIsa for SlidingMeans<'_, E> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let SlidingMeans { cache, pattern, n, lm_k, lm_v } = self;
+        let SlidingMeans {
+            cache,
+            pattern,
+            n,
+            lm_k,
+            lm_v,
+        } = self;
         let row = cache.kv_heads * cache.dim;
         for (bi, &b) in pattern.blocks.iter().enumerate() {
             let (s, e) = block_range(b, cache.block_size, n);
@@ -516,7 +594,11 @@ impl SparseAttention {
     ) -> Result<(), KernelError> {
         let cfg = self.config();
         if cache.block_size != cfg.block_size {
-            return Err(KernelError::CacheMismatch { what: "block_size", cache: cache.block_size, call: cfg.block_size });
+            return Err(KernelError::CacheMismatch {
+                what: "block_size",
+                cache: cache.block_size,
+                call: cfg.block_size,
+            });
         }
         if scratch.kv_row != cache.kv_heads * cache.dim {
             return Err(KernelError::CacheMismatch {
@@ -526,14 +608,27 @@ impl SparseAttention {
             });
         }
         let q_heads = scratch.q_heads;
-        let shape = AttnShape { seq: cache.len, q_heads, kv_heads: cache.kv_heads, head_dim: cache.dim };
+        let shape = AttnShape {
+            seq: cache.len,
+            q_heads,
+            kv_heads: cache.kv_heads,
+            head_dim: cache.dim,
+        };
         shape.validate()?;
         let qlen = q_heads * cache.dim;
         if q.len() != qlen {
-            return Err(KernelError::Length { tensor: "q", expected: qlen, got: q.len() });
+            return Err(KernelError::Length {
+                tensor: "q",
+                expected: qlen,
+                got: q.len(),
+            });
         }
         if out.len() != qlen {
-            return Err(KernelError::Length { tensor: "out", expected: qlen, got: out.len() });
+            return Err(KernelError::Length {
+                tensor: "out",
+                expected: qlen,
+                got: out.len(),
+            });
         }
         check_finite("q", q)?;
         if cache.len == 0 {
@@ -541,18 +636,59 @@ impl SparseAttention {
             return Ok(());
         }
         let n = cache.len;
-        let DecodeScratch { pattern, probs, lm_k, lm_v, gk, gv, .. } = scratch;
+        let DecodeScratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            gk,
+            gv,
+            ..
+        } = scratch;
         pattern.build(cfg, n, n - 1);
         let sliding = matches!(cache.mode, CacheMode::Sliding { .. });
         let isa = self.isa();
         if sliding && cfg.landmarks {
-            dispatch(isa, SlidingMeans { cache, pattern, n, lm_k, lm_v });
+            dispatch(
+                isa,
+                SlidingMeans {
+                    cache,
+                    pattern,
+                    n,
+                    lm_k,
+                    lm_v,
+                },
+            );
         }
-        let (lmk, lmv): (&[f32], &[f32]) = if sliding { (lm_k, lm_v) } else { (&cache.lm_k, &cache.lm_v) };
+        let (lmk, lmv): (&[f32], &[f32]) = if sliding {
+            (lm_k, lm_v)
+        } else {
+            (&cache.lm_k, &cache.lm_v)
+        };
         match (E::as_f32(&cache.keys), E::as_f32(&cache.values)) {
             (Some(keys), Some(values)) => {
-                let rows = SlotRows { cache, keys, values, lm_k: lmk, lm_v: lmv, lm_by_ordinal: sliding };
-                dispatch(isa, DecodeWork { cfg, shape, pattern, rows, q, probs, out });
+                let rows = SlotRows {
+                    cache,
+                    keys,
+                    values,
+                    lm_k: lmk,
+                    lm_v: lmv,
+                    lm_by_ordinal: sliding,
+                };
+                dispatch(
+                    isa,
+                    DecodeWork {
+                        cfg,
+                        shape,
+                        pattern,
+                        rows,
+                        q,
+                        probs,
+                        offs,
+                        out,
+                    },
+                );
             }
             _ => {
                 let row = cache.kv_heads * cache.dim;
@@ -567,10 +703,16 @@ impl SparseAttention {
                 let positions = (pattern.lo..=pattern.hi).chain(pattern.extra.iter().copied());
                 for (c, j) in positions.enumerate() {
                     let o = cache.slot(j) * row;
-                    for (d, s) in gk[c * row..(c + 1) * row].iter_mut().zip(&cache.keys[o..o + row]) {
+                    for (d, s) in gk[c * row..(c + 1) * row]
+                        .iter_mut()
+                        .zip(&cache.keys[o..o + row])
+                    {
                         *d = s.to_f32();
                     }
-                    for (d, s) in gv[c * row..(c + 1) * row].iter_mut().zip(&cache.values[o..o + row]) {
+                    for (d, s) in gv[c * row..(c + 1) * row]
+                        .iter_mut()
+                        .zip(&cache.values[o..o + row])
+                    {
                         *d = s.to_f32();
                     }
                 }
@@ -580,22 +722,45 @@ impl SparseAttention {
                     lm_k: lmk,
                     lm_v: lmv,
                     lm_by_ordinal: sliding,
-                    kv_heads: cache.kv_heads,
-                    dim: cache.dim,
+                    row,
                 };
-                dispatch(isa, DecodeWork { cfg, shape, pattern, rows, q, probs, out });
+                dispatch(
+                    isa,
+                    DecodeWork {
+                        cfg,
+                        shape,
+                        pattern,
+                        rows,
+                        q,
+                        probs,
+                        offs,
+                        out,
+                    },
+                );
             }
         }
         Ok(())
     }
 
     /// Seed-compatible decode: `q` is `(1, q_heads, dim)`; allocates the result and scratch.
-    pub fn decode_step_tensor<E: KvElem>(&self, q: &Tensor3, cache: &KvCache<E>) -> Result<Tensor3, KernelError> {
+    pub fn decode_step_tensor<E: KvElem>(
+        &self,
+        q: &Tensor3,
+        cache: &KvCache<E>,
+    ) -> Result<Tensor3, KernelError> {
         if q.seq != 1 {
-            return Err(KernelError::Mismatch { what: "decode q seq", expected: 1, got: q.seq });
+            return Err(KernelError::Mismatch {
+                what: "decode q seq",
+                expected: 1,
+                got: q.seq,
+            });
         }
         if q.dim != cache.dim {
-            return Err(KernelError::CacheMismatch { what: "dim", cache: cache.dim, call: q.dim });
+            return Err(KernelError::CacheMismatch {
+                what: "dim",
+                cache: cache.dim,
+                call: q.dim,
+            });
         }
         let mut scratch = DecodeScratch::new_for(self.config(), q.heads, cache)?;
         let mut out = Tensor3::try_zeros(1, q.heads, q.dim)?;
@@ -603,4 +768,3 @@ impl SparseAttention {
         Ok(out)
     }
 }
-

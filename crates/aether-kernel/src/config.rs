@@ -46,7 +46,11 @@ impl Default for SparseConfig {
 impl SparseConfig {
     /// Upstream pattern with the given window and block size (globals `[0]`, causal).
     pub fn upstream(window: usize, block_size: usize) -> Self {
-        Self { window, block_size, ..Self::default() }
+        Self {
+            window,
+            block_size,
+            ..Self::default()
+        }
     }
 
     /// Both accuracy options on.
@@ -77,7 +81,12 @@ pub struct AttnShape {
 
 impl AttnShape {
     pub fn mha(seq: usize, heads: usize, head_dim: usize) -> Self {
-        Self { seq, q_heads: heads, kv_heads: heads, head_dim }
+        Self {
+            seq,
+            q_heads: heads,
+            kv_heads: heads,
+            head_dim,
+        }
     }
 
     pub fn validate(&self) -> Result<(), KernelError> {
@@ -85,7 +94,10 @@ impl AttnShape {
             return Err(KernelError::ZeroDim);
         }
         if self.q_heads % self.kv_heads != 0 {
-            return Err(KernelError::HeadRatio { q_heads: self.q_heads, kv_heads: self.kv_heads });
+            return Err(KernelError::HeadRatio {
+                q_heads: self.q_heads,
+                kv_heads: self.kv_heads,
+            });
         }
         self.q_len()?;
         self.kv_len()?;
@@ -112,7 +124,11 @@ impl AttnShape {
         let kl = self.kv_len()?;
         for (tensor, expected, got) in [("q", ql, q), ("k", kl, k), ("v", kl, v)] {
             if expected != got {
-                return Err(KernelError::Length { tensor, expected, got });
+                return Err(KernelError::Length {
+                    tensor,
+                    expected,
+                    got,
+                });
             }
         }
         Ok(())

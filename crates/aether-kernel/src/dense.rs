@@ -17,12 +17,26 @@ pub fn dense_forward(
 ) -> Result<(), KernelError> {
     shape.check(q.len(), k.len(), v.len())?;
     if out.len() != q.len() {
-        return Err(KernelError::Length { tensor: "out", expected: q.len(), got: out.len() });
+        return Err(KernelError::Length {
+            tensor: "out",
+            expected: q.len(),
+            got: out.len(),
+        });
     }
     check_finite("q", q)?;
     check_finite("k", k)?;
     check_finite("v", v)?;
-    dispatch(detected_isa(), DenseFwd { shape, causal, q, k, v, out });
+    dispatch(
+        detected_isa(),
+        DenseFwd {
+            shape,
+            causal,
+            q,
+            k,
+            v,
+            out,
+        },
+    );
     Ok(())
 }
 
@@ -47,7 +61,11 @@ pub fn dense_backward(
         ("d_v", v.len(), d_v.len()),
     ] {
         if expected != got {
-            return Err(KernelError::Length { tensor, expected, got });
+            return Err(KernelError::Length {
+                tensor,
+                expected,
+                got,
+            });
         }
     }
     check_finite("q", q)?;
@@ -57,7 +75,20 @@ pub fn dense_backward(
     d_q.fill(0.0);
     d_k.fill(0.0);
     d_v.fill(0.0);
-    dispatch(detected_isa(), DenseBwd { shape, causal, q, k, v, d_out, d_q, d_k, d_v });
+    dispatch(
+        detected_isa(),
+        DenseBwd {
+            shape,
+            causal,
+            q,
+            k,
+            v,
+            d_out,
+            d_q,
+            d_k,
+            d_v,
+        },
+    );
     Ok(())
 }
 
@@ -72,7 +103,14 @@ struct DenseFwd<'a> {
 
 /// Softmax weights of query `i`, head `hh`, over keys `0..len` into `p`.
 #[inline(always)]
-fn dense_probs<I: Isa>(shape: &AttnShape, q: &[f32], k: &[f32], i: usize, hh: usize, p: &mut [f32]) {
+fn dense_probs<I: Isa>(
+    shape: &AttnShape,
+    q: &[f32],
+    k: &[f32],
+    i: usize,
+    hh: usize,
+    p: &mut [f32],
+) {
     let d = shape.head_dim;
     let g = hh / shape.group();
     let scale = 1.0 / libm::sqrtf(d as f32);
@@ -91,7 +129,14 @@ impl WithIsa for DenseFwd<'_> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let DenseFwd { shape, causal, q, k, v, out } = self;
+        let DenseFwd {
+            shape,
+            causal,
+            q,
+            k,
+            v,
+            out,
+        } = self;
         let n = shape.seq;
         let d = shape.head_dim;
         let mut p = vec![0.0f32; n];
@@ -126,7 +171,17 @@ impl WithIsa for DenseBwd<'_> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let DenseBwd { shape, causal, q, k, v, d_out, d_q, d_k, d_v } = self;
+        let DenseBwd {
+            shape,
+            causal,
+            q,
+            k,
+            v,
+            d_out,
+            d_q,
+            d_k,
+            d_v,
+        } = self;
         let n = shape.seq;
         let d = shape.head_dim;
         let scale = 1.0 / libm::sqrtf(d as f32);

@@ -13,15 +13,27 @@ pub enum KernelError {
     /// `q_heads` is not a multiple of `kv_heads`.
     HeadRatio { q_heads: usize, kv_heads: usize },
     /// A buffer does not have the length the shape implies.
-    Length { tensor: &'static str, expected: usize, got: usize },
+    Length {
+        tensor: &'static str,
+        expected: usize,
+        got: usize,
+    },
     /// Two tensors disagree on a dimension (`what` names it).
-    Mismatch { what: &'static str, expected: usize, got: usize },
+    Mismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
     /// A tensor holds NaN or infinity at flat index `index`.
     NonFinite { tensor: &'static str, index: usize },
     /// The cache holds `capacity` tokens and is in growing mode.
     CacheFull { capacity: usize },
     /// The cache was built for another block size, head count or dimension.
-    CacheMismatch { what: &'static str, cache: usize, call: usize },
+    CacheMismatch {
+        what: &'static str,
+        cache: usize,
+        call: usize,
+    },
     /// Sizes multiply past `usize`.
     SizeOverflow,
 }
@@ -35,10 +47,18 @@ impl fmt::Display for KernelError {
                 f,
                 "q_heads ({q_heads}) must be a multiple of kv_heads ({kv_heads})"
             ),
-            KernelError::Length { tensor, expected, got } => {
+            KernelError::Length {
+                tensor,
+                expected,
+                got,
+            } => {
                 write!(f, "{tensor} has {got} values, shape needs {expected}")
             }
-            KernelError::Mismatch { what, expected, got } => {
+            KernelError::Mismatch {
+                what,
+                expected,
+                got,
+            } => {
                 write!(f, "{what} mismatch: expected {expected}, got {got}")
             }
             KernelError::NonFinite { tensor, index } => {

@@ -72,7 +72,11 @@ impl QueryPattern {
         self.extra.clear();
         self.blocks.clear();
         self.lo = i.saturating_sub(cfg.window);
-        self.hi = if cfg.causal { i } else { i.saturating_add(cfg.window).min(n - 1) };
+        self.hi = if cfg.causal {
+            i
+        } else {
+            i.saturating_add(cfg.window).min(n - 1)
+        };
 
         for &g in &cfg.global_tokens {
             if g < n && (!cfg.causal || g <= i) && !self.in_window(g) && !self.extra.contains(&g) {

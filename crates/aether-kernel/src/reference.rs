@@ -7,11 +7,21 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 /// Sparse attention in f64 over the same candidate sets as the fast kernel.
-pub fn sparse_forward_f64(cfg: &SparseConfig, shape: AttnShape, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
+pub fn sparse_forward_f64(
+    cfg: &SparseConfig,
+    shape: AttnShape,
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+) -> Vec<f64> {
     let (n, d, kvh, qh) = (shape.seq, shape.head_dim, shape.kv_heads, shape.q_heads);
     let group = qh / kvh;
     let mut out = vec![0.0; n * qh * d];
-    let nb = if n == 0 { 0 } else { n.div_ceil(cfg.block_size) };
+    let nb = if n == 0 {
+        0
+    } else {
+        n.div_ceil(cfg.block_size)
+    };
     // Block means per KV head.
     let mut lm_k = vec![0.0; nb * kvh * d];
     let mut lm_v = vec![0.0; nb * kvh * d];
@@ -62,7 +72,13 @@ pub fn sparse_forward_f64(cfg: &SparseConfig, shape: AttnShape, q: &[f64], k: &[
 }
 
 /// Exact dense attention in f64 (GQA head mapping, optional causal mask).
-pub fn dense_forward_f64(shape: AttnShape, causal: bool, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
+pub fn dense_forward_f64(
+    shape: AttnShape,
+    causal: bool,
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+) -> Vec<f64> {
     let (n, d, kvh, qh) = (shape.seq, shape.head_dim, shape.kv_heads, shape.q_heads);
     let group = qh / kvh;
     let scale = 1.0 / libm::sqrt(d as f64);
@@ -73,7 +89,13 @@ pub fn dense_forward_f64(shape: AttnShape, causal: bool, q: &[f64], k: &[f64], v
             let g = h / group;
             let qr = &q[(i * qh + h) * d..][..d];
             let s: Vec<f64> = (0..len)
-                .map(|j| qr.iter().zip(&k[(j * kvh + g) * d..][..d]).map(|(a, b)| a * b).sum::<f64>() * scale)
+                .map(|j| {
+                    qr.iter()
+                        .zip(&k[(j * kvh + g) * d..][..d])
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
+                        * scale
+                })
                 .collect();
             let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let z: f64 = s.iter().map(|x| libm::exp(x - m)).sum();

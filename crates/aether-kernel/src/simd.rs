@@ -17,78 +17,142 @@ pub(crate) trait Isa: Copy {
     fn exp_shift_sum(s: &mut [f32], shift: f32) -> f32;
     /// Largest element (`-inf` for an empty slice).
     fn max(s: &[f32]) -> f32 {
-        s.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+        s.iter()
+            .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
     }
 
-    /// Scores of `group` query rows (`q`, `[group][d]`) against `count` rows of `base`
-    /// (row `c` starts at `off(c)`): `out[h * stride + c] = dot(q_h, row_c) * scale + bias`.
-    /// Each row is loaded once for the whole group.
+    /// Scores of every query head against `count` candidate rows:
+    /// `out[hh * stride + c] = dot(q_hh, base[off(c) + g * d..][..d]) * scale` with
+    /// `g = hh / heads.group`. `off(c)` is the offset of candidate `c`'s KV-head-0 row.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn scores<F: Fn(usize) -> usize>(
         q: &[f32],
-        d: usize,
-        group: usize,
+        heads: Heads,
         base: &[f32],
         count: usize,
         off: F,
         scale: f32,
-        bias: f32,
         out: &mut [f32],
         stride: usize,
     ) {
+        let d = heads.d;
         for c in 0..count {
             let o = off(c);
-            let r = &base[o..o + d];
-            for h in 0..group {
-                out[h * stride + c] = Self::dot(&q[h * d..(h + 1) * d], r) * scale + bias;
+            for hh in 0..heads.q_heads {
+                let r = &base[o + (hh / heads.group) * d..][..d];
+                out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
             }
         }
     }
 
-    /// `acc[h] += sum_c w[h * stride + c] * row_c` for the group's `[group][d]` accumulators.
+    /// `acc_hh += sum_c w[hh * stride + c] * row_c(g)` for every query head (`acc` is
+    /// `[q_heads][d]`).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn accumulate<F: Fn(usize) -> usize>(
         acc: &mut [f32],
-        d: usize,
-        group: usize,
+        heads: Heads,
         base: &[f32],
         count: usize,
         off: F,
         w: &[f32],
         stride: usize,
     ) {
+        let d = heads.d;
         for c in 0..count {
             let o = off(c);
-            let r = &base[o..o + d];
-            for h in 0..group {
-                Self::axpy(&mut acc[h * d..(h + 1) * d], w[h * stride + c], r);
+            for hh in 0..heads.q_heads {
+                let r = &base[o + (hh / heads.group) * d..][..d];
+                Self::axpy(&mut acc[hh * d..(hh + 1) * d], w[hh * stride + c], r);
             }
         }
     }
 
-    /// `dst[off(c)..][..d] += sum_h w[h * stride + c] * src_h` (the transpose of `accumulate`,
-    /// used by backward to scatter into key/value gradients).
+    /// The transpose of `accumulate`: `dst[off(c) + g * d..][..d] += sum_{hh in g}
+    /// w[hh * stride + c] * src_hh` (backward's scatter into key/value gradients).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn scatter<F: Fn(usize) -> usize>(
         dst: &mut [f32],
-        d: usize,
-        group: usize,
+        heads: Heads,
         count: usize,
         off: F,
         src: &[f32],
         w: &[f32],
         stride: usize,
     ) {
+        let d = heads.d;
         for c in 0..count {
             let o = off(c);
-            for h in 0..group {
-                Self::axpy(&mut dst[o..o + d], w[h * stride + c], &src[h * d..(h + 1) * d]);
+            for hh in 0..heads.q_heads {
+                let g = hh / heads.group;
+                Self::axpy(
+                    &mut dst[o + g * d..o + (g + 1) * d],
+                    w[hh * stride + c],
+                    &src[hh * d..(hh + 1) * d],
+                );
             }
         }
     }
+
+    /// Scores of every query head against a query's whole candidate list. `offs[c]` is the
+    /// offset of candidate `c`'s KV-head-0 row: in `tok` for `c < n_tok`, in `lm` after.
+    /// `out[hh * stride + c] = dot(q_hh, row_c(g)) * scale`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn scores_list(
+        q: &[f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let d = heads.d;
+        for (c, &o) in offs.iter().enumerate() {
+            let base = if c < n_tok { tok } else { lm };
+            for hh in 0..heads.q_heads {
+                let r = &base[o + (hh / heads.group) * d..][..d];
+                out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
+            }
+        }
+    }
+
+    /// `out_hh = sum_c w[hh * stride + c] * row_c(g)` over a whole candidate list (overwrites).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn weighted_list(
+        out: &mut [f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = heads.d;
+        out[..heads.q_heads * d].fill(0.0);
+        for (c, &o) in offs.iter().enumerate() {
+            let base = if c < n_tok { tok } else { lm };
+            for hh in 0..heads.q_heads {
+                let r = &base[o + (hh / heads.group) * d..][..d];
+                Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+            }
+        }
+    }
+}
+
+/// Head layout of one call: `q_heads` query heads of dimension `d`, `group` per KV head.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Heads {
+    pub q_heads: usize,
+    pub group: usize,
+    pub d: usize,
 }
 
 // Cephes-style single-precision exp: range reduction by ln 2 in two parts, then a degree-6
@@ -103,7 +167,7 @@ const P1: f32 = 1.398_199_9e-3;
 const P2: f32 = 8.333_452e-3;
 const P3: f32 = 4.166_579_6e-2;
 const P4: f32 = 1.666_666_5e-1;
-const P5: f32 = 5.000_000_1e-1;
+const P5: f32 = 0.5;
 
 /// Scalar exp with the same polynomial as the vector paths.
 #[inline(always)]
@@ -207,8 +271,15 @@ mod x86 {
     unsafe fn exp8(x: __m256) -> __m256 {
         // max/min return their second operand when either is NaN: keep x second so NaN
         // scores stay NaN (documented: an overflowing row becomes NaN, never silently finite).
-        let x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), _mm256_max_ps(_mm256_set1_ps(EXP_LO), x));
-        let fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(0.5)));
+        let x = _mm256_min_ps(
+            _mm256_set1_ps(EXP_HI),
+            _mm256_max_ps(_mm256_set1_ps(EXP_LO), x),
+        );
+        let fx = _mm256_floor_ps(_mm256_fmadd_ps(
+            x,
+            _mm256_set1_ps(LOG2E),
+            _mm256_set1_ps(0.5),
+        ));
         let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(LN2_HI), x);
         let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(LN2_LO), r);
         let r2 = _mm256_mul_ps(r, r);
@@ -222,7 +293,10 @@ mod x86 {
         // fx <= 128; 2^128 overflows the exponent field, so scale by 2^(fx-1) * 2.
         let k = _mm256_cvtps_epi32(_mm256_sub_ps(fx, _mm256_set1_ps(1.0)));
         let pow = _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_max_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), _mm256_setzero_si256()),
+            _mm256_max_epi32(
+                _mm256_add_epi32(k, _mm256_set1_epi32(127)),
+                _mm256_setzero_si256(),
+            ),
             23,
         ));
         _mm256_mul_ps(_mm256_mul_ps(p, pow), _mm256_set1_ps(2.0))
@@ -237,149 +311,325 @@ mod x86 {
         _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1))
     }
 
+    #[inline(always)]
+    unsafe fn dot_row<const C: usize>(qr: &[__m256; C], r: *const f32) -> __m256 {
+        let mut a = _mm256_mul_ps(qr[0], _mm256_loadu_ps(r));
+        for (x, qx) in qr.iter().enumerate().skip(1) {
+            a = _mm256_fmadd_ps(*qx, _mm256_loadu_ps(r.add(8 * x)), a);
+        }
+        a
+    }
+
     /// `d = 8 * C` specialisations: the query row stays in registers, keys are streamed as
-    /// FMA memory operands four candidates at a time, and the four dot products are reduced
-    /// together.
+    /// FMA memory operands four candidates at a time, and the four dots are reduced together.
+    /// Callers guarantee `off(c) + kv_heads * d <= base.len()` for every candidate (the
+    /// pattern only yields positions inside the sequence); it is asserted per candidate.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn scores_c<const C: usize, F: Fn(usize) -> usize>(
+    unsafe fn scores_c<const C: usize>(
         q: &[f32],
-        group: usize,
+        heads: Heads,
         base: &[f32],
         count: usize,
-        off: F,
+        off: impl Fn(usize) -> usize,
         scale: f32,
-        bias: f32,
         out: &mut [f32],
         stride: usize,
     ) {
         let d = 8 * C;
-        assert!(q.len() >= group * d && (group == 0 || out.len() >= (group - 1) * stride + count));
-        for c in 0..count {
-            assert!(off(c) + d <= base.len());
-        }
+        let kv_span = (heads.q_heads / heads.group) * d;
+        assert!(q.len() >= heads.q_heads * d && out.len() >= (heads.q_heads - 1) * stride + count);
         let bp = base.as_ptr();
         let op = out.as_mut_ptr();
         let vs = _mm_set1_ps(scale);
-        let vb = _mm_set1_ps(bias);
-        for h in 0..group {
+        for hh in 0..heads.q_heads {
+            let g_off = (hh / heads.group) * d;
             let mut qr = [_mm256_setzero_ps(); C];
             for (x, r) in qr.iter_mut().enumerate() {
-                *r = _mm256_loadu_ps(q.as_ptr().add(h * d + 8 * x));
+                *r = _mm256_loadu_ps(q.as_ptr().add(hh * d + 8 * x));
             }
-            let dot = |o: usize| {
-                let r = bp.add(o);
-                let mut a = _mm256_mul_ps(qr[0], _mm256_loadu_ps(r));
-                for (x, qx) in qr.iter().enumerate().skip(1) {
-                    a = _mm256_fmadd_ps(*qx, _mm256_loadu_ps(r.add(8 * x)), a);
-                }
-                a
-            };
-            let row_out = op.add(h * stride);
+            // (A closure here would not inherit the target features; keep it a macro.)
+            macro_rules! dot {
+                ($c:expr) => {{
+                    let o = off($c);
+                    assert!(o + kv_span <= base.len());
+                    dot_row::<C>(&qr, bp.add(o + g_off))
+                }};
+            }
+            let row_out = op.add(hh * stride);
             let mut c = 0;
             while c + 4 <= count {
-                let s = hsum4(dot(off(c)), dot(off(c + 1)), dot(off(c + 2)), dot(off(c + 3)));
-                _mm_storeu_ps(row_out.add(c), _mm_add_ps(_mm_mul_ps(s, vs), vb));
+                let s = hsum4(dot!(c), dot!(c + 1), dot!(c + 2), dot!(c + 3));
+                _mm_storeu_ps(row_out.add(c), _mm_mul_ps(s, vs));
                 c += 4;
             }
             while c < count {
-                *row_out.add(c) = hsum(dot(off(c))) * scale + bias;
+                *row_out.add(c) = hsum(dot!(c)) * scale;
                 c += 1;
             }
         }
     }
 
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn accumulate_c<const C: usize, F: Fn(usize) -> usize>(
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    unsafe fn accumulate_c<const C: usize>(
         acc: &mut [f32],
-        group: usize,
+        heads: Heads,
         base: &[f32],
         count: usize,
-        off: F,
+        off: impl Fn(usize) -> usize,
         w: &[f32],
         stride: usize,
     ) {
         let d = 8 * C;
-        assert!(acc.len() >= group * d && (group == 0 || w.len() >= (group - 1) * stride + count));
-        let wp = w.as_ptr();
-        let mut h = 0;
-        // Two heads per pass share each row load (the pair's accumulators stay in registers).
-        while h + 2 <= group {
-            let a = acc[h * d..(h + 2) * d].as_mut_ptr();
+        let kv_span = (heads.q_heads / heads.group) * d;
+        assert!(acc.len() >= heads.q_heads * d && w.len() >= (heads.q_heads - 1) * stride + count);
+        let (bp, wp) = (base.as_ptr(), w.as_ptr());
+        let mut hh = 0;
+        // Two heads per pass; when they share a KV head the row is loaded once for both.
+        while hh < heads.q_heads {
+            let pair = hh + 1 < heads.q_heads;
+            let (g0, g1) = (hh / heads.group, (hh + 1) / heads.group);
+            let a = acc.as_mut_ptr().add(hh * d);
             let mut r0 = [_mm256_setzero_ps(); C];
             let mut r1 = [_mm256_setzero_ps(); C];
             for x in 0..C {
                 r0[x] = _mm256_loadu_ps(a.add(8 * x));
-                r1[x] = _mm256_loadu_ps(a.add(d + 8 * x));
+                if pair {
+                    r1[x] = _mm256_loadu_ps(a.add(d + 8 * x));
+                }
             }
             for c in 0..count {
                 let o = off(c);
-                let r = &base[o..o + d];
-                let w0 = _mm256_set1_ps(*wp.add(h * stride + c));
-                let w1 = _mm256_set1_ps(*wp.add((h + 1) * stride + c));
-                for x in 0..C {
-                    let v = _mm256_loadu_ps(r.as_ptr().add(8 * x));
-                    r0[x] = _mm256_fmadd_ps(w0, v, r0[x]);
-                    r1[x] = _mm256_fmadd_ps(w1, v, r1[x]);
+                assert!(o + kv_span <= base.len());
+                let w0 = _mm256_set1_ps(*wp.add(hh * stride + c));
+                let p0 = bp.add(o + g0 * d);
+                if pair {
+                    let w1 = _mm256_set1_ps(*wp.add((hh + 1) * stride + c));
+                    let p1 = bp.add(o + g1 * d);
+                    for x in 0..C {
+                        r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0.add(8 * x)), r0[x]);
+                        r1[x] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(p1.add(8 * x)), r1[x]);
+                    }
+                } else {
+                    for x in 0..C {
+                        r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0.add(8 * x)), r0[x]);
+                    }
                 }
             }
             for x in 0..C {
                 _mm256_storeu_ps(a.add(8 * x), r0[x]);
-                _mm256_storeu_ps(a.add(d + 8 * x), r1[x]);
-            }
-            h += 2;
-        }
-        if h < group {
-            let a = acc[h * d..(h + 1) * d].as_mut_ptr();
-            let mut r0 = [_mm256_setzero_ps(); C];
-            for (x, r) in r0.iter_mut().enumerate() {
-                *r = _mm256_loadu_ps(a.add(8 * x));
-            }
-            for c in 0..count {
-                let o = off(c);
-                let r = &base[o..o + d];
-                let w0 = _mm256_set1_ps(*wp.add(h * stride + c));
-                for (x, acc) in r0.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(w0, _mm256_loadu_ps(r.as_ptr().add(8 * x)), *acc);
+                if pair {
+                    _mm256_storeu_ps(a.add(d + 8 * x), r1[x]);
                 }
             }
-            for (x, r) in r0.iter().enumerate() {
-                _mm256_storeu_ps(a.add(8 * x), *r);
-            }
+            hh += 2;
         }
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn scatter_c<const C: usize, F: Fn(usize) -> usize>(
+    unsafe fn scatter_c<const C: usize>(
         dst: &mut [f32],
-        group: usize,
+        heads: Heads,
         count: usize,
-        off: F,
+        off: impl Fn(usize) -> usize,
         src: &[f32],
         w: &[f32],
         stride: usize,
     ) {
         let d = 8 * C;
-        assert!(src.len() >= group * d && (group == 0 || w.len() >= (group - 1) * stride + count));
+        let kv_heads = heads.q_heads / heads.group;
+        assert!(src.len() >= heads.q_heads * d && w.len() >= (heads.q_heads - 1) * stride + count);
         let (sp, wp) = (src.as_ptr(), w.as_ptr());
         for c in 0..count {
             let o = off(c);
-            let t = dst[o..o + d].as_mut_ptr();
-            let mut a = [_mm256_setzero_ps(); C];
-            for (x, a) in a.iter_mut().enumerate() {
-                *a = _mm256_loadu_ps(t.add(8 * x));
-            }
-            for h in 0..group {
-                let wv = _mm256_set1_ps(*wp.add(h * stride + c));
+            assert!(o + kv_heads * d <= dst.len());
+            for g in 0..kv_heads {
+                let t = dst.as_mut_ptr().add(o + g * d);
+                let mut a = [_mm256_setzero_ps(); C];
                 for (x, a) in a.iter_mut().enumerate() {
-                    *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(sp.add(h * d + 8 * x)), *a);
+                    *a = _mm256_loadu_ps(t.add(8 * x));
+                }
+                for hh in g * heads.group..(g + 1) * heads.group {
+                    let wv = _mm256_set1_ps(*wp.add(hh * stride + c));
+                    for (x, a) in a.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(sp.add(hh * d + 8 * x)), *a);
+                    }
+                }
+                for (x, a) in a.iter().enumerate() {
+                    _mm256_storeu_ps(t.add(8 * x), *a);
                 }
             }
-            for (x, a) in a.iter().enumerate() {
-                _mm256_storeu_ps(t.add(8 * x), *a);
+        }
+    }
+
+    /// Checks every candidate offset once, so the loops below can use raw pointers.
+    #[inline(always)]
+    fn check_list(tok: &[f32], lm: &[f32], offs: &[usize], n_tok: usize, span: usize) {
+        for (c, &o) in offs.iter().enumerate() {
+            assert!(o + span <= if c < n_tok { tok.len() } else { lm.len() });
+        }
+    }
+
+    /// Dots of `q` (in registers) with candidates `from..to` of one base, four at a time.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dots_run<const C: usize>(
+        qr: &[__m256; C],
+        base: *const f32,
+        offs: &[usize],
+        from: usize,
+        to: usize,
+        g_off: usize,
+        vs: __m128,
+        scale: f32,
+        out: *mut f32,
+    ) {
+        let mut c = from;
+        while c + 4 <= to {
+            let s = hsum4(
+                dot_row::<C>(qr, base.add(*offs.get_unchecked(c) + g_off)),
+                dot_row::<C>(qr, base.add(*offs.get_unchecked(c + 1) + g_off)),
+                dot_row::<C>(qr, base.add(*offs.get_unchecked(c + 2) + g_off)),
+                dot_row::<C>(qr, base.add(*offs.get_unchecked(c + 3) + g_off)),
+            );
+            _mm_storeu_ps(out.add(c), _mm_mul_ps(s, vs));
+            c += 4;
+        }
+        while c < to {
+            *out.add(c) = hsum(dot_row::<C>(qr, base.add(*offs.get_unchecked(c) + g_off))) * scale;
+            c += 1;
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scores_list_c<const C: usize>(
+        q: &[f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        let count = offs.len();
+        check_list(tok, lm, offs, n_tok, (heads.q_heads / heads.group) * d);
+        assert!(
+            n_tok <= count
+                && q.len() >= heads.q_heads * d
+                && out.len() >= (heads.q_heads - 1) * stride + count
+        );
+        let vs = _mm_set1_ps(scale);
+        for hh in 0..heads.q_heads {
+            let g_off = (hh / heads.group) * d;
+            let mut qr = [_mm256_setzero_ps(); C];
+            for (x, r) in qr.iter_mut().enumerate() {
+                *r = _mm256_loadu_ps(q.as_ptr().add(hh * d + 8 * x));
             }
+            let row_out = out.as_mut_ptr().add(hh * stride);
+            dots_run::<C>(&qr, tok.as_ptr(), offs, 0, n_tok, g_off, vs, scale, row_out);
+            dots_run::<C>(
+                &qr,
+                lm.as_ptr(),
+                offs,
+                n_tok,
+                count,
+                g_off,
+                vs,
+                scale,
+                row_out,
+            );
+        }
+    }
+
+    /// Accumulates candidates `from..to` of one base into one or two heads' registers.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    unsafe fn weigh_run<const C: usize, const PAIR: bool>(
+        r0: &mut [__m256; C],
+        r1: &mut [__m256; C],
+        base: *const f32,
+        offs: &[usize],
+        from: usize,
+        to: usize,
+        g0: usize,
+        g1: usize,
+        w0p: *const f32,
+        w1p: *const f32,
+    ) {
+        for c in from..to {
+            let p = base.add(*offs.get_unchecked(c));
+            let w0 = _mm256_set1_ps(*w0p.add(c));
+            if PAIR {
+                let w1 = _mm256_set1_ps(*w1p.add(c));
+                for x in 0..C {
+                    r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p.add(g0 + 8 * x)), r0[x]);
+                    r1[x] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(p.add(g1 + 8 * x)), r1[x]);
+                }
+            } else {
+                for x in 0..C {
+                    r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p.add(g0 + 8 * x)), r0[x]);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    unsafe fn weighted_list_c<const C: usize>(
+        out: &mut [f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        let count = offs.len();
+        check_list(tok, lm, offs, n_tok, (heads.q_heads / heads.group) * d);
+        assert!(
+            n_tok <= count
+                && out.len() >= heads.q_heads * d
+                && w.len() >= (heads.q_heads - 1) * stride + count
+        );
+        let wp = w.as_ptr();
+        let (tp, lp) = (tok.as_ptr(), lm.as_ptr());
+        let mut hh = 0;
+        // Two heads per pass; when they share a KV head the row is loaded once for both.
+        while hh < heads.q_heads {
+            let pair = hh + 1 < heads.q_heads;
+            let g0 = (hh / heads.group) * d;
+            let g1 = if pair {
+                ((hh + 1) / heads.group) * d
+            } else {
+                g0
+            };
+            let mut r0 = [_mm256_setzero_ps(); C];
+            let mut r1 = [_mm256_setzero_ps(); C];
+            let w0 = wp.add(hh * stride);
+            if pair {
+                let w1 = wp.add((hh + 1) * stride);
+                weigh_run::<C, true>(&mut r0, &mut r1, tp, offs, 0, n_tok, g0, g1, w0, w1);
+                weigh_run::<C, true>(&mut r0, &mut r1, lp, offs, n_tok, count, g0, g1, w0, w1);
+            } else {
+                weigh_run::<C, false>(&mut r0, &mut r1, tp, offs, 0, n_tok, g0, g0, w0, w0);
+                weigh_run::<C, false>(&mut r0, &mut r1, lp, offs, n_tok, count, g0, g0, w0, w0);
+            }
+            let a = out.as_mut_ptr().add(hh * d);
+            for x in 0..C {
+                _mm256_storeu_ps(a.add(8 * x), r0[x]);
+                if pair {
+                    _mm256_storeu_ps(a.add(d + 8 * x), r1[x]);
+                }
+            }
+            hh += 2;
         }
     }
 
@@ -389,10 +639,10 @@ mod x86 {
             // bounds before using raw pointers.
             unsafe {
                 match $d {
-                    8 => $f::<1, _>($($arg),*),
-                    16 => $f::<2, _>($($arg),*),
-                    32 => $f::<4, _>($($arg),*),
-                    64 => $f::<8, _>($($arg),*),
+                    8 => $f::<1>($($arg),*),
+                    16 => $f::<2>($($arg),*),
+                    32 => $f::<4>($($arg),*),
+                    64 => $f::<8>($($arg),*),
                     _ => $fallback,
                 }
             }
@@ -403,68 +653,145 @@ mod x86 {
         #[inline(always)]
         fn scores<F: Fn(usize) -> usize>(
             q: &[f32],
-            d: usize,
-            group: usize,
+            heads: Heads,
             base: &[f32],
             count: usize,
             off: F,
             scale: f32,
-            bias: f32,
             out: &mut [f32],
             stride: usize,
         ) {
-            by_width!(d, scores_c, (q, group, base, count, off, scale, bias, out, stride), {
-                for c in 0..count {
-                    let o = off(c);
-                    let r = &base[o..o + d];
-                    for h in 0..group {
-                        out[h * stride + c] = Self::dot(&q[h * d..(h + 1) * d], r) * scale + bias;
+            by_width!(
+                heads.d,
+                scores_c,
+                (q, heads, base, count, off, scale, out, stride),
+                {
+                    let d = heads.d;
+                    for c in 0..count {
+                        let o = off(c);
+                        for hh in 0..heads.q_heads {
+                            let r = &base[o + (hh / heads.group) * d..][..d];
+                            out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
+                        }
                     }
                 }
-            })
+            )
         }
 
         #[inline(always)]
         fn accumulate<F: Fn(usize) -> usize>(
             acc: &mut [f32],
-            d: usize,
-            group: usize,
+            heads: Heads,
             base: &[f32],
             count: usize,
             off: F,
             w: &[f32],
             stride: usize,
         ) {
-            by_width!(d, accumulate_c, (acc, group, base, count, off, w, stride), {
-                for c in 0..count {
-                    let o = off(c);
-                    let r = &base[o..o + d];
-                    for h in 0..group {
-                        Self::axpy(&mut acc[h * d..(h + 1) * d], w[h * stride + c], r);
+            by_width!(
+                heads.d,
+                accumulate_c,
+                (acc, heads, base, count, off, w, stride),
+                {
+                    let d = heads.d;
+                    for c in 0..count {
+                        let o = off(c);
+                        for hh in 0..heads.q_heads {
+                            let r = &base[o + (hh / heads.group) * d..][..d];
+                            Self::axpy(&mut acc[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+                        }
                     }
                 }
-            })
+            )
         }
 
         #[inline(always)]
         fn scatter<F: Fn(usize) -> usize>(
             dst: &mut [f32],
-            d: usize,
-            group: usize,
+            heads: Heads,
             count: usize,
             off: F,
             src: &[f32],
             w: &[f32],
             stride: usize,
         ) {
-            by_width!(d, scatter_c, (dst, group, count, off, src, w, stride), {
-                for c in 0..count {
-                    let o = off(c);
-                    for h in 0..group {
-                        Self::axpy(&mut dst[o..o + d], w[h * stride + c], &src[h * d..(h + 1) * d]);
+            by_width!(
+                heads.d,
+                scatter_c,
+                (dst, heads, count, off, src, w, stride),
+                {
+                    let d = heads.d;
+                    for c in 0..count {
+                        let o = off(c);
+                        for hh in 0..heads.q_heads {
+                            let g = hh / heads.group;
+                            Self::axpy(
+                                &mut dst[o + g * d..o + (g + 1) * d],
+                                w[hh * stride + c],
+                                &src[hh * d..(hh + 1) * d],
+                            );
+                        }
                     }
                 }
-            })
+            )
+        }
+
+        #[inline(always)]
+        fn scores_list(
+            q: &[f32],
+            heads: Heads,
+            tok: &[f32],
+            lm: &[f32],
+            offs: &[usize],
+            n_tok: usize,
+            scale: f32,
+            out: &mut [f32],
+            stride: usize,
+        ) {
+            by_width!(
+                heads.d,
+                scores_list_c,
+                (q, heads, tok, lm, offs, n_tok, scale, out, stride),
+                {
+                    let d = heads.d;
+                    for (c, &o) in offs.iter().enumerate() {
+                        let base = if c < n_tok { tok } else { lm };
+                        for hh in 0..heads.q_heads {
+                            let r = &base[o + (hh / heads.group) * d..][..d];
+                            out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
+                        }
+                    }
+                }
+            )
+        }
+
+        #[inline(always)]
+        fn weighted_list(
+            out: &mut [f32],
+            heads: Heads,
+            tok: &[f32],
+            lm: &[f32],
+            offs: &[usize],
+            n_tok: usize,
+            w: &[f32],
+            stride: usize,
+        ) {
+            by_width!(
+                heads.d,
+                weighted_list_c,
+                (out, heads, tok, lm, offs, n_tok, w, stride),
+                {
+                    let d = heads.d;
+                    out[..heads.q_heads * d].fill(0.0);
+                    for (c, &o) in offs.iter().enumerate() {
+                        let base = if c < n_tok { tok } else { lm };
+                        for hh in 0..heads.q_heads {
+                            let r = &base[o + (hh / heads.group) * d..][..d];
+                            Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+                        }
+                    }
+                }
+            )
         }
 
         #[inline(always)]
@@ -541,7 +868,10 @@ mod x86 {
                 let a = _mm256_set1_ps(alpha);
                 for c in 0..chunks {
                     let p = py.add(c * 8);
-                    _mm256_storeu_ps(p, _mm256_fmadd_ps(a, _mm256_loadu_ps(px.add(c * 8)), _mm256_loadu_ps(p)));
+                    _mm256_storeu_ps(
+                        p,
+                        _mm256_fmadd_ps(a, _mm256_loadu_ps(px.add(c * 8)), _mm256_loadu_ps(p)),
+                    );
                 }
                 for i in chunks * 8..n {
                     *py.add(i) += alpha * *px.add(i);

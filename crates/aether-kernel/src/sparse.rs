@@ -1,6 +1,8 @@
 //! Sparse attention prefill (forward) and its backward.
 
-use crate::attend::{block_means, softmax_weights, weighted_values, DenseRows, KvRows};
+use crate::attend::{
+    block_means, candidate_offsets, heads_of, softmax_weights, weighted_values, DenseRows, KvRows,
+};
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::{detected_isa, dispatch, Isa, IsaKind, WithIsa};
@@ -13,6 +15,7 @@ use alloc::vec::Vec;
 pub struct Scratch {
     pattern: Option<QueryPattern>,
     probs: Vec<f32>,
+    offs: Vec<usize>,
     lm_k: Vec<f32>,
     lm_v: Vec<f32>,
     // Backward only: gradients of landmark keys/values, and per-candidate value dots.
@@ -27,18 +30,31 @@ impl Scratch {
     }
 
     fn prepare(&mut self, cfg: &SparseConfig, shape: &AttnShape) -> Result<(), KernelError> {
-        if self.pattern.as_ref().is_none_or(|p| p.extra.capacity() < cfg.global_tokens.len()) {
+        if self
+            .pattern
+            .as_ref()
+            .is_none_or(|p| p.extra.capacity() < cfg.global_tokens.len())
+        {
             self.pattern = Some(QueryPattern::with_capacity(cfg));
         }
         let n = shape.seq;
-        let span = if cfg.causal { cfg.window.saturating_add(1) } else { cfg.window.saturating_mul(2).saturating_add(1) };
+        let span = if cfg.causal {
+            cfg.window.saturating_add(1)
+        } else {
+            cfg.window.saturating_mul(2).saturating_add(1)
+        };
         let max_c = span.min(n)
             + cfg.global_tokens.len()
             + 2 * usize::BITS as usize
             + 2
             + 2 * usize::BITS as usize;
-        let probs = max_c.checked_mul(shape.group()).ok_or(KernelError::SizeOverflow)?;
+        let probs = max_c
+            .checked_mul(shape.q_heads)
+            .ok_or(KernelError::SizeOverflow)?;
         grow(&mut self.probs, probs);
+        if self.offs.len() < max_c {
+            self.offs.resize(max_c, 0);
+        }
         if cfg.landmarks {
             let lm = n
                 .div_ceil(cfg.block_size)
@@ -62,7 +78,9 @@ pub(crate) fn check_finite(tensor: &'static str, x: &[f32]) -> Result<(), Kernel
     // located only on failure.
     // Adding one exponent unit carries into bit 31 only from the all-ones exponent; and/add/or
     // vectorise even on baseline SSE2.
-    let flags = x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & 0x7f80_0000) + 0x0080_0000));
+    let flags = x.iter().fold(0u32, |acc, v| {
+        acc | ((v.to_bits() & 0x7f80_0000) + 0x0080_0000)
+    });
     if flags & 0x8000_0000 != 0 {
         let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(KernelError::NonFinite { tensor, index });
@@ -80,7 +98,10 @@ pub struct SparseAttention {
 impl SparseAttention {
     pub fn new(cfg: SparseConfig) -> Result<Self, KernelError> {
         cfg.validate()?;
-        Ok(Self { cfg, isa: detected_isa() })
+        Ok(Self {
+            cfg,
+            isa: detected_isa(),
+        })
     }
 
     /// Forces the portable scalar path (for tests and for comparing ISAs).
@@ -116,7 +137,11 @@ impl SparseAttention {
     ) -> Result<(), KernelError> {
         shape.check(q.len(), k.len(), v.len())?;
         if out.len() != q.len() {
-            return Err(KernelError::Length { tensor: "out", expected: q.len(), got: out.len() });
+            return Err(KernelError::Length {
+                tensor: "out",
+                expected: q.len(),
+                got: out.len(),
+            });
         }
         check_finite("q", q)?;
         check_finite("k", k)?;
@@ -126,7 +151,14 @@ impl SparseAttention {
         }
         scratch.prepare(&self.cfg, &shape)?;
         self.compute_landmarks(&shape, k, v, scratch);
-        let Scratch { pattern, probs, lm_k, lm_v, .. } = scratch;
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            ..
+        } = scratch;
         let pattern = pattern.as_mut().expect("prepared");
         dispatch(
             self.isa,
@@ -134,11 +166,18 @@ impl SparseAttention {
                 cfg: &self.cfg,
                 shape,
                 q,
-                rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                rows: DenseRows {
+                    k,
+                    v,
+                    lm_k,
+                    lm_v,
+                    row: shape.kv_heads * shape.head_dim,
+                },
                 out,
                 first: 0,
                 pattern,
                 probs,
+                offs,
             },
         );
         Ok(())
@@ -149,8 +188,26 @@ impl SparseAttention {
             return;
         }
         let row = shape.kv_heads * shape.head_dim;
-        dispatch(self.isa, BlockMeans { x: k, n: shape.seq, row, block: self.cfg.block_size, out: &mut scratch.lm_k });
-        dispatch(self.isa, BlockMeans { x: v, n: shape.seq, row, block: self.cfg.block_size, out: &mut scratch.lm_v });
+        dispatch(
+            self.isa,
+            BlockMeans {
+                x: k,
+                n: shape.seq,
+                row,
+                block: self.cfg.block_size,
+                out: &mut scratch.lm_k,
+            },
+        );
+        dispatch(
+            self.isa,
+            BlockMeans {
+                x: v,
+                n: shape.seq,
+                row,
+                block: self.cfg.block_size,
+                out: &mut scratch.lm_v,
+            },
+        );
     }
 
     /// Allocating convenience over [`forward_into`](Self::forward_into) for `Tensor3` inputs;
@@ -158,7 +215,14 @@ impl SparseAttention {
     pub fn forward(&self, q: &Tensor3, k: &Tensor3, v: &Tensor3) -> Result<Tensor3, KernelError> {
         let shape = tensor_shape(q, k, v)?;
         let mut out = Tensor3::try_zeros(q.seq, q.heads, q.dim)?;
-        self.forward_into(shape, &q.data, &k.data, &v.data, &mut out.data, &mut Scratch::new())?;
+        self.forward_into(
+            shape,
+            &q.data,
+            &k.data,
+            &v.data,
+            &mut out.data,
+            &mut Scratch::new(),
+        )?;
         Ok(out)
     }
 
@@ -179,7 +243,11 @@ impl SparseAttention {
         }
         shape.check(q.len(), k.len(), v.len())?;
         if out.len() != q.len() {
-            return Err(KernelError::Length { tensor: "out", expected: q.len(), got: out.len() });
+            return Err(KernelError::Length {
+                tensor: "out",
+                expected: q.len(),
+                got: out.len(),
+            });
         }
         check_finite("q", q)?;
         check_finite("k", k)?;
@@ -196,19 +264,33 @@ impl SparseAttention {
                 let isa = self.isa;
                 s.spawn(move || {
                     let mut local = Scratch::new();
-                    local.prepare(cfg, &shape).expect("sizes checked by the caller");
-                    let Scratch { pattern, probs, .. } = &mut local;
+                    local
+                        .prepare(cfg, &shape)
+                        .expect("sizes checked by the caller");
+                    let Scratch {
+                        pattern,
+                        probs,
+                        offs,
+                        ..
+                    } = &mut local;
                     dispatch(
                         isa,
                         ForwardRows {
                             cfg,
                             shape,
                             q,
-                            rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                            rows: DenseRows {
+                                k,
+                                v,
+                                lm_k,
+                                lm_v,
+                                row: shape.kv_heads * shape.head_dim,
+                            },
                             out: chunk,
                             first: t * per,
                             pattern: pattern.as_mut().expect("prepared"),
                             probs,
+                            offs,
                         },
                     );
                 });
@@ -240,7 +322,11 @@ impl SparseAttention {
             ("d_v", v.len(), d_v.len()),
         ] {
             if expected != got {
-                return Err(KernelError::Length { tensor, expected, got });
+                return Err(KernelError::Length {
+                    tensor,
+                    expected,
+                    got,
+                });
             }
         }
         check_finite("q", q)?;
@@ -255,20 +341,39 @@ impl SparseAttention {
         }
         scratch.prepare(&self.cfg, &shape)?;
         self.compute_landmarks(&shape, k, v, scratch);
-        let lm_len = if self.cfg.landmarks { scratch.lm_k.len() } else { 0 };
+        let lm_len = if self.cfg.landmarks {
+            scratch.lm_k.len()
+        } else {
+            0
+        };
         scratch.d_lm_k.clear();
         scratch.d_lm_k.resize(lm_len, 0.0);
         scratch.d_lm_v.clear();
         scratch.d_lm_v.resize(lm_len, 0.0);
         grow(&mut scratch.dp, scratch.probs.len());
-        let Scratch { pattern, probs, lm_k, lm_v, d_lm_k, d_lm_v, dp } = scratch;
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            d_lm_k,
+            d_lm_v,
+            dp,
+        } = scratch;
         dispatch(
             self.isa,
             Backward {
                 cfg: &self.cfg,
                 shape,
                 q,
-                rows: DenseRows { k, v, lm_k, lm_v, kv_heads: shape.kv_heads, dim: shape.head_dim },
+                rows: DenseRows {
+                    k,
+                    v,
+                    lm_k,
+                    lm_v,
+                    row: shape.kv_heads * shape.head_dim,
+                },
                 d_out,
                 d_q,
                 d_k,
@@ -277,6 +382,7 @@ impl SparseAttention {
                 d_lm_v,
                 pattern: pattern.as_mut().expect("prepared"),
                 probs,
+                offs,
                 dp,
             },
         );
@@ -287,17 +393,46 @@ impl SparseAttention {
 /// Shape of a `Tensor3` triple: equal seq and dim, `k` and `v` identical, head ratio integral.
 pub fn tensor_shape(q: &Tensor3, k: &Tensor3, v: &Tensor3) -> Result<AttnShape, KernelError> {
     if k.shape() != v.shape() {
-        let what = if k.seq != v.seq { "k/v seq" } else if k.heads != v.heads { "k/v heads" } else { "k/v dim" };
-        let (e, g) = if k.seq != v.seq { (k.seq, v.seq) } else if k.heads != v.heads { (k.heads, v.heads) } else { (k.dim, v.dim) };
-        return Err(KernelError::Mismatch { what, expected: e, got: g });
+        let what = if k.seq != v.seq {
+            "k/v seq"
+        } else if k.heads != v.heads {
+            "k/v heads"
+        } else {
+            "k/v dim"
+        };
+        let (e, g) = if k.seq != v.seq {
+            (k.seq, v.seq)
+        } else if k.heads != v.heads {
+            (k.heads, v.heads)
+        } else {
+            (k.dim, v.dim)
+        };
+        return Err(KernelError::Mismatch {
+            what,
+            expected: e,
+            got: g,
+        });
     }
     if q.seq != k.seq {
-        return Err(KernelError::Mismatch { what: "q/k seq", expected: q.seq, got: k.seq });
+        return Err(KernelError::Mismatch {
+            what: "q/k seq",
+            expected: q.seq,
+            got: k.seq,
+        });
     }
     if q.dim != k.dim {
-        return Err(KernelError::Mismatch { what: "q/k dim", expected: q.dim, got: k.dim });
+        return Err(KernelError::Mismatch {
+            what: "q/k dim",
+            expected: q.dim,
+            got: k.dim,
+        });
     }
-    let shape = AttnShape { seq: q.seq, q_heads: q.heads, kv_heads: k.heads, head_dim: q.dim };
+    let shape = AttnShape {
+        seq: q.seq,
+        q_heads: q.heads,
+        kv_heads: k.heads,
+        head_dim: q.dim,
+    };
     shape.validate()?;
     Ok(shape)
 }
@@ -328,23 +463,33 @@ struct ForwardRows<'a> {
     first: usize,
     pattern: &'a mut QueryPattern,
     probs: &'a mut [f32],
+    offs: &'a mut [usize],
 }
 
 impl WithIsa for ForwardRows<'_> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let ForwardRows { cfg, shape, q, rows, out, first, pattern, probs } = self;
+        let ForwardRows {
+            cfg,
+            shape,
+            q,
+            rows,
+            out,
+            first,
+            pattern,
+            probs,
+            offs,
+        } = self;
         let row = shape.q_heads * shape.head_dim;
         let n = shape.seq;
         for (r, out_row) in out.chunks_exact_mut(row).enumerate() {
             let i = first + r;
             pattern.build(cfg, n, i);
             let q_row = &q[i * row..(i + 1) * row];
-            for g in 0..shape.kv_heads {
-                softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, g, q_row, probs);
-                weighted_values::<I, _>(&shape, pattern, &rows, g, probs, out_row);
-            }
+            let nc = candidate_offsets(pattern, &rows, offs);
+            softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc], q_row, probs);
+            weighted_values::<I, _>(&shape, pattern, &rows, &offs[..nc], probs, out_row);
         }
     }
 }
@@ -362,6 +507,7 @@ struct Backward<'a> {
     d_lm_v: &'a mut [f32],
     pattern: &'a mut QueryPattern,
     probs: &'a mut [f32],
+    offs: &'a mut [usize],
     dp: &'a mut [f32],
 }
 
@@ -369,11 +515,26 @@ impl WithIsa for Backward<'_> {
     type Output = ();
     #[inline(always)]
     fn run<I: Isa>(self) {
-        let Backward { cfg, shape, q, rows, d_out, d_q, d_k, d_v, d_lm_k, d_lm_v, pattern, probs, dp } = self;
+        let Backward {
+            cfg,
+            shape,
+            q,
+            rows,
+            d_out,
+            d_q,
+            d_k,
+            d_v,
+            d_lm_k,
+            d_lm_v,
+            pattern,
+            probs,
+            offs,
+            dp,
+        } = self;
+        let heads = heads_of(&shape);
         let d = shape.head_dim;
         let row = shape.q_heads * d;
         let kv_row = shape.kv_heads * d;
-        let group = shape.group();
         let n = shape.seq;
         let scale = 1.0 / libm::sqrtf(d as f32);
         for i in 0..n {
@@ -384,39 +545,61 @@ impl WithIsa for Backward<'_> {
             let blocks = &pattern.blocks;
             let q_row = &q[i * row..(i + 1) * row];
             let do_row = &d_out[i * row..(i + 1) * row];
-            for g in 0..shape.kv_heads {
-                let hs = g * group * d..(g + 1) * group * d;
-                softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, g, q_row, probs);
-                // dp[h][c] = d_out_h . v_c
-                let dor = &do_row[hs.clone()];
-                let tok_off = |c: usize| rows.token_off(c, lo + c, g);
-                let ext_off = |c: usize| rows.token_off(wl + c, extra[c], g);
-                let lm_off = |bi: usize| rows.lm_off(bi, blocks[bi], g);
-                I::scores(dor, d, group, rows.values(), wl, tok_off, 1.0, 0.0, dp, nc);
-                I::scores(dor, d, group, rows.values(), extra.len(), ext_off, 1.0, 0.0, &mut dp[wl..], nc);
-                I::scores(dor, d, group, rows.lm_values(), blocks.len(), lm_off, 1.0, 0.0, &mut dp[t..], nc);
-                // ds = p (dp - sum_c p dp) * scale, the gradient of the unscaled dot.
-                for h in 0..group {
-                    let p = &probs[h * nc..(h + 1) * nc];
-                    let dph = &mut dp[h * nc..(h + 1) * nc];
-                    let delta: f32 = p.iter().zip(dph.iter()).map(|(a, b)| a * b).sum();
-                    for (x, &pc) in dph.iter_mut().zip(p) {
-                        *x = pc * (*x - delta) * scale;
-                    }
+            let nc_ = candidate_offsets(pattern, &rows, offs);
+            softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc_], q_row, probs);
+            let tok_off = |c: usize| rows.token_off(c, lo + c);
+            let ext_off = |c: usize| rows.token_off(wl + c, extra[c]);
+            let lm_off = |bi: usize| rows.lm_off(bi, blocks[bi]);
+            // dp[hh][c] = d_out_hh . v_c
+            I::scores(do_row, heads, rows.values(), wl, tok_off, 1.0, dp, nc);
+            I::scores(
+                do_row,
+                heads,
+                rows.values(),
+                extra.len(),
+                ext_off,
+                1.0,
+                &mut dp[wl..],
+                nc,
+            );
+            I::scores(
+                do_row,
+                heads,
+                rows.lm_values(),
+                blocks.len(),
+                lm_off,
+                1.0,
+                &mut dp[t..],
+                nc,
+            );
+            // ds = p (dp - sum_c p dp) * scale: the gradient of the unscaled dot product.
+            for hh in 0..shape.q_heads {
+                let p = &probs[hh * nc..(hh + 1) * nc];
+                let dph = &mut dp[hh * nc..(hh + 1) * nc];
+                let delta: f32 = p.iter().zip(dph.iter()).map(|(a, b)| a * b).sum();
+                for (x, &pc) in dph.iter_mut().zip(p) {
+                    *x = pc * (*x - delta) * scale;
                 }
-                // dq += ds k ; dk += ds q ; dv += p d_out (landmarks into d_lm_*).
-                let dq = &mut d_q[i * row..(i + 1) * row][hs.clone()];
-                I::accumulate(dq, d, group, rows.keys(), wl, tok_off, dp, nc);
-                I::accumulate(dq, d, group, rows.keys(), extra.len(), ext_off, &dp[wl..], nc);
-                I::accumulate(dq, d, group, rows.lm_keys(), blocks.len(), lm_off, &dp[t..], nc);
-                let qg = &q_row[hs.clone()];
-                I::scatter(d_k, d, group, wl, tok_off, qg, dp, nc);
-                I::scatter(d_k, d, group, extra.len(), ext_off, qg, &dp[wl..], nc);
-                I::scatter(d_lm_k, d, group, blocks.len(), lm_off, qg, &dp[t..], nc);
-                I::scatter(d_v, d, group, wl, tok_off, dor, probs, nc);
-                I::scatter(d_v, d, group, extra.len(), ext_off, dor, &probs[wl..], nc);
-                I::scatter(d_lm_v, d, group, blocks.len(), lm_off, dor, &probs[t..], nc);
             }
+            // dq += ds k ; dk += ds q ; dv += p d_out (landmarks into d_lm_*).
+            let dq = &mut d_q[i * row..(i + 1) * row];
+            I::accumulate(dq, heads, rows.keys(), wl, tok_off, dp, nc);
+            I::accumulate(dq, heads, rows.keys(), extra.len(), ext_off, &dp[wl..], nc);
+            I::accumulate(
+                dq,
+                heads,
+                rows.lm_keys(),
+                blocks.len(),
+                lm_off,
+                &dp[t..],
+                nc,
+            );
+            I::scatter(d_k, heads, wl, tok_off, q_row, dp, nc);
+            I::scatter(d_k, heads, extra.len(), ext_off, q_row, &dp[wl..], nc);
+            I::scatter(d_lm_k, heads, blocks.len(), lm_off, q_row, &dp[t..], nc);
+            I::scatter(d_v, heads, wl, tok_off, do_row, probs, nc);
+            I::scatter(d_v, heads, extra.len(), ext_off, do_row, &probs[wl..], nc);
+            I::scatter(d_lm_v, heads, blocks.len(), lm_off, do_row, &probs[t..], nc);
         }
         if cfg.landmarks {
             // A block mean's gradient reaches each member token divided by the block's count.

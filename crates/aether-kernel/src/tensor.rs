@@ -23,13 +23,23 @@ impl Tensor3 {
     /// All zeros, or `SizeOverflow`.
     pub fn try_zeros(seq: usize, heads: usize, dim: usize) -> Result<Self, KernelError> {
         let n = checked_len(seq, heads, dim)?;
-        Ok(Self { data: vec![0.0; n], seq, heads, dim })
+        Ok(Self {
+            data: vec![0.0; n],
+            seq,
+            heads,
+            dim,
+        })
     }
 
     /// Wraps `data`; errors (as the seed did, with a `String`) when the length does not match.
     pub fn from_vec(data: Vec<f32>, seq: usize, heads: usize, dim: usize) -> Result<Self, String> {
         match checked_len(seq, heads, dim) {
-            Ok(n) if n == data.len() => Ok(Self { data, seq, heads, dim }),
+            Ok(n) if n == data.len() => Ok(Self {
+                data,
+                seq,
+                heads,
+                dim,
+            }),
             Ok(n) => Err(alloc::format!(
                 "Tensor3::from_vec: data has {} values, shape ({seq}, {heads}, {dim}) needs {n}",
                 data.len()

@@ -2,7 +2,8 @@
 //! NaN rows without panicking.
 
 use aether_kernel::{
-    tensor_shape, AttnShape, DecodeScratch, KernelError, KvCache, Scratch, SparseAttention, SparseConfig, Tensor3,
+    tensor_shape, AttnShape, DecodeScratch, KernelError, KvCache, Scratch, SparseAttention,
+    SparseConfig, Tensor3,
 };
 
 fn attn() -> SparseAttention {
@@ -11,7 +12,11 @@ fn attn() -> SparseAttention {
 
 #[test]
 fn zero_block_size_is_rejected() {
-    let err = SparseAttention::new(SparseConfig { block_size: 0, ..SparseConfig::default() }).unwrap_err();
+    let err = SparseAttention::new(SparseConfig {
+        block_size: 0,
+        ..SparseConfig::default()
+    })
+    .unwrap_err();
     assert_eq!(err, KernelError::InvalidConfig("block_size must be > 0"));
     assert!(KvCache::<f32>::try_new(4, 1, 4, 0, aether_kernel::CacheMode::Growing).is_err());
 }
@@ -20,27 +25,67 @@ fn zero_block_size_is_rejected() {
 fn shape_errors_are_typed() {
     let a = attn();
     let mut s = Scratch::new();
-    let shape = AttnShape { seq: 8, q_heads: 4, kv_heads: 1, head_dim: 4 };
+    let shape = AttnShape {
+        seq: 8,
+        q_heads: 4,
+        kv_heads: 1,
+        head_dim: 4,
+    };
     let (q, kv) = (vec![0.0; 8 * 4 * 4], vec![0.0; 8 * 4]);
     let mut out = vec![0.0; q.len()];
     assert_eq!(
         a.forward_into(shape, &q[1..], &kv, &kv, &mut out, &mut s),
-        Err(KernelError::Length { tensor: "q", expected: 128, got: 127 })
+        Err(KernelError::Length {
+            tensor: "q",
+            expected: 128,
+            got: 127
+        })
     );
     assert_eq!(
         a.forward_into(shape, &q, &kv, &kv[..31], &mut out, &mut s),
-        Err(KernelError::Length { tensor: "v", expected: 32, got: 31 })
+        Err(KernelError::Length {
+            tensor: "v",
+            expected: 32,
+            got: 31
+        })
     );
     assert_eq!(
         a.forward_into(shape, &q, &kv, &kv, &mut out[..5], &mut s),
-        Err(KernelError::Length { tensor: "out", expected: 128, got: 5 })
+        Err(KernelError::Length {
+            tensor: "out",
+            expected: 128,
+            got: 5
+        })
     );
-    let bad = AttnShape { kv_heads: 3, ..shape };
-    assert_eq!(a.forward_into(bad, &q, &kv, &kv, &mut out, &mut s), Err(KernelError::HeadRatio { q_heads: 4, kv_heads: 3 }));
-    let zero = AttnShape { head_dim: 0, ..shape };
-    assert_eq!(a.forward_into(zero, &q, &kv, &kv, &mut out, &mut s), Err(KernelError::ZeroDim));
-    let huge = AttnShape { seq: usize::MAX / 2, q_heads: 4, kv_heads: 1, head_dim: 4 };
-    assert_eq!(a.forward_into(huge, &q, &kv, &kv, &mut out, &mut s), Err(KernelError::SizeOverflow));
+    let bad = AttnShape {
+        kv_heads: 3,
+        ..shape
+    };
+    assert_eq!(
+        a.forward_into(bad, &q, &kv, &kv, &mut out, &mut s),
+        Err(KernelError::HeadRatio {
+            q_heads: 4,
+            kv_heads: 3
+        })
+    );
+    let zero = AttnShape {
+        head_dim: 0,
+        ..shape
+    };
+    assert_eq!(
+        a.forward_into(zero, &q, &kv, &kv, &mut out, &mut s),
+        Err(KernelError::ZeroDim)
+    );
+    let huge = AttnShape {
+        seq: usize::MAX / 2,
+        q_heads: 4,
+        kv_heads: 1,
+        head_dim: 4,
+    };
+    assert_eq!(
+        a.forward_into(huge, &q, &kv, &kv, &mut out, &mut s),
+        Err(KernelError::SizeOverflow)
+    );
 }
 
 #[test]
@@ -48,15 +93,24 @@ fn tensor3_shape_mismatches_are_typed() {
     let q = Tensor3::zeros(8, 4, 16);
     assert!(matches!(
         tensor_shape(&q, &Tensor3::zeros(8, 1, 16), &Tensor3::zeros(8, 2, 16)),
-        Err(KernelError::Mismatch { what: "k/v heads", .. })
+        Err(KernelError::Mismatch {
+            what: "k/v heads",
+            ..
+        })
     ));
     assert!(matches!(
         tensor_shape(&q, &Tensor3::zeros(7, 1, 16), &Tensor3::zeros(7, 1, 16)),
-        Err(KernelError::Mismatch { what: "q/k seq", .. })
+        Err(KernelError::Mismatch {
+            what: "q/k seq",
+            ..
+        })
     ));
     assert!(matches!(
         tensor_shape(&q, &Tensor3::zeros(8, 1, 8), &Tensor3::zeros(8, 1, 8)),
-        Err(KernelError::Mismatch { what: "q/k dim", .. })
+        Err(KernelError::Mismatch {
+            what: "q/k dim",
+            ..
+        })
     ));
     assert!(Tensor3::from_vec(vec![0.0; 5], 2, 2, 2).is_err());
 }
@@ -70,23 +124,49 @@ fn cache_mismatches_are_typed() {
     let mut out = vec![0.0; 16];
     assert_eq!(
         a.decode_step(&[0.0; 16], &cache, &mut out, &mut scratch),
-        Err(KernelError::CacheMismatch { what: "block_size", cache: 8, call: 4 })
+        Err(KernelError::CacheMismatch {
+            what: "block_size",
+            cache: 8,
+            call: 4
+        })
     );
     let mut cache = a.make_cache::<f32>(16, 1, 4, false).unwrap();
     // q with the wrong head dim, and appends with the wrong width.
     assert_eq!(
         a.decode_step(&[0.0; 12], &cache, &mut out, &mut scratch),
-        Err(KernelError::Length { tensor: "q", expected: 16, got: 12 })
+        Err(KernelError::Length {
+            tensor: "q",
+            expected: 16,
+            got: 12
+        })
     );
-    assert_eq!(cache.append(&[0.0; 5], &[0.0; 4]), Err(KernelError::Length { tensor: "k", expected: 4, got: 5 }));
+    assert_eq!(
+        cache.append(&[0.0; 5], &[0.0; 4]),
+        Err(KernelError::Length {
+            tensor: "k",
+            expected: 4,
+            got: 5
+        })
+    );
     // Scratch built for another head layout.
     let mut other = DecodeScratch::new(a.config(), 4, 2, 4).unwrap();
-    assert!(matches!(a.decode_step(&[0.0; 16], &cache, &mut out, &mut other), Err(KernelError::CacheMismatch { .. })));
+    assert!(matches!(
+        a.decode_step(&[0.0; 16], &cache, &mut out, &mut other),
+        Err(KernelError::CacheMismatch { .. })
+    ));
     // Seed-style tensor append checks seq, heads and dim.
-    assert!(cache.try_append(&Tensor3::zeros(2, 1, 4), &Tensor3::zeros(2, 1, 4)).is_err());
-    assert!(cache.try_append(&Tensor3::zeros(1, 2, 4), &Tensor3::zeros(1, 2, 4)).is_err());
-    assert!(cache.try_append(&Tensor3::zeros(1, 1, 5), &Tensor3::zeros(1, 1, 5)).is_err());
-    assert!(a.decode_step_tensor(&Tensor3::zeros(2, 4, 4), &cache).is_err());
+    assert!(cache
+        .try_append(&Tensor3::zeros(2, 1, 4), &Tensor3::zeros(2, 1, 4))
+        .is_err());
+    assert!(cache
+        .try_append(&Tensor3::zeros(1, 2, 4), &Tensor3::zeros(1, 2, 4))
+        .is_err());
+    assert!(cache
+        .try_append(&Tensor3::zeros(1, 1, 5), &Tensor3::zeros(1, 1, 5))
+        .is_err());
+    assert!(a
+        .decode_step_tensor(&Tensor3::zeros(2, 4, 4), &cache)
+        .is_err());
 }
 
 #[test]
@@ -100,32 +180,52 @@ fn non_finite_inputs_are_rejected_with_their_position() {
     k[17] = f32::NAN;
     assert_eq!(
         a.forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new()),
-        Err(KernelError::NonFinite { tensor: "k", index: 17 })
+        Err(KernelError::NonFinite {
+            tensor: "k",
+            index: 17
+        })
     );
     k[17] = 0.1;
     q[40] = f32::INFINITY;
     assert_eq!(
         a.forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new()),
-        Err(KernelError::NonFinite { tensor: "q", index: 40 })
+        Err(KernelError::NonFinite {
+            tensor: "q",
+            index: 40
+        })
     );
     let mut cache = a.make_cache::<f32>(4, 2, 4, false).unwrap();
     let mut bad = [0.0f32; 8];
     bad[3] = f32::NEG_INFINITY;
-    assert_eq!(cache.append(&[0.0; 8], &bad), Err(KernelError::NonFinite { tensor: "v", index: 3 }));
-    assert!(cache.is_empty(), "a rejected append must not change the cache");
+    assert_eq!(
+        cache.append(&[0.0; 8], &bad),
+        Err(KernelError::NonFinite {
+            tensor: "v",
+            index: 3
+        })
+    );
+    assert!(
+        cache.is_empty(),
+        "a rejected append must not change the cache"
+    );
 }
 
 #[test]
 fn overflowing_scores_give_nan_rows_not_panics() {
     // Finite inputs whose dot products overflow f32: the affected query rows become NaN
     // (documented), other rows stay finite.
-    let a = SparseAttention::new(SparseConfig { landmarks: false, ..SparseConfig::upstream(0, 4) }).unwrap();
+    let a = SparseAttention::new(SparseConfig {
+        landmarks: false,
+        ..SparseConfig::upstream(0, 4)
+    })
+    .unwrap();
     let shape = AttnShape::mha(4, 1, 2);
     let q = vec![1e30, 1e30, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1];
     let k = vec![1e30, 1e30, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1];
     let v = vec![1.0; 8];
     let mut out = vec![0.0; 8];
-    a.forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new()).unwrap();
+    a.forward_into(shape, &q, &k, &v, &mut out, &mut Scratch::new())
+        .unwrap();
     assert!(out[0].is_nan() && out[1].is_nan());
     assert!(out[2..].iter().all(|x| x.is_finite()));
 }
@@ -133,6 +233,12 @@ fn overflowing_scores_give_nan_rows_not_panics() {
 #[test]
 fn empty_sequence_is_fine() {
     let a = attn();
-    let out = a.forward(&Tensor3::zeros(0, 4, 8), &Tensor3::zeros(0, 1, 8), &Tensor3::zeros(0, 1, 8)).unwrap();
+    let out = a
+        .forward(
+            &Tensor3::zeros(0, 4, 8),
+            &Tensor3::zeros(0, 1, 8),
+            &Tensor3::zeros(0, 1, 8),
+        )
+        .unwrap();
     assert_eq!(out.shape(), (0, 4, 8));
 }

@@ -8,10 +8,12 @@ use aether_kernel::{dense_backward, AttnShape, Scratch, SparseAttention, SparseC
 use common::{max_abs_diff, Rng};
 
 type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
+/// A forward pass in f64 over (q, k, v).
+type Forward64<'a> = &'a dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>;
 
 /// d/dx of L = sum(f(q,k,v) * r) by central differences in f64, for q, k and v.
 fn finite_differences(
-    f: &dyn Fn(&[f64], &[f64], &[f64]) -> Vec<f64>,
+    f: Forward64<'_>,
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -19,7 +21,9 @@ fn finite_differences(
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let to64 = |x: &[f32]| x.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let (q, k, v, r) = (to64(q), to64(k), to64(v), to64(r));
-    let loss = |q: &[f64], k: &[f64], v: &[f64]| f(q, k, v).iter().zip(&r).map(|(a, b)| a * b).sum::<f64>();
+    let loss = |q: &[f64], k: &[f64], v: &[f64]| {
+        f(q, k, v).iter().zip(&r).map(|(a, b)| a * b).sum::<f64>()
+    };
     let h = 1e-6;
     let grad = |which: usize| {
         let base = [&q, &k, &v][which];
@@ -29,7 +33,8 @@ fn finite_differences(
                 let mut minus = [q.clone(), k.clone(), v.clone()];
                 plus[which][i] += h;
                 minus[which][i] -= h;
-                (loss(&plus[0], &plus[1], &plus[2]) - loss(&minus[0], &minus[1], &minus[2])) / (2.0 * h)
+                (loss(&plus[0], &plus[1], &plus[2]) - loss(&minus[0], &minus[1], &minus[2]))
+                    / (2.0 * h)
             })
             .collect::<Vec<f64>>()
     };
@@ -38,13 +43,34 @@ fn finite_differences(
 
 fn rel_err(ours: &[f32], fd: &[f64]) -> f64 {
     let scale = fd.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let err = ours.iter().zip(fd).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+    let err = ours
+        .iter()
+        .zip(fd)
+        .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
     err / scale.max(1e-12)
 }
 
-fn sparse_grads(attn: &SparseAttention, shape: AttnShape, q: &[f32], k: &[f32], v: &[f32], r: &[f32]) -> Grads {
+fn sparse_grads(
+    attn: &SparseAttention,
+    shape: AttnShape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    r: &[f32],
+) -> Grads {
     let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
-    attn.backward_into(shape, q, k, v, r, &mut dq, &mut dk, &mut dv, &mut Scratch::new()).unwrap();
+    attn.backward_into(
+        shape,
+        q,
+        k,
+        v,
+        r,
+        &mut dq,
+        &mut dk,
+        &mut dv,
+        &mut Scratch::new(),
+    )
+    .unwrap();
     (dq, dk, dv)
 }
 
@@ -61,13 +87,24 @@ fn sparse_backward_matches_finite_differences() {
         (true, 0, 1, 2, 2, 9, false),
     ];
     for (causal, window, block, qh, kvh, n, improved) in cases {
-        let mut cfg = SparseConfig { window, block_size: block, causal, global_tokens: vec![0, 5], ..SparseConfig::default() };
+        let mut cfg = SparseConfig {
+            window,
+            block_size: block,
+            causal,
+            global_tokens: vec![0, 5],
+            ..SparseConfig::default()
+        };
         if improved {
             cfg = cfg.improved();
         }
         let attn = SparseAttention::new(cfg.clone()).unwrap();
         let d = 4;
-        let shape = AttnShape { seq: n, q_heads: qh, kv_heads: kvh, head_dim: d };
+        let shape = AttnShape {
+            seq: n,
+            q_heads: qh,
+            kv_heads: kvh,
+            head_dim: d,
+        };
         let q = rng.vec(n * qh * d);
         let k = rng.vec(n * kvh * d);
         let v = rng.vec(n * kvh * d);
@@ -78,7 +115,10 @@ fn sparse_backward_matches_finite_differences() {
             let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
             for (name, ours, fd) in [("dq", &dq, &fq), ("dk", &dk, &fk), ("dv", &dv, &fv)] {
                 let e = rel_err(ours, fd);
-                assert!(e <= 1e-3, "{name} causal={causal} W={window} B={block} heads={qh}/{kvh}: rel err {e:e}");
+                assert!(
+                    e <= 1e-3,
+                    "{name} causal={causal} W={window} B={block} heads={qh}/{kvh}: rel err {e:e}"
+                );
             }
         }
     }
@@ -89,8 +129,18 @@ fn dense_backward_matches_finite_differences() {
     let mut rng = Rng::new(8);
     for (causal, qh, kvh, n) in [(true, 2, 2, 9), (false, 4, 1, 7)] {
         let d = 4;
-        let shape = AttnShape { seq: n, q_heads: qh, kv_heads: kvh, head_dim: d };
-        let (q, k, v, r) = (rng.vec(n * qh * d), rng.vec(n * kvh * d), rng.vec(n * kvh * d), rng.vec(n * qh * d));
+        let shape = AttnShape {
+            seq: n,
+            q_heads: qh,
+            kv_heads: kvh,
+            head_dim: d,
+        };
+        let (q, k, v, r) = (
+            rng.vec(n * qh * d),
+            rng.vec(n * kvh * d),
+            rng.vec(n * kvh * d),
+            rng.vec(n * qh * d),
+        );
         let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
         dense_backward(shape, causal, &q, &k, &v, &r, &mut dq, &mut dk, &mut dv).unwrap();
         let f = |q: &[f64], k: &[f64], v: &[f64]| dense_forward_f64(shape, causal, q, k, v);
@@ -106,11 +156,26 @@ fn dense_backward_matches_finite_differences() {
 fn sparse_backward_equals_dense_backward_when_pattern_covers_every_key() {
     let mut rng = Rng::new(9);
     for (causal, qh, kvh, n) in [(true, 4, 4, 40), (false, 4, 1, 33), (true, 8, 2, 64)] {
-        let cfg = SparseConfig { window: n, landmarks: false, causal, ..SparseConfig::upstream(n, 8) };
+        let cfg = SparseConfig {
+            window: n,
+            landmarks: false,
+            causal,
+            ..SparseConfig::upstream(n, 8)
+        };
         let attn = SparseAttention::new(cfg).unwrap();
         let d = 16;
-        let shape = AttnShape { seq: n, q_heads: qh, kv_heads: kvh, head_dim: d };
-        let (q, k, v, r) = (rng.vec(n * qh * d), rng.vec(n * kvh * d), rng.vec(n * kvh * d), rng.vec(n * qh * d));
+        let shape = AttnShape {
+            seq: n,
+            q_heads: qh,
+            kv_heads: kvh,
+            head_dim: d,
+        };
+        let (q, k, v, r) = (
+            rng.vec(n * qh * d),
+            rng.vec(n * kvh * d),
+            rng.vec(n * kvh * d),
+            rng.vec(n * qh * d),
+        );
         let (sq, sk, sv) = sparse_grads(&attn, shape, &q, &k, &v, &r);
         let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
         dense_backward(shape, causal, &q, &k, &v, &r, &mut dq, &mut dk, &mut dv).unwrap();

@@ -38,7 +38,10 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn decode_and_reused_forward_do_not_allocate() {
     COUNTING.with(|c| c.set(true));
-    let cfg = SparseConfig { global_tokens: vec![0, 2], ..SparseConfig::upstream(16, 32) };
+    let cfg = SparseConfig {
+        global_tokens: vec![0, 2],
+        ..SparseConfig::upstream(16, 32)
+    };
     let attn = SparseAttention::new(cfg).unwrap();
     for sliding in [false, true] {
         for f16 in [false, true] {
@@ -54,7 +57,8 @@ fn decode_and_reused_forward_do_not_allocate() {
                 before = ALLOCS.load(Ordering::Relaxed);
                 for _ in 0..steps {
                     cache.append(&kv, &kv).unwrap();
-                    attn.decode_step(&q, &cache, &mut out, &mut scratch).unwrap();
+                    attn.decode_step(&q, &cache, &mut out, &mut scratch)
+                        .unwrap();
                 }
             } else {
                 let mut cache = attn.make_cache::<f32>(cap, kvh, d, sliding).unwrap();
@@ -62,22 +66,33 @@ fn decode_and_reused_forward_do_not_allocate() {
                 before = ALLOCS.load(Ordering::Relaxed);
                 for _ in 0..steps {
                     cache.append(&kv, &kv).unwrap();
-                    attn.decode_step(&q, &cache, &mut out, &mut scratch).unwrap();
+                    attn.decode_step(&q, &cache, &mut out, &mut scratch)
+                        .unwrap();
                 }
             }
             let during = ALLOCS.load(Ordering::Relaxed) - before;
-            assert_eq!(during, 0, "sliding={sliding} f16={f16}: {during} allocations in {steps} steps");
+            assert_eq!(
+                during, 0,
+                "sliding={sliding} f16={f16}: {during} allocations in {steps} steps"
+            );
         }
     }
     // Forward with a reused scratch allocates only on its first call.
-    let shape = AttnShape { seq: 256, q_heads: 4, kv_heads: 1, head_dim: 32 };
+    let shape = AttnShape {
+        seq: 256,
+        q_heads: 4,
+        kv_heads: 1,
+        head_dim: 32,
+    };
     let (q, kv) = (vec![0.01; 256 * 128], vec![0.02; 256 * 32]);
     let mut out = vec![0.0; q.len()];
     let mut scratch = Scratch::new();
-    attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch).unwrap();
+    attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch)
+        .unwrap();
     let before = ALLOCS.load(Ordering::Relaxed);
     for _ in 0..5 {
-        attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch).unwrap();
+        attn.forward_into(shape, &q, &kv, &kv, &mut out, &mut scratch)
+            .unwrap();
     }
     assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
 }

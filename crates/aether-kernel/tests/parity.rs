@@ -42,7 +42,12 @@ fn ours(causal: bool, window: usize, block: usize, globals: &[usize]) -> SparseA
     .unwrap()
 }
 
-fn theirs(causal: bool, window: usize, block: usize, globals: &[usize]) -> up::SubquadraticSparseAttention {
+fn theirs(
+    causal: bool,
+    window: usize,
+    block: usize,
+    globals: &[usize],
+) -> up::SubquadraticSparseAttention {
     up::SubquadraticSparseAttention::new(up::SparseAttentionConfig {
         window,
         block_size: block,
@@ -73,13 +78,21 @@ fn forward_and_forward_gqa_match_upstream() {
                 let q = rng.vec(n * qh * DIM);
                 let k = rng.vec(n * kvh * DIM);
                 let v = rng.vec(n * kvh * DIM);
-                let shape = AttnShape { seq: n, q_heads: qh, kv_heads: kvh, head_dim: DIM };
+                let shape = AttnShape {
+                    seq: n,
+                    q_heads: qh,
+                    kv_heads: kvh,
+                    head_dim: DIM,
+                };
                 let mut out = vec![0.0; q.len()];
-                a.forward_into(shape, &q, &k, &v, &mut out, &mut scratch).unwrap();
+                a.forward_into(shape, &q, &k, &v, &mut out, &mut scratch)
+                    .unwrap();
                 let expected = if qh == kvh {
-                    u.forward(&t3(&q, n, qh), &t3(&k, n, kvh), &t3(&v, n, kvh)).unwrap()
+                    u.forward(&t3(&q, n, qh), &t3(&k, n, kvh), &t3(&v, n, kvh))
+                        .unwrap()
                 } else {
-                    u.forward_gqa(&t3(&q, n, qh), &t3(&k, n, kvh), &t3(&v, n, kvh)).unwrap()
+                    u.forward_gqa(&t3(&q, n, qh), &t3(&k, n, kvh), &t3(&v, n, kvh))
+                        .unwrap()
                 };
                 let err = max_abs_diff(&out, &expected.data);
                 assert!(
@@ -137,11 +150,19 @@ fn edge_counts_match_upstream_estimate() {
         let a = ours(causal, w, b, g);
         let u = theirs(causal, w, b, g);
         for n in SEQS {
-            assert_eq!(a.edge_count(n), u.estimate_sparse_edges(n) as u64, "causal={causal} W={w} B={b} N={n}");
+            assert_eq!(
+                a.edge_count(n),
+                u.estimate_sparse_edges(n) as u64,
+                "causal={causal} W={w} B={b} N={n}"
+            );
         }
     }
     // The spec's published counts (ruview-pr516.md §1.8), causal, globals [0].
-    let c = |w, b, n| SparseAttention::new(SparseConfig::upstream(w, b)).unwrap().edge_count(n);
+    let c = |w, b, n| {
+        SparseAttention::new(SparseConfig::upstream(w, b))
+            .unwrap()
+            .edge_count(n)
+    };
     assert_eq!(c(128, 64, 100), 5_087);
     assert_eq!(c(32, 16, 1000), 42_362);
     assert_eq!(c(16, 32, 1024), 27_368);

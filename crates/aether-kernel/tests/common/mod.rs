@@ -44,5 +44,8 @@ pub fn sincos(n: usize, heads: usize, dim: usize) -> (Vec<f32>, Vec<f32>, Vec<f3
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

@@ -161,8 +161,11 @@ pub struct Session<H: Borrow<TemporalHead>> {
     pooled: Vec<f32>,
     /// Growing + mean: running sum of `z` over the window.
     sum: Vec<f32>,
-    /// Sliding + mean: the last `len` rows of `z`, a ring.
+    /// Sliding + mean: the last `len` rows of `z`, a ring, and their sum in f64, updated by
+    /// add-new / subtract-evicted and recomputed exactly from the ring each time it wraps
+    /// (O(d_model) per push amortised, no drift).
     ring: Vec<f32>,
+    ring_sum: Vec<f64>,
     ring_next: usize,
     frames: u64,
 }
@@ -268,6 +271,7 @@ impl<H: Borrow<TemporalHead>> Session<H> {
             z: vec![0.0; d],
             pooled: vec![0.0; d],
             sum: vec![0.0; d],
+            ring_sum: vec![0.0; if ring.is_empty() { 0 } else { d }],
             ring,
             ring_next: 0,
             frames: 0,
@@ -303,6 +307,7 @@ impl<H: Borrow<TemporalHead>> Session<H> {
             l.reset();
         }
         self.sum.fill(0.0);
+        self.ring_sum.fill(0.0);
         self.ring_next = 0;
         self.frames = 0;
     }
@@ -323,7 +328,8 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                 + self.z.len()
                 + self.pooled.len()
                 + self.sum.len()
-                + self.ring.len())
+                + self.ring.len()
+                + 2 * self.ring_sum.len())
     }
 
     /// Adds one frame (`input_dim` values). Errors leave the session unchanged:
@@ -348,6 +354,7 @@ impl<H: Borrow<TemporalHead>> Session<H> {
             z,
             sum,
             ring,
+            ring_sum,
             ring_next,
             frames,
             ..
@@ -410,8 +417,24 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                 }
                 WindowMode::Sliding { len } => {
                     let d = s.d_model;
-                    ring[*ring_next * d..(*ring_next + 1) * d].copy_from_slice(z);
+                    let slot = &mut ring[*ring_next * d..(*ring_next + 1) * d];
+                    let evict = *frames > len as u64;
+                    for ((acc, old), &new) in ring_sum.iter_mut().zip(slot.iter_mut()).zip(z.iter()) {
+                        if evict {
+                            *acc -= *old as f64;
+                        }
+                        *acc += new as f64;
+                        *old = new;
+                    }
                     *ring_next = (*ring_next + 1) % len;
+                    if *ring_next == 0 {
+                        ring_sum.fill(0.0);
+                        for row in ring.chunks_exact(d) {
+                            for (acc, &x) in ring_sum.iter_mut().zip(row) {
+                                *acc += x as f64;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -423,18 +446,14 @@ impl<H: Borrow<TemporalHead>> Session<H> {
             return Err(ModelError::EmptyWindow);
         }
         let n = self.window_frames();
-        let d = self.z.len();
         match self.head.borrow().spec().pooling {
             Pooling::Last => self.pooled.copy_from_slice(&self.z),
             Pooling::Mean => {
                 match self.mode {
                     WindowMode::Growing { .. } => self.pooled.copy_from_slice(&self.sum),
                     WindowMode::Sliding { .. } => {
-                        self.pooled.fill(0.0);
-                        for zr in self.ring.chunks_exact(d).take(n) {
-                            for (p, x) in self.pooled.iter_mut().zip(zr) {
-                                *p += x;
-                            }
+                        for (p, &x) in self.pooled.iter_mut().zip(&self.ring_sum) {
+                            *p = x as f32;
                         }
                     }
                 }

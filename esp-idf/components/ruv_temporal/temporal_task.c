@@ -142,13 +142,15 @@ static TickType_t s_last_drop_log;
 /* Producer-side padding buffer (guarded by s_pad_lock) and the task's receive buffer. */
 static float s_pad[TEMPORAL_MAX_INPUT_DIM];
 static float s_rx[TEMPORAL_MAX_INPUT_DIM];
+#ifdef CONFIG_TEMPORAL_ALLOC_REGION
 /* Memory region handed to the library once per boot (region allocator). */
 static void *s_heap_region;
 static size_t s_heap_region_len;
+#endif
 
 #ifdef CONFIG_TEMPORAL_WEIGHTS_EMBED
-extern const uint8_t temporal_model_start[] asm("_binary_temporal_head_rvne_start");
-extern const uint8_t temporal_model_end[] asm("_binary_temporal_head_rvne_end");
+extern const uint8_t temporal_model_start[] __asm__("_binary_temporal_head_rvne_start");
+extern const uint8_t temporal_model_end[] __asm__("_binary_temporal_head_rvne_end");
 #endif
 
 static esp_err_t load_model(const uint8_t **model, size_t *len)

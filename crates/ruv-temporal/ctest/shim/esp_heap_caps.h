@@ -1,0 +1,10 @@
+/* Host shim of the heap_caps API (malloc underneath). */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#define MALLOC_CAP_8BIT (1u << 2)
+#define MALLOC_CAP_INTERNAL (1u << 11)
+#define MALLOC_CAP_SPIRAM (1u << 10)
+static inline void *heap_caps_malloc(size_t size, uint32_t caps) { (void)caps; return malloc(size); }
+static inline void heap_caps_free(void *p) { free(p); }

@@ -1,0 +1,137 @@
+/* Host implementation of the FreeRTOS shim (single-threaded; the test drives the task loop). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "freertos/FreeRTOS.h"
+#include "freertos/queue.h"
+#include "freertos/semphr.h"
+#include "freertos/task.h"
+#include "shim_state.h"
+
+TickType_t shim_ticks;
+int64_t shim_time_us;
+shim_task_record_t shim_last_task;
+int shim_fail_task_create;
+
+struct shim_queue {
+    UBaseType_t depth, item_size, head, count;
+    unsigned char *items;
+};
+
+struct shim_mutex {
+    int taken;
+};
+
+struct shim_task {
+    int unused;
+};
+
+QueueHandle_t xQueueCreate(UBaseType_t depth, UBaseType_t item_size)
+{
+    QueueHandle_t q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        return NULL;
+    }
+    q->depth = depth;
+    q->item_size = item_size;
+    q->items = malloc((size_t)depth * item_size);
+    if (q->items == NULL) {
+        free(q);
+        return NULL;
+    }
+    shim_last_queue_depth = depth;
+    shim_last_queue_item_size = item_size;
+    return q;
+}
+
+UBaseType_t shim_last_queue_depth;
+UBaseType_t shim_last_queue_item_size;
+
+BaseType_t xQueueSend(QueueHandle_t q, const void *item, TickType_t wait)
+{
+    (void)wait;
+    if (q->count == q->depth) {
+        return errQUEUE_FULL;
+    }
+    UBaseType_t slot = (q->head + q->count) % q->depth;
+    memcpy(q->items + (size_t)slot * q->item_size, item, q->item_size);
+    q->count++;
+    return pdTRUE;
+}
+
+BaseType_t xQueueReceive(QueueHandle_t q, void *item, TickType_t wait)
+{
+    if (q->count == 0) {
+        shim_ticks += wait; /* the wait elapses */
+        return pdFALSE;
+    }
+    memcpy(item, q->items + (size_t)q->head * q->item_size, q->item_size);
+    q->head = (q->head + 1) % q->depth;
+    q->count--;
+    return pdTRUE;
+}
+
+void vQueueDelete(QueueHandle_t q)
+{
+    if (q != NULL) {
+        free(q->items);
+        free(q);
+    }
+}
+
+SemaphoreHandle_t xSemaphoreCreateMutex(void)
+{
+    return calloc(1, sizeof(struct shim_mutex));
+}
+
+BaseType_t xSemaphoreTake(SemaphoreHandle_t m, TickType_t wait)
+{
+    (void)wait;
+    if (m->taken) {
+        return pdFALSE;
+    }
+    m->taken = 1;
+    return pdTRUE;
+}
+
+BaseType_t xSemaphoreGive(SemaphoreHandle_t m)
+{
+    m->taken = 0;
+    return pdTRUE;
+}
+
+void vSemaphoreDelete(SemaphoreHandle_t m)
+{
+    free(m);
+}
+
+static struct shim_task s_task_storage;
+
+BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t stack_bytes,
+                                   void *arg, UBaseType_t priority, TaskHandle_t *out,
+                                   BaseType_t core)
+{
+    if (shim_fail_task_create) {
+        return pdFALSE;
+    }
+    shim_last_task.fn = fn;
+    shim_last_task.name = name;
+    shim_last_task.stack_bytes = stack_bytes;
+    shim_last_task.arg = arg;
+    shim_last_task.priority = priority;
+    shim_last_task.core = core;
+    shim_last_task.alive = 1;
+    *out = &s_task_storage;
+    return pdPASS;
+}
+
+void vTaskDelete(TaskHandle_t t)
+{
+    (void)t;
+    shim_last_task.alive = 0;
+}
+
+TickType_t xTaskGetTickCount(void)
+{
+    return shim_ticks;
+}

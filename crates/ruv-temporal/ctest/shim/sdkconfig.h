@@ -1,0 +1,11 @@
+/* Host build configuration of the component (the Kconfig maxima where they matter). */
+#pragma once
+#define CONFIG_CSI_TEMPORAL_HEAD_ENABLED 1
+#define CONFIG_TEMPORAL_INPUT_DIM 256
+#define CONFIG_TEMPORAL_WINDOW_LEN 256
+#define CONFIG_TEMPORAL_N_CLASSES 16
+#define CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS 1000
+#define CONFIG_TEMPORAL_WEIGHTS_EMBED 1
+#define CONFIG_TEMPORAL_WEIGHTS_FILE "model/temporal_head.rvne"
+/* The host library has no region allocator (system malloc); heap_caps mode skips the region. */
+#define CONFIG_TEMPORAL_ALLOC_HEAP_CAPS 1

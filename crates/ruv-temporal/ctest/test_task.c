@@ -1,0 +1,311 @@
+/*
+ * Host test of the ESP-IDF component's temporal_task.c against a FreeRTOS/ESP-IDF shim and the
+ * host static library, under ASan + UBSan. Usage: test_task FIXTURE_DIR.
+ *
+ * Checks: the golden 0xC5110007 packet (spec §3.9), argmax/margin/CRC of real logits, task
+ * parameters (stack 16384, priority 4, core 1, queue depth 32), queue-full drops counted,
+ * padding/truncation of frames, input_dim at the Kconfig maximum (256) without overflow, the
+ * emitted packet equals one built independently from the library's logits, EMBED_FILES path.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ruv_temporal.h"
+#include "shim_state.h"
+#include "temporal_task.h"
+
+static int g_checks;
+static int g_failures;
+
+#define CHECK(cond, ...)                                                                      \
+    do {                                                                                      \
+        g_checks++;                                                                           \
+        if (!(cond)) {                                                                        \
+            g_failures++;                                                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
+            fprintf(stderr, __VA_ARGS__);                                                     \
+            fputc('\n', stderr);                                                              \
+        }                                                                                     \
+    } while (0)
+
+#define CHECK_CODE(expr, want)                                                                \
+    do {                                                                                      \
+        esp_err_t got_ = (expr);                                                              \
+        CHECK(got_ == (want), "%s returned 0x%x, expected 0x%x", #expr, (unsigned)got_,       \
+              (unsigned)(want));                                                              \
+    } while (0)
+
+static uint8_t *read_file(const char *dir, const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n);
+    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
+        exit(2);
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Independent CRC (bytewise table-free, different loop shape from the component's). */
+static uint32_t ref_crc32(const uint8_t *p, size_t n)
+{
+    uint32_t c = ~0u;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        }
+    }
+    return ~c;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float rdf(const uint8_t *p)
+{
+    uint32_t b = rd32(p);
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+#define MAX_PKTS 64
+static uint8_t g_pkts[MAX_PKTS][RV_TEMPORAL_PKT_LEN];
+static int g_npkts;
+
+static void capture(const uint8_t *pkt, size_t len, void *user)
+{
+    (void)user;
+    CHECK(len == RV_TEMPORAL_PKT_LEN, "emitted %zu bytes", len);
+    if (g_npkts < MAX_PKTS && len == RV_TEMPORAL_PKT_LEN) {
+        memcpy(g_pkts[g_npkts++], pkt, len);
+    }
+}
+
+static void check_packets(void)
+{
+    /* Spec §3.9 golden: node 1, ts 1,000,000, seq 1, 4 zero logits. */
+    static const uint8_t golden[40] = {
+        0x07, 0x00, 0x11, 0xc5, 0x01, 0x00, 0x04, 0x00, 0x01, 0x00, 0x00, 0x00, 0x40, 0x42,
+        0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa3, 0xc7, 0xb7, 0xce};
+    float zeros[4] = {0};
+    uint8_t pkt[RV_TEMPORAL_PKT_LEN];
+    memset(pkt, 0x5A, sizeof pkt);
+    CHECK_CODE(temporal_pkt_build(pkt, 1, 1000000, 1, zeros, 4), ESP_OK);
+    CHECK(memcmp(pkt, golden, 40) == 0, "golden 0xC5110007 packet differs");
+    CHECK(rd32(pkt + 36) == 0xCEB7C7A3u, "golden CRC %08x", rd32(pkt + 36));
+
+    /* First maximum wins; margin to the runner-up (a tie gives 0). */
+    float logits[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.5f};
+    CHECK_CODE(temporal_pkt_build(pkt, 7, 123456789012ull, 42, logits, 5), ESP_OK);
+    CHECK(pkt[24] == 1 && rdf(pkt + 28) == 2.0f && rdf(pkt + 32) == 0.0f, "tie: argmax %u",
+          pkt[24]);
+    float l2[3] = {-3.0f, -1.0f, -2.5f};
+    CHECK_CODE(temporal_pkt_build(pkt, 7, 5, 43, l2, 3), ESP_OK);
+    CHECK(pkt[24] == 1 && rdf(pkt + 28) == -1.0f && rdf(pkt + 32) == 1.5f, "argmax/margin");
+    CHECK(rd32(pkt + 36) == ref_crc32(pkt, 36), "CRC over bytes 0..36");
+    CHECK(temporal_crc32((const uint8_t *)"123456789", 9) == 0xCBF43926u, "CRC-32 check value");
+    CHECK_CODE(temporal_pkt_build(pkt, 1, 0, 1, logits, 0), ESP_ERR_INVALID_SIZE);
+    CHECK_CODE(temporal_pkt_build(pkt, 1, 0, 1, logits, TEMPORAL_MAX_LOGITS + 1),
+               ESP_ERR_INVALID_SIZE);
+    CHECK_CODE(temporal_pkt_build(NULL, 1, 0, 1, logits, 4), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_pkt_build(pkt, 1, 0, 1, NULL, 4), ESP_ERR_INVALID_ARG);
+}
+
+/* Drains the queue and advances time past one period, so exactly one packet is emitted. */
+static void service_until_packet(void)
+{
+    int before = g_npkts;
+    for (int i = 0; i < 200 && g_npkts == before; i++) {
+        temporal_task_service(100); /* empty queue: the shim lets 100 ms pass */
+    }
+}
+
+static void check_task(const char *dir)
+{
+    size_t mlen;
+    uint8_t *model = read_file(dir, "model_v2_f32.rvne", &mlen);
+    size_t flen;
+    uint8_t *fb = read_file(dir, "frames.f32", &flen);
+    const float *frames = (const float *)(const void *)fb;
+
+    /* Before start. */
+    float f16[16] = {0};
+    CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 0, 64, 4), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, TEMPORAL_MAX_INPUT_DIM + 1, 64, 4),
+               ESP_ERR_INVALID_SIZE);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, TEMPORAL_MAX_LOGITS + 1),
+               ESP_ERR_INVALID_SIZE);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 5), ESP_ERR_INVALID_ARG);
+    shim_fail_task_create = 1;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_NO_MEM);
+    shim_fail_task_create = 0;
+    CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
+
+    temporal_task_set_emitter(capture, NULL, 3);
+    shim_time_us = 5000000;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK);
+    CHECK(shim_last_task.alive && shim_last_task.stack_bytes == 16384 &&
+              shim_last_task.priority == 4 && shim_last_task.core == 1,
+          "task stack %u prio %u core %d", shim_last_task.stack_bytes,
+          (unsigned)shim_last_task.priority, (int)shim_last_task.core);
+    CHECK(shim_last_queue_depth == 32 && shim_last_queue_item_size == 16 * sizeof(float),
+          "queue %u x %u", (unsigned)shim_last_queue_depth, (unsigned)shim_last_queue_item_size);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK); /* idempotent */
+    CHECK_CODE(temporal_task_push_frame(NULL, 16), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_push_frame(f16, 0), ESP_ERR_INVALID_ARG);
+
+    /* 40 pushes into a queue of 32: 8 dropped and counted. */
+    int ok = 0, timeouts = 0;
+    for (int t = 0; t < 40; t++) {
+        esp_err_t err = temporal_task_push_frame(frames + t * 16, 16);
+        ok += err == ESP_OK;
+        timeouts += err == ESP_ERR_TIMEOUT;
+    }
+    CHECK(ok == 32 && timeouts == 8, "pushes ok %d timeouts %d", ok, timeouts);
+    CHECK(temporal_task_drop_count() == 8, "drop count %u", temporal_task_drop_count());
+
+    /* The library, driven directly with the same 32 frames, gives the reference logits. */
+    ruv_temporal_ctx_t *ref = NULL;
+    CHECK_CODE(ruv_temporal_init(model, mlen, 16, 64, 4, &ref), ESP_OK);
+    for (int t = 0; t < 32; t++) {
+        ruv_temporal_push(ref, frames + t * 16);
+    }
+    float want[4];
+    CHECK_CODE(ruv_temporal_classify(ref, want, 4), ESP_OK);
+
+    shim_time_us = 7000000;
+    service_until_packet();
+    CHECK(g_npkts == 1, "packets %d", g_npkts);
+    if (g_npkts >= 1) {
+        const uint8_t *p = g_pkts[0];
+        int arg = 0;
+        float top1 = want[0], top2 = -1e30f;
+        for (int i = 1; i < 4; i++) {
+            if (want[i] > top1) {
+                top2 = top1;
+                top1 = want[i];
+                arg = i;
+            } else if (want[i] > top2) {
+                top2 = want[i];
+            }
+        }
+        uint8_t expect[40] = {0x07, 0x00, 0x11, 0xc5, 0x01, 0x00, 0x04, 0x00, 0x03};
+        uint64_t ts = 7000000;
+        memcpy(expect + 12, &ts, 8); /* host is little-endian, like the wire */
+        uint32_t seq = 1;
+        memcpy(expect + 20, &seq, 4);
+        expect[24] = (uint8_t)arg;
+        memcpy(expect + 28, &top1, 4);
+        float margin = top1 - top2;
+        memcpy(expect + 32, &margin, 4);
+        uint32_t crc = ref_crc32(expect, 36);
+        memcpy(expect + 36, &crc, 4);
+        CHECK(memcmp(p, expect, 40) == 0, "emitted packet differs from the independent build");
+    }
+    CHECK(temporal_task_packet_count() == 1, "packet count");
+    /* Second period: seq 2. */
+    service_until_packet();
+    CHECK(g_npkts == 2 && rd32(g_pkts[1] + 20) == 2, "second packet seq");
+
+    /* Short frames are zero-padded, long frames truncated to input_dim. */
+    float longf[300];
+    for (int i = 0; i < 300; i++) {
+        longf[i] = (float)i * 0.01f;
+    }
+    CHECK_CODE(temporal_task_push_frame(longf, 9), ESP_OK);
+    CHECK_CODE(temporal_task_push_frame(longf, 300), ESP_OK);
+    temporal_task_stop();
+    CHECK(!shim_last_task.alive, "task deleted by stop");
+    CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
+    ruv_temporal_destroy(ref);
+    free(model);
+    free(fb);
+}
+
+/* input_dim at the Kconfig maximum: frames of 256 floats, shorter and longer ones, under ASan. */
+static void check_max_dim(const char *dir)
+{
+    size_t mlen;
+    uint8_t *model = read_file(dir, "model_dim256.rvne", &mlen);
+    g_npkts = 0;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, TEMPORAL_MAX_INPUT_DIM, 32, 4), ESP_OK);
+    CHECK(shim_last_queue_item_size == TEMPORAL_MAX_INPUT_DIM * sizeof(float), "item size %u",
+          (unsigned)shim_last_queue_item_size);
+    /* Exactly-sized heap buffers so ASan catches a read past any of them. */
+    float *exact = malloc(TEMPORAL_MAX_INPUT_DIM * sizeof(float));
+    float *shorter = malloc(5 * sizeof(float));
+    float *longer = malloc(400 * sizeof(float));
+    for (int i = 0; i < 400; i++) {
+        if (i < TEMPORAL_MAX_INPUT_DIM) {
+            exact[i] = (float)(i % 7) * 0.1f;
+        }
+        if (i < 5) {
+            shorter[i] = 1.0f;
+        }
+        longer[i] = -0.5f;
+    }
+    for (int t = 0; t < 10; t++) { /* 30 frames: the queue holds 32 */
+        CHECK_CODE(temporal_task_push_frame(exact, TEMPORAL_MAX_INPUT_DIM), ESP_OK);
+        CHECK_CODE(temporal_task_push_frame(shorter, 5), ESP_OK);
+        CHECK_CODE(temporal_task_push_frame(longer, 400), ESP_OK);
+    }
+    shim_time_us += 1000000;
+    service_until_packet();
+    CHECK(g_npkts == 1, "packet at input_dim 256");
+    if (g_npkts == 1) {
+        CHECK(rd32(g_pkts[0]) == RV_TEMPORAL_PKT_MAGIC && g_pkts[0][6] == 4 &&
+                  rd32(g_pkts[0] + 36) == ref_crc32(g_pkts[0], 36) &&
+                  isfinite(rdf(g_pkts[0] + 28)),
+              "packet fields at input_dim 256");
+    }
+    temporal_task_stop();
+    free(exact);
+    free(shorter);
+    free(longer);
+    free(model);
+}
+
+/* temporal_task_start loads the model EMBED_FILES put in the image (embed_model.S here). */
+static void check_embedded(void)
+{
+    g_npkts = 0;
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
+    float f[16] = {0.25f};
+    CHECK_CODE(temporal_task_push_frame(f, 16), ESP_OK);
+    shim_time_us += 1000000;
+    service_until_packet();
+    CHECK(g_npkts == 1, "packet from the embedded model");
+    temporal_task_stop();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
+        return 2;
+    }
+    check_packets();
+    check_task(argv[1]);
+    check_max_dim(argv[1]);
+    check_embedded();
+    printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,310 @@
+//! The context behind `ruv_temporal_ctx_t`: a loaded head, a ring of frames, the CSI feature
+//! extractor and the last error.
+
+use crate::detail::Detail;
+use crate::memory;
+use crate::status::*;
+use aether_csi::{FeatureExtractor, CSI16_DIMS, FEATURE_SET_CSI16};
+use aether_model::{HeadScratch, OutputKind, TemporalHead};
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// A failure: its `esp_err_t` and its text.
+pub struct Failure {
+    /// The code returned to C.
+    pub code: esp_err_t,
+    /// What went wrong.
+    pub detail: Detail,
+}
+
+impl Failure {
+    /// A failure with a formatted message.
+    pub fn new(code: esp_err_t, args: fmt::Arguments<'_>) -> Self {
+        let mut detail = Detail::new();
+        detail.set(args);
+        Failure { code, detail }
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}: {}", self.code, self.detail.as_str())
+    }
+}
+
+macro_rules! fail {
+    ($code:expr, $($arg:tt)*) => {
+        $crate::context::Failure::new($code, format_args!($($arg)*))
+    };
+}
+pub(crate) use fail;
+
+/// Largest window accepted by init (frames). Kconfig allows 1024; the bound keeps every size
+/// computation far from overflow on 32-bit targets.
+pub const MAX_WINDOW_LEN: u32 = 16_384;
+
+/// The library's state for one model (opaque to C as `ruv_temporal_ctx_t`).
+pub struct RuvTemporalCtx {
+    head: TemporalHead,
+    scratch: HeadScratch,
+    /// `window_len` frames, slot `next` is written next.
+    ring: Vec<f32>,
+    /// The ring's frames in chronological order, rebuilt by each classify.
+    window: Vec<f32>,
+    input_dim: usize,
+    window_len: usize,
+    n_out: usize,
+    next: usize,
+    filled: usize,
+    frames_total: u64,
+    csi: FeatureExtractor,
+    version: u16,
+    heap_bytes: usize,
+    pub(crate) detail: Detail,
+}
+
+/// What `ruv_temporal_info` reports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuvTemporalInfo {
+    /// Floats per frame.
+    pub input_dim: u32,
+    /// Frames the ring holds.
+    pub window_len: u32,
+    /// Outputs: classes or embedding dimension.
+    pub n_out: u32,
+    /// 0 = class logits (`ruv_temporal_classify`), 1 = embedding (`ruv_temporal_embed`).
+    pub output_kind: u32,
+    /// RVNE file version (1 or 2).
+    pub file_version: u32,
+    /// Feature set the model expects (0 unspecified, 1 = CSI16, 2 = STATE9).
+    pub feature_set: u32,
+    /// Frames in the ring now (at most window_len).
+    pub frames_in_window: u32,
+    /// Frames pushed since init or reset (saturates at u32::MAX).
+    pub frames_pushed: u32,
+    /// Bytes of weights held in memory.
+    pub weight_bytes: u32,
+    /// Heap bytes the context holds (what ruv_temporal_required_heap budgets, minus slack).
+    pub heap_bytes: u32,
+}
+
+impl RuvTemporalCtx {
+    /// Loads `model` and checks it against the caller's dimensions (spec §3.2 order: zero
+    /// dims, then the file, then input_dim and n_classes against the file).
+    pub fn new(
+        model: &[u8],
+        input_dim: u32,
+        window_len: u32,
+        n_classes: u32,
+    ) -> Result<Box<Self>, Failure> {
+        if input_dim == 0 || window_len == 0 || n_classes == 0 {
+            return Err(fail!(
+                ESP_ERR_INVALID_ARG,
+                "zero dimension: input_dim={input_dim} window_len={window_len} n_classes={n_classes}"
+            ));
+        }
+        if window_len > MAX_WINDOW_LEN {
+            return Err(fail!(
+                ESP_ERR_INVALID_SIZE,
+                "window_len {window_len} exceeds {MAX_WINDOW_LEN}"
+            ));
+        }
+        let budget = memory::plan(model, window_len)?;
+        memory::ensure_available(budget.total)?;
+        Self::build(model, input_dim, window_len, n_classes, &budget)
+    }
+
+    /// Init after the budget is known and the heap checked.
+    pub(crate) fn build(
+        model: &[u8],
+        input_dim: u32,
+        window_len: u32,
+        n_classes: u32,
+        budget: &memory::Budget,
+    ) -> Result<Box<Self>, Failure> {
+        let version = budget.version;
+        if input_dim as usize != budget.input_dim {
+            return Err(fail!(
+                ESP_ERR_INVALID_ARG,
+                "input_dim {input_dim} differs from the model's {}",
+                budget.input_dim
+            ));
+        }
+        if n_classes as usize != budget.n_out {
+            return Err(fail!(
+                ESP_ERR_INVALID_ARG,
+                "n_classes {n_classes} differs from the model's {} outputs",
+                budget.n_out
+            ));
+        }
+
+        let head =
+            TemporalHead::from_bytes(model).map_err(|e| fail!(model_error_code(&e), "{e}"))?;
+        let input_dim = input_dim as usize;
+        let window_len = window_len as usize;
+        let n_out = n_classes as usize;
+        let floats = input_dim * window_len;
+        let scratch = HeadScratch::for_head(&head, window_len)
+            .map_err(|e| fail!(model_error_code(&e), "{e}"))?;
+        let mut ctx = Box::new(RuvTemporalCtx {
+            head,
+            scratch,
+            ring: vec![0.0; floats],
+            window: vec![0.0; floats],
+            input_dim,
+            window_len,
+            n_out,
+            next: 0,
+            filled: 0,
+            frames_total: 0,
+            csi: FeatureExtractor::new(),
+            version,
+            heap_bytes: 0,
+            detail: Detail::new(),
+        });
+        // One forward pass over a full window of zeros sizes every scratch buffer (the
+        // kernel's included), so later calls never allocate.
+        let mut out = vec![0.0f32; n_out];
+        let RuvTemporalCtx {
+            head,
+            scratch,
+            window,
+            ..
+        } = &mut *ctx;
+        head.run(window, &mut out, scratch)
+            .map_err(|e| fail!(model_error_code(&e), "warm-up forward pass: {e}"))?;
+        ctx.heap_bytes = budget.total;
+        Ok(ctx)
+    }
+
+    /// Stores one frame (`input_dim` floats). Non-finite values are refused and nothing is
+    /// stored.
+    pub fn push(&mut self, frame: &[f32]) -> Result<(), Failure> {
+        if frame.len() != self.input_dim {
+            return Err(fail!(
+                ESP_ERR_INVALID_SIZE,
+                "frame has {} values, expected {}",
+                frame.len(),
+                self.input_dim
+            ));
+        }
+        if let Some(i) = frame.iter().position(|v| !v.is_finite()) {
+            return Err(fail!(
+                ESP_ERR_INVALID_ARG,
+                "frame value {i} is NaN or infinite; frame not stored"
+            ));
+        }
+        let at = self.next * self.input_dim;
+        self.ring[at..at + self.input_dim].copy_from_slice(frame);
+        self.next = (self.next + 1) % self.window_len;
+        self.filled = (self.filled + 1).min(self.window_len);
+        self.frames_total = self.frames_total.saturating_add(1);
+        Ok(())
+    }
+
+    /// Features of one antenna's raw I/Q bytes (ESP-IDF `wifi_csi_info_t.buf` order: imaginary,
+    /// real per subcarrier) through the shared extractor, then [`Self::push`].
+    pub fn push_csi(&mut self, iq: &[u8], timestamp_us: u64) -> Result<(), Failure> {
+        let fs = self.head.spec().feature_set;
+        if self.input_dim != CSI16_DIMS || !(fs == 0 || fs == u32::from(FEATURE_SET_CSI16)) {
+            return Err(fail!(
+                ESP_ERR_NOT_SUPPORTED,
+                "raw CSI gives feature set 1 (16 features); the model takes set {fs} with {} features",
+                self.input_dim
+            ));
+        }
+        let mut features = [0.0f32; CSI16_DIMS];
+        self.csi
+            .extract_iq(timestamp_us, iq, &mut features)
+            .map_err(|e| fail!(ESP_ERR_INVALID_SIZE, "CSI features: {e}"))?;
+        self.push(&features)
+    }
+
+    fn run(&mut self, out: &mut [f32], kind: OutputKind) -> Result<(), Failure> {
+        if self.head.spec().output_kind != kind {
+            return Err(match kind {
+                OutputKind::Classes => fail!(
+                    ESP_ERR_NOT_SUPPORTED,
+                    "the model outputs an embedding; use ruv_temporal_embed"
+                ),
+                OutputKind::Embedding => fail!(
+                    ESP_ERR_NOT_SUPPORTED,
+                    "the model outputs class logits; use ruv_temporal_classify"
+                ),
+            });
+        }
+        if out.len() != self.n_out {
+            return Err(fail!(
+                ESP_ERR_INVALID_ARG,
+                "output has {} slots, the model has {} outputs",
+                out.len(),
+                self.n_out
+            ));
+        }
+        if self.filled == 0 {
+            return Err(fail!(ESP_ERR_INVALID_STATE, "no frame pushed yet"));
+        }
+        // Chronological copy: oldest frame first (slot `next` once the ring is full).
+        let d = self.input_dim;
+        let start = if self.filled < self.window_len {
+            0
+        } else {
+            self.next
+        };
+        for i in 0..self.filled {
+            let slot = (start + i) % self.window_len;
+            self.window[i * d..(i + 1) * d].copy_from_slice(&self.ring[slot * d..(slot + 1) * d]);
+        }
+        let window = &self.window[..self.filled * d];
+        self.head
+            .run(window, out, &mut self.scratch)
+            .map_err(|e| fail!(model_error_code(&e), "{e}"))
+    }
+
+    /// Class logits over the frames in the ring.
+    pub fn classify(&mut self, logits: &mut [f32]) -> Result<(), Failure> {
+        self.run(logits, OutputKind::Classes)
+    }
+
+    /// The embedding over the frames in the ring (embedding models).
+    pub fn embed(&mut self, out: &mut [f32]) -> Result<(), Failure> {
+        self.run(out, OutputKind::Embedding)
+    }
+
+    /// Forgets all frames and the CSI extractor's state.
+    pub fn reset(&mut self) {
+        self.next = 0;
+        self.filled = 0;
+        self.frames_total = 0;
+        self.csi.reset();
+    }
+
+    /// Sizes and counters.
+    pub fn info(&self) -> RuvTemporalInfo {
+        let spec = self.head.spec();
+        let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        RuvTemporalInfo {
+            input_dim: u(self.input_dim),
+            window_len: u(self.window_len),
+            n_out: u(self.n_out),
+            output_kind: match spec.output_kind {
+                OutputKind::Classes => 0,
+                OutputKind::Embedding => 1,
+            },
+            file_version: u32::from(self.version),
+            feature_set: spec.feature_set,
+            frames_in_window: u(self.filled),
+            frames_pushed: u32::try_from(self.frames_total).unwrap_or(u32::MAX),
+            weight_bytes: u(self.head.weight_bytes()),
+            heap_bytes: u(self.heap_bytes),
+        }
+    }
+
+    /// The loaded head (host tests compare against it).
+    pub fn head(&self) -> &TemporalHead {
+        &self.head
+    }
+}

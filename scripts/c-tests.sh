@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# C tests of the ruv_temporal library and the ESP-IDF component's temporal_task.c, on the host,
+# under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+#   1. cargo builds the host static library (target/release/libruv_temporal.a);
+#   2. the ctest_fixtures example writes models, frames and the host model's expected outputs;
+#   3. gcc builds crates/ruv-temporal/ctest/test_abi.c against include/ruv_temporal.h and the
+#      library, and test_task.c + temporal_task.c against a FreeRTOS/ESP-IDF shim; both run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+crate=$root/crates/ruv-temporal
+component=$root/esp-idf/components/ruv_temporal
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== c-tests: host static library"
+cargo build --release -p ruv-temporal
+lib=$target_dir/release/libruv_temporal.a
+test -f "$lib" || { echo "missing $lib" >&2; exit 1; }
+
+echo "== c-tests: fixtures from the host model"
+cargo run --release -q -p ruv-temporal --example ctest_fixtures -- "$work/fixtures"
+
+cflags=(-std=c11 -O1 -g -Wall -Wextra -Werror -fno-omit-frame-pointer
+        -fsanitize=address,undefined -fno-sanitize-recover=all)
+libs=("$lib" -lpthread -ldl -lm)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+echo "== c-tests: test_abi (ABI, parity with the host model, error codes)"
+gcc "${cflags[@]}" -I "$crate/include" "$crate/ctest/test_abi.c" "${libs[@]}" -o "$work/test_abi"
+"$work/test_abi" "$work/fixtures"
+
+echo "== c-tests: test_task (temporal_task.c on a FreeRTOS shim)"
+gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/include" \
+    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
+    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
+    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
+"$work/test_task" "$work/fixtures"
+echo "c-tests passed"

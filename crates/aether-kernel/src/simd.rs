@@ -21,81 +21,6 @@ pub(crate) trait Isa: Copy {
             .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
     }
 
-    /// Scores of every query head against `count` candidate rows:
-    /// `out[hh * stride + c] = dot(q_hh, base[off(c) + g * d..][..d]) * scale` with
-    /// `g = hh / heads.group`. `off(c)` is the offset of candidate `c`'s KV-head-0 row.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn scores<F: Fn(usize) -> usize>(
-        q: &[f32],
-        heads: Heads,
-        base: &[f32],
-        count: usize,
-        off: F,
-        scale: f32,
-        out: &mut [f32],
-        stride: usize,
-    ) {
-        let d = heads.d;
-        for c in 0..count {
-            let o = off(c);
-            for hh in 0..heads.q_heads {
-                let r = &base[o + (hh / heads.group) * d..][..d];
-                out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
-            }
-        }
-    }
-
-    /// `acc_hh += sum_c w[hh * stride + c] * row_c(g)` for every query head (`acc` is
-    /// `[q_heads][d]`).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn accumulate<F: Fn(usize) -> usize>(
-        acc: &mut [f32],
-        heads: Heads,
-        base: &[f32],
-        count: usize,
-        off: F,
-        w: &[f32],
-        stride: usize,
-    ) {
-        let d = heads.d;
-        for c in 0..count {
-            let o = off(c);
-            for hh in 0..heads.q_heads {
-                let r = &base[o + (hh / heads.group) * d..][..d];
-                Self::axpy(&mut acc[hh * d..(hh + 1) * d], w[hh * stride + c], r);
-            }
-        }
-    }
-
-    /// The transpose of `accumulate`: `dst[off(c) + g * d..][..d] += sum_{hh in g}
-    /// w[hh * stride + c] * src_hh` (backward's scatter into key/value gradients).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn scatter<F: Fn(usize) -> usize>(
-        dst: &mut [f32],
-        heads: Heads,
-        count: usize,
-        off: F,
-        src: &[f32],
-        w: &[f32],
-        stride: usize,
-    ) {
-        let d = heads.d;
-        for c in 0..count {
-            let o = off(c);
-            for hh in 0..heads.q_heads {
-                let g = hh / heads.group;
-                Self::axpy(
-                    &mut dst[o + g * d..o + (g + 1) * d],
-                    w[hh * stride + c],
-                    &src[hh * d..(hh + 1) * d],
-                );
-            }
-        }
-    }
-
     /// Scores of every query head against a query's whole candidate list. `offs[c]` is the
     /// offset of candidate `c`'s KV-head-0 row: in `tok` for `c < n_tok`, in `lm` after.
     /// `out[hh * stride + c] = dot(q_hh, row_c(g)) * scale`.
@@ -142,6 +67,34 @@ pub(crate) trait Isa: Copy {
             for hh in 0..heads.q_heads {
                 let r = &base[o + (hh / heads.group) * d..][..d];
                 Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+            }
+        }
+    }
+
+    /// The transpose of `weighted_list`: `row_c(g) += sum_{hh in g} w[hh * stride + c] * src_hh`
+    /// into `tok` (`c < n_tok`) or `lm` rows (backward's scatter into key/value gradients).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn scatter_list(
+        tok: &mut [f32],
+        lm: &mut [f32],
+        offs: &[usize],
+        n_tok: usize,
+        heads: Heads,
+        src: &[f32],
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = heads.d;
+        for (c, &o) in offs.iter().enumerate() {
+            let base: &mut [f32] = if c < n_tok { &mut *tok } else { &mut *lm };
+            for hh in 0..heads.q_heads {
+                let g = hh / heads.group;
+                Self::axpy(
+                    &mut base[o + g * d..o + (g + 1) * d],
+                    w[hh * stride + c],
+                    &src[hh * d..(hh + 1) * d],
+                );
             }
         }
     }
@@ -320,150 +273,6 @@ mod x86 {
         a
     }
 
-    /// `d = 8 * C` specialisations: the query row stays in registers, keys are streamed as
-    /// FMA memory operands four candidates at a time, and the four dots are reduced together.
-    /// Callers guarantee `off(c) + kv_heads * d <= base.len()` for every candidate (the
-    /// pattern only yields positions inside the sequence); it is asserted per candidate.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn scores_c<const C: usize>(
-        q: &[f32],
-        heads: Heads,
-        base: &[f32],
-        count: usize,
-        off: impl Fn(usize) -> usize,
-        scale: f32,
-        out: &mut [f32],
-        stride: usize,
-    ) {
-        let d = 8 * C;
-        let kv_span = (heads.q_heads / heads.group) * d;
-        assert!(q.len() >= heads.q_heads * d && out.len() >= (heads.q_heads - 1) * stride + count);
-        let bp = base.as_ptr();
-        let op = out.as_mut_ptr();
-        let vs = _mm_set1_ps(scale);
-        for hh in 0..heads.q_heads {
-            let g_off = (hh / heads.group) * d;
-            let mut qr = [_mm256_setzero_ps(); C];
-            for (x, r) in qr.iter_mut().enumerate() {
-                *r = _mm256_loadu_ps(q.as_ptr().add(hh * d + 8 * x));
-            }
-            // (A closure here would not inherit the target features; keep it a macro.)
-            macro_rules! dot {
-                ($c:expr) => {{
-                    let o = off($c);
-                    assert!(o + kv_span <= base.len());
-                    dot_row::<C>(&qr, bp.add(o + g_off))
-                }};
-            }
-            let row_out = op.add(hh * stride);
-            let mut c = 0;
-            while c + 4 <= count {
-                let s = hsum4(dot!(c), dot!(c + 1), dot!(c + 2), dot!(c + 3));
-                _mm_storeu_ps(row_out.add(c), _mm_mul_ps(s, vs));
-                c += 4;
-            }
-            while c < count {
-                *row_out.add(c) = hsum(dot!(c)) * scale;
-                c += 1;
-            }
-        }
-    }
-
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-    unsafe fn accumulate_c<const C: usize>(
-        acc: &mut [f32],
-        heads: Heads,
-        base: &[f32],
-        count: usize,
-        off: impl Fn(usize) -> usize,
-        w: &[f32],
-        stride: usize,
-    ) {
-        let d = 8 * C;
-        let kv_span = (heads.q_heads / heads.group) * d;
-        assert!(acc.len() >= heads.q_heads * d && w.len() >= (heads.q_heads - 1) * stride + count);
-        let (bp, wp) = (base.as_ptr(), w.as_ptr());
-        let mut hh = 0;
-        // Two heads per pass; when they share a KV head the row is loaded once for both.
-        while hh < heads.q_heads {
-            let pair = hh + 1 < heads.q_heads;
-            let (g0, g1) = (hh / heads.group, (hh + 1) / heads.group);
-            let a = acc.as_mut_ptr().add(hh * d);
-            let mut r0 = [_mm256_setzero_ps(); C];
-            let mut r1 = [_mm256_setzero_ps(); C];
-            for x in 0..C {
-                r0[x] = _mm256_loadu_ps(a.add(8 * x));
-                if pair {
-                    r1[x] = _mm256_loadu_ps(a.add(d + 8 * x));
-                }
-            }
-            for c in 0..count {
-                let o = off(c);
-                assert!(o + kv_span <= base.len());
-                let w0 = _mm256_set1_ps(*wp.add(hh * stride + c));
-                let p0 = bp.add(o + g0 * d);
-                if pair {
-                    let w1 = _mm256_set1_ps(*wp.add((hh + 1) * stride + c));
-                    let p1 = bp.add(o + g1 * d);
-                    for x in 0..C {
-                        r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0.add(8 * x)), r0[x]);
-                        r1[x] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(p1.add(8 * x)), r1[x]);
-                    }
-                } else {
-                    for x in 0..C {
-                        r0[x] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(p0.add(8 * x)), r0[x]);
-                    }
-                }
-            }
-            for x in 0..C {
-                _mm256_storeu_ps(a.add(8 * x), r0[x]);
-                if pair {
-                    _mm256_storeu_ps(a.add(d + 8 * x), r1[x]);
-                }
-            }
-            hh += 2;
-        }
-    }
-
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn scatter_c<const C: usize>(
-        dst: &mut [f32],
-        heads: Heads,
-        count: usize,
-        off: impl Fn(usize) -> usize,
-        src: &[f32],
-        w: &[f32],
-        stride: usize,
-    ) {
-        let d = 8 * C;
-        let kv_heads = heads.q_heads / heads.group;
-        assert!(src.len() >= heads.q_heads * d && w.len() >= (heads.q_heads - 1) * stride + count);
-        let (sp, wp) = (src.as_ptr(), w.as_ptr());
-        for c in 0..count {
-            let o = off(c);
-            assert!(o + kv_heads * d <= dst.len());
-            for g in 0..kv_heads {
-                let t = dst.as_mut_ptr().add(o + g * d);
-                let mut a = [_mm256_setzero_ps(); C];
-                for (x, a) in a.iter_mut().enumerate() {
-                    *a = _mm256_loadu_ps(t.add(8 * x));
-                }
-                for hh in g * heads.group..(g + 1) * heads.group {
-                    let wv = _mm256_set1_ps(*wp.add(hh * stride + c));
-                    for (x, a) in a.iter_mut().enumerate() {
-                        *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(sp.add(hh * d + 8 * x)), *a);
-                    }
-                }
-                for (x, a) in a.iter().enumerate() {
-                    _mm256_storeu_ps(t.add(8 * x), *a);
-                }
-            }
-        }
-    }
-
     /// Checks every candidate offset once, so the loops below can use raw pointers.
     #[inline(always)]
     fn check_list(tok: &[f32], lm: &[f32], offs: &[usize], n_tok: usize, span: usize) {
@@ -633,6 +442,50 @@ mod x86 {
         }
     }
 
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scatter_list_c<const C: usize>(
+        tok: &mut [f32],
+        lm: &mut [f32],
+        offs: &[usize],
+        n_tok: usize,
+        heads: Heads,
+        src: &[f32],
+        w: &[f32],
+        stride: usize,
+    ) {
+        let d = 8 * C;
+        let count = offs.len();
+        let kv_heads = heads.q_heads / heads.group;
+        check_list(tok, lm, offs, n_tok, kv_heads * d);
+        assert!(
+            n_tok <= count
+                && src.len() >= heads.q_heads * d
+                && w.len() >= (heads.q_heads - 1) * stride + count
+        );
+        let (sp, wp) = (src.as_ptr(), w.as_ptr());
+        let (tp, lp) = (tok.as_mut_ptr(), lm.as_mut_ptr());
+        for (c, &o) in offs.iter().enumerate() {
+            let base = if c < n_tok { tp } else { lp };
+            for g in 0..kv_heads {
+                let t = base.add(o + g * d);
+                let mut a = [_mm256_setzero_ps(); C];
+                for (x, a) in a.iter_mut().enumerate() {
+                    *a = _mm256_loadu_ps(t.add(8 * x));
+                }
+                for hh in g * heads.group..(g + 1) * heads.group {
+                    let wv = _mm256_set1_ps(*wp.add(hh * stride + c));
+                    for (x, a) in a.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(sp.add(hh * d + 8 * x)), *a);
+                    }
+                }
+                for (x, a) in a.iter().enumerate() {
+                    _mm256_storeu_ps(t.add(8 * x), *a);
+                }
+            }
+        }
+    }
+
     macro_rules! by_width {
         ($d:expr, $f:ident, ($($arg:expr),*), $fallback:expr) => {
             // SAFETY: Avx2 exists only when AVX2+FMA are available; the helpers assert their
@@ -650,92 +503,6 @@ mod x86 {
     }
 
     impl Isa for Avx2 {
-        #[inline(always)]
-        fn scores<F: Fn(usize) -> usize>(
-            q: &[f32],
-            heads: Heads,
-            base: &[f32],
-            count: usize,
-            off: F,
-            scale: f32,
-            out: &mut [f32],
-            stride: usize,
-        ) {
-            by_width!(
-                heads.d,
-                scores_c,
-                (q, heads, base, count, off, scale, out, stride),
-                {
-                    let d = heads.d;
-                    for c in 0..count {
-                        let o = off(c);
-                        for hh in 0..heads.q_heads {
-                            let r = &base[o + (hh / heads.group) * d..][..d];
-                            out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
-                        }
-                    }
-                }
-            )
-        }
-
-        #[inline(always)]
-        fn accumulate<F: Fn(usize) -> usize>(
-            acc: &mut [f32],
-            heads: Heads,
-            base: &[f32],
-            count: usize,
-            off: F,
-            w: &[f32],
-            stride: usize,
-        ) {
-            by_width!(
-                heads.d,
-                accumulate_c,
-                (acc, heads, base, count, off, w, stride),
-                {
-                    let d = heads.d;
-                    for c in 0..count {
-                        let o = off(c);
-                        for hh in 0..heads.q_heads {
-                            let r = &base[o + (hh / heads.group) * d..][..d];
-                            Self::axpy(&mut acc[hh * d..(hh + 1) * d], w[hh * stride + c], r);
-                        }
-                    }
-                }
-            )
-        }
-
-        #[inline(always)]
-        fn scatter<F: Fn(usize) -> usize>(
-            dst: &mut [f32],
-            heads: Heads,
-            count: usize,
-            off: F,
-            src: &[f32],
-            w: &[f32],
-            stride: usize,
-        ) {
-            by_width!(
-                heads.d,
-                scatter_c,
-                (dst, heads, count, off, src, w, stride),
-                {
-                    let d = heads.d;
-                    for c in 0..count {
-                        let o = off(c);
-                        for hh in 0..heads.q_heads {
-                            let g = hh / heads.group;
-                            Self::axpy(
-                                &mut dst[o + g * d..o + (g + 1) * d],
-                                w[hh * stride + c],
-                                &src[hh * d..(hh + 1) * d],
-                            );
-                        }
-                    }
-                }
-            )
-        }
-
         #[inline(always)]
         fn scores_list(
             q: &[f32],
@@ -788,6 +555,38 @@ mod x86 {
                         for hh in 0..heads.q_heads {
                             let r = &base[o + (hh / heads.group) * d..][..d];
                             Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+                        }
+                    }
+                }
+            )
+        }
+
+        #[inline(always)]
+        fn scatter_list(
+            tok: &mut [f32],
+            lm: &mut [f32],
+            offs: &[usize],
+            n_tok: usize,
+            heads: Heads,
+            src: &[f32],
+            w: &[f32],
+            stride: usize,
+        ) {
+            by_width!(
+                heads.d,
+                scatter_list_c,
+                (tok, lm, offs, n_tok, heads, src, w, stride),
+                {
+                    let d = heads.d;
+                    for (c, &o) in offs.iter().enumerate() {
+                        let base: &mut [f32] = if c < n_tok { &mut *tok } else { &mut *lm };
+                        for hh in 0..heads.q_heads {
+                            let g = hh / heads.group;
+                            Self::axpy(
+                                &mut base[o + g * d..o + (g + 1) * d],
+                                w[hh * stride + c],
+                                &src[hh * d..(hh + 1) * d],
+                            );
                         }
                     }
                 }

@@ -539,37 +539,22 @@ impl WithIsa for Backward<'_> {
         let scale = 1.0 / libm::sqrtf(d as f32);
         for i in 0..n {
             pattern.build(cfg, n, i);
-            let nc = pattern.len();
-            let (wl, lo, t) = (pattern.window_len(), pattern.lo, pattern.tokens());
-            let extra = &pattern.extra;
-            let blocks = &pattern.blocks;
+            let nc = candidate_offsets(pattern, &rows, offs);
+            let offs = &offs[..nc];
+            let t = pattern.tokens();
             let q_row = &q[i * row..(i + 1) * row];
             let do_row = &d_out[i * row..(i + 1) * row];
-            let nc_ = candidate_offsets(pattern, &rows, offs);
-            softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc_], q_row, probs);
-            let tok_off = |c: usize| rows.token_off(c, lo + c);
-            let ext_off = |c: usize| rows.token_off(wl + c, extra[c]);
-            let lm_off = |bi: usize| rows.lm_off(bi, blocks[bi]);
+            softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, offs, q_row, probs);
             // dp[hh][c] = d_out_hh . v_c
-            I::scores(do_row, heads, rows.values(), wl, tok_off, 1.0, dp, nc);
-            I::scores(
+            I::scores_list(
                 do_row,
                 heads,
                 rows.values(),
-                extra.len(),
-                ext_off,
-                1.0,
-                &mut dp[wl..],
-                nc,
-            );
-            I::scores(
-                do_row,
-                heads,
                 rows.lm_values(),
-                blocks.len(),
-                lm_off,
+                offs,
+                t,
                 1.0,
-                &mut dp[t..],
+                dp,
                 nc,
             );
             // ds = p (dp - sum_c p dp) * scale: the gradient of the unscaled dot product.
@@ -581,25 +566,20 @@ impl WithIsa for Backward<'_> {
                     *x = pc * (*x - delta) * scale;
                 }
             }
-            // dq += ds k ; dk += ds q ; dv += p d_out (landmarks into d_lm_*).
-            let dq = &mut d_q[i * row..(i + 1) * row];
-            I::accumulate(dq, heads, rows.keys(), wl, tok_off, dp, nc);
-            I::accumulate(dq, heads, rows.keys(), extra.len(), ext_off, &dp[wl..], nc);
-            I::accumulate(
-                dq,
+            // Only query i writes d_q[i]: dq = sum_c ds k_c.
+            I::weighted_list(
+                &mut d_q[i * row..(i + 1) * row],
                 heads,
+                rows.keys(),
                 rows.lm_keys(),
-                blocks.len(),
-                lm_off,
-                &dp[t..],
+                offs,
+                t,
+                dp,
                 nc,
             );
-            I::scatter(d_k, heads, wl, tok_off, q_row, dp, nc);
-            I::scatter(d_k, heads, extra.len(), ext_off, q_row, &dp[wl..], nc);
-            I::scatter(d_lm_k, heads, blocks.len(), lm_off, q_row, &dp[t..], nc);
-            I::scatter(d_v, heads, wl, tok_off, do_row, probs, nc);
-            I::scatter(d_v, heads, extra.len(), ext_off, do_row, &probs[wl..], nc);
-            I::scatter(d_lm_v, heads, blocks.len(), lm_off, do_row, &probs[t..], nc);
+            // dk += ds q ; dv += p d_out (landmark rows into d_lm_*).
+            I::scatter_list(d_k, d_lm_k, offs, t, heads, q_row, dp, nc);
+            I::scatter_list(d_v, d_lm_v, offs, t, heads, do_row, probs, nc);
         }
         if cfg.landmarks {
             // A block mean's gradient reaches each member token divided by the block's count.

@@ -172,7 +172,7 @@ fn replay_into_record_on_loopback() {
         aether()
             .arg("replay")
             .arg(&src)
-            .args(["--speed", "10", "--json", "--to", &addr]),
+            .args(["--speed", "4", "--json", "--to", &addr]),
     );
     assert_eq!(sent["sent"], 961);
     assert_eq!(sent["format"], "espectre-npz");

@@ -143,6 +143,64 @@ static void check_parity(const char *dir, const char *model_name, const char *ex
     free_blob(&expect_b);
 }
 
+/* Streaming mode: while no frame has left the window (<= WINDOW pushes, mean pooling) the
+ * outputs equal the host model over all frames pushed (aether-model Session docs). */
+static void check_streaming(const char *dir, const char *model_name, const char *expect_name)
+{
+    blob_t model = read_file(dir, model_name);
+    blob_t frames_b = read_file(dir, "frames.f32");
+    blob_t expect_b = read_file(dir, expect_name);
+    const float *frames = floats(&frames_b, (size_t)FRAMES * INPUT_DIM, "frames.f32");
+    const float *expect = floats(&expect_b, (size_t)N_CHECKPOINTS * N_CLASSES, expect_name);
+    ruv_temporal_ctx_t *ctx = NULL;
+    CHECK_CODE(ruv_temporal_init_streaming(model.data, model.len, INPUT_DIM, WINDOW, N_CLASSES,
+                                           &ctx),
+               ESP_OK);
+    size_t need_stream = 0;
+    CHECK_CODE(ruv_temporal_required_heap_streaming(model.data, model.len, WINDOW, &need_stream),
+               ESP_OK);
+    CHECK_CODE(ruv_temporal_required_heap_streaming(NULL, model.len, WINDOW, &need_stream),
+               ESP_ERR_INVALID_ARG);
+    free_blob(&model);
+    if (ctx == NULL) {
+        return;
+    }
+    ruv_temporal_info_t info;
+    CHECK_CODE(ruv_temporal_info(ctx, &info), ESP_OK);
+    CHECK(info.streaming == 1, "streaming flag");
+    float out[N_CLASSES];
+    CHECK_CODE(ruv_temporal_classify(ctx, out, N_CLASSES), ESP_ERR_INVALID_STATE);
+    int pushed = 0;
+    double worst = 0.0;
+    for (int c = 0; c < N_CHECKPOINTS && CHECKPOINTS[c] <= WINDOW; c++) {
+        while (pushed < CHECKPOINTS[c]) {
+            CHECK_CODE(ruv_temporal_push(ctx, frames + (size_t)pushed * INPUT_DIM), ESP_OK);
+            pushed++;
+        }
+        CHECK_CODE(ruv_temporal_classify(ctx, out, N_CLASSES), ESP_OK);
+        for (int i = 0; i < N_CLASSES; i++) {
+            double d = fabs((double)out[i] - (double)expect[c * N_CLASSES + i]);
+            worst = d > worst ? d : worst;
+            CHECK(d <= TOL, "%s streaming: after %d frames logit %d = %.9g, host %.9g",
+                  model_name, pushed, i, out[i], expect[c * N_CLASSES + i]);
+        }
+    }
+    /* Past the window it keeps running (sliding), outputs finite. */
+    while (pushed < FRAMES) {
+        CHECK_CODE(ruv_temporal_push(ctx, frames + (size_t)pushed * INPUT_DIM), ESP_OK);
+        pushed++;
+    }
+    CHECK_CODE(ruv_temporal_classify(ctx, out, N_CLASSES), ESP_OK);
+    CHECK(isfinite(out[0]) && isfinite(out[3]), "finite after sliding");
+    float nan_frame[INPUT_DIM] = {NAN};
+    CHECK_CODE(ruv_temporal_push(ctx, nan_frame), ESP_ERR_INVALID_ARG);
+    printf("parity %-18s max |C streaming - host| = %.3g (up to %d frames)\n", model_name, worst,
+           WINDOW);
+    ruv_temporal_destroy(ctx);
+    free_blob(&frames_b);
+    free_blob(&expect_b);
+}
+
 static void check_csi(const char *dir)
 {
     blob_t model = read_file(dir, "model_v2_f32.rvne");
@@ -455,6 +513,9 @@ int main(int argc, char **argv)
     check_parity(dir, "model_v2_int8.rvne", "expect_v2_int8.f32", N_CLASSES, 0);
     check_parity(dir, "model_v1.rvne", "expect_v1.f32", N_CLASSES, 0);
     check_parity(dir, "model_embed.rvne", "expect_embed.f32", 8, 1);
+    check_streaming(dir, "model_v2_f32.rvne", "expect_v2_f32.f32");
+    check_streaming(dir, "model_v2_int8.rvne", "expect_v2_int8.f32");
+    check_streaming(dir, "model_v1.rvne", "expect_v1.f32");
     check_csi(dir);
     check_errors(dir);
     check_semantic_v1(dir);

@@ -60,6 +60,8 @@ typedef struct {
   uint32_t frames_in_window;
   // Frames pushed since init or reset (saturates at u32::MAX).
   uint32_t frames_pushed;
+  // 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
+  uint32_t streaming;
   // Bytes of weights held in memory.
   uint32_t weight_bytes;
   // Heap bytes the context holds (what ruv_temporal_required_heap budgets, minus slack).
@@ -119,6 +121,26 @@ esp_err_t ruv_temporal_init(const uint8_t *weights,
                             uint32_t window_len,
                             uint32_t n_classes,
                             ruv_temporal_ctx_t **out_ctx);
+
+// Like `ruv_temporal_init`, in streaming mode: each `ruv_temporal_push` runs the frame
+// through the layers once (per-layer KV caches over a sliding window of `window_len` frames
+// plus the pinned global prefix) and `ruv_temporal_classify` only pools the per-frame states
+// of the last `window_len` frames and applies the output layer. Work per push is constant
+// (no full-window pass), classify is cheap. With one layer and no dropped frame the outputs
+// equal window mode; with several layers, once frames slide out, each frame keeps the states
+// computed at its arrival (aether-model `Session` docs). `push` then returns the model's
+// errors too (`ESP_FAIL` if an activation overflows; the state is then reset).
+// Same return codes as `ruv_temporal_init`; size the heap with
+// `ruv_temporal_required_heap_streaming`.
+//
+// # Safety
+// As `ruv_temporal_init`.
+esp_err_t ruv_temporal_init_streaming(const uint8_t *weights,
+                                      size_t weights_len,
+                                      uint32_t input_dim,
+                                      uint32_t window_len,
+                                      uint32_t n_classes,
+                                      ruv_temporal_ctx_t **out_ctx);
 
 // Stores one frame of `input_dim` floats (copied; no allocation, no model run).
 //
@@ -210,6 +232,15 @@ esp_err_t ruv_temporal_required_heap(const uint8_t *weights,
                                      size_t weights_len,
                                      uint32_t window_len,
                                      size_t *out_bytes);
+
+// `ruv_temporal_required_heap` for a context made by `ruv_temporal_init_streaming`.
+//
+// # Safety
+// As `ruv_temporal_required_heap`.
+esp_err_t ruv_temporal_required_heap_streaming(const uint8_t *weights,
+                                               size_t weights_len,
+                                               uint32_t window_len,
+                                               size_t *out_bytes);
 
 // The length the model file at `bytes` declares (for files inside a larger flash partition),
 // after checking its magic and version. Not a full check: init does that.

@@ -5,7 +5,7 @@ use crate::detail::Detail;
 use crate::memory;
 use crate::status::*;
 use aether_csi::{FeatureExtractor, CSI16_DIMS, FEATURE_SET_CSI16};
-use aether_model::{HeadScratch, OutputKind, TemporalHead};
+use aether_model::{HeadScratch, OutputKind, Session, TemporalHead, WindowMode};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -45,19 +45,38 @@ pub(crate) use fail;
 /// computation far from overflow on 32-bit targets.
 pub const MAX_WINDOW_LEN: u32 = 16_384;
 
+/// How frames become outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Frames are stored in a ring; classify runs the full model over the ring (exactly the
+    /// host model's `classify` over the newest `window_len` frames).
+    Window,
+    /// Each push runs the frame through the layers once (KV caches, `aether_model::Session`
+    /// in sliding mode over `window_len` frames); classify only pools and applies the output
+    /// layer. Cheap per call; semantics in aether-model's `Session` docs.
+    Streaming,
+}
+
+enum Engine {
+    Window {
+        head: TemporalHead,
+        scratch: HeadScratch,
+        /// `window_len` frames, slot `next` is written next.
+        ring: Vec<f32>,
+        /// The ring's frames in chronological order, rebuilt by each classify.
+        window: Vec<f32>,
+        next: usize,
+        filled: usize,
+    },
+    Streaming(Session<TemporalHead>),
+}
+
 /// The library's state for one model (opaque to C as `ruv_temporal_ctx_t`).
 pub struct RuvTemporalCtx {
-    head: TemporalHead,
-    scratch: HeadScratch,
-    /// `window_len` frames, slot `next` is written next.
-    ring: Vec<f32>,
-    /// The ring's frames in chronological order, rebuilt by each classify.
-    window: Vec<f32>,
+    engine: Engine,
     input_dim: usize,
     window_len: usize,
     n_out: usize,
-    next: usize,
-    filled: usize,
     frames_total: u64,
     csi: FeatureExtractor,
     version: u16,
@@ -85,6 +104,8 @@ pub struct RuvTemporalInfo {
     pub frames_in_window: u32,
     /// Frames pushed since init or reset (saturates at u32::MAX).
     pub frames_pushed: u32,
+    /// 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
+    pub streaming: u32,
     /// Bytes of weights held in memory.
     pub weight_bytes: u32,
     /// Heap bytes the context holds (what ruv_temporal_required_heap budgets, minus slack).
@@ -99,6 +120,7 @@ impl RuvTemporalCtx {
         input_dim: u32,
         window_len: u32,
         n_classes: u32,
+        mode: Mode,
     ) -> Result<Box<Self>, Failure> {
         if input_dim == 0 || window_len == 0 || n_classes == 0 {
             return Err(fail!(
@@ -112,9 +134,9 @@ impl RuvTemporalCtx {
                 "window_len {window_len} exceeds {MAX_WINDOW_LEN}"
             ));
         }
-        let budget = memory::plan(model, window_len)?;
+        let budget = memory::plan(model, window_len, mode)?;
         memory::ensure_available(budget.total)?;
-        Self::build(model, input_dim, window_len, n_classes, &budget)
+        Self::build(model, input_dim, window_len, n_classes, mode, &budget)
     }
 
     /// Init after the budget is known and the heap checked.
@@ -123,6 +145,7 @@ impl RuvTemporalCtx {
         input_dim: u32,
         window_len: u32,
         n_classes: u32,
+        mode: Mode,
         budget: &memory::Budget,
     ) -> Result<Box<Self>, Failure> {
         let version = budget.version;
@@ -146,38 +169,53 @@ impl RuvTemporalCtx {
         let input_dim = input_dim as usize;
         let window_len = window_len as usize;
         let n_out = n_classes as usize;
-        let floats = input_dim * window_len;
-        let scratch = HeadScratch::for_head(&head, window_len)
-            .map_err(|e| fail!(model_error_code(&e), "{e}"))?;
-        let mut ctx = Box::new(RuvTemporalCtx {
-            head,
-            scratch,
-            ring: vec![0.0; floats],
-            window: vec![0.0; floats],
+        let engine = match mode {
+            Mode::Window => {
+                let floats = input_dim * window_len;
+                let scratch = HeadScratch::for_head(&head, window_len)
+                    .map_err(|e| fail!(model_error_code(&e), "{e}"))?;
+                let mut ring = vec![0.0; floats];
+                let mut window = vec![0.0; floats];
+                // One forward pass over a full window of zeros sizes every scratch buffer (the
+                // kernel's included), so later calls never allocate.
+                let mut out = vec![0.0f32; n_out];
+                let mut scratch = scratch;
+                head.run(&window, &mut out, &mut scratch)
+                    .map_err(|e| fail!(model_error_code(&e), "warm-up forward pass: {e}"))?;
+                ring.fill(0.0);
+                window.fill(0.0);
+                Engine::Window {
+                    head,
+                    scratch,
+                    ring,
+                    window,
+                    next: 0,
+                    filled: 0,
+                }
+            }
+            Mode::Streaming => Engine::Streaming(
+                Session::new(head, WindowMode::Sliding { len: window_len })
+                    .map_err(|e| fail!(model_error_code(&e), "{e}"))?,
+            ),
+        };
+        Ok(Box::new(RuvTemporalCtx {
+            engine,
             input_dim,
             window_len,
             n_out,
-            next: 0,
-            filled: 0,
             frames_total: 0,
             csi: FeatureExtractor::new(),
             version,
-            heap_bytes: 0,
+            heap_bytes: budget.total,
             detail: Detail::new(),
-        });
-        // One forward pass over a full window of zeros sizes every scratch buffer (the
-        // kernel's included), so later calls never allocate.
-        let mut out = vec![0.0f32; n_out];
-        let RuvTemporalCtx {
-            head,
-            scratch,
-            window,
-            ..
-        } = &mut *ctx;
-        head.run(window, &mut out, scratch)
-            .map_err(|e| fail!(model_error_code(&e), "warm-up forward pass: {e}"))?;
-        ctx.heap_bytes = budget.total;
-        Ok(ctx)
+        }))
+    }
+
+    fn head_ref(&self) -> &TemporalHead {
+        match &self.engine {
+            Engine::Window { head, .. } => head,
+            Engine::Streaming(s) => s.head(),
+        }
     }
 
     /// Stores one frame (`input_dim` floats). Non-finite values are refused and nothing is
@@ -197,10 +235,19 @@ impl RuvTemporalCtx {
                 "frame value {i} is NaN or infinite; frame not stored"
             ));
         }
-        let at = self.next * self.input_dim;
-        self.ring[at..at + self.input_dim].copy_from_slice(frame);
-        self.next = (self.next + 1) % self.window_len;
-        self.filled = (self.filled + 1).min(self.window_len);
+        match &mut self.engine {
+            Engine::Window {
+                ring, next, filled, ..
+            } => {
+                let at = *next * self.input_dim;
+                ring[at..at + self.input_dim].copy_from_slice(frame);
+                *next = (*next + 1) % self.window_len;
+                *filled = (*filled + 1).min(self.window_len);
+            }
+            Engine::Streaming(session) => session
+                .push(frame)
+                .map_err(|e| fail!(model_error_code(&e), "{e}"))?,
+        }
         self.frames_total = self.frames_total.saturating_add(1);
         Ok(())
     }
@@ -208,7 +255,7 @@ impl RuvTemporalCtx {
     /// Features of one antenna's raw I/Q bytes (ESP-IDF `wifi_csi_info_t.buf` order: imaginary,
     /// real per subcarrier) through the shared extractor, then [`Self::push`].
     pub fn push_csi(&mut self, iq: &[u8], timestamp_us: u64) -> Result<(), Failure> {
-        let fs = self.head.spec().feature_set;
+        let fs = self.head_ref().spec().feature_set;
         if self.input_dim != CSI16_DIMS || !(fs == 0 || fs == u32::from(FEATURE_SET_CSI16)) {
             return Err(fail!(
                 ESP_ERR_NOT_SUPPORTED,
@@ -224,7 +271,7 @@ impl RuvTemporalCtx {
     }
 
     fn run(&mut self, out: &mut [f32], kind: OutputKind) -> Result<(), Failure> {
-        if self.head.spec().output_kind != kind {
+        if self.head_ref().spec().output_kind != kind {
             return Err(match kind {
                 OutputKind::Classes => fail!(
                     ESP_ERR_NOT_SUPPORTED,
@@ -244,24 +291,38 @@ impl RuvTemporalCtx {
                 self.n_out
             ));
         }
-        if self.filled == 0 {
-            return Err(fail!(ESP_ERR_INVALID_STATE, "no frame pushed yet"));
-        }
-        // Chronological copy: oldest frame first (slot `next` once the ring is full).
         let d = self.input_dim;
-        let start = if self.filled < self.window_len {
-            0
-        } else {
-            self.next
-        };
-        for i in 0..self.filled {
-            let slot = (start + i) % self.window_len;
-            self.window[i * d..(i + 1) * d].copy_from_slice(&self.ring[slot * d..(slot + 1) * d]);
+        let window_len = self.window_len;
+        match &mut self.engine {
+            Engine::Window {
+                head,
+                scratch,
+                ring,
+                window,
+                next,
+                filled,
+            } => {
+                if *filled == 0 {
+                    return Err(fail!(ESP_ERR_INVALID_STATE, "no frame pushed yet"));
+                }
+                // Chronological copy: oldest frame first (slot `next` once the ring is full).
+                let start = if *filled < window_len { 0 } else { *next };
+                for i in 0..*filled {
+                    let slot = (start + i) % window_len;
+                    window[i * d..(i + 1) * d].copy_from_slice(&ring[slot * d..(slot + 1) * d]);
+                }
+                head.run(&window[..*filled * d], out, scratch)
+                    .map_err(|e| fail!(model_error_code(&e), "{e}"))
+            }
+            Engine::Streaming(session) => {
+                if session.frames() == 0 {
+                    return Err(fail!(ESP_ERR_INVALID_STATE, "no frame pushed yet"));
+                }
+                session
+                    .output(out)
+                    .map_err(|e| fail!(model_error_code(&e), "{e}"))
+            }
         }
-        let window = &self.window[..self.filled * d];
-        self.head
-            .run(window, out, &mut self.scratch)
-            .map_err(|e| fail!(model_error_code(&e), "{e}"))
     }
 
     /// Class logits over the frames in the ring.
@@ -276,16 +337,25 @@ impl RuvTemporalCtx {
 
     /// Forgets all frames and the CSI extractor's state.
     pub fn reset(&mut self) {
-        self.next = 0;
-        self.filled = 0;
+        match &mut self.engine {
+            Engine::Window { next, filled, .. } => {
+                *next = 0;
+                *filled = 0;
+            }
+            Engine::Streaming(s) => s.reset(),
+        }
         self.frames_total = 0;
         self.csi.reset();
     }
 
     /// Sizes and counters.
     pub fn info(&self) -> RuvTemporalInfo {
-        let spec = self.head.spec();
+        let spec = self.head_ref().spec();
         let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        let (in_window, streaming) = match &self.engine {
+            Engine::Window { filled, .. } => (*filled, 0),
+            Engine::Streaming(s) => (s.window_frames(), 1),
+        };
         RuvTemporalInfo {
             input_dim: u(self.input_dim),
             window_len: u(self.window_len),
@@ -296,15 +366,16 @@ impl RuvTemporalCtx {
             },
             file_version: u32::from(self.version),
             feature_set: spec.feature_set,
-            frames_in_window: u(self.filled),
+            frames_in_window: u(in_window),
             frames_pushed: u32::try_from(self.frames_total).unwrap_or(u32::MAX),
-            weight_bytes: u(self.head.weight_bytes()),
+            streaming,
+            weight_bytes: u(self.head_ref().weight_bytes()),
             heap_bytes: u(self.heap_bytes),
         }
     }
 
     /// The loaded head (host tests compare against it).
     pub fn head(&self) -> &TemporalHead {
-        &self.head
+        self.head_ref()
     }
 }

@@ -32,10 +32,12 @@ critical_section::set_impl!(HookCriticalSection);
 // multi-core parts, a spinlock), which is what critical-section requires.
 unsafe impl critical_section::Impl for HookCriticalSection {
     unsafe fn acquire() -> critical_section::RawRestoreState {
-        ruv_temporal_critical_enter()
+        // SAFETY: firmware hook with no preconditions.
+        unsafe { ruv_temporal_critical_enter() }
     }
     unsafe fn release(token: critical_section::RawRestoreState) {
-        ruv_temporal_critical_exit(token)
+        // SAFETY: `token` came from the matching acquire.
+        unsafe { ruv_temporal_critical_exit(token) }
     }
 }
 
@@ -99,7 +101,9 @@ mod region {
         if !first {
             return ESP_ERR_INVALID_STATE;
         }
-        HEAP.init(ptr as usize, len);
+        // SAFETY: the region is valid and exclusively ours per the caller's contract; READY
+        // guarantees init runs once.
+        unsafe { HEAP.init(ptr as usize, len) };
         ESP_OK
     }
 
@@ -141,10 +145,12 @@ mod heap_caps {
     // bytes or NULL, and frees what it returned.
     unsafe impl GlobalAlloc for HeapCaps {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ruv_temporal_heap_caps_alloc(layout.align().max(4), layout.size()).cast()
+            // SAFETY: firmware hook; returns NULL on failure as GlobalAlloc allows.
+            unsafe { ruv_temporal_heap_caps_alloc(layout.align().max(4), layout.size()).cast() }
         }
         unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-            ruv_temporal_heap_caps_free(ptr.cast())
+            // SAFETY: `ptr` came from alloc above.
+            unsafe { ruv_temporal_heap_caps_free(ptr.cast()) }
         }
     }
 

@@ -7,7 +7,7 @@
 //! (init, required_heap, model_len, self_test, last_error(NULL)) may come from any task but
 //! share one global error text.
 
-use crate::context::{fail, Failure, RuvTemporalCtx, RuvTemporalInfo};
+use crate::context::{fail, Failure, Mode, RuvTemporalCtx, RuvTemporalInfo};
 use crate::detail::Detail;
 use crate::memory;
 use crate::selftest;
@@ -93,6 +93,67 @@ pub unsafe extern "C" fn ruv_temporal_init(
     n_classes: u32,
     out_ctx: *mut *mut ruv_temporal_ctx_t,
 ) -> esp_err_t {
+    // SAFETY: forwarded contract.
+    unsafe {
+        init_mode(
+            weights,
+            weights_len,
+            input_dim,
+            window_len,
+            n_classes,
+            out_ctx,
+            Mode::Window,
+        )
+    }
+}
+
+/// Like `ruv_temporal_init`, in streaming mode: each `ruv_temporal_push` runs the frame
+/// through the layers once (per-layer KV caches over a sliding window of `window_len` frames
+/// plus the pinned global prefix) and `ruv_temporal_classify` only pools the per-frame states
+/// of the last `window_len` frames and applies the output layer. Work per push is constant
+/// (no full-window pass), classify is cheap. With one layer and no dropped frame the outputs
+/// equal window mode; with several layers, once frames slide out, each frame keeps the states
+/// computed at its arrival (aether-model `Session` docs). `push` then returns the model's
+/// errors too (`ESP_FAIL` if an activation overflows; the state is then reset).
+/// Same return codes as `ruv_temporal_init`; size the heap with
+/// `ruv_temporal_required_heap_streaming`.
+///
+/// # Safety
+/// As `ruv_temporal_init`.
+#[no_mangle]
+pub unsafe extern "C" fn ruv_temporal_init_streaming(
+    weights: *const u8,
+    weights_len: usize,
+    input_dim: u32,
+    window_len: u32,
+    n_classes: u32,
+    out_ctx: *mut *mut ruv_temporal_ctx_t,
+) -> esp_err_t {
+    // SAFETY: forwarded contract.
+    unsafe {
+        init_mode(
+            weights,
+            weights_len,
+            input_dim,
+            window_len,
+            n_classes,
+            out_ctx,
+            Mode::Streaming,
+        )
+    }
+}
+
+/// # Safety
+/// As `ruv_temporal_init`.
+unsafe fn init_mode(
+    weights: *const u8,
+    weights_len: usize,
+    input_dim: u32,
+    window_len: u32,
+    n_classes: u32,
+    out_ctx: *mut *mut ruv_temporal_ctx_t,
+    mode: Mode,
+) -> esp_err_t {
     if out_ctx.is_null() {
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "out_ctx is NULL"));
     }
@@ -108,7 +169,7 @@ pub unsafe extern "C" fn ruv_temporal_init(
             ))
         }
     };
-    match RuvTemporalCtx::new(model, input_dim, window_len, n_classes) {
+    match RuvTemporalCtx::new(model, input_dim, window_len, n_classes, mode) {
         Ok(ctx) => {
             // SAFETY: as above.
             unsafe { *out_ctx = Box::into_raw(ctx) };
@@ -303,6 +364,34 @@ pub unsafe extern "C" fn ruv_temporal_required_heap(
     window_len: u32,
     out_bytes: *mut usize,
 ) -> esp_err_t {
+    // SAFETY: forwarded contract.
+    unsafe { required_heap_mode(weights, weights_len, window_len, out_bytes, Mode::Window) }
+}
+
+/// `ruv_temporal_required_heap` for a context made by `ruv_temporal_init_streaming`.
+///
+/// # Safety
+/// As `ruv_temporal_required_heap`.
+#[no_mangle]
+pub unsafe extern "C" fn ruv_temporal_required_heap_streaming(
+    weights: *const u8,
+    weights_len: usize,
+    window_len: u32,
+    out_bytes: *mut usize,
+) -> esp_err_t {
+    // SAFETY: forwarded contract.
+    unsafe { required_heap_mode(weights, weights_len, window_len, out_bytes, Mode::Streaming) }
+}
+
+/// # Safety
+/// As `ruv_temporal_required_heap`.
+unsafe fn required_heap_mode(
+    weights: *const u8,
+    weights_len: usize,
+    window_len: u32,
+    out_bytes: *mut usize,
+    mode: Mode,
+) -> esp_err_t {
     if out_bytes.is_null() {
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "out_bytes is NULL"));
     }
@@ -319,7 +408,7 @@ pub unsafe extern "C" fn ruv_temporal_required_heap(
             ))
         }
     };
-    match memory::plan(model, window_len) {
+    match memory::plan(model, window_len, mode) {
         Ok(b) => {
             // SAFETY: checked non-NULL.
             unsafe { *out_bytes = b.total };

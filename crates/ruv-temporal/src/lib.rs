@@ -13,8 +13,12 @@ model needs before init, and the model file's length. The generated header is
   unmap the file as soon as init returns.
 - All memory is allocated in init (including one warm-up forward pass that sizes every scratch
   buffer); push, push_csi, classify and embed allocate nothing.
-- Frames are kept in a ring of `window_len` frames; classify runs the full model over the frames
-  in the ring, oldest first (the newest `window_len`, or fewer right after init).
+- Two modes. Window (`ruv_temporal_init`, the seed's call): frames are kept in a ring of
+  `window_len` frames and classify runs the full model over the ring, oldest first: exactly the
+  host model over the newest `window_len` frames. Streaming (`ruv_temporal_init_streaming`):
+  each push runs the new frame through the layers against per-layer KV caches (aether-model's
+  sliding `Session`), and classify only pools and applies the output layer, so the work is
+  spread over pushes and classify is cheap.
 
 # Targets
 On hosts the library uses std and the system allocator. On bare-metal targets
@@ -34,7 +38,7 @@ No function panics on any input; errors are `esp_err_t` values with a text from
 
 extern crate alloc;
 
-mod context;
+pub mod context;
 pub mod detail;
 #[cfg(target_os = "none")]
 pub mod device;
@@ -43,5 +47,5 @@ pub mod memory;
 pub mod selftest;
 pub mod status;
 
-pub use context::RuvTemporalCtx;
+pub use context::{Failure, Mode, RuvTemporalCtx, RuvTemporalInfo};
 pub use ffi::*;

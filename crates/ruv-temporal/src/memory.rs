@@ -10,7 +10,7 @@
 //! init + classify + self-test for many shapes; the QEMU program runs with a region of exactly
 //! this size.
 
-use crate::context::{fail, Failure, RuvTemporalCtx};
+use crate::context::{fail, Failure, Mode, RuvTemporalCtx};
 use crate::status::*;
 use aether_rvne::v2::{RvneV2View, TensorDtype};
 use aether_rvne::{parse_any, RvneFile, WeightBlobView};
@@ -143,6 +143,42 @@ fn v2_dims(v: &RvneV2View<'_>) -> Result<Dims, Failure> {
     })
 }
 
+/// Bytes of a sliding streaming session over `t` frames (aether-model `Session`): per layer the
+/// f32 KV cache of `t + 1` frames (pinned global prefix), landmark means and decode scratch;
+/// the per-frame activations; the ring of pooled states. None on overflow.
+fn streaming_bytes(d: &Dims, t: usize) -> Option<usize> {
+    let kv_total = d.kv_heads.checked_mul(d.head_dim)?;
+    let q_total = d.q_heads.checked_mul(d.head_dim)?;
+    let cap = t.checked_add(d.globals.max(1))?;
+    let bits = usize::BITS as usize;
+    let group = d.q_heads / d.kv_heads.max(1);
+    let kv = cap.checked_mul(kv_total)?.checked_mul(2)?.checked_add(
+        (cap / d.block_size + 2)
+            .checked_mul(kv_total)?
+            .checked_mul(2)?,
+    )?;
+    let span = d.attn_window.saturating_add(1);
+    let probs = (span + d.globals + 4 * bits + 2).checked_mul(group.max(1))?;
+    let scratch_lm = (2 + 2 * bits).checked_mul(kv_total)?.checked_mul(2)?;
+    let per_layer = kv.checked_add(probs)?.checked_add(scratch_lm)?;
+    let mut floats = per_layer.checked_mul(d.n_layers)?;
+    let wide = d.d_model.max(d.input_dim);
+    floats = floats.checked_add(
+        d.input_dim + 6 * d.d_model + 2 * q_total + 2 * kv_total + 2 * wide + d.d_ff,
+    )?;
+    // Ring of pooled states (`t` rows of d_model) and its f64 running sums.
+    floats = floats
+        .checked_add(t.checked_mul(d.d_model)?)?
+        .checked_add(4 * d.d_model)?;
+    let mut bytes = floats.checked_mul(4)?;
+    bytes = bytes.checked_add(
+        (d.globals + 4 * bits + 4) * 2 * core::mem::size_of::<usize>() * d.n_layers.max(1),
+    )?;
+    bytes = bytes.checked_add(core::mem::size_of::<RuvTemporalCtx>())?;
+    let allocs = d.tensors + FIXED_ALLOCS + ALLOCS_PER_LAYER * d.n_layers * 2;
+    bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)
+}
+
 /// Bytes of working memory at `t` frames, or None on overflow.
 fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     let q_total = d.q_heads.checked_mul(d.head_dim)?;
@@ -184,18 +220,27 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
 
 /// The budget of `model` at `window_len` frames. Errors are the file's parse errors (same
 /// codes as init) and `ESP_ERR_INVALID_SIZE` on overflow.
-pub fn plan(model: &[u8], window_len: u32) -> Result<Budget, Failure> {
-    plan_with(model, window_len, true)
+pub fn plan(model: &[u8], window_len: u32, mode: Mode) -> Result<Budget, Failure> {
+    plan_with(model, window_len, mode, true)
 }
 
 /// [`plan`], optionally without the self-test's share (the self-test's own budget).
-pub(crate) fn plan_with(model: &[u8], window_len: u32, self_test: bool) -> Result<Budget, Failure> {
+pub(crate) fn plan_with(
+    model: &[u8],
+    window_len: u32,
+    mode: Mode,
+    self_test: bool,
+) -> Result<Budget, Failure> {
     let file = parse_any(model).map_err(|e| fail!(file_error_code(&e), "model file: {e}"))?;
     let d = match &file {
         RvneFile::V1(v) => v1_dims(v)?,
         RvneFile::V2(v) => v2_dims(v)?,
     };
-    let working = working_bytes(&d, window_len as usize).ok_or_else(too_large)?;
+    let working = match mode {
+        Mode::Window => working_bytes(&d, window_len as usize),
+        Mode::Streaming => streaming_bytes(&d, window_len as usize),
+    }
+    .ok_or_else(too_large)?;
     let total = d
         .weight_bytes
         .checked_add(working)

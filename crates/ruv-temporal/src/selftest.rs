@@ -5,7 +5,7 @@
 //! README); the test `committed_self_test_matches_host_model` re-derives model bytes and logits
 //! from aether-model and fails if either differs.
 
-use crate::context::{fail, Failure, RuvTemporalCtx};
+use crate::context::{fail, Failure, Mode, RuvTemporalCtx};
 use crate::memory;
 use crate::status::*;
 
@@ -22,22 +22,23 @@ pub const TOLERANCE: f32 = 1e-4;
 
 /// Heap bytes the self-test needs while it runs.
 pub fn heap_bytes() -> usize {
-    memory::plan_with(&MODEL, WINDOW_LEN, false).map_or(0, |b| b.total)
+    memory::plan_with(&MODEL, WINDOW_LEN, Mode::Window, false).map_or(0, |b| b.total)
 }
 
 /// Runs the built-in case; `Ok` when every logit matches.
 pub fn run() -> Result<(), Failure> {
-    let budget = memory::plan_with(&MODEL, WINDOW_LEN, false)
+    let budget = memory::plan_with(&MODEL, WINDOW_LEN, Mode::Window, false)
         .map_err(|f| fail!(ESP_FAIL, "built-in model rejected: {}", f.detail.as_str()))?;
     memory::ensure_available(budget.total)?;
     let mut ctx =
-        RuvTemporalCtx::build(&MODEL, INPUT_DIM, WINDOW_LEN, N_OUT, &budget).map_err(|f| {
-            fail!(
-                ESP_FAIL,
-                "built-in model failed to load: {}",
-                f.detail.as_str()
-            )
-        })?;
+        RuvTemporalCtx::build(&MODEL, INPUT_DIM, WINDOW_LEN, N_OUT, Mode::Window, &budget)
+            .map_err(|f| {
+                fail!(
+                    ESP_FAIL,
+                    "built-in model failed to load: {}",
+                    f.detail.as_str()
+                )
+            })?;
     let mut frame = [0.0f32; INPUT_DIM as usize];
     for t in 0..FRAMES {
         for (j, v) in frame.iter_mut().enumerate() {
@@ -173,8 +174,10 @@ mod tests {
         let mut params = HeadParams::from_rvne_v2(&MODEL).unwrap();
         params.head_bias[0] += 0.01;
         let bytes = params.to_rvne_v2(TensorDtype::F32).unwrap();
-        let budget = memory::plan_with(&bytes, WINDOW_LEN, false).unwrap();
-        let mut ctx = RuvTemporalCtx::build(&bytes, INPUT_DIM, WINDOW_LEN, N_OUT, &budget).unwrap();
+        let budget = memory::plan_with(&bytes, WINDOW_LEN, Mode::Window, false).unwrap();
+        let mut ctx =
+            RuvTemporalCtx::build(&bytes, INPUT_DIM, WINDOW_LEN, N_OUT, Mode::Window, &budget)
+                .unwrap();
         for t in 0..FRAMES {
             let frame: Vec<f32> = (0..INPUT_DIM as usize).map(|j| frame_value(t, j)).collect();
             ctx.push(&frame).unwrap();

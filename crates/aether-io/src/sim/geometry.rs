@@ -91,7 +91,7 @@ impl Room {
                 0.45,
                 6,
                 35.0,
-                0.3,
+                1.0,
             ),
             "living" => (
                 [5.0, 4.0, 2.7],
@@ -100,7 +100,7 @@ impl Room {
                 0.5,
                 8,
                 30.0,
-                0.35,
+                1.2,
             ),
             "office" => (
                 [8.0, 6.0, 3.0],
@@ -109,7 +109,7 @@ impl Room {
                 0.4,
                 10,
                 50.0,
-                0.4,
+                1.5,
             ),
             "bedroom" => (
                 [4.0, 3.5, 2.6],
@@ -118,7 +118,7 @@ impl Room {
                 0.55,
                 5,
                 25.0,
-                0.3,
+                1.0,
             ),
             "corridor" => (
                 [12.0, 2.5, 3.0],
@@ -127,7 +127,7 @@ impl Room {
                 0.6,
                 3,
                 60.0,
-                0.5,
+                1.5,
             ),
             "random" => {
                 let mut r = Rng::stream(seed, "room");
@@ -152,7 +152,7 @@ impl Room {
                 let g = r.range(0.35, 0.6);
                 let n = 3 + r.below(8);
                 let spread = r.range(20.0, 60.0);
-                let diffuse = r.range(0.2, 0.5);
+                let diffuse = r.range(0.6, 1.6);
                 let mut room = Room {
                     name: "random".into(),
                     size,

@@ -49,3 +49,8 @@ pub mod status;
 
 pub use context::{Failure, Mode, RuvTemporalCtx, RuvTemporalInfo};
 pub use ffi::*;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

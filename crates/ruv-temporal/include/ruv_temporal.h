@@ -64,7 +64,7 @@ typedef struct {
   uint32_t streaming;
   // Bytes of weights held in memory.
   uint32_t weight_bytes;
-  // Heap bytes the context holds (what ruv_temporal_required_heap budgets, minus slack).
+  // The ruv_temporal_required_heap budget init checked the heap against.
   uint32_t heap_bytes;
 } ruv_temporal_info_t;
 

@@ -108,7 +108,7 @@ pub struct RuvTemporalInfo {
     pub streaming: u32,
     /// Bytes of weights held in memory.
     pub weight_bytes: u32,
-    /// Heap bytes the context holds (what ruv_temporal_required_heap budgets, minus slack).
+    /// The ruv_temporal_required_heap budget init checked the heap against.
     pub heap_bytes: u32,
 }
 
@@ -372,6 +372,11 @@ impl RuvTemporalCtx {
             weight_bytes: u(self.head_ref().weight_bytes()),
             heap_bytes: u(self.heap_bytes),
         }
+    }
+
+    /// Floats per frame.
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
     }
 
     /// The loaded head (host tests compare against it).

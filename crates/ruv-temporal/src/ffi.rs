@@ -196,7 +196,7 @@ pub unsafe extern "C" fn ruv_temporal_push(
     let Some(ctx) = (unsafe { ctx.as_mut() }) else {
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "ctx is NULL"));
     };
-    let n = ctx.info().input_dim as usize;
+    let n = ctx.input_dim();
     // SAFETY: per contract.
     let r = match unsafe { slice(frame, n) } {
         Some(f) => ctx.push(f),

@@ -295,12 +295,12 @@ static void temporal_task_loop(void *arg)
         char detail[96];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
-        /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. */
-        QueueHandle_t q = s_queue;
+        /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. The queue is
+         * left allocated (a producer may be inside xQueueSend right now); this path runs at
+         * most once per boot. */
         s_queue = NULL;
         ruv_temporal_destroy(s_ctx);
         s_ctx = NULL;
-        vQueueDelete(q);
         s_task = NULL;
         vTaskDelete(NULL);
         return;

@@ -186,3 +186,54 @@ fn replay_into_record_on_loopback() {
     assert_eq!(i["subcarrier_counts"]["64"], 961);
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn record_stops_cleanly_on_ctrl_c() {
+    let d = tmp("sigint");
+    let out = d.join("rec.csi.jsonl");
+    let mut rec = aether()
+        .args(["record", "--listen", "127.0.0.1:0", "--json", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(rec.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.split_whitespace().nth(2).unwrap().to_owned();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Three datagrams: two garbage, one vitals packet the recorder must keep.
+    tx.send_to(b"not a packet", &addr).unwrap();
+    tx.send_to(&[0x01, 0x00, 0x11, 0xc5, 0x01], &addr).unwrap();
+    let mut vitals = [0u8; 32];
+    vitals[..4].copy_from_slice(&0xC511_0002u32.to_le_bytes());
+    vitals[4] = 9;
+    tx.send_to(&vitals, &addr).unwrap();
+    // SIGINT, as Ctrl-C sends; the handler is installed before the first stderr line.
+    let status = Command::new("kill")
+        .args(["-INT", &rec.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = rec.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // Datagrams sent before the signal may still be in flight: count what arrived.
+    let received = report["received"].as_u64().unwrap();
+    assert_eq!(
+        received,
+        report["written"].as_u64().unwrap() + report["malformed"].as_u64().unwrap()
+    );
+    assert!(
+        out.is_file(),
+        "the recording is finished and renamed into place"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.lines().count() as u64,
+        report["written"].as_u64().unwrap()
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -5,14 +5,18 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod calibrate;
 mod decode;
+mod eval;
 mod init_random;
 mod inspect;
 mod inspect_model;
 mod inspect_recording;
 mod record;
 mod replay;
+mod run;
 mod simulate;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +34,12 @@ enum Command {
     /// Benchmarks (speed, measured against a comparison in the same run).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Store a node's empty-room reference (calib.mean/std) in a model file.
+    Calibrate(calibrate::Args),
     /// Decode one datagram of the 0xC51100xx packet family given as hex.
     Decode(decode::DecodeArgs),
+    /// Score a model on labelled recordings: accuracy, macro F1, per class, fp rate, confusion.
+    Eval(eval::Args),
     /// Write the seed's deterministic v1 weight file (model_init.rvne).
     InitRandom(init_random::Args),
     /// Describe a file: model (RVNE v1/v2) header, tensors, CRC, parameter count; or a CSI
@@ -41,8 +49,12 @@ enum Command {
     Record(record::Args),
     /// Send a recording (any supported format) as 0xC5110001 datagrams at its own pace.
     Replay(replay::Args),
+    /// Stream a recording through a model: one decision per hop per node.
+    Run(run::Args),
     /// Labelled synthetic CSI from a multipath room model with ESP32 impairments.
     Simulate(simulate::Args),
+    /// Train the temporal head on labelled recordings (RVNE v2 out), or a leave-one-out table.
+    Train(train::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,5 +67,9 @@ fn main() -> anyhow::Result<()> {
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }

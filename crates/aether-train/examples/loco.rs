@@ -4,17 +4,39 @@ use aether_train::eval::leave_one_out;
 use aether_train::train::{SplitBy, TrainOptions};
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/espectre".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/data/espectre".into());
     let t = std::time::Instant::now();
     let streams = load_streams(&[dir.into()], &LabelSource::default())?;
-    eprintln!("{} streams in {:.2} s", streams.len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "{} streams in {:.2} s",
+        streams.len(),
+        t.elapsed().as_secs_f64()
+    );
     for s in &streams {
-        eprintln!("{} {} {} {} frames {:.1} Hz", s.file_name(), s.chip, s.date, s.features.len(), s.frame_rate_hz());
+        eprintln!(
+            "{} {} {} {} frames {:.1} Hz",
+            s.file_name(),
+            s.chip,
+            s.date,
+            s.features.len(),
+            s.frame_rate_hz()
+        );
     }
-    let opts = TrainOptions { progress: false, ..Default::default() };
-    let rows = leave_one_out(&streams, SplitBy::Chip, &opts, std::env::var("CALIB").is_ok(), |r| {
-        println!("{}", serde_json::to_string(r).unwrap());
-    })?;
+    let opts = TrainOptions {
+        progress: false,
+        ..Default::default()
+    };
+    let rows = leave_one_out(
+        &streams,
+        SplitBy::Chip,
+        &opts,
+        std::env::var("CALIB").is_ok(),
+        |r| {
+            println!("{}", serde_json::to_string(r).unwrap());
+        },
+    )?;
     let _ = rows;
     Ok(())
 }

@@ -356,7 +356,7 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
     streams
         .iter()
         .map(|s| match idle.get(&s.session()) {
-            Some(frames) if s.date.len() == 8 && !frames.is_empty() => {
+            Some(frames) if !s.date.is_empty() && !frames.is_empty() => {
                 feature_stats(frames.iter().copied())
             }
             _ => s.stats(),

@@ -48,10 +48,9 @@ impl Scorer {
     pub fn idle(&self, idle_class: Option<&str>) -> anyhow::Result<Option<usize>> {
         match idle_class {
             Some(c) => Ok(Some(
-                self.classes
-                    .iter()
-                    .position(|x| x == c)
-                    .with_context(|| format!("idle class {c:?} is not one of {:?}", self.classes))?,
+                self.classes.iter().position(|x| x == c).with_context(|| {
+                    format!("idle class {c:?} is not one of {:?}", self.classes)
+                })?,
             )),
             None => Ok(default_idle_class(&self.classes)),
         }
@@ -92,7 +91,11 @@ impl Scorer {
             bail!(
                 "no labelled windows of {} frames in the data{}",
                 self.window,
-                if skipped > 0 { " (labels outside the model's classes; try --label-map)" } else { "" }
+                if skipped > 0 {
+                    " (labels outside the model's classes; try --label-map)"
+                } else {
+                    ""
+                }
             );
         }
         let probs = predict(&self.net, &inputs, &windows, self.window, 128)?;
@@ -101,7 +104,11 @@ impl Scorer {
             .zip(&probs)
             .map(|(w, p)| Decision {
                 stream: w.stream,
-                truth: self.classes.iter().position(|c| *c == w.label).expect("filtered"),
+                truth: self
+                    .classes
+                    .iter()
+                    .position(|c| *c == w.label)
+                    .expect("filtered"),
                 pred: p
                     .iter()
                     .enumerate()
@@ -147,7 +154,9 @@ pub fn calibrated_split(
     assign_sessions(&mut streams, idle_class);
     let mut refs: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
     for s in streams.iter_mut() {
-        if s.labels.iter().all(|l| l.as_deref() == Some(idle_class)) && !refs.contains_key(&s.session()) {
+        if s.labels.iter().all(|l| l.as_deref() == Some(idle_class))
+            && !refs.contains_key(&s.session())
+        {
             let r = take_reference(s, MIN_REFERENCE_S)?;
             refs.insert(s.session(), r);
         }
@@ -181,7 +190,12 @@ pub struct LocoRow {
 }
 
 fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<Scorer> {
-    let Prepared { classes, input_mean, input_std, .. } = &t.prep;
+    let Prepared {
+        classes,
+        input_mean,
+        input_std,
+        ..
+    } = &t.prep;
     Ok(Scorer {
         net: HeadNet::from_params(t.net.cfg.clone(), AttnBackend::Sparse, t.net.params.clone())?,
         classes: classes.clone(),
@@ -267,7 +281,9 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
         .map(|s| s.t_s.last().unwrap_or(&0.0) - s.t_s.first().unwrap_or(&0.0))
         .sum();
     if n == 0 || secs < MIN_REFERENCE_S - 0.05 {
-        bail!("a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s");
+        bail!(
+            "a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s"
+        );
     }
     let (m, s) = feature_stats(streams.iter().flat_map(|s| s.features.iter()));
     debug_assert_eq!(m.len(), CSI16_DIMS);

@@ -11,4 +11,5 @@ pub mod eval;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod train;

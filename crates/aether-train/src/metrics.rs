@@ -71,7 +71,12 @@ pub struct Decision {
 }
 
 /// Scores decisions. `hop_s` is the time one decision stands for (for the idle hours).
-pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, hop_s: f64) -> Report {
+pub fn report(
+    classes: &[String],
+    decisions: &[Decision],
+    idle: Option<usize>,
+    hop_s: f64,
+) -> Report {
     let mut conf = Confusion::new(classes.to_vec());
     for d in decisions {
         conf.add(d.truth, d.pred);
@@ -86,8 +91,16 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
         let tp = conf.matrix[c][c] as f64;
         let support: u64 = conf.matrix[c].iter().sum();
         let predicted: u64 = (0..n).map(|r| conf.matrix[r][c]).sum();
-        let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-        let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+        let precision = if predicted > 0 {
+            tp / predicted as f64
+        } else {
+            0.0
+        };
+        let recall = if support > 0 {
+            tp / support as f64
+        } else {
+            0.0
+        };
         let f1 = if precision + recall > 0.0 {
             2.0 * precision * recall / (precision + recall)
         } else {
@@ -130,8 +143,16 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
     }
     Report {
         windows: total,
-        accuracy: if total > 0 { correct as f64 / total as f64 } else { 0.0 },
-        f1_macro: if f1_count > 0 { f1_sum / f1_count as f64 } else { 0.0 },
+        accuracy: if total > 0 {
+            correct as f64 / total as f64
+        } else {
+            0.0
+        },
+        f1_macro: if f1_count > 0 {
+            f1_sum / f1_count as f64
+        } else {
+            0.0
+        },
         fp_rate,
         false_alarms_per_hour: fa_h,
         idle_class: idle.map(|i| classes[i].clone()),
@@ -151,10 +172,18 @@ mod tests {
         // truth baseline: 8 right, 2 wrong (one run of 2); truth movement: 9 right, 1 wrong.
         let mut d = Vec::new();
         for k in 0..10 {
-            d.push(Decision { stream: 0, truth: 0, pred: usize::from(k == 3 || k == 4) });
+            d.push(Decision {
+                stream: 0,
+                truth: 0,
+                pred: usize::from(k == 3 || k == 4),
+            });
         }
         for k in 0..10 {
-            d.push(Decision { stream: 1, truth: 1, pred: usize::from(k != 0) });
+            d.push(Decision {
+                stream: 1,
+                truth: 1,
+                pred: usize::from(k != 0),
+            });
         }
         let r = report(&classes, &d, default_idle_class(&classes), 0.36);
         assert_eq!(r.confusion.matrix, vec![vec![8, 2], vec![1, 9]]);

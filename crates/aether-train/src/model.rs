@@ -601,3 +601,48 @@ impl LoadedHead {
         HeadNet::from_params(self.cfg.clone(), backend, vars)
     }
 }
+
+/// A copy of an RVNE v2 file with `calib.mean` / `calib.std` set to a node reference. Every
+/// other tensor keeps its bytes' dtype and values (int8 rows re-encode to the same codes, f16
+/// round-trips through f32 exactly) and every metadata entry is kept.
+pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
+    use aether_rvne::v2::{MetaValue, RvneV2View};
+    let view =
+        RvneV2View::parse(bytes).map_err(|e| anyhow::anyhow!("not an RVNE v2 model: {e:?}"))?;
+    let input_dim = view
+        .meta_u32("input_dim")
+        .context("model metadata lacks input_dim")? as usize;
+    if mean.len() != input_dim || std.len() != input_dim {
+        bail!(
+            "reference has {} features, the model takes {input_dim}",
+            mean.len()
+        );
+    }
+    if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
+        bail!("reference statistics must be finite with std > 0");
+    }
+    let mut b = RvneV2Builder::new();
+    for e in view.meta_entries() {
+        match e.value {
+            MetaValue::U32(v) => b.meta_u32(e.key, v),
+            MetaValue::F32(v) => b.meta_f32(e.key, v),
+            MetaValue::Bool(v) => b.meta_bool(e.key, v),
+            MetaValue::Str(v) => b.meta_str(e.key, v),
+            MetaValue::U32Array(a) => b.meta_u32_array(e.key, &a.collect::<Vec<_>>()),
+            MetaValue::StrArray(a) => b.meta_str_array(e.key, &a.collect::<Vec<_>>()),
+        };
+    }
+    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
+    for t in view.tensors() {
+        if t.name() == "calib.mean" || t.name() == "calib.std" {
+            continue;
+        }
+        b.add_tensor(t.name(), t.dtype(), t.shape(), &t.to_f32_vec())
+            .map_err(rvne)?;
+    }
+    b.add_tensor("calib.mean", TensorDtype::F32, &[input_dim], mean)
+        .map_err(rvne)?;
+    b.add_tensor("calib.std", TensorDtype::F32, &[input_dim], std)
+        .map_err(rvne)?;
+    b.to_bytes().map_err(rvne)
+}

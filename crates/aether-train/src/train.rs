@@ -130,7 +130,9 @@ pub fn assign_sessions(streams: &mut [Stream], idle_class: &str) {
         let mut it = name.split(['_', '.']);
         while let Some(p) = it.next() {
             if p == s.date && !p.is_empty() {
-                return it.next().and_then(|t| (t.len() == 6).then(|| t.parse().ok()).flatten());
+                return it
+                    .next()
+                    .and_then(|t| (t.len() == 6).then(|| t.parse().ok()).flatten());
             }
         }
         None
@@ -173,10 +175,16 @@ pub fn normalise(s: &Stream, mean: &[f32], std: &[f32]) -> Vec<f32> {
 }
 
 /// A batch `[B, T, F]` of windows.
-pub fn batch_tensor(inputs: &[Vec<f32>], windows: &[&Window], len: usize) -> candle_core::Result<Tensor> {
+pub fn batch_tensor(
+    inputs: &[Vec<f32>],
+    windows: &[&Window],
+    len: usize,
+) -> candle_core::Result<Tensor> {
     let mut data = Vec::with_capacity(windows.len() * len * CSI16_DIMS);
     for w in windows {
-        data.extend_from_slice(&inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS]);
+        data.extend_from_slice(
+            &inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS],
+        );
     }
     Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
 }
@@ -279,12 +287,18 @@ impl AdamW {
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
         for (k, p) in params {
-            let Some(g) = grads.get(p.as_tensor()) else { continue };
+            let Some(g) = grads.get(p.as_tensor()) else {
+                continue;
+            };
             let g = (g * grad_scale)?;
             let m = ((&self.m[k] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[k] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let step = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.eps)?)?;
-            let decay = if p.rank() == 2 { self.weight_decay } else { 0.0 };
+            let decay = if p.rank() == 2 {
+                self.weight_decay
+            } else {
+                0.0
+            };
             let newp = ((p.as_tensor() * (1.0 - lr * decay))? - (step * lr)?)?;
             p.set(&newp)?;
             self.m.insert(k.clone(), m);
@@ -406,7 +420,8 @@ pub fn prepare(
     } else if groups.len() < 2 || opts.val_fraction <= 0.0 {
         Vec::new()
     } else {
-        let k = ((groups.len() as f64 * opts.val_fraction).round() as usize).clamp(1, groups.len() - 1);
+        let k =
+            ((groups.len() as f64 * opts.val_fraction).round() as usize).clamp(1, groups.len() - 1);
         let mut g = groups.clone();
         Rng::new(opts.seed ^ 0x5EED).shuffle(&mut g);
         let mut v: Vec<String> = g.into_iter().take(k).collect();
@@ -417,7 +432,10 @@ pub fn prepare(
         .iter()
         .map(|s| val_groups.contains(&opts.split_by.key(s)))
         .collect();
-    let train_groups: Vec<String> = groups.into_iter().filter(|g| !val_groups.contains(g)).collect();
+    let train_groups: Vec<String> = groups
+        .into_iter()
+        .filter(|g| !val_groups.contains(g))
+        .collect();
     let (input_mean, input_std) = feature_stats(
         streams
             .iter()
@@ -448,8 +466,17 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let started = Instant::now();
     let (prep, train_groups, val_groups, is_val) = prepare(streams, opts)?;
     let frame_rate_hz = {
-        let rates: Vec<f32> = prep.streams.iter().map(|s| s.frame_rate_hz()).filter(|r| *r > 0.0).collect();
-        if rates.is_empty() { 0.0 } else { rates.iter().sum::<f32>() / rates.len() as f32 }
+        let rates: Vec<f32> = prep
+            .streams
+            .iter()
+            .map(|s| s.frame_rate_hz())
+            .filter(|r| *r > 0.0)
+            .collect();
+        if rates.is_empty() {
+            0.0
+        } else {
+            rates.iter().sum::<f32>() / rates.len() as f32
+        }
     };
     let windows = cut_windows(&prep.streams, opts.window, opts.hop);
     let (val_w, train_w): (Vec<Window>, Vec<Window>) =
@@ -471,7 +498,13 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let total: usize = counts.iter().sum();
         counts
             .iter()
-            .map(|&c| if c == 0 { 0.0 } else { total as f32 / (present * c as f32) })
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    total as f32 / (present * c as f32)
+                }
+            })
             .collect()
     } else {
         vec![1.0; n_classes]
@@ -486,7 +519,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         .as_ref()
         .and_then(|c| prep.classes.iter().position(|x| x == c))
         .or_else(|| default_idle_class(&prep.classes));
-    let hop_s = if frame_rate_hz > 0.0 { opts.hop as f64 / f64::from(frame_rate_hz) } else { 0.0 };
+    let hop_s = if frame_rate_hz > 0.0 {
+        opts.hop as f64 / f64::from(frame_rate_hz)
+    } else {
+        0.0
+    };
 
     let steps_per_epoch = train_w.len().div_ceil(opts.batch.max(1));
     let total_steps = steps_per_epoch * opts.epochs.max(1);
@@ -503,17 +540,28 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let mut start_epoch = 0;
 
     if opts.resume {
-        let path = opts.checkpoint.as_ref().context("--resume needs a checkpoint path")?;
+        let path = opts
+            .checkpoint
+            .as_ref()
+            .context("--resume needs a checkpoint path")?;
         if path.is_file() {
             let state: CheckpointState = serde_json::from_str(
-                &std::fs::read_to_string(path.with_extension("json"))
-                    .with_context(|| format!("checkpoint state {}", path.with_extension("json").display()))?,
+                &std::fs::read_to_string(path.with_extension("json")).with_context(|| {
+                    format!("checkpoint state {}", path.with_extension("json").display())
+                })?,
             )?;
             if state.classes != prep.classes || state.param_count != net.param_count() {
-                bail!("checkpoint {} was made for other classes or another architecture", path.display());
+                bail!(
+                    "checkpoint {} was made for other classes or another architecture",
+                    path.display()
+                );
             }
             let map = candle_core::safetensors::load(path, &Device::Cpu)?;
-            let get = |k: &str| map.get(k).cloned().with_context(|| format!("checkpoint lacks {k}"));
+            let get = |k: &str| {
+                map.get(k)
+                    .cloned()
+                    .with_context(|| format!("checkpoint lacks {k}"))
+            };
             for (k, v) in &net.params {
                 v.set(&get(&format!("param.{k}"))?)?;
                 opt.m.insert(k.clone(), get(&format!("adam_m.{k}"))?);
@@ -567,7 +615,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                 }
             }
             let norm = norm2.sqrt();
-            let scale = if opts.grad_clip > 0.0 && norm > opts.grad_clip { opts.grad_clip / norm } else { 1.0 };
+            let scale = if opts.grad_clip > 0.0 && norm > opts.grad_clip {
+                opts.grad_clip / norm
+            } else {
+                1.0
+            };
             let step = epoch * steps_per_epoch + bi;
             lr = lr_at(step, total_steps, warmup, opts.lr);
             opt.update(&net.params, &grads, lr, scale)?;
@@ -608,7 +660,12 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         if let Some(b) = &bar {
             b.println(format!(
                 "epoch {:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} F1 {:.3}",
-                stats.epoch, stats.train_loss, stats.train_acc, stats.val_loss, stats.val_acc, stats.val_f1
+                stats.epoch,
+                stats.train_loss,
+                stats.train_acc,
+                stats.val_loss,
+                stats.val_acc,
+                stats.val_f1
             ));
         }
         history.push(stats);

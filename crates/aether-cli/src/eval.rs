@@ -1,0 +1,133 @@
+//! `aether eval --model M --data PATH... [--json]`: accuracy, macro F1, per-class scores,
+//! false-positive rate and false alarms per hour on the idle class, confusion matrix (JSON and
+//! `--png`). Zero-shot and calibrated when the model carries a node reference.
+
+use std::path::PathBuf;
+
+use aether_train::eval::Scorer;
+use aether_train::metrics::Report;
+use aether_train::model::load_rvne_v2;
+use anyhow::Context;
+use serde_json::json;
+
+use crate::train::DataArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// RVNE v2 model written by `aether train` (or `aether calibrate`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Recordings: files or folders (searched recursively).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    data_args: DataArgs,
+    /// Class counted as idle for fp_rate and false alarms (default baseline/empty/idle).
+    #[arg(long)]
+    idle_class: Option<String>,
+    /// Confusion matrix PNG to write.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    json!({
+        "windows": r.windows,
+        "accuracy": r.accuracy,
+        "f1_macro": r.f1_macro,
+        "fp_rate": r.fp_rate,
+        "false_alarms_per_hour": r.false_alarms_per_hour,
+        "idle_class": r.idle_class,
+        "idle_hours": r.idle_hours,
+        "per_class": r.per_class,
+        "confusion": r.confusion,
+    })
+}
+
+fn print_report(title: &str, r: &Report) {
+    println!("{title}: {} windows", r.windows);
+    println!("  accuracy {:.4}  macro F1 {:.4}", r.accuracy, r.f1_macro);
+    if let (Some(fp), Some(idle)) = (r.fp_rate, &r.idle_class) {
+        println!(
+            "  fp_rate {:.4} ({idle} windows predicted otherwise), false alarms/h {:.1} over {:.3} h",
+            fp,
+            r.false_alarms_per_hour.unwrap_or(0.0),
+            r.idle_hours
+        );
+    }
+    println!(
+        "  {:>12} {:>8} {:>9} {:>7} {:>7}",
+        "class", "support", "precision", "recall", "F1"
+    );
+    for c in &r.per_class {
+        println!(
+            "  {:>12} {:>8} {:>9.4} {:>7.4} {:>7.4}",
+            c.class, c.support, c.precision, c.recall, c.f1
+        );
+    }
+    println!(
+        "  confusion (rows truth, columns prediction): {:?}",
+        r.confusion.classes
+    );
+    for (name, row) in r.confusion.classes.iter().zip(&r.confusion.matrix) {
+        println!("  {name:>12} {row:?}");
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::train::single_thread();
+    let bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let head = load_rvne_v2(&bytes)?;
+    let mut scorer = Scorer::from_loaded(&head)?;
+    let idle = scorer.idle(args.idle_class.as_deref())?;
+    let streams = args.data_args.load(&args.data)?;
+    let calibrated = match &scorer.calib {
+        Some(_) => Some(scorer.score(streams.clone(), None, idle)?),
+        None => None,
+    };
+    let zero_shot = if scorer.needs_reference {
+        None
+    } else {
+        scorer.calib = None;
+        Some(scorer.score(streams, None, idle)?)
+    };
+    let primary = calibrated
+        .as_ref()
+        .or(zero_shot.as_ref())
+        .context("this head needs a node reference: run `aether calibrate` first")?;
+    if let Some(png) = &args.png {
+        aether_train::plot::confusion_png(png, &primary.confusion)?;
+    }
+    if args.json {
+        let mut v = report_json(primary);
+        v["model"] = json!(args.model.display().to_string());
+        v["mode"] = json!(if calibrated.is_some() {
+            "calibrated"
+        } else {
+            "zero_shot"
+        });
+        v["zero_shot"] = zero_shot
+            .as_ref()
+            .map(report_json)
+            .unwrap_or(serde_json::Value::Null);
+        v["calibrated"] = calibrated
+            .as_ref()
+            .map(report_json)
+            .unwrap_or(serde_json::Value::Null);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        if let Some(r) = &zero_shot {
+            print_report("zero-shot", r);
+        }
+        if let Some(r) = &calibrated {
+            print_report("calibrated (node reference in the model)", r);
+        }
+        if let Some(png) = &args.png {
+            println!("confusion matrix: {}", png.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! `aether train --data PATH... [--labels segments.csv] --out model.rvne`: trains the temporal
+//! head on labelled recordings and writes it as RVNE v2 (atomically), with a training-curve
+//! PNG next to it. `--leave-one-out chip` instead prints the leave-one-group-out table.
+
+use std::path::PathBuf;
+
+use aether_train::data::{load_streams, parse_label_map, LabelSource};
+use aether_train::eval::leave_one_out;
+use aether_train::model::{parse_dtype, AttnBackend, HeadConfig};
+use aether_train::train::{train, SplitBy, TrainOptions};
+use anyhow::Context;
+use serde_json::json;
+
+/// Options shared by train, eval, run and calibrate for reading recordings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataArgs {
+    /// A segments CSV (`start_s,end_s,label`) applied to every recording; otherwise labels come
+    /// from a sibling `<stem>.segments.csv` or the file itself (ESPectre `label`).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Rename labels: `a=b,c=d`.
+    #[arg(long)]
+    pub label_map: Option<String>,
+    /// Use only `START_S-END_S` seconds of each recording.
+    #[arg(long)]
+    pub span: Option<String>,
+}
+
+impl DataArgs {
+    pub fn label_source(&self) -> anyhow::Result<LabelSource> {
+        let segments = match &self.labels {
+            Some(p) => Some(
+                aether_io::labels::Segments::read_csv(p)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let label_map = match &self.label_map {
+            Some(s) => parse_label_map(s)?,
+            None => Default::default(),
+        };
+        Ok(LabelSource {
+            segments,
+            label_map,
+        })
+    }
+
+    pub fn span(&self) -> anyhow::Result<Option<(f64, f64)>> {
+        parse_span(self.span.as_deref())
+    }
+
+    /// Streams of every recording under `paths`, cut to `--span`.
+    pub fn load(&self, paths: &[PathBuf]) -> anyhow::Result<Vec<aether_train::data::Stream>> {
+        let mut streams = load_streams(paths, &self.label_source()?)?;
+        if let Some((a, b)) = self.span()? {
+            for s in &mut streams {
+                s.span(a, b);
+            }
+            streams.retain(|s| !s.t_s.is_empty());
+            if streams.is_empty() {
+                anyhow::bail!("no frames inside --span {a}-{b}");
+            }
+        }
+        Ok(streams)
+    }
+}
+
+pub fn parse_span(s: Option<&str>) -> anyhow::Result<Option<(f64, f64)>> {
+    let Some(s) = s else { return Ok(None) };
+    let (a, b) = s
+        .split_once('-')
+        .with_context(|| format!("--span {s:?} is not START_S-END_S"))?;
+    let a: f64 = a
+        .trim()
+        .parse()
+        .with_context(|| format!("--span start {a:?}"))?;
+    let b: f64 = if b.trim().is_empty() {
+        f64::INFINITY
+    } else {
+        b.trim()
+            .parse()
+            .with_context(|| format!("--span end {b:?}"))?
+    };
+    if !(a >= 0.0 && b > a) {
+        anyhow::bail!("--span {s:?}: need 0 <= START < END");
+    }
+    Ok(Some((a, b)))
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Recordings: files or folders (searched recursively).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    data_args: DataArgs,
+    /// Model file to write (RVNE v2). Required unless --leave-one-out.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Matrix storage in the model file: f32, f16 or int8.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Frames per window.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Frames between windows.
+    #[arg(long, default_value_t = 16)]
+    hop: usize,
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Peak learning rate (AdamW, linear warm-up then cosine).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-2)]
+    weight_decay: f64,
+    /// Epochs without a better validation loss before stopping.
+    #[arg(long, default_value_t = 6)]
+    patience: usize,
+    #[arg(long, default_value_t = 0xAE7E5)]
+    seed: u64,
+    /// What keeps train and validation apart: chip, session or recording.
+    #[arg(long, default_value = "session")]
+    split_by: String,
+    /// Validation group(s) (by --split-by); default: a seeded 20 % of the groups.
+    #[arg(long = "val")]
+    val: Vec<String>,
+    #[arg(long, default_value_t = 0.2)]
+    val_fraction: f64,
+    /// Do not weight classes by inverse frequency.
+    #[arg(long)]
+    no_class_weights: bool,
+    /// Train on frames referenced to their session's empty-room capture (needs
+    /// `aether calibrate` before use).
+    #[arg(long)]
+    reference: bool,
+    /// The idle class (default: a class named baseline, empty or idle).
+    #[arg(long)]
+    idle_class: Option<String>,
+    /// Dense attention in the training graph (A/B) instead of the sparse kernel.
+    #[arg(long)]
+    dense: bool,
+    #[arg(long, default_value_t = 32)]
+    d_model: usize,
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    #[arg(long, default_value_t = 8)]
+    head_dim: usize,
+    #[arg(long, default_value_t = 64)]
+    d_ff: usize,
+    /// Sparse attention local window (frames).
+    #[arg(long, default_value_t = 32)]
+    attn_window: usize,
+    /// Landmark block size (frames).
+    #[arg(long, default_value_t = 16)]
+    block_size: usize,
+    /// Checkpoint file (default `<out>.ckpt.safetensors`).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Leave-one-group-out (`chip`, `session` or `recording`) table instead of a model.
+    #[arg(long)]
+    leave_one_out: Option<String>,
+    /// With --leave-one-out: also train referenced heads and score them calibrated (first
+    /// 5 s of each held-out session's empty-room capture as the reference).
+    #[arg(long)]
+    calibrated: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    fn options(&self) -> anyhow::Result<TrainOptions> {
+        let mut head = HeadConfig::motion(aether_csi::CSI16_DIMS, 2);
+        head.d_model = self.d_model;
+        head.n_layers = self.layers;
+        head.q_heads = self.heads;
+        head.kv_heads = self.kv_heads;
+        head.head_dim = self.head_dim;
+        head.d_ff = self.d_ff;
+        head.attn.window = self.attn_window;
+        head.attn.block_size = self.block_size;
+        if self.window == 0 || self.hop == 0 || self.batch == 0 {
+            anyhow::bail!("--window, --hop and --batch must be positive");
+        }
+        Ok(TrainOptions {
+            window: self.window,
+            hop: self.hop,
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            patience: self.patience,
+            seed: self.seed,
+            split_by: SplitBy::parse(&self.split_by)?,
+            val_groups: self.val.clone(),
+            val_fraction: self.val_fraction,
+            class_weighting: !self.no_class_weights,
+            reference: self.reference,
+            idle_class: self.idle_class.clone(),
+            backend: if self.dense {
+                AttnBackend::Dense
+            } else {
+                AttnBackend::Sparse
+            },
+            head,
+            checkpoint: None,
+            resume: self.resume,
+            progress: !self.quiet && !self.json,
+            ..TrainOptions::default()
+        })
+    }
+}
+
+/// One thread, so runs are bit-for-bit repeatable (candle's matmul splits work by thread
+/// count). Called before any candle op.
+pub fn single_thread() {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    single_thread();
+    let mut opts = args.options()?;
+    let dtype = parse_dtype(&args.dtype)?;
+    let streams = args.data_args.load(&args.data)?;
+    if let Some(by) = &args.leave_one_out {
+        let by = SplitBy::parse(by)?;
+        opts.progress = false;
+        let rows = leave_one_out(&streams, by, &opts, args.calibrated, |r| {
+            if !args.json {
+                let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:>10}  windows {:>4}  zero-shot F1 {:.3} acc {:.3} fp {}  calibrated F1 {} fp {}  ({:.1} s)",
+                    r.held_out,
+                    r.windows,
+                    r.zero_shot_f1,
+                    r.zero_shot_accuracy,
+                    f(r.zero_shot_fp_rate),
+                    f(r.calibrated_f1),
+                    f(r.calibrated_fp_rate),
+                    r.train_seconds
+                );
+            }
+        })?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "rows": rows }))?
+            );
+        }
+        return Ok(());
+    }
+    let out = args
+        .out
+        .clone()
+        .context("--out is required (or use --leave-one-out)")?;
+    opts.checkpoint = Some(args.checkpoint.clone().unwrap_or_else(|| {
+        let mut n = out
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        n.push(".ckpt.safetensors");
+        out.with_file_name(n)
+    }));
+    let trained = train(streams, &opts)?;
+    let bytes = trained.to_rvne_v2(&opts, dtype)?;
+    aether_io::atomic::write_atomic(&out, &bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let curve = out.with_extension("curve.png");
+    aether_train::plot::training_curve(
+        &curve,
+        &trained.history,
+        &format!("{} ({} classes)", out.display(), trained.prep.classes.len()),
+    )?;
+    let val = trained.val_report.as_ref().map(|r| {
+        json!({
+            "accuracy": r.accuracy,
+            "f1_macro": r.f1_macro,
+            "fp_rate": r.fp_rate,
+            "windows": r.windows,
+        })
+    });
+    let summary = json!({
+        "out": out.display().to_string(),
+        "bytes": bytes.len(),
+        "dtype": args.dtype,
+        "params": trained.net.param_count(),
+        "classes": trained.prep.classes,
+        "train_groups": trained.train_groups,
+        "val_groups": trained.val_groups,
+        "train_windows": trained.train_windows,
+        "val_windows": trained.val_windows,
+        "epochs_run": trained.history.len(),
+        "best_epoch": trained.best_epoch,
+        "seconds": trained.seconds,
+        "frame_rate_hz": trained.frame_rate_hz,
+        "validation": val,
+        "curve_png": curve.display().to_string(),
+        "checkpoint": opts.checkpoint.as_ref().map(|p| p.display().to_string()),
+        "reference": opts.reference,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "wrote {} ({} bytes, {} params, classes {:?})",
+            out.display(),
+            bytes.len(),
+            trained.net.param_count(),
+            trained.prep.classes
+        );
+        println!(
+            "{} train / {} validation windows; {} epochs (best {}), {:.1} s",
+            trained.train_windows,
+            trained.val_windows,
+            trained.history.len(),
+            trained.best_epoch,
+            trained.seconds
+        );
+        if let Some(r) = &trained.val_report {
+            println!(
+                "validation ({}): accuracy {:.4}, macro F1 {:.4}, fp_rate {}",
+                trained.val_groups.join(", "),
+                r.accuracy,
+                r.f1_macro,
+                r.fp_rate
+                    .map(|v| format!("{v:.4}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        println!("training curve: {}", curve.display());
+    }
+    Ok(())
+}

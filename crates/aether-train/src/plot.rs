@@ -1,0 +1,181 @@
+//! PNG charts: the training curve and the confusion matrix.
+//!
+//! Text uses a system TrueType font (DejaVu Sans or Liberation Sans) registered at run time;
+//! without one the charts are drawn without labels.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use plotters::prelude::*;
+
+use crate::metrics::Confusion;
+use crate::train::EpochStats;
+
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+];
+
+/// Registers a sans-serif font once; false when none is installed.
+fn have_font() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| {
+        for p in FONT_PATHS {
+            if let Ok(bytes) = std::fs::read(p) {
+                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".tmp.png");
+    path.with_file_name(name)
+}
+
+/// Train/validation loss and validation accuracy per epoch.
+pub fn training_curve(path: &Path, history: &[EpochStats], title: &str) -> anyhow::Result<()> {
+    let text = have_font();
+    let tmp = tmp_path(path);
+    {
+        let root = BitMapBackend::new(&tmp, (900, 520)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let n = history.len().max(1) as f64;
+        let ymax = history
+            .iter()
+            .flat_map(|h| [h.train_loss, h.val_loss, h.train_acc, h.val_acc])
+            .filter(|v| v.is_finite())
+            .fold(1.0f64, f64::max)
+            * 1.05;
+        let mut b = ChartBuilder::on(&root);
+        b.margin(15);
+        if text {
+            b.caption(title, ("sans-serif", 22))
+                .x_label_area_size(40)
+                .y_label_area_size(50);
+        }
+        let mut chart = b.build_cartesian_2d(0.5f64..n + 0.5, 0f64..ymax)?;
+        if text {
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc("loss / accuracy")
+                .draw()?;
+        } else {
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .disable_y_mesh()
+                .x_labels(0)
+                .y_labels(0)
+                .draw()?;
+        }
+        let series: [(&str, RGBColor, fn(&EpochStats) -> f64); 4] = [
+            ("train loss", BLUE, |h| h.train_loss),
+            ("val loss", RED, |h| h.val_loss),
+            ("train acc", CYAN, |h| h.train_acc),
+            ("val acc", MAGENTA, |h| h.val_acc),
+        ];
+        for (name, color, f) in series {
+            let pts: Vec<(f64, f64)> = history
+                .iter()
+                .map(|h| (h.epoch as f64, f(h)))
+                .filter(|p| p.1.is_finite())
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let s = chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
+            if text {
+                s.label(name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            }
+        }
+        if text {
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .label_font(("sans-serif", 14))
+                .draw()?;
+        }
+        root.present().context("writing the training curve")?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Confusion matrix as a heat map (rows truth, columns prediction), counts in the cells.
+pub fn confusion_png(path: &Path, c: &Confusion) -> anyhow::Result<()> {
+    let text = have_font();
+    let n = c.classes.len().max(1);
+    let tmp = tmp_path(path);
+    {
+        let side = 120 * n as u32 + 200;
+        let root = BitMapBackend::new(&tmp, (side, side)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut b = ChartBuilder::on(&root);
+        b.margin(20);
+        if text {
+            b.caption(
+                "confusion (rows truth, columns prediction)",
+                ("sans-serif", 18),
+            )
+            .x_label_area_size(60)
+            .y_label_area_size(100);
+        }
+        let mut chart = b.build_cartesian_2d(0..n, 0..n)?;
+        let classes = c.classes.clone();
+        let classes2 = c.classes.clone();
+        if text {
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(n)
+                .y_labels(n)
+                .x_label_formatter(&move |i| classes.get(*i).cloned().unwrap_or_default())
+                .y_label_formatter(&move |i| {
+                    classes2
+                        .get(n - 1 - (*i).min(n - 1))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .x_desc("predicted")
+                .y_desc("truth")
+                .draw()?;
+        }
+        for (r, row) in c.matrix.iter().enumerate() {
+            let total: u64 = row.iter().sum::<u64>().max(1);
+            for (col, &v) in row.iter().enumerate() {
+                let frac = v as f64 / total as f64;
+                let shade = (255.0 * (1.0 - frac)) as u8;
+                let y = n - 1 - r;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(col, y), (col + 1, y + 1)],
+                    RGBColor(shade, shade, 255).filled(),
+                )))?;
+                if text {
+                    chart.draw_series(std::iter::once(Text::new(
+                        format!("{v}"),
+                        (col, y + 1),
+                        ("sans-serif", 20).into_font(),
+                    )))?;
+                }
+            }
+        }
+        root.present().context("writing the confusion matrix")?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The exported RVNE v2 file, loaded by the device-side aether-model, gives the logits of the
+//! candle training graph; calibration keeps every other tensor and metadata entry.
+
+use aether_model::TemporalHead;
+use aether_rvne::v2::{RvneV2View, TensorDtype};
+use aether_train::model::{
+    export_rvne_v2, load_rvne_v2, with_calibration, AttnBackend, ExportMeta, HeadConfig, HeadNet,
+    Rng,
+};
+use candle_core::{DType, Device, Tensor};
+
+fn meta(cfg: &HeadConfig, rng: &mut Rng) -> ExportMeta {
+    ExportMeta {
+        feature_set: 1,
+        frame_rate_hz: 100.0,
+        window_len: 48,
+        hop: 16,
+        class_names: vec!["baseline".into(), "movement".into(), "walk".into()],
+        input_mean: (0..cfg.input_dim).map(|_| rng.normal() as f32).collect(),
+        input_std: (0..cfg.input_dim)
+            .map(|_| 0.5 + rng.unit() as f32)
+            .collect(),
+        calib: None,
+        needs_reference: false,
+    }
+}
+
+fn trained_like(seed: u64) -> (HeadNet, ExportMeta, Vec<f32>) {
+    let cfg = HeadConfig::motion(16, 3);
+    let net = HeadNet::new(cfg.clone(), AttnBackend::Sparse, seed, DType::F32).unwrap();
+    let mut rng = Rng::new(seed);
+    // Non-trivial norms and biases, as after training.
+    for (name, v) in &net.params {
+        if v.rank() == 1 {
+            let n = v.elem_count();
+            let base = if name.ends_with("norm1.weight")
+                || name.ends_with("norm2.weight")
+                || name == "final_norm.weight"
+            {
+                1.0
+            } else {
+                0.0
+            };
+            let d: Vec<f32> = (0..n).map(|_| base + 0.2 * rng.normal() as f32).collect();
+            v.set(&Tensor::from_vec(d, n, &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let m = meta(&cfg, &mut rng);
+    let frames: Vec<f32> = (0..48 * 16).map(|_| 2.0 * rng.normal() as f32).collect();
+    (net, m, frames)
+}
+
+/// Candle logits for a raw window (normalised with the export's input stats).
+fn candle_logits(net: &HeadNet, m: &ExportMeta, raw: &[f32]) -> Vec<f32> {
+    let x: Vec<f32> = raw
+        .chunks(16)
+        .flat_map(|f| {
+            f.iter()
+                .enumerate()
+                .map(|(d, v)| (v - m.input_mean[d]) / m.input_std[d])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let t = Tensor::from_vec(x, (1, raw.len() / 16, 16), &Device::Cpu).unwrap();
+    net.forward(&t)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn exported_file_gives_the_training_graph_logits_on_the_device_model() {
+    let (net, m, raw) = trained_like(21);
+    let bytes =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    let head = TemporalHead::from_bytes(&bytes).expect("aether-model loads the export");
+    let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();
+    let mut logits = vec![0f32; 3];
+    head.classify(&raw, &mut logits, &mut scratch).unwrap();
+    let expect = candle_logits(&net, &m, &raw);
+    for (a, e) in logits.iter().zip(&expect) {
+        assert!(
+            (a - e).abs() <= 1e-4,
+            "device {logits:?} vs candle {expect:?}"
+        );
+    }
+    // And the host loader reads back the same parameters and metadata.
+    let back = load_rvne_v2(&bytes).unwrap();
+    assert_eq!(back.cfg, net.cfg);
+    assert_eq!(back.params, net.param_values().unwrap());
+    assert_eq!(back.meta.class_names, m.class_names);
+    assert_eq!(back.meta.window_len, 48);
+    let again = back.net(AttnBackend::Sparse).unwrap();
+    assert_eq!(candle_logits(&again, &m, &raw), expect);
+}
+
+#[test]
+fn int8_and_f16_exports_stay_close() {
+    let (net, m, raw) = trained_like(22);
+    let expect = candle_logits(&net, &m, &raw);
+    for (dtype, tol) in [(TensorDtype::F16, 2e-2), (TensorDtype::Int8, 0.25)] {
+        let bytes = export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, dtype).unwrap();
+        let head = TemporalHead::from_bytes(&bytes).unwrap();
+        let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();
+        let mut logits = vec![0f32; 3];
+        head.classify(&raw, &mut logits, &mut scratch).unwrap();
+        let err = logits
+            .iter()
+            .zip(&expect)
+            .map(|(a, e)| (a - e).abs())
+            .fold(0f32, f32::max);
+        assert!(err <= tol, "{dtype:?}: max logit error {err}");
+        let view = RvneV2View::parse(&bytes).unwrap();
+        assert_eq!(
+            view.tensor("layers.0.attn.wq.weight").unwrap().dtype(),
+            dtype
+        );
+        assert_eq!(
+            view.tensor("layers.0.norm1.bias").unwrap().dtype(),
+            TensorDtype::F32
+        );
+    }
+}
+
+#[test]
+fn calibration_adds_the_reference_and_keeps_the_rest() {
+    let (net, m, _) = trained_like(23);
+    let bytes = export_rvne_v2(
+        &net.cfg,
+        &net.param_values().unwrap(),
+        &m,
+        TensorDtype::Int8,
+    )
+    .unwrap();
+    let mean: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
+    let std: Vec<f32> = (0..16).map(|i| 1.0 + i as f32).collect();
+    let cal = with_calibration(&bytes, &mean, &std).unwrap();
+    let a = RvneV2View::parse(&bytes).unwrap();
+    let b = RvneV2View::parse(&cal).unwrap();
+    assert_eq!(a.meta_entries().count(), b.meta_entries().count());
+    for e in a.meta_entries() {
+        assert_eq!(b.meta(e.key), Some(e.value), "{}", e.key);
+    }
+    for t in a.tensors() {
+        let u = b.tensor(t.name()).unwrap();
+        assert_eq!(
+            (u.dtype(), u.shape(), u.data()),
+            (t.dtype(), t.shape(), t.data()),
+            "{}",
+            t.name()
+        );
+    }
+    assert_eq!(b.tensor("calib.mean").unwrap().to_f32_vec(), mean);
+    assert_eq!(b.tensor("calib.std").unwrap().to_f32_vec(), std);
+    // Calibrating again replaces the reference.
+    let twice = with_calibration(&cal, &std, &std).unwrap();
+    assert_eq!(
+        RvneV2View::parse(&twice)
+            .unwrap()
+            .tensor("calib.mean")
+            .unwrap()
+            .to_f32_vec(),
+        std
+    );
+    assert!(with_calibration(&bytes, &mean[..3], &std).is_err());
+    let mut bad = std.clone();
+    bad[2] = 0.0;
+    assert!(with_calibration(&bytes, &mean, &bad).is_err());
+}

@@ -4,10 +4,9 @@
 //! [`report`] takes the file's bytes and builds a [`ModelReport`]; [`run`] prints it as text
 //! or one JSON object. A file that does not parse is reported as an error (non-zero exit).
 //!
-//! Room for the model crate: MACs per window / per frame and the RAM working set depend on
-//! the forward pass, which the model crate owns. They belong in [`ModelReport`] as new fields
-//! filled from a function of that crate called at the end of [`report`]; until then they are
-//! not printed at all (no estimates here).
+//! MACs per window / per frame and the RAM working set come from `aether-model`'s cost model
+//! (computed from the loops of its forward pass), filled at the end of [`report`] when the
+//! file loads as a head; otherwise they are null and `model_error` says why.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +42,16 @@ pub struct ModelReport {
     pub shape_ok: bool,
     /// Total elements over all tensors.
     pub params: usize,
+    /// Frames the cost figures below use: the file's `window_len` (v1 and unspecified: 256).
+    pub window_frames: Option<usize>,
+    /// Multiply-accumulates of one full-window classification over `window_frames` frames.
+    pub macs_per_window: Option<u64>,
+    /// Multiply-accumulates of one streamed frame (push + outputs) at cache length `window_frames`.
+    pub macs_per_frame: Option<u64>,
+    /// Streaming working set at N = 256: weights as held in memory + KV caches + activations.
+    pub ram_bytes_n256: Option<u64>,
+    /// Why the file does not load as a temporal head (the figures above are then null).
+    pub model_error: Option<String>,
     /// Tensor bytes per storage dtype.
     pub weight_bytes_by_dtype: BTreeMap<&'static str, usize>,
     pub tensors: Vec<TensorRow>,
@@ -73,10 +82,31 @@ pub struct MetaRow {
 /// Parse `bytes` as an RVNE file (either version) and describe it.
 pub fn report(path: &Path, bytes: &[u8]) -> Result<ModelReport, RvneError> {
     let path = path.display().to_string();
-    Ok(match parse_any(bytes)? {
+    let mut r = match parse_any(bytes)? {
         RvneFile::V1(v) => report_v1(path, v),
         RvneFile::V2(v) => report_v2(path, v),
-    })
+    };
+    add_head_costs(&mut r, bytes);
+    Ok(r)
+}
+
+/// Frames used for the per-window and per-frame figures when the file names no window.
+const DEFAULT_WINDOW_FRAMES: usize = 256;
+
+fn add_head_costs(r: &mut ModelReport, bytes: &[u8]) {
+    match aether_model::TemporalHead::from_bytes(bytes) {
+        Ok(head) => {
+            let n = match head.spec().window_len {
+                0 => DEFAULT_WINDOW_FRAMES,
+                n => n,
+            };
+            r.window_frames = Some(n);
+            r.macs_per_window = Some(head.macs_per_window(n));
+            r.macs_per_frame = Some(head.macs_per_frame(n));
+            r.ram_bytes_n256 = Some(head.ram_bytes(256));
+        }
+        Err(e) => r.model_error = Some(e.to_string()),
+    }
 }
 
 fn report_v1(path: String, v: WeightBlobView<'_>) -> ModelReport {
@@ -123,6 +153,11 @@ fn report_v1(path: String, v: WeightBlobView<'_>) -> ModelReport {
         shape_ok: v.check_shape().is_ok(),
         // Every payload element is a parameter, whether or not the shape accounts for it.
         params: v.weights.len() / h.elem_bytes(),
+        window_frames: None,
+        macs_per_window: None,
+        macs_per_frame: None,
+        ram_bytes_n256: None,
+        model_error: None,
         weight_bytes_by_dtype: BTreeMap::from([(dtype, v.weights.len())]),
         tensors,
         meta: Vec::new(),
@@ -189,6 +224,11 @@ fn report_v2(path: String, v: RvneV2View<'_>) -> ModelReport {
         crc_ok: true,
         shape_ok: true,
         params,
+        window_frames: None,
+        macs_per_window: None,
+        macs_per_frame: None,
+        ram_bytes_n256: None,
+        model_error: None,
         weight_bytes_by_dtype: by_dtype,
         tensors,
         meta,
@@ -267,6 +307,15 @@ fn print_text(r: &ModelReport) {
         r.weights_len,
         per.join(", ")
     );
+    match (r.window_frames, r.macs_per_window, r.macs_per_frame, r.ram_bytes_n256) {
+        (Some(n), Some(w), Some(f), Some(ram)) => println!(
+            "  cost: {w} MACs per window of {n} frames; {f} MACs per streamed frame at T={n}; RAM {ram} bytes at N=256"
+        ),
+        _ => println!(
+            "  not a loadable temporal head: {}",
+            r.model_error.as_deref().unwrap_or("-")
+        ),
+    }
     if !r.shape_ok {
         println!("  WARNING: weights_len doesn't match the header's shape; matrices listed are those that fit");
     }

@@ -372,7 +372,10 @@ pub fn record(
                 writer.write(&rec)?;
                 report.written += 1;
                 *report.nodes.entry(rec.node_id()).or_default() += 1;
-                *report.packet_counts.entry(rec.type_name()).or_default() += 1;
+                *report
+                    .packet_counts
+                    .entry(rec.type_name().into_owned())
+                    .or_default() += 1;
             }
             Err(e) => {
                 report.malformed += 1;

@@ -242,14 +242,14 @@ impl Record {
 
     /// The name used in the JSONL `type` field and in summaries; for untyped packets the
     /// magic as `0xC5110005`.
-    pub fn type_name(&self) -> String {
+    pub fn type_name(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Record::Csi(_) => "raw_csi".into(),
             Record::Vitals(_) => "vitals".into(),
             Record::Feature(_) => "feature".into(),
             Record::FeatureState(_) => "feature_state".into(),
             Record::Classification(_) => "classification".into(),
-            Record::Other(r) => format!("0x{:08X}", r.magic),
+            Record::Other(r) => format!("0x{:08X}", r.magic).into(),
         }
     }
 

@@ -85,7 +85,13 @@ impl Summary {
             self.last_t_s = Some(self.last_t_s.map_or(t, |l| l.max(t)));
             self.duration_s = self.last_t_s.unwrap_or(0.0) - self.first_t_s.unwrap_or(0.0);
         }
-        *self.packet_counts.entry(record.type_name()).or_default() += 1;
+        let name = record.type_name();
+        match self.packet_counts.get_mut(name.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.packet_counts.insert(name.into_owned(), 1);
+            }
+        }
         let node = self.nodes.entry(record.node_id()).or_default();
         node.records += 1;
         if let Record::Csi(f) = record {

@@ -1,5 +1,5 @@
 //! Measures the footprint table of the ESP-IDF component README on the host:
-//! `cargo run --release -p ruv-temporal --example footprint [-- --json]`.
+//! `cargo run --release -p ruv-temporal --example footprint [-- [--json] [--window N]]`.
 //!
 //! For the default head (`HeadSpec::default_v2`, window N = 256): model file and in-memory
 //! weight bytes per dtype, `ruv_temporal_required_heap` against the peak heap a counting
@@ -43,7 +43,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const N: usize = 256;
+/// Window length (frames); `--window N` overrides.
+static N_FRAMES: AtomicUsize = AtomicUsize::new(256);
 const ESP32S3_MMAC_PER_S: f64 = 142.0;
 
 fn frame(t: usize, d: usize) -> Vec<f32> {
@@ -60,6 +61,8 @@ struct Row {
     peak_window: usize,
     required_stream: usize,
     peak_stream: usize,
+    held_window: usize,
+    held_stream: usize,
     stack_classify: usize,
     stack_push_stream: usize,
 }
@@ -91,6 +94,7 @@ fn stack_depth(f: &mut dyn FnMut()) -> usize {
 }
 
 fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
+    let n_frames = N_FRAMES.load(Ordering::Relaxed);
     let model = HeadParams::random(spec, 1)
         .unwrap()
         .to_rvne_v2(dtype)
@@ -105,6 +109,8 @@ fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
         peak_window: 0,
         required_stream: 0,
         peak_stream: 0,
+        held_window: 0,
+        held_stream: 0,
         stack_classify: 0,
         stack_push_stream: 0,
     };
@@ -116,15 +122,15 @@ fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
                 ruv_temporal_required_heap_streaming(
                     model.as_ptr(),
                     model.len(),
-                    N as u32,
+                    n_frames as u32,
                     &mut need,
                 )
             } else {
-                ruv_temporal_required_heap(model.as_ptr(), model.len(), N as u32, &mut need)
+                ruv_temporal_required_heap(model.as_ptr(), model.len(), n_frames as u32, &mut need)
             }
         };
         assert_eq!(err, ESP_OK);
-        let frames: Vec<Vec<f32>> = (0..=N).map(|t| frame(t, spec.input_dim)).collect();
+        let frames: Vec<Vec<f32>> = (0..=n_frames).map(|t| frame(t, spec.input_dim)).collect();
         LIVE.store(0, Ordering::SeqCst);
         PEAK.store(0, Ordering::SeqCst);
         ON.store(true, Ordering::SeqCst);
@@ -132,13 +138,21 @@ fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
         // SAFETY: valid buffers.
         let err = unsafe {
             if streaming {
-                ruv_temporal_init_streaming(model.as_ptr(), model.len(), i, N as u32, n, &mut ctx)
+                ruv_temporal_init_streaming(
+                    model.as_ptr(),
+                    model.len(),
+                    i,
+                    n_frames as u32,
+                    n,
+                    &mut ctx,
+                )
             } else {
-                ruv_temporal_init(model.as_ptr(), model.len(), i, N as u32, n, &mut ctx)
+                ruv_temporal_init(model.as_ptr(), model.len(), i, n_frames as u32, n, &mut ctx)
             }
         };
         assert_eq!(err, ESP_OK);
-        for f in &frames[..N] {
+        let held = LIVE.load(Ordering::SeqCst);
+        for f in &frames[..n_frames] {
             // SAFETY: valid context and frame.
             assert_eq!(unsafe { ruv_temporal_push(ctx, f.as_ptr()) }, ESP_OK);
         }
@@ -155,16 +169,18 @@ fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
         if streaming {
             row.required_stream = need;
             row.peak_stream = peak;
+            row.held_stream = held;
             row.stack_push_stream = stack_depth(&mut || {
                 // SAFETY: valid context and frame.
                 assert_eq!(
-                    unsafe { ruv_temporal_push(ctx, frames[N].as_ptr()) },
+                    unsafe { ruv_temporal_push(ctx, frames[n_frames].as_ptr()) },
                     ESP_OK
                 );
             });
         } else {
             row.required_window = need;
             row.peak_window = peak;
+            row.held_window = held;
             row.stack_classify = classify_stack;
         }
         // SAFETY: from init.
@@ -174,7 +190,17 @@ fn measure(dtype: TensorDtype, name: &'static str, spec: &HeadSpec) -> Row {
 }
 
 fn main() {
-    let json = std::env::args().any(|a| a == "--json");
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    if let Some(i) = args.iter().position(|a| a == "--window") {
+        let n: usize = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .expect("--window N");
+        N_FRAMES.store(n, Ordering::Relaxed);
+    }
+    #[allow(non_snake_case)]
+    let N = N_FRAMES.load(Ordering::Relaxed);
     let spec = HeadSpec::default_v2();
     let head = TemporalHead::from_bytes(
         &HeadParams::random(&spec, 1)
@@ -185,6 +211,7 @@ fn main() {
     .unwrap();
     let macs_window = head.macs_per_window(N);
     let macs_frame = head.macs_per_frame(N);
+    let ram_estimate = head.ram_bytes(N);
     let rows = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || {
@@ -206,9 +233,10 @@ fn main() {
             .iter()
             .map(|r| {
                 format!(
-                    "{{\"dtype\":\"{}\",\"file_bytes\":{},\"weight_ram_bytes\":{},\"required_heap_window\":{},\"peak_heap_window\":{},\"required_heap_streaming\":{},\"peak_heap_streaming\":{},\"stack_classify_bytes\":{},\"stack_stream_push_bytes\":{}}}",
+                    "{{\"dtype\":\"{}\",\"file_bytes\":{},\"weight_ram_bytes\":{},\"required_heap_window\":{},\"peak_heap_window\":{},\"heap_after_init_window\":{},\"required_heap_streaming\":{},\"peak_heap_streaming\":{},\"heap_after_init_streaming\":{},\"stack_classify_bytes\":{},\"stack_stream_push_bytes\":{}}}",
                     r.dtype, r.file_bytes, r.weight_ram, r.required_window, r.peak_window,
-                    r.required_stream, r.peak_stream, r.stack_classify, r.stack_push_stream
+                    r.held_window, r.required_stream, r.peak_stream, r.held_stream,
+                    r.stack_classify, r.stack_push_stream
                 )
             })
             .collect();
@@ -222,23 +250,29 @@ fn main() {
     }
     println!("default head (HeadSpec::default_v2), window N = {N}, host measurements");
     println!();
-    println!("| weights | file bytes | weights in RAM | required_heap (window) | peak heap (window, host) | required_heap (streaming) | peak heap (streaming, host) | stack: classify (window) | stack: push (streaming) |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| weights | file bytes | weights in RAM | window: required_heap | window: peak heap | window: held after init | streaming: required_heap | streaming: peak heap | streaming: held after init | stack: classify (window) | stack: push (streaming) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.dtype,
             r.file_bytes,
             r.weight_ram,
             r.required_window,
             r.peak_window,
+            r.held_window,
             r.required_stream,
             r.peak_stream,
+            r.held_stream,
             r.stack_classify,
             r.stack_push_stream
         );
     }
     println!();
+    println!(
+        "aether-model's own streaming estimate (TemporalHead::ram_bytes({N}), f32): {} bytes",
+        ram_estimate
+    );
     println!(
         "MACs per classify (window, N = {N}): {macs_window} -> {:.1} ms on ESP32-S3 at {ESP32S3_MMAC_PER_S} MMAC/s",
         ms(macs_window)

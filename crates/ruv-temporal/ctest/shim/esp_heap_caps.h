@@ -8,3 +8,8 @@
 #define MALLOC_CAP_SPIRAM (1u << 10)
 static inline void *heap_caps_malloc(size_t size, uint32_t caps) { (void)caps; return malloc(size); }
 static inline void heap_caps_free(void *p) { free(p); }
+static inline void *heap_caps_aligned_alloc(size_t align, size_t size, uint32_t caps)
+{
+    (void)caps;
+    return aligned_alloc(align, (size + align - 1) / align * align);
+}

@@ -49,3 +49,8 @@ pub use aether_rvne::{
     WeightBlob, WeightBlobHeader, WeightDtype, WEIGHT_BLOB_FOOTER_LEN, WEIGHT_BLOB_HEADER_LEN,
     WEIGHT_BLOB_MAGIC, WEIGHT_BLOB_VERSION,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -419,7 +419,8 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                     let d = s.d_model;
                     let slot = &mut ring[*ring_next * d..(*ring_next + 1) * d];
                     let evict = *frames > len as u64;
-                    for ((acc, old), &new) in ring_sum.iter_mut().zip(slot.iter_mut()).zip(z.iter()) {
+                    for ((acc, old), &new) in ring_sum.iter_mut().zip(slot.iter_mut()).zip(z.iter())
+                    {
                         if evict {
                             *acc -= *old as f64;
                         }

@@ -253,6 +253,8 @@ pub(crate) fn plan_with(
             })
         })
         .and_then(|x| x.checked_add(SLACK))
+        // No single allocation may exceed isize::MAX (Rust would panic, not fail).
+        .filter(|&x| x <= isize::MAX as usize)
         .ok_or_else(too_large)?;
     Ok(Budget {
         version: d.version,

@@ -88,16 +88,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(_) => Some(scorer.score(streams.clone(), None, idle)?),
         None => None,
     };
-    let zero_shot = if scorer.needs_reference {
-        None
-    } else {
-        scorer.calib = None;
-        Some(scorer.score(streams, None, idle)?)
-    };
+    scorer.calib = None;
+    let zero_shot = Some(scorer.score(streams, None, idle)?);
     let primary = calibrated
         .as_ref()
         .or(zero_shot.as_ref())
-        .context("this head needs a node reference: run `aether calibrate` first")?;
+        .context("no report")?;
     if let Some(png) = &args.png {
         aether_train::plot::confusion_png(png, &primary.confusion)?;
     }

@@ -51,9 +51,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let info = load_rvne_v2(&bytes)?;
-    if info.meta.needs_reference && info.meta.calib.is_none() {
-        anyhow::bail!("this head needs a node reference: run `aether calibrate` first");
-    }
     let head = TemporalHead::from_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", args.model.display()))?;
     let window = info.meta.window_len.max(1);

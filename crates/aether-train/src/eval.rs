@@ -26,8 +26,10 @@ pub struct Scorer {
     pub window: usize,
     pub hop: usize,
     pub frame_rate_hz: f32,
+    /// Folded node reference (`calib.*`), applied as `(f - mean) / std`.
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
-    pub needs_reference: bool,
+    /// Training empty-room stats, to fold raw node references.
+    pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Scorer {
@@ -41,7 +43,7 @@ impl Scorer {
             hop: h.meta.hop.max(1),
             frame_rate_hz: h.meta.frame_rate_hz,
             calib: h.meta.calib.clone(),
-            needs_reference: h.meta.needs_reference,
+            idle_ref: h.meta.idle_ref.clone(),
         })
     }
 
@@ -56,8 +58,9 @@ impl Scorer {
         }
     }
 
-    /// Scores streams. `refs[i]` (if given) is stream i's node reference; otherwise the
-    /// model's own `calib.*` applies when present.
+    /// Scores streams. `refs[i]` (if given) is stream i's raw node reference (empty-room
+    /// feature mean/std), mapped onto the training empty room; otherwise the model's own
+    /// `calib.*` applies when present; otherwise frames go in as they are (zero-shot).
     pub fn score(
         &self,
         mut streams: Vec<Stream>,
@@ -66,11 +69,15 @@ impl Scorer {
     ) -> anyhow::Result<Report> {
         for (i, s) in streams.iter_mut().enumerate() {
             match (refs, &self.calib) {
-                (Some(r), _) => apply_reference(s, &r[i].0, &r[i].1),
+                (Some(r), _) => {
+                    let (im, is) = self
+                        .idle_ref
+                        .as_ref()
+                        .context("the head has no training empty-room statistics")?;
+                    let (cm, cs) = crate::model::fold_reference(&r[i].0, &r[i].1, im, is);
+                    apply_reference(s, &cm, &cs)
+                }
                 (None, Some((m, sd))) => apply_reference(s, m, sd),
-                (None, None) if self.needs_reference => bail!(
-                    "this head was trained on empty-room-referenced frames: run `aether calibrate` first"
-                ),
                 (None, None) => {}
             }
         }
@@ -205,7 +212,7 @@ fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<S
         hop: opts.hop,
         frame_rate_hz: t.frame_rate_hz,
         calib: None,
-        needs_reference: opts.reference,
+        idle_ref: t.prep.idle_ref.clone(),
     })
 }
 

@@ -391,9 +391,29 @@ pub struct ExportMeta {
     pub input_std: Vec<f32>,
     /// Per-node calibration reference (`calib.mean`, `calib.std`), if any.
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
-    /// Trained on frames referenced to an empty-room capture (`input.reference`): such a head
-    /// is used with a node reference (`calib.*`, from `aether calibrate`).
+    /// Trained on frames mapped through their session's empty-room reference
+    /// (`input.reference`, informational).
     pub needs_reference: bool,
+    /// Pooled empty-room feature mean/std of the training data (`input.idle_mean`,
+    /// `input.idle_std`): what `aether calibrate` maps a node's reference onto.
+    pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+/// The `calib.*` pair that maps a node whose empty room has feature stats
+/// (`node_mean`, `node_std`) onto the training empty room (`idle_mean`, `idle_std`):
+/// `(f - calib.mean) / calib.std = (f - node_mean) / node_std * idle_std + idle_mean`.
+pub fn fold_reference(
+    node_mean: &[f32],
+    node_std: &[f32],
+    idle_mean: &[f32],
+    idle_std: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let n = node_mean.len();
+    let std: Vec<f32> = (0..n).map(|d| node_std[d] / idle_std[d]).collect();
+    let mean: Vec<f32> = (0..n)
+        .map(|d| node_mean[d] - idle_mean[d] * std[d])
+        .collect();
+    (mean, std)
 }
 
 /// Parses `f32|f16|int8`.
@@ -493,6 +513,12 @@ pub fn export_rvne_v2(
         };
         b.add_tensor(&name, dt, &shape, data).map_err(rvne)?;
     }
+    if let Some((m, s)) = &meta.idle_ref {
+        b.add_tensor("input.idle_mean", TensorDtype::F32, &[cfg.input_dim], m)
+            .map_err(rvne)?;
+        b.add_tensor("input.idle_std", TensorDtype::F32, &[cfg.input_dim], s)
+            .map_err(rvne)?;
+    }
     if let Some((m, s)) = &meta.calib {
         b.add_tensor("calib.mean", TensorDtype::F32, &[cfg.input_dim], m)
             .map_err(rvne)?;
@@ -586,6 +612,10 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         input_std,
         calib,
         needs_reference: view.meta_bool("input.reference").unwrap_or(false),
+        idle_ref: match (vec_of("input.idle_mean"), vec_of("input.idle_std")) {
+            (Some(m), Some(s)) => Some((m, s)),
+            _ => None,
+        },
     };
     Ok(LoadedHead { cfg, params, meta })
 }
@@ -602,8 +632,9 @@ impl LoadedHead {
     }
 }
 
-/// A copy of an RVNE v2 file with `calib.mean` / `calib.std` set to a node reference. Every
-/// other tensor keeps its bytes' dtype and values (int8 rows re-encode to the same codes, f16
+/// A copy of an RVNE v2 file whose `calib.mean` / `calib.std` map a node's empty-room
+/// reference (`mean`, `std`: raw feature stats) onto the training empty room (see
+/// [`fold_reference`]); needs the file's `input.idle_*`. Every other tensor keeps its bytes' dtype and values (int8 rows re-encode to the same codes, f16
 /// round-trips through f32 exactly) and every metadata entry is kept.
 pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
     use aether_rvne::v2::{MetaValue, RvneV2View};
@@ -621,6 +652,17 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
     if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
         bail!("reference statistics must be finite with std > 0");
     }
+    let idle = |n: &str| {
+        view.require_tensor(n, &[input_dim])
+            .map(|t| t.to_f32_vec())
+            .map_err(|_| anyhow::anyhow!("the model has no {n} (training empty-room statistics), so a node reference cannot be mapped onto it"))
+    };
+    let (mean, std) = fold_reference(
+        mean,
+        std,
+        &idle("input.idle_mean")?,
+        &idle("input.idle_std")?,
+    );
     let mut b = RvneV2Builder::new();
     for e in view.meta_entries() {
         match e.value {
@@ -640,9 +682,9 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
         b.add_tensor(t.name(), t.dtype(), t.shape(), &t.to_f32_vec())
             .map_err(rvne)?;
     }
-    b.add_tensor("calib.mean", TensorDtype::F32, &[input_dim], mean)
+    b.add_tensor("calib.mean", TensorDtype::F32, &[input_dim], &mean)
         .map_err(rvne)?;
-    b.add_tensor("calib.std", TensorDtype::F32, &[input_dim], std)
+    b.add_tensor("calib.std", TensorDtype::F32, &[input_dim], &std)
         .map_err(rvne)?;
     b.to_bytes().map_err(rvne)
 }

@@ -119,6 +119,8 @@ pub struct Prepared {
     pub classes: Vec<String>,
     pub input_mean: Vec<f32>,
     pub input_std: Vec<f32>,
+    /// Pooled raw empty-room stats of the training side (see `model::fold_reference`).
+    pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// Assigns ESPectre-style sessions: a capture belongs to the latest idle capture of the same
@@ -395,15 +397,6 @@ pub fn prepare(
     if let Some(idle) = &idle_name {
         assign_sessions(&mut streams, idle);
     }
-    if opts.reference {
-        let idle = idle_name
-            .as_deref()
-            .context("--reference needs an idle class (--idle-class)")?;
-        let refs = session_references(&streams, idle);
-        for (s, (m, sd)) in streams.iter_mut().zip(refs) {
-            apply_reference(s, &m, &sd);
-        }
-    }
     let groups: Vec<String> = streams
         .iter()
         .map(|s| opts.split_by.key(s))
@@ -436,6 +429,34 @@ pub fn prepare(
         .into_iter()
         .filter(|g| !val_groups.contains(g))
         .collect();
+    let idle_ref = idle_name.as_deref().and_then(|idle| {
+        let frames: Vec<&[f32; CSI16_DIMS]> = streams
+            .iter()
+            .zip(&is_val)
+            .filter(|(_, v)| !**v)
+            .flat_map(|(s, _)| {
+                s.features
+                    .iter()
+                    .zip(&s.labels)
+                    .filter(|(_, l)| l.as_deref() == Some(idle))
+                    .map(|(f, _)| f)
+            })
+            .collect();
+        (!frames.is_empty()).then(|| feature_stats(frames.into_iter()))
+    });
+    if opts.reference {
+        let idle = idle_name
+            .as_deref()
+            .context("--reference needs an idle class (--idle-class)")?;
+        let (im, is) = idle_ref
+            .clone()
+            .context("--reference needs empty-room frames on the training side")?;
+        let refs = session_references(&streams, idle);
+        for (s, (m, sd)) in streams.iter_mut().zip(refs) {
+            let (cm, cs) = crate::model::fold_reference(&m, &sd, &im, &is);
+            apply_reference(s, &cm, &cs);
+        }
+    }
     let (input_mean, input_std) = feature_stats(
         streams
             .iter()
@@ -454,6 +475,7 @@ pub fn prepare(
             classes,
             input_mean,
             input_std,
+            idle_ref,
         },
         train_groups,
         val_groups,
@@ -740,6 +762,7 @@ impl Trained {
             input_std: self.prep.input_std.clone(),
             calib: None,
             needs_reference: opts.reference,
+            idle_ref: self.prep.idle_ref.clone(),
         }
     }
 

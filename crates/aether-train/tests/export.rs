@@ -22,6 +22,12 @@ fn meta(cfg: &HeadConfig, rng: &mut Rng) -> ExportMeta {
             .collect(),
         calib: None,
         needs_reference: false,
+        idle_ref: Some((
+            (0..cfg.input_dim).map(|_| rng.normal() as f32).collect(),
+            (0..cfg.input_dim)
+                .map(|_| 0.5 + rng.unit() as f32)
+                .collect(),
+        )),
     }
 }
 
@@ -153,20 +159,41 @@ fn calibration_adds_the_reference_and_keeps_the_rest() {
             t.name()
         );
     }
-    assert_eq!(b.tensor("calib.mean").unwrap().to_f32_vec(), mean);
-    assert_eq!(b.tensor("calib.std").unwrap().to_f32_vec(), std);
+    // The stored pair maps the node's empty-room stats onto the training ones:
+    // (node_mean - calib.mean) / calib.std = idle_mean, node_std / calib.std = idle_std.
+    let (im, is) = m.idle_ref.clone().unwrap();
+    let cm = b.tensor("calib.mean").unwrap().to_f32_vec();
+    let cs = b.tensor("calib.std").unwrap().to_f32_vec();
+    for d in 0..16 {
+        assert!(((mean[d] - cm[d]) / cs[d] - im[d]).abs() < 1e-4);
+        assert!((std[d] / cs[d] - is[d]).abs() < 1e-5);
+    }
     // Calibrating again replaces the reference.
     let twice = with_calibration(&cal, &std, &std).unwrap();
-    assert_eq!(
-        RvneV2View::parse(&twice)
-            .unwrap()
-            .tensor("calib.mean")
-            .unwrap()
-            .to_f32_vec(),
-        std
-    );
+    let cm2 = RvneV2View::parse(&twice)
+        .unwrap()
+        .tensor("calib.mean")
+        .unwrap()
+        .to_f32_vec();
+    let cs2 = RvneV2View::parse(&twice)
+        .unwrap()
+        .tensor("calib.std")
+        .unwrap()
+        .to_f32_vec();
+    assert!(((std[3] - cm2[3]) / cs2[3] - im[3]).abs() < 1e-4);
     assert!(with_calibration(&bytes, &mean[..3], &std).is_err());
     let mut bad = std.clone();
     bad[2] = 0.0;
     assert!(with_calibration(&bytes, &mean, &bad).is_err());
+    // Without training empty-room stats there is nothing to map onto.
+    let mut m2 = m.clone();
+    m2.idle_ref = None;
+    let plain = export_rvne_v2(
+        &net.cfg,
+        &net.param_values().unwrap(),
+        &m2,
+        TensorDtype::F32,
+    )
+    .unwrap();
+    assert!(with_calibration(&plain, &mean, &std).is_err());
 }

@@ -13,7 +13,8 @@
 //!   those `T` frames (within float rounding of the kernel's decode vs prefill; tested ≤ 1e-5),
 //!   for every pooling mode and any number of layers.
 //! * **Sliding** (`WindowMode::Sliding { len: L }`): attention keeps the pinned global prefix
-//!   (frames `0..P`, where `P = max(global_tokens) + 1`, `P = 1` for the default `[0]`) plus
+//!   (frames `0..P`, where `P` is one past the largest global token below `L`; `P = 1` for the
+//!   default `[0]`) plus
 //!   the most recent `L` frames; pooling covers the most recent `L` frames. Each frame's states
 //!   are computed once, when it arrives, over what the caches held then, and are never
 //!   recomputed. Hence:
@@ -38,7 +39,7 @@ use crate::error::{ModelError, Result};
 use crate::head::{map_kernel, Backend, TemporalHead};
 use crate::math::{all_finite, dot};
 use crate::spec::{OutputKind, Pooling};
-use aether_kernel::{DecodeScratch, KernelError, KvCache};
+use aether_kernel::{CacheMode, DecodeScratch, KernelError, KvCache};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
@@ -170,11 +171,13 @@ pub struct Session<H: Borrow<TemporalHead>> {
     frames: u64,
 }
 
-/// `P`: frames a sliding cache pins (one past the largest global token).
-pub(crate) fn pinned_prefix(globals: &[usize]) -> usize {
+/// `P`: frames a sliding cache of `len` pins: one past the largest global token below `len`
+/// (a global position beyond the window is never pinned, so `P <= len`).
+pub(crate) fn pinned_prefix(globals: &[usize], len: usize) -> usize {
     globals
         .iter()
-        .map(|&g| g.saturating_add(1))
+        .filter(|&&g| g < len)
+        .map(|&g| g + 1)
         .max()
         .unwrap_or(0)
 }
@@ -200,7 +203,7 @@ impl<H: Borrow<TemporalHead>> Session<H> {
         let (capacity, sliding, pinned) = match mode {
             WindowMode::Growing { capacity } => (capacity, false, 0),
             WindowMode::Sliding { len } => {
-                let p = pinned_prefix(&s.attn.global_tokens);
+                let p = pinned_prefix(&s.attn.global_tokens, len);
                 (
                     len.checked_add(p)
                         .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?,
@@ -222,9 +225,19 @@ impl<H: Borrow<TemporalHead>> Session<H> {
         for _ in 0..s.n_layers {
             layers.push(match hd.backend() {
                 Backend::Sparse => {
-                    let cache = hd
-                        .attention()
-                        .make_cache::<f32>(capacity, s.kv_heads, s.head_dim, sliding)?;
+                    // Built directly (not `make_cache`) so the pinned prefix is exactly `P`.
+                    let cache_mode = if sliding {
+                        CacheMode::Sliding { pinned }
+                    } else {
+                        CacheMode::Growing
+                    };
+                    let cache = KvCache::<f32>::try_new(
+                        capacity,
+                        s.kv_heads,
+                        s.head_dim,
+                        s.attn.block_size,
+                        cache_mode,
+                    )?;
                     let scratch =
                         DecodeScratch::new_for(hd.attention().config(), s.q_heads, &cache)?;
                     LayerState::Sparse(alloc::boxed::Box::new((cache, scratch)))

@@ -10,8 +10,9 @@ use alloc::vec::Vec;
 pub const MAX_DIM: usize = 1 << 16;
 /// Largest total parameter count accepted (64 Mi elements, 256 MiB as f32).
 pub const MAX_PARAMS: u64 = 1 << 26;
-/// Largest `window_len` and attention window accepted from a file.
-pub const MAX_WINDOW: usize = 1 << 24;
+/// Largest `window_len`, attention window, block size and global-token position accepted from
+/// a file (bounds what a session's scratch and pinned prefix can allocate).
+pub const MAX_WINDOW: usize = 1 << 16;
 
 /// Which forward pass the weights describe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -342,3 +342,64 @@ fn parse_failures_are_wrapped_unchanged() {
     assert_eq!(err(b"ENVR"), ModelError::File(RvneError::TooShort));
     assert_eq!(err(&[0u8; 64]), ModelError::File(RvneError::BadMagic));
 }
+
+/// Flip every bit and recompute the CRC, so the parser accepts the bytes and the model loader
+/// sees contradictory contents: loading, classifying and streaming must return values, never
+/// panic (or allocate absurdly).
+#[test]
+fn bit_flips_behind_a_valid_crc_never_panic() {
+    let bytes = params(&small_spec(), 6)
+        .to_rvne_v2(TensorDtype::Int8)
+        .unwrap();
+    let w = window(20, 5, 1);
+    let mut b = bytes.clone();
+    let n = b.len();
+    let (mut loaded, mut rejected) = (0, 0);
+    for i in 0..n - 4 {
+        for bit in 0..8 {
+            b[i] ^= 1 << bit;
+            let crc = crc32(&b[..n - 4]);
+            b[n - 4..].copy_from_slice(&crc.to_le_bytes());
+            match TemporalHead::from_bytes(&b) {
+                Ok(head) => {
+                    loaded += 1;
+                    let mut out = vec![0.0; head.spec().n_out];
+                    let frame = head.spec().input_dim;
+                    if frame == 5 {
+                        let _ = head.run(&w, &mut out, &mut aether_model::HeadScratch::new());
+                    }
+                    for mode in [
+                        aether_model::WindowMode::Growing { capacity: 32 },
+                        aether_model::WindowMode::Sliding { len: 8 },
+                    ] {
+                        if let Ok(mut s) = head.session(mode) {
+                            for f in w.chunks(5) {
+                                let _ = s.push(f);
+                            }
+                            let _ = s.output(&mut out);
+                        }
+                    }
+                }
+                Err(_) => rejected += 1,
+            }
+            b[i] ^= 1 << bit;
+        }
+    }
+    // Both outcomes occur: flips inside weights load, flips in names/metadata are rejected.
+    assert!(loaded > 0 && rejected > 0, "{loaded} {rejected}");
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &x in bytes {
+        c ^= x as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}

@@ -208,3 +208,40 @@ fn sessions_own_or_share_their_head() {
     b.logits(&mut y).unwrap();
     assert_eq!(x, y);
 }
+
+#[test]
+fn v1_seed_head_streams_like_its_full_window() {
+    let bytes = aether_rvne::init_random_blob(
+        aether_model::WeightBlobHeader::DEFAULT_AETHER,
+        aether_rvne::DEFAULT_INIT_SEED,
+    )
+    .unwrap()
+    .serialize();
+    let head = TemporalHead::from_bytes(&bytes).unwrap();
+    let w = window(80, 16, 6);
+    let mut s = head.session(WindowMode::Growing { capacity: 80 }).unwrap();
+    let (mut a, mut b) = ([0f32; 4], [0f32; 4]);
+    let mut scratch = HeadScratch::new();
+    for t in 1..=80 {
+        s.push(&w[(t - 1) * 16..t * 16]).unwrap();
+        s.logits(&mut a).unwrap();
+        head.classify(&w[..t * 16], &mut b, &mut scratch).unwrap();
+        assert!(max_abs_diff(&a, &b) <= 1e-5, "t={t}");
+    }
+}
+
+#[test]
+fn sliding_pins_only_global_tokens_inside_the_window() {
+    let mut spec = small_spec();
+    spec.attn.global_tokens = vec![0, 3, 500];
+    let head = TemporalHead::from_params(&params(&spec, 2)).unwrap();
+    assert_eq!(head.sliding_capacity(10), 14);
+    assert_eq!(head.sliding_capacity(3), 4);
+    let mut s = head.session(WindowMode::Sliding { len: 10 }).unwrap();
+    let w = window(40, spec.input_dim, 3);
+    for f in w.chunks(spec.input_dim) {
+        s.push(f).unwrap();
+    }
+    assert_eq!(s.window_frames(), 10);
+    assert!(s.output(&mut [0.0; 3]).is_ok());
+}

@@ -84,7 +84,15 @@ fn sliding_one_layer_last_pooling_equals_classify_over_retained_frames() {
     let mut spec = small_spec();
     spec.n_layers = 1;
     spec.pooling = Pooling::Last;
-    let head = TemporalHead::from_params(&params(&spec, 9)).unwrap();
+    for backend in [Backend::Sparse, Backend::Dense] {
+        one_layer_last_vs_retained(&spec, backend);
+    }
+}
+
+fn one_layer_last_vs_retained(spec: &HeadSpec, backend: Backend) {
+    let head = TemporalHead::from_params(&params(spec, 9))
+        .unwrap()
+        .with_backend(backend);
     let (len, n) = (10, 60);
     let di = spec.input_dim;
     let w = window(n, di, 4);
@@ -101,7 +109,7 @@ fn sliding_one_layer_last_pooling_equals_classify_over_retained_frames() {
         head.run(&retained, &mut full, &mut scratch).unwrap();
         assert!(
             max_abs_diff(&outputs_of(&mut sl, spec.n_out), &full) <= 1e-5,
-            "t={t}"
+            "{backend:?} t={t}"
         );
     }
 }

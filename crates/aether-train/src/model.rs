@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use aether_kernel::SparseConfig;
-use aether_rvne::v2::{RvneV2Builder, TensorDtype};
+use aether_rvne::v2::RvneV2Builder;
+pub use aether_rvne::v2::TensorDtype;
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 

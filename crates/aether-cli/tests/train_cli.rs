@@ -1,0 +1,188 @@
+//! `aether train`, `eval`, `calibrate` and `run` end to end on a few ESPectre captures: a
+//! small head trained for real (briefly), its file scored, calibrated and streamed, and the
+//! streamed decisions emitted as 0xC5110007 packets to a loopback socket.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use aether_csi::{ClassificationPacket, ClassificationRepr};
+
+fn aether(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_aether"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run aether")
+}
+
+fn espectre() -> Option<PathBuf> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if !shared.is_dir() {
+        eprintln!("SKIP: {} is absent", shared.display());
+        return None;
+    }
+    let dir = shared.join("data/espectre");
+    assert!(
+        dir.join("baseline").is_dir() && dir.join("movement").is_dir(),
+        "{} missing",
+        dir.display()
+    );
+    Some(dir)
+}
+
+#[test]
+fn train_eval_calibrate_run_on_espectre() {
+    let Some(dir) = espectre() else { return };
+    let f = |p: &str| dir.join(p).display().to_string();
+    let base = f("baseline/baseline_c3_64sc_20260329_130303.npz");
+    let moving = f("movement/movement_c3_64sc_20260329_130321.npz");
+    let base2 = f("baseline/baseline_c3_64sc_20260329_130411.npz");
+    let moving2 = f("movement/movement_c3_64sc_20260329_130429.npz");
+    let tmp = std::env::temp_dir().join(format!("aether-train-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let model = tmp.join("m.rvne");
+    let m = model.display().to_string();
+
+    let out = aether(&[
+        "train", "--data", &base, &moving, &base2, &moving2, "--out", &m, "--epochs", "3",
+        "--window", "32", "--hop", "32", "--dtype", "int8", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["classes"],
+        serde_json::json!(["baseline", "movement"])
+    );
+    assert!(model.is_file());
+    assert!(tmp.join("m.curve.png").is_file());
+    assert!(tmp.join("m.rvne.ckpt.safetensors").is_file());
+    // Validation sessions never share a recording with training.
+    let val = summary["val_groups"].as_array().unwrap();
+    let trn = summary["train_groups"].as_array().unwrap();
+    assert!(!val.is_empty() && val.iter().all(|g| !trn.contains(g)));
+
+    let png = tmp.join("confusion.png");
+    let out = aether(&[
+        "eval",
+        "--model",
+        &m,
+        "--data",
+        &base2,
+        &moving2,
+        "--json",
+        "--png",
+        &png.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["accuracy", "f1_macro", "fp_rate", "per_class", "confusion"] {
+        assert!(!r[key].is_null(), "eval --json lacks {key}");
+    }
+    assert_eq!(
+        r["confusion"]["classes"],
+        serde_json::json!(["baseline", "movement"])
+    );
+    let total: u64 = r["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, r["windows"].as_u64().unwrap());
+    assert!(png.is_file());
+    assert_eq!(r["mode"], "zero_shot");
+
+    // Calibrate from the first seconds of an empty-room capture; eval then reports both.
+    let cal = tmp.join("cal.rvne").display().to_string();
+    let short = aether(&[
+        "calibrate",
+        "--model",
+        &m,
+        "--data",
+        &base2,
+        "--span",
+        "0-3",
+        "--out",
+        &cal,
+    ]);
+    assert!(!short.status.success(), "a 3 s reference must be refused");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("5 s"));
+    let out = aether(&[
+        "calibrate",
+        "--model",
+        &m,
+        "--data",
+        &base2,
+        "--span",
+        "0-6",
+        "--out",
+        &cal,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = aether(&[
+        "eval", "--model", &cal, "--data", &base2, &moving2, "--span", "6-", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["mode"], "calibrated");
+    assert!(r["zero_shot"]["accuracy"].is_number() && r["calibrated"]["accuracy"].is_number());
+
+    // Streamed decisions, one per hop, also sent as packets.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let out = aether(&[
+        "run", "--model", &m, "--input", &moving2, "--json", "--emit", &addr,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 10);
+    for l in &lines {
+        let p = l["probs"].as_object().unwrap();
+        let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        assert!(l["class"] == "baseline" || l["class"] == "movement");
+        assert!(l["t_s"].as_f64().unwrap() >= 0.0 && l["node_id"].is_u64());
+    }
+    let mut buf = [0u8; 64];
+    for (i, l) in lines.iter().enumerate() {
+        let n = sock.recv(&mut buf).expect("one packet per decision");
+        let repr =
+            ClassificationRepr::parse(&ClassificationPacket::new_checked(&buf[..n]).unwrap())
+                .unwrap();
+        assert_eq!(repr.seq, i as u32 + 1);
+        assert_eq!(repr.n_classes, 2);
+        let class = if repr.argmax == 0 {
+            "baseline"
+        } else {
+            "movement"
+        };
+        assert_eq!(l["class"], class);
+    }
+    std::fs::remove_dir_all(&tmp).ok();
+}

@@ -2,6 +2,7 @@
 //! (f32 and int8) with random weights, the frames the program classifies, and the logits the
 //! host model computes for them (the program's expected values).
 
+use aether_csi::{FeatureExtractor, CSI16_DIMS};
 use aether_model::{HeadParams, HeadScratch, HeadSpec, TemporalHead, TensorDtype};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,6 +14,19 @@ const SEED: u64 = 0x0E5B_32C3;
 /// Must equal `frame_value` in src/main.rs.
 fn frame_value(t: usize, j: usize) -> f32 {
     (((t * 29 + j * 13) % 23) as f32 - 11.0) * 0.125
+}
+
+/// Raw CSI frames pushed through push_csi (more than the window, so the ring wraps).
+const CSI_FRAMES: usize = WINDOW + 44;
+
+/// Must equal `iq_byte` in src/main.rs: I/Q byte `i` (imaginary, real per subcarrier) of frame `t`.
+fn iq_byte(t: usize, i: usize) -> u8 {
+    ((((i * 7 + t * 3) % 53) as i32 - 26 + if i % 2 == 1 { 20 } else { 0 }) as i8) as u8
+}
+
+/// Must equal `csi_ts` in src/main.rs: 100 Hz timestamps.
+fn csi_ts(t: usize) -> u64 {
+    5_000_000 + t as u64 * 10_000
 }
 
 fn main() {
@@ -66,6 +80,37 @@ fn main() {
         let _ = writeln!(consts, "/// MACs of one streamed frame at a full window.");
         let _ = writeln!(consts, "pub const MACS_FRAME_{upper}: u64 = {macs_frame};");
     }
+    // Raw CSI -> aether-csi features (host) -> the f32 model over the last WINDOW frames.
+    let mut fx = FeatureExtractor::new();
+    let mut feats = Vec::new();
+    for t in 0..CSI_FRAMES {
+        let iq: Vec<u8> = (0..128).map(|i| iq_byte(t, i)).collect();
+        let mut f = [0.0f32; CSI16_DIMS];
+        fx.extract_iq(csi_ts(t), &iq, &mut f).unwrap();
+        feats.push(f);
+    }
+    let window: Vec<f32> = feats[CSI_FRAMES - WINDOW..]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let head = TemporalHead::from_bytes(&params.to_rvne_v2(TensorDtype::F32).unwrap()).unwrap();
+    let mut logits = vec![0.0f32; spec.n_out];
+    head.classify(&window, &mut logits, &mut HeadScratch::new())
+        .unwrap();
+    let _ = writeln!(
+        consts,
+        "/// Host logits after CSI_FRAMES raw CSI frames (aether-csi features)."
+    );
+    let _ = writeln!(
+        consts,
+        "pub const EXPECTED_CSI_F32: [f32; {}] = {logits:?};",
+        logits.len()
+    );
+    let _ = writeln!(
+        consts,
+        "/// Raw CSI frames pushed.\npub const CSI_FRAMES: usize = {CSI_FRAMES};"
+    );
     let _ = writeln!(
         consts,
         "/// Frames per window.\npub const WINDOW: usize = {WINDOW};"

@@ -34,6 +34,16 @@ mod bare {
         (((t * 29 + j * 13) % 23) as f32 - 11.0) * 0.125
     }
 
+    /// Must equal `iq_byte` in build.rs.
+    fn iq_byte(t: usize, i: usize) -> u8 {
+        ((((i * 7 + t * 3) % 53) as i32 - 26 + if i % 2 == 1 { 20 } else { 0 }) as i8) as u8
+    }
+
+    /// Must equal `csi_ts` in build.rs.
+    fn csi_ts(t: usize) -> u64 {
+        5_000_000 + t as u64 * 10_000
+    }
+
     const UART: *mut u8 = 0x1000_0000 as *mut u8;
     const TEST_DEVICE: *mut u32 = 0x10_0000 as *mut u32;
 
@@ -296,6 +306,54 @@ mod bare {
         unsafe { ruv_temporal_destroy(ctx) };
     }
 
+    /// Raw CSI through the on-device feature extractor, then window classify.
+    fn csi_case(v: &mut Verdict) {
+        let mut ctx = core::ptr::null_mut();
+        // SAFETY: valid buffers.
+        let err = unsafe {
+            ruv_temporal_init(
+                MODEL_F32.as_ptr(),
+                MODEL_F32.len(),
+                INPUT_DIM as u32,
+                WINDOW as u32,
+                N_CLASSES as u32,
+                &mut ctx,
+            )
+        };
+        if err != ESP_OK {
+            v.check(false, "init for CSI");
+            return;
+        }
+        let mut iq = [0i8; 128];
+        let mut insns = 0;
+        for t in 0..CSI_FRAMES {
+            for (i, b) in iq.iter_mut().enumerate() {
+                *b = iq_byte(t, i) as i8;
+            }
+            let before = instret();
+            // SAFETY: valid context and buffer.
+            let err = unsafe { ruv_temporal_push_csi(ctx, iq.as_ptr(), iq.len(), csi_ts(t)) };
+            insns = instret() - before;
+            v.check(err == ESP_OK, "push_csi");
+        }
+        let mut logits = [0.0f32; N_CLASSES];
+        // SAFETY: valid context and buffer.
+        let err = unsafe { ruv_temporal_classify(ctx, logits.as_mut_ptr(), N_CLASSES as u32) };
+        v.check(err == ESP_OK, "classify after CSI");
+        let mut worst = 0.0f32;
+        for (g, w) in logits.iter().zip(&EXPECTED_CSI_F32) {
+            let d = (g - w).abs();
+            worst = if d > worst || d.is_nan() { d } else { worst };
+        }
+        v.check(worst <= 1e-4, "CSI logits match host features + host model");
+        say!(
+            "csi  f32 : push_csi (64 subcarriers -> 16 features -> ring) {insns} instructions = {:.3} ms at 240 MHz; after {CSI_FRAMES} frames max |logit - host| {worst:e}",
+            insns as f64 / 240e3
+        );
+        // SAFETY: from init.
+        unsafe { ruv_temporal_destroy(ctx) };
+    }
+
     fn streaming_case(v: &mut Verdict, name: &str, model: &[u8], macs_frame: u64) {
         let mut ctx = core::ptr::null_mut();
         // SAFETY: valid buffers.
@@ -409,6 +467,7 @@ mod bare {
 
         window_case(&mut v, "f32", MODEL_F32, &EXPECTED_F32, MACS_WINDOW_F32);
         window_case(&mut v, "int8", MODEL_INT8, &EXPECTED_INT8, MACS_WINDOW_INT8);
+        csi_case(&mut v);
         streaming_case(&mut v, "f32", MODEL_F32, MACS_FRAME_F32);
         streaming_case(&mut v, "int8", MODEL_INT8, MACS_FRAME_INT8);
         v.check(

@@ -10,6 +10,9 @@ use aether_io::record::Record;
 use aether_io::recording::RecordingReader;
 use anyhow::{bail, Context};
 
+/// Per-feature (mean, std).
+pub type FeatureStats = (Vec<f32>, Vec<f32>);
+
 /// Frames dropped at the start of every stream while the extractor's reference profile and
 /// change averages settle (about 0.5 s at 100 Hz).
 pub const SETTLE_FRAMES: usize = 50;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::data::{cut_windows, feature_stats, Stream};
+use crate::data::{cut_windows, feature_stats, FeatureStats, Stream};
 use crate::metrics::{default_idle_class, report, Decision, Report};
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
@@ -157,7 +157,7 @@ pub fn take_reference(s: &mut Stream, seconds: f64) -> anyhow::Result<(Vec<f32>,
 pub fn calibrated_split(
     mut streams: Vec<Stream>,
     idle_class: &str,
-) -> anyhow::Result<(Vec<Stream>, Vec<(Vec<f32>, Vec<f32>)>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Stream>, Vec<FeatureStats>, Vec<String>)> {
     assign_sessions(&mut streams, idle_class);
     let mut refs: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
     for s in streams.iter_mut() {

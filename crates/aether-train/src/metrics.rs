@@ -87,7 +87,7 @@ pub fn report(
     let mut per_class = Vec::new();
     let mut f1_sum = 0.0;
     let mut f1_count = 0;
-    for c in 0..n {
+    for (c, name) in classes.iter().enumerate() {
         let tp = conf.matrix[c][c] as f64;
         let support: u64 = conf.matrix[c].iter().sum();
         let predicted: u64 = (0..n).map(|r| conf.matrix[r][c]).sum();
@@ -113,7 +113,7 @@ pub fn report(
             f1_count += 1;
         }
         per_class.push(ClassScores {
-            class: classes[c].clone(),
+            class: name.clone(),
             support,
             precision,
             recall,

@@ -81,7 +81,8 @@ pub fn training_curve(path: &Path, history: &[EpochStats], title: &str) -> anyho
                 .y_labels(0)
                 .draw()?;
         }
-        let series: [(&str, RGBColor, fn(&EpochStats) -> f64); 4] = [
+        type Series = (&'static str, RGBColor, fn(&EpochStats) -> f64);
+        let series: [Series; 4] = [
             ("train loss", BLUE, |h| h.train_loss),
             ("val loss", RED, |h| h.val_loss),
             ("train acc", CYAN, |h| h.train_acc),

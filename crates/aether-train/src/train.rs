@@ -372,12 +372,18 @@ fn save_checkpoint(
     Ok(())
 }
 
+/// Prepared streams and the train/validation split.
+pub struct PreparedSplit {
+    pub prep: Prepared,
+    pub train_groups: Vec<String>,
+    pub val_groups: Vec<String>,
+    /// Per stream: on the validation side.
+    pub is_val: Vec<bool>,
+}
+
 /// Loads and prepares streams for training: sessions, optional references, classes, split,
 /// input statistics from the training side only.
-pub fn prepare(
-    mut streams: Vec<Stream>,
-    opts: &TrainOptions,
-) -> anyhow::Result<(Prepared, Vec<String>, Vec<String>, Vec<bool>)> {
+pub fn prepare(mut streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<PreparedSplit> {
     if streams.is_empty() {
         bail!("no CSI frames in the training data");
     }
@@ -468,8 +474,8 @@ pub fn prepare(
         .iter()
         .map(|s| normalise(s, &input_mean, &input_std))
         .collect();
-    Ok((
-        Prepared {
+    Ok(PreparedSplit {
+        prep: Prepared {
             streams,
             inputs,
             classes,
@@ -480,13 +486,18 @@ pub fn prepare(
         train_groups,
         val_groups,
         is_val,
-    ))
+    })
 }
 
 /// Trains a classifier head on labelled streams.
 pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Trained> {
     let started = Instant::now();
-    let (prep, train_groups, val_groups, is_val) = prepare(streams, opts)?;
+    let PreparedSplit {
+        prep,
+        train_groups,
+        val_groups,
+        is_val,
+    } = prepare(streams, opts)?;
     let frame_rate_hz = {
         let rates: Vec<f32> = prep
             .streams

@@ -35,7 +35,7 @@ mod spec;
 pub use error::{ModelError, Result, TensorId};
 pub use head::{Backend, HeadScratch, TemporalHead};
 pub use params::{HeadParams, LayerParams, NamedTensor};
-pub use session::{Session, WindowMode};
+pub use session::{KvStorage, Session, WindowMode};
 pub use spec::{Architecture, HeadSpec, OutputKind, Pooling, MAX_DIM, MAX_PARAMS, MAX_WINDOW};
 
 pub use seed::{

@@ -118,10 +118,22 @@ impl DenseKv {
     }
 }
 
+/// Element type of a sparse session's KV caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KvStorage {
+    /// f32: streaming equals the full window (≤ 1e-5).
+    #[default]
+    F32,
+    /// IEEE half: half the cache memory; keys and values are rounded to f16 when appended,
+    /// so outputs deviate slightly from the full window (measured in tests/streaming.rs).
+    F16,
+}
+
 // Boxed sparse state: one allocation per layer at session creation, none per push.
 #[derive(Debug)]
 enum LayerState {
     Sparse(alloc::boxed::Box<(KvCache<f32>, DecodeScratch)>),
+    Sparse16(alloc::boxed::Box<(KvCache<half::f16>, DecodeScratch)>),
     Dense(DenseKv),
 }
 
@@ -129,6 +141,7 @@ impl LayerState {
     fn reset(&mut self) {
         match self {
             LayerState::Sparse(b) => b.0.reset(),
+            LayerState::Sparse16(b) => b.0.reset(),
             LayerState::Dense(d) => {
                 d.len = 0;
                 d.next = 0;
@@ -138,6 +151,7 @@ impl LayerState {
     fn bytes(&self) -> usize {
         match self {
             LayerState::Sparse(b) => b.0.storage_bytes(),
+            LayerState::Sparse16(b) => b.0.storage_bytes(),
             LayerState::Dense(d) => 4 * (d.k.len() + d.v.len() + d.scores.len()),
         }
     }
@@ -195,6 +209,12 @@ impl<H: Borrow<TemporalHead>> Session<H> {
     /// Errors: `Unsupported` for a non-causal head (streaming cannot equal a non-causal
     /// window), `InvalidSpec` for a zero capacity/len, `Kernel` for sizes that overflow.
     pub fn new(head: H, mode: WindowMode) -> Result<Self> {
+        Self::with_kv(head, mode, KvStorage::F32)
+    }
+
+    /// [`Session::new`] with the KV caches stored as `kv` (sparse backend; the dense A/B
+    /// backend always keeps f32).
+    pub fn with_kv(head: H, mode: WindowMode, kv: KvStorage) -> Result<Self> {
         let hd = head.borrow();
         let s = hd.spec();
         if !s.attn.causal {
@@ -231,16 +251,21 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                     } else {
                         CacheMode::Growing
                     };
-                    let cache = KvCache::<f32>::try_new(
-                        capacity,
-                        s.kv_heads,
-                        s.head_dim,
-                        s.attn.block_size,
-                        cache_mode,
-                    )?;
-                    let scratch =
-                        DecodeScratch::new_for(hd.attention().config(), s.q_heads, &cache)?;
-                    LayerState::Sparse(alloc::boxed::Box::new((cache, scratch)))
+                    let (kh, dim, bs) = (s.kv_heads, s.head_dim, s.attn.block_size);
+                    let cfg = hd.attention().config();
+                    match kv {
+                        KvStorage::F32 => {
+                            let cache = KvCache::<f32>::try_new(capacity, kh, dim, bs, cache_mode)?;
+                            let scratch = DecodeScratch::new_for(cfg, s.q_heads, &cache)?;
+                            LayerState::Sparse(alloc::boxed::Box::new((cache, scratch)))
+                        }
+                        KvStorage::F16 => {
+                            let cache =
+                                KvCache::<half::f16>::try_new(capacity, kh, dim, bs, cache_mode)?;
+                            let scratch = DecodeScratch::new_for(cfg, s.q_heads, &cache)?;
+                            LayerState::Sparse16(alloc::boxed::Box::new((cache, scratch)))
+                        }
+                    }
                 }
                 Backend::Dense => {
                     let n = capacity
@@ -393,6 +418,12 @@ impl<H: Borrow<TemporalHead>> Session<H> {
             }
             let r = match state {
                 LayerState::Sparse(b) => {
+                    let (cache, scratch) = &mut **b;
+                    cache
+                        .append(k, v)
+                        .and_then(|()| hd.attention().decode_step(q, cache, att, scratch))
+                }
+                LayerState::Sparse16(b) => {
                     let (cache, scratch) = &mut **b;
                     cache
                         .append(k, v)

@@ -54,14 +54,16 @@ fn push_and_logits_do_not_allocate() {
             WindowMode::Growing { capacity: 300 },
             WindowMode::Sliding { len: 40 },
         ] {
-            let mut s = head.session(mode).unwrap();
-            let mut out = [0f32; 4];
-            let before = allocs();
-            for f in w.chunks(16) {
-                s.push(f).unwrap();
-                s.logits(&mut out).unwrap();
+            for kv in [aether_model::KvStorage::F32, aether_model::KvStorage::F16] {
+                let mut s = aether_model::Session::with_kv(&head, mode, kv).unwrap();
+                let mut out = [0f32; 4];
+                let before = allocs();
+                for f in w.chunks(16) {
+                    s.push(f).unwrap();
+                    s.logits(&mut out).unwrap();
+                }
+                assert_eq!(allocs() - before, 0, "{:?} {mode:?} {kv:?}", head.backend());
             }
-            assert_eq!(allocs() - before, 0, "{:?} {mode:?}", head.backend());
         }
     }
 }

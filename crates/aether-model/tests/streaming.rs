@@ -253,3 +253,31 @@ fn sliding_pins_only_global_tokens_inside_the_window() {
     assert_eq!(s.window_frames(), 10);
     assert!(s.output(&mut [0.0; 3]).is_ok());
 }
+
+#[test]
+fn f16_kv_cache_stays_close_to_the_full_window() {
+    let spec = HeadSpec::default_v2();
+    let head = TemporalHead::from_params(&params(&spec, 7)).unwrap();
+    let n = 300;
+    let w = window(n, spec.input_dim, 2);
+    let mut s = aether_model::Session::with_kv(
+        &head,
+        WindowMode::Growing { capacity: n },
+        aether_model::KvStorage::F16,
+    )
+    .unwrap();
+    let mut f32s = head.session(WindowMode::Growing { capacity: n }).unwrap();
+    let (mut a, mut b) = ([0f32; 4], [0f32; 4]);
+    let mut worst = 0f32;
+    for f in w.chunks(spec.input_dim) {
+        s.push(f).unwrap();
+        f32s.push(f).unwrap();
+        s.logits(&mut a).unwrap();
+        f32s.logits(&mut b).unwrap();
+        worst = worst.max(max_abs_diff(&a, &b));
+    }
+    println!("f16 KV cache: max logit deviation from f32 over {n} frames {worst:.3e}");
+    assert!(worst > 0.0 && worst < 1e-2, "{worst}");
+    assert!(s.state_bytes() < f32s.state_bytes());
+    assert!(spec.session_bytes_kv(4096, aether_model::KvStorage::F16) < spec.session_bytes(4096));
+}

@@ -11,13 +11,17 @@
 //!   `--probe` pushes (push + logits) is timed; repeated until the time budget is spent.
 //!   Median µs per frame at cache length ≈ T.
 //!
+//! Sparse stream rows also time the same stream with f16 KV caches (`kv16_us`,
+//! `stream_kv_f16_us`).
+//!
 //! Ratios are taken within the run: `sparse/dense` (same op, N and dtype) and `stream/full`
 //! (a streamed frame vs re-running the full window over the same T frames, same backend and
 //! dtype; the full window at T is measured for that purpose when T is not in `--n`).
 
 use super::timing::{median, median_us};
 use aether_model::{
-    Backend, HeadParams, HeadScratch, HeadSpec, TemporalHead, TensorDtype, WindowMode,
+    Backend, HeadParams, HeadScratch, HeadSpec, KvStorage, Session, TemporalHead, TensorDtype,
+    WindowMode,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -66,6 +70,8 @@ struct Row {
     sparse_over_dense: Option<f64>,
     /// stream_us / full_us at the same T, backend and dtype, on stream rows.
     stream_over_full: Option<f64>,
+    /// Sparse stream rows: the same measurement with f16 KV caches (`KvStorage::F16`).
+    stream_kv_f16_us: Option<f64>,
 }
 
 fn dtype_of(name: &str) -> anyhow::Result<(TensorDtype, &'static str)> {
@@ -106,13 +112,15 @@ fn time_stream(
     t: usize,
     probe: usize,
     budget: Duration,
+    kv: KvStorage,
 ) -> anyhow::Result<f64> {
     let d = head.spec().input_dim;
     let probe = probe.max(1);
     let w = frames(t - 1 + probe, d);
-    let mut session = head.session(WindowMode::Growing {
+    let mode = WindowMode::Growing {
         capacity: t - 1 + probe,
-    })?;
+    };
+    let mut session = Session::with_kv(head, mode, kv)?;
     let mut out = vec![0.0; head.spec().n_out];
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -153,11 +161,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             spec.params()
         );
         println!(
-            "{:<6} {:>5} {:<5} {:>12} {:>12} {:>8} {:>12} {:>11}",
-            "op", "n", "dtype", "sparse_us", "dense_us", "sp/dense", "stream/full", "sparse_GMAC/s"
+            "{:<6} {:>5} {:<5} {:>12} {:>12} {:>8} {:>12} {:>13} {:>9}",
+            "op",
+            "n",
+            "dtype",
+            "sparse_us",
+            "dense_us",
+            "sp/dense",
+            "stream/full",
+            "sparse_GMAC/s",
+            "kv16_us"
         );
     }
-    let mut rows: Vec<Row> = Vec::new();
     // (dtype, backend, n) -> full-window µs, for the stream/full ratio.
     let mut full_us: HashMap<(&'static str, &'static str, usize), f64> = HashMap::new();
     for name in &args.dtypes {
@@ -185,7 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     let us = if op == "full" {
                         time_full(head, n, budget)?
                     } else {
-                        time_stream(head, n, args.probe, budget)?
+                        time_stream(head, n, args.probe, budget, KvStorage::F32)?
                     };
                     let macs = if op == "full" {
                         head.macs_per_window(n)
@@ -205,6 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         gmacs_per_s: macs as f64 / us / 1e3,
                         sparse_over_dense: None,
                         stream_over_full: None,
+                        stream_kv_f16_us: None,
                     });
                 }
                 if !shown {
@@ -217,6 +233,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for r in &mut pair {
                     if r.backend == "sparse" {
                         r.sparse_over_dense = dense_us.map(|d| r.median_us / d);
+                    }
+                    if op == "stream" && r.backend == "sparse" {
+                        r.stream_kv_f16_us =
+                            Some(time_stream(&sparse, n, args.probe, budget, KvStorage::F16)?);
                     }
                     if op == "stream" {
                         r.stream_over_full =
@@ -233,7 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         x.map_or_else(|| "-".to_string(), |v| format!("{v:.p$}"))
                     };
                     println!(
-                        "{:<6} {:>5} {:<5} {:>12.2} {:>12} {:>8} {:>12} {:>11.2}",
+                        "{:<6} {:>5} {:<5} {:>12.2} {:>12} {:>8} {:>12} {:>13.2} {:>9}",
                         op,
                         n,
                         dname,
@@ -241,10 +261,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         fmt(dense_us, 2),
                         fmt(sp.sparse_over_dense, 3),
                         fmt(sp.stream_over_full, 4),
-                        sp.gmacs_per_s
+                        sp.gmacs_per_s,
+                        fmt(sp.stream_kv_f16_us, 2)
                     );
                 }
-                rows.extend(pair);
             }
         }
     }

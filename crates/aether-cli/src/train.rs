@@ -159,6 +159,10 @@ pub struct Args {
     /// Landmark block size (frames).
     #[arg(long, default_value_t = 16)]
     block_size: usize,
+    /// Random per-window, per-feature affine jitter of the inputs (0 = off), standing in for
+    /// chip and room differences.
+    #[arg(long, default_value_t = 0.0)]
+    augment: f32,
     /// Checkpoint file (default `<out>.ckpt.safetensors`).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -217,6 +221,7 @@ impl Args {
             checkpoint: None,
             resume: self.resume,
             progress: !self.quiet && !self.json,
+            augment: self.augment,
             ..TrainOptions::default()
         })
     }

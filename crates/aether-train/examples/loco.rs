@@ -24,8 +24,13 @@ fn main() -> anyhow::Result<()> {
             s.frame_rate_hz()
         );
     }
+    let augment: f32 = std::env::var("AUGMENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let opts = TrainOptions {
         progress: false,
+        augment,
         ..Default::default()
     };
     let rows = leave_one_out(

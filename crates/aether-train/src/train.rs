@@ -66,6 +66,10 @@ pub struct TrainOptions {
     /// Architecture; `n_out` is set from the classes found.
     pub head: HeadConfig,
     pub grad_clip: f64,
+    /// Per-window, per-feature random affine jitter of the normalised inputs during training
+    /// (offset `N(0, a)`, scale `exp(N(0, 0.3 a))`), standing in for the level and shape
+    /// differences between chips and rooms; 0 turns it off.
+    pub augment: f32,
     /// Checkpoint path (safetensors; a `.json` state file sits next to it).
     pub checkpoint: Option<PathBuf>,
     pub resume: bool,
@@ -93,6 +97,7 @@ impl Default for TrainOptions {
             backend: AttnBackend::Sparse,
             head: HeadConfig::motion(CSI16_DIMS, 2),
             grad_clip: 1.0,
+            augment: 0.0,
             checkpoint: None,
             resume: false,
             progress: false,
@@ -187,6 +192,32 @@ pub fn batch_tensor(
         data.extend_from_slice(
             &inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS],
         );
+    }
+    Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
+}
+
+/// [`batch_tensor`] with each window's features jittered by a random per-feature affine map.
+pub fn augmented_batch(
+    inputs: &[Vec<f32>],
+    windows: &[&Window],
+    len: usize,
+    strength: f32,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let mut data = Vec::with_capacity(windows.len() * len * CSI16_DIMS);
+    for w in windows {
+        let mut off = [0f32; CSI16_DIMS];
+        let mut scale = [1f32; CSI16_DIMS];
+        for d in 0..CSI16_DIMS {
+            off[d] = strength * rng.normal() as f32;
+            scale[d] = (0.3 * strength * rng.normal() as f32).exp();
+        }
+        let src = &inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS];
+        for f in src.chunks_exact(CSI16_DIMS) {
+            for d in 0..CSI16_DIMS {
+                data.push(f[d] * scale[d] + off[d]);
+            }
+        }
     }
     Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
 }
@@ -636,7 +667,13 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let mut lr = opts.lr;
         for (bi, chunk) in order.chunks(opts.batch.max(1)).enumerate() {
             let ws: Vec<&Window> = chunk.iter().map(|&i| &train_w[i]).collect();
-            let x = batch_tensor(&prep.inputs, &ws, opts.window)?;
+            let x = if opts.augment > 0.0 {
+                let mut rng =
+                    Rng::new(opts.seed ^ 0xA5A5 ^ ((epoch * steps_per_epoch + bi) as u64) << 20);
+                augmented_batch(&prep.inputs, &ws, opts.window, opts.augment, &mut rng)?
+            } else {
+                batch_tensor(&prep.inputs, &ws, opts.window)?
+            };
             let y: Vec<u32> = ws.iter().map(|w| class_of(&w.label) as u32).collect();
             let logits = net.forward(&x)?;
             let loss = weighted_cross_entropy(&logits, &y, &class_weights)?;

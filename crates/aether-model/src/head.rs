@@ -86,8 +86,10 @@ pub struct HeadScratch {
     k: Vec<f32>,
     v: Vec<f32>,
     att: Vec<f32>,
-    tmp: Vec<f32>,
-    ff: Vec<f32>,
+    /// `[T][d_model]`: output projections before their residual add.
+    o: Vec<f32>,
+    /// `[T][d_ff]`: FFN hidden activations.
+    g: Vec<f32>,
     pooled: Vec<f32>,
     attn: Scratch,
 }
@@ -126,8 +128,8 @@ impl HeadScratch {
         grow(&mut self.k, n(s.kv_total())?);
         grow(&mut self.v, n(s.kv_total())?);
         grow(&mut self.att, n(s.q_total())?);
-        grow(&mut self.tmp, 2 * s.d_model.max(s.input_dim));
-        grow(&mut self.ff, s.d_ff.max(1));
+        grow(&mut self.o, n(s.d_model)?);
+        grow(&mut self.g, n(s.d_ff)?);
         grow(&mut self.pooled, s.d_model);
         Ok(())
     }
@@ -140,8 +142,8 @@ impl HeadScratch {
             + self.k.len()
             + self.v.len()
             + self.att.len()
-            + self.tmp.len()
-            + self.ff.len()
+            + self.o.len()
+            + self.g.len()
             + self.pooled.len())
     }
 }
@@ -362,7 +364,7 @@ impl TemporalHead {
         let t = self.frames_of(window)?;
         scratch.ensure(self, t)?;
         let s = &self.spec;
-        let (d, di, qt, kt) = (s.d_model, s.input_dim, s.q_total(), s.kv_total());
+        let (d, di, qt, kt, dff) = (s.d_model, s.input_dim, s.q_total(), s.kv_total(), s.d_ff);
         let HeadScratch {
             h,
             a,
@@ -370,13 +372,25 @@ impl TemporalHead {
             k,
             v,
             att,
-            tmp,
-            ff,
+            o,
+            g,
             attn,
             ..
         } = scratch;
-        for (frame, hr) in window.chunks_exact(di).zip(h.chunks_exact_mut(d)) {
-            self.embed_frame(frame, &mut tmp[..di], hr);
+        // Whole-window matrix products (`Matrix::matmul`) compute every element with the same
+        // operations as the per-frame path of `Session::push`, so the two agree bit for bit
+        // apart from attention (prefill vs decode).
+        let h = &mut h[..t * d];
+        match (&self.input_stats, &self.input_proj) {
+            (Some((mean, std)), Some(p)) => {
+                for (frame, xn) in window.chunks_exact(di).zip(a.chunks_exact_mut(di)) {
+                    for (((x, &f), &m), &sd) in xn.iter_mut().zip(frame).zip(mean).zip(std) {
+                        *x = (f - m) / sd;
+                    }
+                }
+                p.w.matmul(&a[..t * di], t, p.b.as_deref(), h);
+            }
+            _ => h.copy_from_slice(window),
         }
         let shape = AttnShape {
             seq: t,
@@ -384,35 +398,50 @@ impl TemporalHead {
             kv_heads: s.kv_heads,
             head_dim: s.head_dim,
         };
-        let ff = &mut ff[..s.d_ff];
-        for l in 0..self.layers.len() {
-            for i in 0..t {
-                self.frame_qkv(
-                    l,
-                    &h[i * d..(i + 1) * d],
-                    &mut a[..d],
-                    &mut q[i * qt..(i + 1) * qt],
-                    &mut k[i * kt..(i + 1) * kt],
-                    &mut v[i * kt..(i + 1) * kt],
-                );
-            }
-            let (q, k, v, att) = (&q[..t * qt], &k[..t * kt], &v[..t * kt], &mut att[..t * qt]);
+        let (q, k, v, att) = (
+            &mut q[..t * qt],
+            &mut k[..t * kt],
+            &mut v[..t * kt],
+            &mut att[..t * qt],
+        );
+        let (a, o, g) = (&mut a[..t * d], &mut o[..t * d], &mut g[..t * dff]);
+        for layer in &self.layers {
+            let src: &[f32] = match &layer.norm1 {
+                Some(n) => {
+                    for (hr, ar) in h.chunks_exact(d).zip(a.chunks_exact_mut(d)) {
+                        layer_norm(hr, &n.w, &n.b, s.norm_eps, ar);
+                    }
+                    a
+                }
+                None => h,
+            };
+            layer.wq.w.matmul(src, t, layer.wq.b.as_deref(), q);
+            layer.wk.w.matmul(src, t, layer.wk.b.as_deref(), k);
+            layer.wv.w.matmul(src, t, layer.wv.b.as_deref(), v);
             match self.backend {
                 Backend::Sparse => self.attn.forward_into(shape, q, k, v, att, attn),
                 Backend::Dense => dense_forward(shape, s.attn.causal, q, k, v, att),
             }
             .map_err(map_kernel)?;
-            for i in 0..t {
-                self.frame_post(
-                    l,
-                    &mut h[i * d..(i + 1) * d],
-                    &att[i * qt..(i + 1) * qt],
-                    tmp,
-                    ff,
-                );
+            layer.wo.w.matmul(att, t, layer.wo.b.as_deref(), o);
+            for (x, y) in h.iter_mut().zip(o.iter()) {
+                *x += y;
+            }
+            if let (Some(n), Some((w1, w2))) = (&layer.norm2, &layer.ffn) {
+                for (hr, ar) in h.chunks_exact(d).zip(a.chunks_exact_mut(d)) {
+                    layer_norm(hr, &n.w, &n.b, s.norm_eps, ar);
+                }
+                w1.w.matmul(a, t, w1.b.as_deref(), g);
+                for x in g.iter_mut() {
+                    *x = gelu(*x);
+                }
+                w2.w.matmul(g, t, w2.b.as_deref(), o);
+                for (x, y) in h.iter_mut().zip(o.iter()) {
+                    *x += y;
+                }
             }
         }
-        for (hr, zr) in h.chunks_exact(d).zip(a.chunks_exact_mut(d)).take(t) {
+        for (hr, zr) in h.chunks_exact(d).zip(a.chunks_exact_mut(d)) {
             self.frame_final(hr, zr);
         }
         Ok(t)

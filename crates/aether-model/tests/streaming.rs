@@ -281,3 +281,33 @@ fn f16_kv_cache_stays_close_to_the_full_window() {
     assert!(s.state_bytes() < f32s.state_bytes());
     assert!(spec.session_bytes_kv(4096, aether_model::KvStorage::F16) < spec.session_bytes(4096));
 }
+
+#[test]
+fn whole_window_products_match_the_per_frame_path_bit_for_bit() {
+    // Projections, norms and FFN run as 4-frame blocks in `classify` and frame by frame in
+    // `Session::push`; with the kernel's decode matching its prefill exactly, every final
+    // state agrees bit for bit (f32 and int8 weights, 1..=9 frames: full blocks and remainders).
+    let spec = small_spec();
+    let p = params(&spec, 12);
+    for dtype in [
+        aether_model::TensorDtype::F32,
+        aether_model::TensorDtype::Int8,
+    ] {
+        let head = TemporalHead::from_bytes(&p.to_rvne_v2(dtype).unwrap()).unwrap();
+        let w = window(9, spec.input_dim, 7);
+        let mut s = head.session(WindowMode::Growing { capacity: 9 }).unwrap();
+        let mut scratch = HeadScratch::new();
+        for t in 1..=9 {
+            s.push(&w[(t - 1) * spec.input_dim..t * spec.input_dim])
+                .unwrap();
+            let mut z = vec![0.0; t * spec.d_model];
+            head.hidden(&w[..t * spec.input_dim], &mut z, &mut scratch)
+                .unwrap();
+            assert_eq!(
+                s.last_state(),
+                &z[(t - 1) * spec.d_model..],
+                "{dtype:?} t={t}"
+            );
+        }
+    }
+}

@@ -136,21 +136,25 @@ pub fn confusion_png(path: &Path, c: &Confusion) -> anyhow::Result<()> {
             .x_label_area_size(60)
             .y_label_area_size(100);
         }
-        let mut chart = b.build_cartesian_2d(0..n, 0..n)?;
+        let mut chart =
+            b.build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())?;
         let classes = c.classes.clone();
         let classes2 = c.classes.clone();
         if text {
             chart
                 .configure_mesh()
                 .disable_mesh()
-                .x_labels(n)
-                .y_labels(n)
-                .x_label_formatter(&move |i| classes.get(*i).cloned().unwrap_or_default())
-                .y_label_formatter(&move |i| {
-                    classes2
-                        .get(n - 1 - (*i).min(n - 1))
-                        .cloned()
-                        .unwrap_or_default()
+                .x_labels(n + 1)
+                .y_labels(n + 1)
+                .x_label_formatter(&move |v| match v {
+                    SegmentValue::CenterOf(i) => classes.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .y_label_formatter(&move |v| match v {
+                    SegmentValue::CenterOf(i) if *i < n => {
+                        classes2.get(n - 1 - *i).cloned().unwrap_or_default()
+                    }
+                    _ => String::new(),
                 })
                 .x_desc("predicted")
                 .y_desc("truth")
@@ -161,16 +165,21 @@ pub fn confusion_png(path: &Path, c: &Confusion) -> anyhow::Result<()> {
             for (col, &v) in row.iter().enumerate() {
                 let frac = v as f64 / total as f64;
                 let shade = (255.0 * (1.0 - frac)) as u8;
+                // Truth row 0 at the top.
                 let y = n - 1 - r;
                 chart.draw_series(std::iter::once(Rectangle::new(
-                    [(col, y), (col + 1, y + 1)],
+                    [
+                        (SegmentValue::Exact(col), SegmentValue::Exact(y)),
+                        (SegmentValue::Exact(col + 1), SegmentValue::Exact(y + 1)),
+                    ],
                     RGBColor(shade, shade, 255).filled(),
                 )))?;
                 if text {
+                    let ink = if frac > 0.5 { WHITE } else { BLACK };
                     chart.draw_series(std::iter::once(Text::new(
                         format!("{v}"),
-                        (col, y + 1),
-                        ("sans-serif", 20).into_font(),
+                        (SegmentValue::CenterOf(col), SegmentValue::CenterOf(y)),
+                        ("sans-serif", 22).into_font().color(&ink),
                     )))?;
                 }
             }

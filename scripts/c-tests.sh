@@ -39,7 +39,9 @@ gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/inc
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
 
-echo "== c-tests: compile-only: partition + region branches of temporal_task.c, shim.c"
+echo "== c-tests: compile-only: partition + region branches and feature-off build of temporal_task.c, shim.c"
+gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_DISABLED -I "$crate/ctest/shim" \
+    -I "$component/include" "$component/temporal_task.c"
 gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
     -I "$component/include" -I "$crate/include" "$component/temporal_task.c"
 gcc "${cflags[@]}" -fsyntax-only -I "$crate/ctest/shim" -I "$component/include" \

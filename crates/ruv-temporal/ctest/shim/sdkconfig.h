@@ -1,6 +1,8 @@
 /* Host build configuration of the component (the Kconfig maxima where they matter). */
 #pragma once
+#ifndef SHIM_VARIANT_DISABLED
 #define CONFIG_CSI_TEMPORAL_HEAD_ENABLED 1
+#endif
 #define CONFIG_TEMPORAL_INPUT_DIM 256
 #define CONFIG_TEMPORAL_WINDOW_LEN 256
 #define CONFIG_TEMPORAL_N_CLASSES 16

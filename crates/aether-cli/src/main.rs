@@ -8,6 +8,7 @@ mod bench;
 mod calibrate;
 mod decode;
 mod eval;
+mod gate;
 mod init_random;
 mod inspect;
 mod inspect_model;
@@ -40,6 +41,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Score a model on labelled recordings: accuracy, macro F1, per class, fp rate, confusion.
     Eval(eval::Args),
+    /// The sparse-vs-dense gate (spec §7.3): two embedding heads, same budget, four gates.
+    Gate(gate::Args),
     /// Write the seed's deterministic v1 weight file (model_init.rvne).
     InitRandom(init_random::Args),
     /// Describe a file: model (RVNE v1/v2) header, tensors, CRC, parameter count; or a CSI
@@ -71,5 +74,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Gate(args) => gate::run(args),
     }
 }

@@ -94,6 +94,13 @@ pub struct Args {
     data: Vec<PathBuf>,
     #[command(flatten)]
     data_args: DataArgs,
+    /// classify (labelled windows, class logits) or embed (self-supervised contrastive:
+    /// InfoNCE + VICReg, embedding output).
+    #[arg(long, default_value = "classify")]
+    task: String,
+    /// Embedding width for --task embed.
+    #[arg(long, default_value_t = 32)]
+    embed_dim: usize,
     /// Model file to write (RVNE v2). Required unless --leave-one-out.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -277,7 +284,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n.push(".ckpt.safetensors");
         out.with_file_name(n)
     }));
-    let trained = train(streams, &opts)?;
+    let trained = match args.task.as_str() {
+        "classify" => train(streams, &opts)?,
+        "embed" => {
+            anyhow::ensure!(args.embed_dim > 0, "--embed-dim must be positive");
+            aether_train::embed::train_embed(streams, &opts, args.embed_dim)?
+        }
+        other => anyhow::bail!("unknown --task {other:?} (classify or embed)"),
+    };
     let bytes = trained.to_rvne_v2(&opts, dtype)?;
     aether_io::atomic::write_atomic(&out, &bytes)
         .with_context(|| format!("writing {}", out.display()))?;
@@ -313,16 +327,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "curve_png": curve.display().to_string(),
         "checkpoint": opts.checkpoint.as_ref().map(|p| p.display().to_string()),
         "reference": opts.reference,
+        "task": args.task,
+        "best_val_loss": trained.history.get(trained.best_epoch.saturating_sub(1)).map(|h| h.val_loss),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "wrote {} ({} bytes, {} params, classes {:?})",
+            "wrote {} ({} bytes, {} params, {})",
             out.display(),
             bytes.len(),
             trained.net.param_count(),
-            trained.prep.classes
+            if args.task == "embed" {
+                format!("{}-d embedding", args.embed_dim)
+            } else {
+                format!("classes {:?}", trained.prep.classes)
+            }
         );
         println!(
             "{} train / {} validation windows; {} epochs (best {}), {:.1} s",

@@ -7,7 +7,9 @@
 //! - [`train`]: the training loop; [`metrics`]: scores; [`plot`]: PNG charts.
 pub mod attn_op;
 pub mod data;
+pub mod embed;
 pub mod eval;
+pub mod gate;
 pub mod loss;
 pub mod metrics;
 pub mod model;

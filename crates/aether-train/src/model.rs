@@ -337,6 +337,19 @@ impl HeadNet {
         self.layer_norm(&h, "final_norm")
     }
 
+    /// Head outputs before any L2 normalisation, `[B, n_out]`.
+    pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
+        let z = self.encode(x)?;
+        let pooled = match self.cfg.pooling {
+            Pooling::Mean => z.mean(1)?,
+            Pooling::Last => {
+                let t = z.dim(1)?;
+                z.narrow(1, t - 1, 1)?.squeeze(1)?
+            }
+        };
+        self.linear(&pooled, "head")
+    }
+
     /// Logits (or the L2-normalised embedding) `[B, n_out]` for x `[B, T, input_dim]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let z = self.encode(x)?;

@@ -414,7 +414,23 @@ pub struct PreparedSplit {
 
 /// Loads and prepares streams for training: sessions, optional references, classes, split,
 /// input statistics from the training side only.
-pub fn prepare(mut streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<PreparedSplit> {
+pub fn prepare(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<PreparedSplit> {
+    prepare_inner(streams, opts, 2)
+}
+
+/// [`prepare`] for self-supervised training: one label (or none) is enough.
+pub fn prepare_unlabelled(
+    streams: Vec<Stream>,
+    opts: &TrainOptions,
+) -> anyhow::Result<PreparedSplit> {
+    prepare_inner(streams, opts, 1)
+}
+
+fn prepare_inner(
+    mut streams: Vec<Stream>,
+    opts: &TrainOptions,
+    min_classes: usize,
+) -> anyhow::Result<PreparedSplit> {
     if streams.is_empty() {
         bail!("no CSI frames in the training data");
     }
@@ -424,7 +440,7 @@ pub fn prepare(mut streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    if classes.len() < 2 {
+    if classes.len() < min_classes {
         bail!("training needs at least two classes, found {classes:?} (labels come from the recording, a sibling segments file or --labels)");
     }
     let idle_name = match &opts.idle_class {

@@ -1,0 +1,151 @@
+//! Contrastive objective pieces on known inputs, the gate's ranking statistics, and an
+//! embedding head trained briefly and exported to the device-side model.
+
+use aether_model::TemporalHead;
+use aether_train::data::{Stream, Window};
+use aether_train::embed::{info_nce, train_embed, vicreg};
+use aether_train::gate::{rank1, spearman_topk};
+use aether_train::model::{Rng, TensorDtype};
+use aether_train::train::{SplitBy, TrainOptions};
+use candle_core::{Device, Tensor};
+
+#[test]
+fn info_nce_matches_a_hand_computation() {
+    // Two pairs of unit vectors in 2-D: rows 0/2 and 1/3 are positives.
+    let z = Tensor::new(
+        &[[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let t = 0.5;
+    let got = info_nce(&z, t).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let v = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]];
+    let dot = |a: usize, b: usize| (v[a][0] * v[b][0] + v[a][1] * v[b][1]) / t;
+    let mut expect = 0.0;
+    for i in 0..4 {
+        let pos = (i + 2) % 4;
+        let lse = (0..4)
+            .filter(|&j| j != i)
+            .map(|j| f64::exp(dot(i, j)))
+            .sum::<f64>()
+            .ln();
+        expect += lse - dot(i, pos);
+    }
+    expect /= 4.0;
+    assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+}
+
+#[test]
+fn vicreg_terms_on_known_batches() {
+    // Columns with std well above 1 and uncorrelated: both terms ~0.
+    let z = Tensor::new(
+        &[[3.0f32, 0.0], [-3.0, 0.0], [0.0, 3.0], [0.0, -3.0]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let (v, c) = vicreg(&z).unwrap();
+    assert!(v.to_scalar::<f32>().unwrap().abs() < 1e-6);
+    assert!(c.to_scalar::<f32>().unwrap().abs() < 1e-6);
+    // Collapsed batch: variance term ~1 (std ~0.01), no covariance.
+    let z = Tensor::new(&[[1.0f32, 2.0], [1.0, 2.0], [1.0, 2.0]], &Device::Cpu).unwrap();
+    let (v, c) = vicreg(&z).unwrap();
+    assert!((v.to_scalar::<f32>().unwrap() - 0.99).abs() < 1e-4);
+    assert_eq!(c.to_scalar::<f32>().unwrap(), 0.0);
+}
+
+fn w(stream: usize) -> Window {
+    Window {
+        stream,
+        start: 0,
+        label: String::new(),
+    }
+}
+
+#[test]
+fn rank1_and_spearman_on_known_embeddings() {
+    let z = vec![
+        vec![1.0, 0.0],
+        vec![0.99, 0.141],
+        vec![0.0, 1.0],
+        vec![0.141, 0.99],
+    ];
+    assert_eq!(rank1(&z, &[w(0), w(0), w(1), w(1)]), 1.0);
+    assert_eq!(rank1(&z, &[w(0), w(1), w(0), w(1)]), 0.0);
+    assert!((spearman_topk(&z, &z, 3) - 1.0).abs() < 1e-12);
+    // A second embedding that reverses every neighbour order gives rho = -1.
+    let flipped: Vec<Vec<f32>> = vec![
+        vec![1.0, 0.0],
+        vec![0.0, 1.0],
+        vec![0.2, 0.98],
+        vec![0.98, 0.2],
+    ];
+    let rho = spearman_topk(&z, &flipped, 3);
+    assert!(rho < 0.0, "{rho}");
+}
+
+fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
+    let mut rng = Rng::new(seed);
+    let n = 400;
+    let mut features = Vec::new();
+    for t in 0..n {
+        let mut f = [0f32; 16];
+        for (d, v) in f.iter_mut().enumerate() {
+            *v = (freq * t as f32 * (1.0 + d as f32 * 0.1)).sin() + 0.1 * rng.normal() as f32;
+        }
+        features.push(f);
+    }
+    Stream {
+        path: format!("synthetic{id}.jsonl").into(),
+        node_id: id,
+        chip: format!("node{id}"),
+        date: String::new(),
+        t_s: (0..n).map(|t| t as f64 * 0.01).collect(),
+        features,
+        labels: vec![None; n],
+    }
+}
+
+#[test]
+fn embedding_head_trains_and_exports_to_the_device_model() {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let streams: Vec<Stream> = (0..4)
+        .map(|i| synthetic_stream(i, 0.05 + 0.1 * i as f32, i as u64))
+        .collect();
+    let opts = TrainOptions {
+        window: 32,
+        hop: 16,
+        epochs: 3,
+        batch: 16,
+        split_by: SplitBy::Recording,
+        ..TrainOptions::default()
+    };
+    let t = train_embed(streams, &opts, 8).unwrap();
+    assert_eq!(t.history.len(), 3);
+    assert!(t
+        .history
+        .iter()
+        .all(|h| h.train_loss.is_finite() && h.val_loss.is_finite()));
+    assert!(t.val_windows > 0 && t.train_windows > 0);
+    let bytes = t.to_rvne_v2(&opts, TensorDtype::F32).unwrap();
+    let head = TemporalHead::from_bytes(&bytes).unwrap();
+    let mut scratch = aether_model::HeadScratch::for_head(&head, 32).unwrap();
+    let window: Vec<f32> = t.prep.streams[0].features[..32]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let mut e = vec![0f32; 8];
+    head.embed(&window, &mut e, &mut scratch).unwrap();
+    let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+    // Same embedding from the candle graph on the normalised window.
+    let x: Vec<f32> = t.prep.inputs[0][..32 * 16].to_vec();
+    let z = t
+        .net
+        .forward(&Tensor::from_vec(x, (1, 32, 16), &Device::Cpu).unwrap())
+        .unwrap();
+    let z = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (a, b) in e.iter().zip(&z) {
+        assert!((a - b).abs() < 1e-4, "{e:?} vs {z:?}");
+    }
+}

@@ -23,6 +23,9 @@ const FIXED_ALLOCS: usize = 48;
 const ALLOCS_PER_LAYER: usize = 8;
 /// Fixed slack on top (rounding of the estimate itself).
 const SLACK: usize = 1024;
+/// Bytes a heap region may lose to aligning its start and end (included in the budget, not
+/// required to be free).
+const REGION_ALIGN: usize = 32;
 
 /// What a model file needs, from its header and metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +179,9 @@ fn streaming_bytes(d: &Dims, t: usize) -> Option<usize> {
     )?;
     bytes = bytes.checked_add(core::mem::size_of::<RuvTemporalCtx>())?;
     let allocs = d.tensors + FIXED_ALLOCS + ALLOCS_PER_LAYER * d.n_layers * 2;
-    bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)
+    bytes = bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)?;
+    // Headroom for state the model may add between releases (1/16).
+    bytes.checked_add(bytes / 16)
 }
 
 /// Bytes of working memory at `t` frames, or None on overflow.
@@ -184,12 +189,16 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     let q_total = d.q_heads.checked_mul(d.head_dim)?;
     let kv_total = d.kv_heads.checked_mul(d.head_dim)?;
     let wide = d.d_model.max(d.input_dim);
-    // Forward-pass scratch (aether-model HeadScratch) in floats.
+    // Forward-pass scratch (aether-model HeadScratch) in floats: per frame the residual
+    // stream, the normalised input, q/k/v, attention output, the projection output and the
+    // FFN hidden layer.
     let per_frame = d
         .d_model
+        .checked_mul(2)?
         .checked_add(wide)?
         .checked_add(q_total.checked_mul(2)?)?
-        .checked_add(kv_total.checked_mul(2)?)?;
+        .checked_add(kv_total.checked_mul(2)?)?
+        .checked_add(d.d_ff)?;
     let mut floats = t.checked_mul(per_frame)?;
     floats = floats.checked_add(2 * wide + d.d_ff.max(1) + d.d_model + d.n_out)?;
     // Attention kernel scratch: candidate probabilities per query head, landmark keys/values.
@@ -215,7 +224,9 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     bytes = bytes.checked_add((d.globals + 4 * bits + 4) * 2 * core::mem::size_of::<usize>())?;
     bytes = bytes.checked_add(core::mem::size_of::<RuvTemporalCtx>())?;
     let allocs = d.tensors + FIXED_ALLOCS + ALLOCS_PER_LAYER * d.n_layers;
-    bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)
+    bytes = bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)?;
+    // Headroom for scratch the model may add between releases (1/16).
+    bytes.checked_add(bytes / 16)
 }
 
 /// The budget of `model` at `window_len` frames. Errors are the file's parse errors (same
@@ -252,7 +263,7 @@ pub(crate) fn plan_with(
                 0
             })
         })
-        .and_then(|x| x.checked_add(SLACK))
+        .and_then(|x| x.checked_add(SLACK + REGION_ALIGN))
         // No single allocation may exceed isize::MAX (Rust would panic, not fail).
         .filter(|&x| x <= isize::MAX as usize)
         .ok_or_else(too_large)?;
@@ -271,7 +282,7 @@ pub(crate) fn plan_with(
 pub fn ensure_available(bytes: usize) -> Result<(), Failure> {
     #[cfg(target_os = "none")]
     if let Some(free) = crate::device::free_bytes() {
-        if free < bytes {
+        if free.saturating_add(REGION_ALIGN) < bytes {
             return Err(fail!(
                 ESP_ERR_NO_MEM,
                 "model needs {bytes} heap bytes, {free} free (ruv_temporal_required_heap)"

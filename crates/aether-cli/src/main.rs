@@ -57,7 +57,7 @@ enum Command {
     /// Labelled synthetic CSI from a multipath room model with ESP32 impairments.
     Simulate(simulate::Args),
     /// Train the temporal head on labelled recordings (RVNE v2 out), or a leave-one-out table.
-    Train(train::Args),
+    Train(Box<train::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Simulate(args) => simulate::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
         Command::Calibrate(args) => calibrate::run(args),

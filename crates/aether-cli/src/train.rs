@@ -176,6 +176,9 @@ pub struct Args {
     /// Continue from the checkpoint.
     #[arg(long)]
     resume: bool,
+    /// End this run after N epochs (the schedule still spans --epochs); --resume continues.
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Leave-one-group-out (`chip`, `session` or `recording`) table instead of a model.
     #[arg(long)]
     leave_one_out: Option<String>,
@@ -227,6 +230,7 @@ impl Args {
             head,
             checkpoint: None,
             resume: self.resume,
+            stop_after: self.stop_after,
             progress: !self.quiet && !self.json,
             augment: self.augment,
             ..TrainOptions::default()

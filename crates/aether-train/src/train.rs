@@ -73,6 +73,9 @@ pub struct TrainOptions {
     /// Checkpoint path (safetensors; a `.json` state file sits next to it).
     pub checkpoint: Option<PathBuf>,
     pub resume: bool,
+    /// End this run after so many epochs (the schedule still spans `epochs`); with a
+    /// checkpoint, `resume` continues it exactly.
+    pub stop_after: Option<usize>,
     pub progress: bool,
 }
 
@@ -100,6 +103,7 @@ impl Default for TrainOptions {
             augment: 0.0,
             checkpoint: None,
             resume: false,
+            stop_after: None,
             progress: false,
         }
     }
@@ -673,7 +677,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     };
 
     let stop_now = bad_epochs >= opts.patience && start_epoch > 0;
-    for epoch in start_epoch..opts.epochs {
+    let end_epoch = match opts.stop_after {
+        Some(n) => opts.epochs.min(start_epoch + n),
+        None => opts.epochs,
+    };
+    for epoch in start_epoch..end_epoch {
         if stop_now {
             break;
         }

@@ -83,3 +83,51 @@ fn small_head_beats_chance_on_an_unseen_chip() {
     assert!(report.accuracy > 0.65, "accuracy {}", report.accuracy);
     assert!(report.f1_macro > 0.65, "macro F1 {}", report.f1_macro);
 }
+
+/// An interrupted run resumed from its checkpoint ends with exactly the weights of the
+/// uninterrupted run (same seed, schedule and optimiser state).
+#[test]
+fn resume_after_interruption_equals_an_uninterrupted_run() {
+    let Some(dir) = espectre_dir() else { return };
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let files: Vec<PathBuf> = [
+        "baseline/baseline_c3_64sc_20260329_130303.npz",
+        "movement/movement_c3_64sc_20260329_130321.npz",
+        "baseline/baseline_c3_64sc_20260329_130411.npz",
+        "movement/movement_c3_64sc_20260329_130429.npz",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let tmp = std::env::temp_dir().join(format!("aether-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let base = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 4,
+        patience: 10,
+        ..TrainOptions::default()
+    };
+    let full = train(streams.clone(), &base).unwrap();
+    let ckpt = tmp.join("c.safetensors");
+    let first = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        stop_after: Some(2),
+        ..base.clone()
+    };
+    let part = train(streams.clone(), &first).unwrap();
+    assert_eq!(part.history.len(), 2);
+    let second = TrainOptions {
+        checkpoint: Some(ckpt),
+        resume: true,
+        ..base.clone()
+    };
+    let resumed = train(streams, &second).unwrap();
+    assert_eq!(resumed.history, full.history);
+    assert_eq!(
+        resumed.net.param_values().unwrap(),
+        full.net.param_values().unwrap()
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}

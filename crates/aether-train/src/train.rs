@@ -36,7 +36,8 @@ impl SplitBy {
         match self {
             SplitBy::Chip => s.chip.clone(),
             SplitBy::Session => s.session(),
-            SplitBy::Recording => format!("{}#{}", s.path.display(), s.node_id),
+            // Every node of one file stays on one side.
+            SplitBy::Recording => s.path.display().to_string(),
         }
     }
 }

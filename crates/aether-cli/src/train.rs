@@ -176,6 +176,10 @@ pub struct Args {
     /// Continue from the checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start from the encoder of this model (e.g. pretrained with --task embed); the output
+    /// layer starts fresh.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// End this run after N epochs (the schedule still spans --epochs); --resume continues.
     #[arg(long)]
     stop_after: Option<usize>,
@@ -231,6 +235,7 @@ impl Args {
             checkpoint: None,
             resume: self.resume,
             stop_after: self.stop_after,
+            init: self.init.clone(),
             progress: !self.quiet && !self.json,
             augment: self.augment,
             ..TrainOptions::default()

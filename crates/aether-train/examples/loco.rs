@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
     let opts = TrainOptions {
         progress: false,
         augment,
+        init: std::env::var("INIT").ok().map(Into::into),
         ..Default::default()
     };
     let rows = leave_one_out(

@@ -74,6 +74,9 @@ pub struct TrainOptions {
     /// Checkpoint path (safetensors; a `.json` state file sits next to it).
     pub checkpoint: Option<PathBuf>,
     pub resume: bool,
+    /// Start from the encoder of this RVNE v2 head (every tensor but `head.*`), e.g. one
+    /// pretrained with `--task embed`; the classifier layer starts fresh.
+    pub init: Option<PathBuf>,
     /// End this run after so many epochs (the schedule still spans `epochs`); with a
     /// checkpoint, `resume` continues it exactly.
     pub stop_after: Option<usize>,
@@ -105,6 +108,7 @@ impl Default for TrainOptions {
             checkpoint: None,
             resume: false,
             stop_after: None,
+            init: None,
             progress: false,
         }
     }
@@ -357,6 +361,31 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
     floor + 0.5 * (lr - floor) * (1.0 + (std::f64::consts::PI * p).cos())
 }
 
+/// Copies every parameter but `head.*` from an RVNE v2 file into `net` (shapes must match).
+pub fn load_encoder(net: &HeadNet, path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let src = crate::model::load_rvne_v2(&bytes)?;
+    for (name, var) in &net.params {
+        if name.starts_with("head.") {
+            continue;
+        }
+        let data = src
+            .params
+            .get(name)
+            .with_context(|| format!("{} has no {name}", path.display()))?;
+        if data.len() != var.elem_count() {
+            bail!(
+                "{}: {name} has {} values, this head needs {}",
+                path.display(),
+                data.len(),
+                var.elem_count()
+            );
+        }
+        var.set(&Tensor::from_vec(data.clone(), var.shape(), &Device::Cpu)?)?;
+    }
+    Ok(())
+}
+
 /// What training produced.
 pub struct Trained {
     pub net: HeadNet,
@@ -598,6 +627,9 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     head.n_out = n_classes;
     head.input_dim = CSI16_DIMS;
     let net = HeadNet::new(head, opts.backend, opts.seed, DType::F32)?;
+    if let Some(path) = &opts.init {
+        load_encoder(&net, path)?;
+    }
     let mut opt = AdamW::new(&net.params, opts.weight_decay)?;
     let idle = opts
         .idle_class

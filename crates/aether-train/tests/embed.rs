@@ -149,3 +149,46 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
         assert!((a - b).abs() < 1e-4, "{e:?} vs {z:?}");
     }
 }
+
+#[test]
+fn a_classifier_starts_from_a_pretrained_encoder() {
+    use aether_train::model::{AttnBackend, HeadConfig, HeadNet};
+    use aether_train::train::load_encoder;
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let streams: Vec<Stream> = (0..3)
+        .map(|i| synthetic_stream(i, 0.07 * (i + 1) as f32, 10 + i as u64))
+        .collect();
+    let opts = TrainOptions {
+        window: 32,
+        hop: 16,
+        epochs: 1,
+        split_by: SplitBy::Recording,
+        ..TrainOptions::default()
+    };
+    let pre = train_embed(streams, &opts, 8).unwrap();
+    let path = std::env::temp_dir().join(format!("aether-pre-{}.rvne", std::process::id()));
+    std::fs::write(&path, pre.to_rvne_v2(&opts, TensorDtype::F32).unwrap()).unwrap();
+    let cls = HeadNet::new(
+        HeadConfig::motion(16, 2),
+        AttnBackend::Sparse,
+        99,
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    let head_before = cls.param_values().unwrap()["head.weight"].clone();
+    load_encoder(&cls, &path).unwrap();
+    let (a, b) = (cls.param_values().unwrap(), pre.net.param_values().unwrap());
+    for name in a.keys().filter(|n| !n.starts_with("head.")) {
+        assert_eq!(a[name], b[name], "{name}");
+    }
+    assert_eq!(
+        a["head.weight"], head_before,
+        "the classifier layer starts fresh"
+    );
+    // A mismatched architecture is refused.
+    let mut cfg = HeadConfig::motion(16, 2);
+    cfg.d_ff = 48;
+    let other = HeadNet::new(cfg, AttnBackend::Sparse, 1, candle_core::DType::F32).unwrap();
+    assert!(load_encoder(&other, &path).is_err());
+    std::fs::remove_file(&path).ok();
+}

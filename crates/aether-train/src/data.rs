@@ -345,13 +345,18 @@ pub fn cut_windows(streams: &[Stream], len: usize, hop: usize) -> Vec<Window> {
 /// Feature set id of the frames produced here.
 pub const FEATURE_SET: u16 = FEATURE_SET_CSI16;
 
+/// Seconds of empty-room frames a node reference is made from.
+pub const REFERENCE_S: f64 = 5.0;
+
 /// Per-stream reference (mean, std) for `--reference session`: the features of the same
 /// session's (chip + date) empty-room capture, or the stream itself when there is none.
 pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
     let mut idle: BTreeMap<String, Vec<&[f32; CSI16_DIMS]>> = BTreeMap::new();
     for s in streams {
-        for (f, l) in s.features.iter().zip(&s.labels) {
-            if l.as_deref() == Some(idle_class) {
+        // The first REFERENCE_S seconds, as a node reference is taken in use.
+        let t0 = s.t_s.first().copied().unwrap_or(0.0);
+        for ((f, l), t) in s.features.iter().zip(&s.labels).zip(&s.t_s) {
+            if l.as_deref() == Some(idle_class) && *t < t0 + REFERENCE_S {
                 idle.entry(s.session()).or_default().push(f);
             }
         }

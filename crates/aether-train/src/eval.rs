@@ -15,7 +15,7 @@ use crate::train::{
 use aether_csi::CSI16_DIMS;
 
 /// Seconds of empty-room frames a node reference needs.
-pub const MIN_REFERENCE_S: f64 = 5.0;
+pub const MIN_REFERENCE_S: f64 = crate::data::REFERENCE_S;
 
 /// A head ready to score windows on the host.
 pub struct Scorer {

@@ -1,6 +1,7 @@
 //! `aether run --model M --input FILE [--json] [--emit ADDR]`: streams a recording's frames
 //! through the head's streaming session (aether-model), one decision per hop per node.
 
+use std::io::Write;
 use std::net::UdpSocket;
 use std::path::PathBuf;
 
@@ -95,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut seq = 0u32;
+    let mut stdout = std::io::stdout().lock();
     for d in &decisions {
         seq += 1;
         let probs = softmax(&d.logits);
@@ -104,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .get(usize::from(best.argmax))
             .cloned()
             .unwrap_or_else(|| format!("{}", best.argmax));
-        if args.json {
+        let line = if args.json {
             let p: serde_json::Map<String, serde_json::Value> = probs
                 .iter()
                 .enumerate()
@@ -115,18 +117,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     )
                 })
                 .collect();
-            println!(
-                "{}",
-                json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin})
-            );
+            json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin})
+                .to_string()
         } else {
-            println!(
+            format!(
                 "{:>9.3} s  node {:>3}  {:<12} p={:.3}",
                 d.t_s,
                 d.node_id,
                 class,
                 probs[usize::from(best.argmax)]
-            );
+            )
+        };
+        // A closed pipe (`| head`) ends the output quietly.
+        if writeln!(stdout, "{line}").is_err() {
+            return Ok(());
         }
         if let Some(sock) = &socket {
             let mut buf = [0u8; CLASSIFICATION_LEN];

@@ -180,6 +180,10 @@ pub struct Args {
     /// layer starts fresh.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Features the head may use, by name or index (e.g. `corr_prev,corr_ref`); the others
+    /// are switched off through the input statistics. Default: all 16.
+    #[arg(long)]
+    features: Option<String>,
     /// End this run after N epochs (the schedule still spans --epochs); --resume continues.
     #[arg(long)]
     stop_after: Option<usize>,
@@ -236,11 +240,35 @@ impl Args {
             resume: self.resume,
             stop_after: self.stop_after,
             init: self.init.clone(),
+            features: match &self.features {
+                Some(list) => Some(parse_features(list)?),
+                None => None,
+            },
             progress: !self.quiet && !self.json,
             augment: self.augment,
             ..TrainOptions::default()
         })
     }
+}
+
+/// Feature-set-1 indices from names (`corr_ref`) or numbers (`14`), comma-separated.
+pub fn parse_features(list: &str) -> anyhow::Result<Vec<usize>> {
+    let names = aether_csi::CSI16_NAMES;
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let i = match item.parse::<usize>() {
+            Ok(i) if i < names.len() => i,
+            Ok(i) => anyhow::bail!("feature index {i} out of range (0..{})", names.len()),
+            Err(_) => names.iter().position(|n| *n == item).with_context(|| {
+                format!("unknown feature {item:?}; known: {}", names.join(", "))
+            })?,
+        };
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "--features names no feature");
+    Ok(out)
 }
 
 /// One thread, so runs are bit-for-bit repeatable (candle's matmul splits work by thread

@@ -31,6 +31,11 @@ fn main() -> anyhow::Result<()> {
     let opts = TrainOptions {
         progress: false,
         augment,
+        features: std::env::var("FEATURES").ok().map(|v| {
+            v.split(',')
+                .map(|x| x.parse().expect("feature index"))
+                .collect()
+        }),
         init: std::env::var("INIT").ok().map(Into::into),
         ..Default::default()
     };

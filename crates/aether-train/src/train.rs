@@ -77,6 +77,8 @@ pub struct TrainOptions {
     /// Start from the encoder of this RVNE v2 head (every tensor but `head.*`), e.g. one
     /// pretrained with `--task embed`; the classifier layer starts fresh.
     pub init: Option<PathBuf>,
+    /// Feature indices (of feature set 1) the head may use; `None` = all.
+    pub features: Option<Vec<usize>>,
     /// End this run after so many epochs (the schedule still spans `epochs`); with a
     /// checkpoint, `resume` continues it exactly.
     pub stop_after: Option<usize>,
@@ -109,6 +111,7 @@ impl Default for TrainOptions {
             resume: false,
             stop_after: None,
             init: None,
+            features: None,
             progress: false,
         }
     }
@@ -136,6 +139,9 @@ pub struct Prepared {
     /// Pooled raw empty-room stats of the training side (see `model::fold_reference`).
     pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
 }
+
+/// `input.std` of a switched-off feature: any real feature value normalises to ~0.
+pub const UNUSED_FEATURE_STD: f32 = 1e30;
 
 /// Assigns ESPectre-style sessions: a capture belongs to the latest idle capture of the same
 /// chip and date at or before it (file names carry `_YYYYMMDD_HHMMSS`), so the empty-room
@@ -544,13 +550,23 @@ fn prepare_inner(
             apply_reference(s, &cm, &cs);
         }
     }
-    let (input_mean, input_std) = feature_stats(
+    let (mut input_mean, mut input_std) = feature_stats(
         streams
             .iter()
             .zip(&is_val)
             .filter(|(_, v)| !**v)
             .flat_map(|(s, _)| s.features.iter()),
     );
+    if let Some(keep) = &opts.features {
+        // Unused features are switched off through the input statistics (normalised value
+        // ~0), so the file stays a plain feature-set-1 head.
+        for d in 0..CSI16_DIMS {
+            if !keep.contains(&d) {
+                input_mean[d] = 0.0;
+                input_std[d] = UNUSED_FEATURE_STD;
+            }
+        }
+    }
     let inputs = streams
         .iter()
         .map(|s| normalise(s, &input_mean, &input_std))

@@ -131,3 +131,54 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     );
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// `features` switches the other features off: the exported head's output does not move when
+/// they change.
+#[test]
+fn switched_off_features_do_not_reach_the_output() {
+    let Some(dir) = espectre_dir() else { return };
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let files: Vec<PathBuf> = [
+        "baseline/baseline_c5_64sc_20260329_124440.npz",
+        "movement/movement_c5_64sc_20260329_124504.npz",
+        "baseline/baseline_c5_64sc_20260310_233856.npz",
+        "movement/movement_c5_64sc_20260310_233928.npz",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let opts = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 2,
+        features: Some(vec![13, 14]),
+        ..TrainOptions::default()
+    };
+    let t = train(streams, &opts).unwrap();
+    let head =
+        aether_model::TemporalHead::from_bytes(&t.to_rvne_v2(&opts, TensorDtype::F32).unwrap())
+            .unwrap();
+    let mut scratch = aether_model::HeadScratch::for_head(&head, 32).unwrap();
+    let mut window: Vec<f32> = t.prep.streams[0].features[..32]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let mut a = vec![0f32; 2];
+    head.classify(&window, &mut a, &mut scratch).unwrap();
+    for (i, v) in window.iter_mut().enumerate() {
+        if i % 16 != 13 && i % 16 != 14 {
+            *v = *v * 3.0 + 7.0;
+        }
+    }
+    let mut b = vec![0f32; 2];
+    head.classify(&window, &mut b, &mut scratch).unwrap();
+    assert_eq!(a, b);
+    // And the used ones do matter.
+    for v in window.iter_mut().skip(14).step_by(16) {
+        *v += 0.5;
+    }
+    head.classify(&window, &mut b, &mut scratch).unwrap();
+    assert_ne!(a, b);
+}

@@ -77,9 +77,10 @@ pub(crate) fn landmark_bias(cfg: &SparseConfig, b: usize, n: usize) -> f32 {
 }
 
 /// Candidate offsets of the query (KV-head-0 rows: tokens into keys/values, then landmarks into
-/// the landmark buffers), built once per query and shared by every head.
+/// the landmark buffers), built once per query and shared by every head. The scattered rows
+/// (globals, log-stride, landmarks) are prefetched here; the window is sequential.
 #[inline(always)]
-pub(crate) fn candidate_offsets<R: KvRows>(
+pub(crate) fn candidate_offsets<I: Isa, R: KvRows>(
     pat: &QueryPattern,
     rows: &R,
     offs: &mut [usize],
@@ -91,11 +92,21 @@ pub(crate) fn candidate_offsets<R: KvRows>(
         c += 1;
     }
     for &j in &pat.extra {
-        offs[c] = rows.token_off(c, j);
+        let o = rows.token_off(c, j);
+        offs[c] = o;
+        if let (Some(k), Some(v)) = (rows.keys().get(o..), rows.values().get(o..)) {
+            I::prefetch(k);
+            I::prefetch(v);
+        }
         c += 1;
     }
     for (bi, &b) in pat.blocks.iter().enumerate() {
-        offs[c] = rows.lm_off(bi, b);
+        let o = rows.lm_off(bi, b);
+        offs[c] = o;
+        if let (Some(k), Some(v)) = (rows.lm_keys().get(o..), rows.lm_values().get(o..)) {
+            I::prefetch(k);
+            I::prefetch(v);
+        }
         c += 1;
     }
     c

@@ -500,7 +500,7 @@ impl<R: KvRows> WithIsa for DecodeWork<'_, R> {
             offs,
             out,
         } = self;
-        let nc = candidate_offsets(pattern, &rows, offs);
+        let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
         softmax_weights::<I, _>(
             cfg,
             &shape,

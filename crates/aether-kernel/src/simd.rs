@@ -15,6 +15,10 @@ pub(crate) trait Isa: Copy {
     fn scale(y: &mut [f32], alpha: f32);
     /// `s[i] = exp(s[i] - shift)`, returns the sum of the results.
     fn exp_shift_sum(s: &mut [f32], shift: f32) -> f32;
+    /// Hints that `row` (a key/value row about to be read) should be brought into cache.
+    #[inline(always)]
+    fn prefetch(_row: &[f32]) {}
+
     /// Largest element (`-inf` for an empty slice).
     fn max(s: &[f32]) -> f32 {
         s.iter()
@@ -591,6 +595,12 @@ mod x86 {
                     }
                 }
             )
+        }
+
+        #[inline(always)]
+        fn prefetch(row: &[f32]) {
+            // SAFETY: a prefetch never faults; the pointer comes from a live slice.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr() as *const i8) }
         }
 
         #[inline(always)]

@@ -487,7 +487,7 @@ impl WithIsa for ForwardRows<'_> {
             let i = first + r;
             pattern.build(cfg, n, i);
             let q_row = &q[i * row..(i + 1) * row];
-            let nc = candidate_offsets(pattern, &rows, offs);
+            let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc], q_row, probs);
             weighted_values::<I, _>(&shape, pattern, &rows, &offs[..nc], probs, out_row);
         }
@@ -539,7 +539,7 @@ impl WithIsa for Backward<'_> {
         let scale = 1.0 / libm::sqrtf(d as f32);
         for i in 0..n {
             pattern.build(cfg, n, i);
-            let nc = candidate_offsets(pattern, &rows, offs);
+            let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             let offs = &offs[..nc];
             let t = pattern.tokens();
             let q_row = &q[i * row..(i + 1) * row];

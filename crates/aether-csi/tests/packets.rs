@@ -338,3 +338,16 @@ fn real_recording_raw_frames_round_trip() {
         [(64, 4127), (128, 1134), (192, 48)]
     );
 }
+
+/// Writes one valid datagram of every type into `$AETHER_FUZZ_CORPUS` (the fuzzers' seed
+/// corpus, see `fuzz/README.md`); each must parse first.
+#[test]
+#[ignore = "writes files; run by scripts/fuzz.sh"]
+fn write_fuzz_corpus() {
+    let dir = std::env::var_os("AETHER_FUZZ_CORPUS").expect("set AETHER_FUZZ_CORPUS to a folder");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, p) in valid_packets().iter().enumerate() {
+        let name = parse_any(p).unwrap().type_name();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{i:02}-{name}")), p).unwrap();
+    }
+}

@@ -1,0 +1,72 @@
+//! Any bytes through the packet dispatcher: errors, never panics. A datagram that parses must
+//! emit to bytes that parse again to the same type and re-emit to the same bytes (compared as
+//! bytes, so NaN fields count as equal to themselves).
+#![no_main]
+
+use aether_csi::*;
+use libfuzzer_sys::fuzz_target;
+
+/// The canonical bytes of a parsed packet.
+fn emit(p: &AnyPacket<'_>) -> Vec<u8> {
+    match p {
+        AnyPacket::RawCsi(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut CsiFramePacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::Vitals(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut VitalsPacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::FeatureVector(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut FeatureVectorPacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::FusedVitals(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut FusedVitalsPacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::WasmOutput(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut WasmOutputPacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::CompressedCsi(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut CompressedCsiPacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::FeatureState(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut FeatureStatePacket::new_unchecked(&mut b[..]));
+            b
+        }
+        AnyPacket::Classification(r) => {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut ClassificationPacket::new_unchecked(&mut b[..]));
+            b
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(first) = parse_any(data) else {
+        return;
+    };
+    let bytes = emit(&first);
+    let again = match parse_any(&bytes) {
+        Ok(p) => p,
+        Err(e) => panic!("re-emitted {} did not parse: {e:?}", first.type_name()),
+    };
+    assert_eq!(again.type_name(), first.type_name());
+    assert_eq!(again.node_id(), first.node_id());
+    assert_eq!(
+        emit(&again),
+        bytes,
+        "emit is not stable for {}",
+        first.type_name()
+    );
+});

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use aether_csi::{ClassificationPacket, ClassificationRepr, CLASSIFICATION_LEN};
 use aether_model::{TemporalHead, WindowMode};
 use aether_train::model::load_rvne_v2;
-use aether_train::train::apply_reference;
 use anyhow::Context;
 use serde_json::json;
 
@@ -61,10 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut decisions = Vec::new();
     let mut logits = vec![0f32; info.cfg.n_out];
     for s in &mut streams {
-        if let Some((m, sd)) = &info.meta.calib {
-            // The node reference maps this node's frames onto the training reference frame.
-            apply_reference(s, m, sd);
-        }
+        // A node reference (`calib.*`) in the file is applied inside `TemporalHead`.
         let mut session = head
             .session(WindowMode::Sliding { len: window })
             .map_err(|e| anyhow::anyhow!("session: {e:?}"))?;

@@ -139,6 +139,31 @@ impl TemporalHead {
         if input_std.iter().any(|&x| x <= 0.0) {
             return Err(ModelError::InvalidSpec("input.std must be > 0"));
         }
+        // A node reference (`aether calibrate`) maps this node's frames onto the training empty
+        // room before the input statistics; both maps are affine, so fold them into one and
+        // the device runs a calibrated file exactly as the host does.
+        let has = |name| view.tensor(name).is_some();
+        let (input_mean, input_std) = match (has("calib.mean"), has("calib.std")) {
+            (false, false) => (input_mean, input_std),
+            (true, true) => {
+                let cm = vector(id(None, "calib.mean"), i)?;
+                let cs = vector(id(None, "calib.std"), i)?;
+                if cs.iter().any(|&x| x <= 0.0) {
+                    return Err(ModelError::InvalidSpec("calib.std must be > 0"));
+                }
+                let mean = (0..i).map(|d| cm[d] + input_mean[d] * cs[d]).collect();
+                let std: Vec<f32> = (0..i).map(|d| cs[d] * input_std[d]).collect();
+                if !all_finite(&std) || std.iter().any(|&x| x <= 0.0) {
+                    return Err(ModelError::InvalidSpec("calib.std * input.std must be > 0"));
+                }
+                (mean, std)
+            }
+            _ => {
+                return Err(ModelError::InvalidSpec(
+                    "calib.mean and calib.std come together",
+                ))
+            }
+        };
         let ip_b = vector(id(None, "input_proj.bias"), d)?;
         let mut norm = |l: Option<u32>, w: &'static str, b: &'static str| -> Result<Norm> {
             Ok(Norm {

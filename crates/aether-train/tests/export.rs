@@ -197,3 +197,43 @@ fn calibration_adds_the_reference_and_keeps_the_rest() {
     .unwrap();
     assert!(with_calibration(&plain, &mean, &std).is_err());
 }
+
+#[test]
+fn the_device_model_applies_the_node_reference_of_a_calibrated_file() {
+    let (net, m, raw) = trained_like(29);
+    let bytes =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    // A node whose empty room sits elsewhere than the training one.
+    let node_mean: Vec<f32> = (0..16).map(|d| 0.3 * d as f32 - 2.0).collect();
+    let node_std: Vec<f32> = (0..16).map(|d| 0.4 + 0.1 * d as f32).collect();
+    let cal = with_calibration(&bytes, &node_mean, &node_std).unwrap();
+    let view = RvneV2View::parse(&cal).unwrap();
+    let cm = view.tensor("calib.mean").unwrap().to_f32_vec();
+    let cs = view.tensor("calib.std").unwrap().to_f32_vec();
+
+    // Host path (what `aether eval` scores): map each frame through calib.*, then the graph.
+    let mapped: Vec<f32> = raw
+        .chunks(16)
+        .flat_map(|f| (0..16).map(|d| (f[d] - cm[d]) / cs[d]).collect::<Vec<_>>())
+        .collect();
+    let expect = candle_logits(&net, &m, &mapped);
+
+    let head = TemporalHead::from_bytes(&cal).expect("aether-model loads a calibrated file");
+    let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();
+    let mut logits = vec![0f32; 3];
+    head.classify(&raw, &mut logits, &mut scratch).unwrap();
+    for (a, e) in logits.iter().zip(&expect) {
+        assert!(
+            (a - e).abs() <= 1e-4,
+            "device {logits:?} vs host {expect:?}"
+        );
+    }
+    // And the reference really changes the decision inputs: zero-shot logits differ.
+    let plain = TemporalHead::from_bytes(&bytes).unwrap();
+    let mut zero_shot = vec![0f32; 3];
+    plain.classify(&raw, &mut zero_shot, &mut scratch).unwrap();
+    assert!(zero_shot
+        .iter()
+        .zip(&logits)
+        .any(|(a, b)| (a - b).abs() > 1e-3));
+}

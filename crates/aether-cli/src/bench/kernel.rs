@@ -179,6 +179,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ns_per_edge: ours_us * 1e3 / edges,
                 max_abs_err_vs_upstream: Some(max_diff(&out, &up_out.data)),
             });
+            if gqa {
+                // The same config with one KV head per query head: what GQA saves.
+                let mha = AttnShape {
+                    kv_heads: b.q_heads,
+                    ..shape
+                };
+                let (q, k, v) = inputs(n, b.q_heads, b.q_heads, b.dim);
+                let (uq, uk, uv) = (
+                    t3(&q, n, b.q_heads, b.dim),
+                    t3(&k, n, b.q_heads, b.dim),
+                    t3(&v, n, b.q_heads, b.dim),
+                );
+                let ours_us = median_us(budget, 5, || {
+                    if args.threads > 1 {
+                        ours.forward_threaded(mha, &q, &k, &v, &mut out, args.threads)
+                    } else {
+                        ours.forward_into(mha, &q, &k, &v, &mut out, &mut scratch)
+                    }
+                    .expect("forward")
+                });
+                let (up_us, up_out) =
+                    up(&|| theirs.forward(&uq, &uk, &uv).expect("upstream forward"));
+                emit(Row {
+                    config: b.name,
+                    op: "forward",
+                    n,
+                    ours_us,
+                    upstream_us: Some(up_us),
+                    ratio: Some(up_us / ours_us),
+                    ns_per_edge: ours_us * 1e3 / edges,
+                    max_abs_err_vs_upstream: Some(max_diff(&out, &up_out.data)),
+                });
+            }
 
             // Decode: a stream of n steps (append + attend), µs per step.
             let qrow = b.q_heads * b.dim;

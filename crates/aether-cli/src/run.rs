@@ -1,12 +1,20 @@
-//! `aether run --model M --input FILE [--json] [--emit ADDR]`: streams a recording's frames
-//! through the head's streaming session (aether-model), one decision per hop per node.
+//! `aether run --model M (--input FILE | --listen ADDR) [--json] [--emit ADDR]`: streams frames
+//! through the head's streaming session (aether-model), one decision per hop per node, from a
+//! recording or live from ESP32 nodes over UDP.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use aether_csi::{ClassificationPacket, ClassificationRepr, CLASSIFICATION_LEN};
-use aether_model::{TemporalHead, WindowMode};
+use aether_csi::{ClassificationPacket, ClassificationRepr, CLASSIFICATION_LEN, CSI16_DIMS};
+use aether_io::live::DatagramDecoder;
+use aether_io::record::Record;
+use aether_model::{Session, TemporalHead, WindowMode};
+use aether_train::data::NodeFeatures;
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
 use serde_json::json;
@@ -19,8 +27,21 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// A recording (any supported format).
+    #[arg(long, required_unless_present = "listen", conflicts_with = "listen")]
+    input: Option<PathBuf>,
+    /// Listen for the 0xC51100xx packet family on this UDP address (e.g. 0.0.0.0:5005) and
+    /// decide live from raw and compressed CSI frames; Ctrl-C, --duration or --max-packets stop.
     #[arg(long)]
-    input: PathBuf,
+    listen: Option<String>,
+    /// With --listen: stop after this many seconds.
+    #[arg(long, requires = "listen")]
+    duration: Option<f64>,
+    /// With --listen: stop after this many datagrams, valid or not.
+    #[arg(long, requires = "listen")]
+    max_packets: Option<u64>,
+    /// With --listen: the nodes are classic ESP32s, whose first CSI word is invalid.
+    #[arg(long, requires = "listen")]
+    first_word_invalid: bool,
     #[command(flatten)]
     data_args: DataArgs,
     /// Frames between decisions (default: the model's training hop).
@@ -47,71 +68,86 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / s).collect()
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let info = load_rvne_v2(&bytes)?;
-    let head = TemporalHead::from_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", args.model.display()))?;
-    let window = info.meta.window_len.max(1);
-    let hop = args.hop.unwrap_or(info.meta.hop).max(1);
-    let classes = &info.meta.class_names;
-    let mut streams = args.data_args.load(std::slice::from_ref(&args.input))?;
-    let mut decisions = Vec::new();
-    let mut logits = vec![0f32; info.cfg.n_out];
-    for s in &mut streams {
-        // A node reference (`calib.*`) in the file is applied inside `TemporalHead`.
-        let mut session = head
-            .session(WindowMode::Sliding { len: window })
+/// One node's streaming state: a session over the last `window` frames and a frame count.
+struct NodeRun<'h> {
+    session: Session<&'h TemporalHead>,
+    frames: usize,
+}
+
+/// The model and what turns frames into decisions.
+struct Runner<'h> {
+    head: &'h TemporalHead,
+    window: usize,
+    hop: usize,
+    logits: Vec<f32>,
+}
+
+impl<'h> Runner<'h> {
+    fn node(&self) -> anyhow::Result<NodeRun<'h>> {
+        // A calibrated file's node reference (`calib.*`) is applied inside `TemporalHead`.
+        let session = self
+            .head
+            .session(WindowMode::Sliding { len: self.window })
             .map_err(|e| anyhow::anyhow!("session: {e:?}"))?;
-        for (i, (f, &t)) in s.features.iter().zip(&s.t_s).enumerate() {
-            session
-                .push(f)
-                .map_err(|e| anyhow::anyhow!("frame {i}: {e:?}"))?;
-            let n = i + 1;
-            if n >= window && (n - window) % hop == 0 {
-                session
-                    .output(&mut logits)
-                    .map_err(|e| anyhow::anyhow!("frame {i}: {e:?}"))?;
-                decisions.push(Decision {
-                    t_s: t,
-                    node_id: s.node_id,
-                    logits: logits.clone(),
-                });
-            }
-        }
+        Ok(NodeRun { session, frames: 0 })
     }
-    decisions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.node_id.cmp(&b.node_id)));
-    let socket = match &args.emit {
-        Some(addr) => {
-            let sock = UdpSocket::bind("0.0.0.0:0").context("binding a UDP socket")?;
-            sock.connect(addr)
-                .with_context(|| format!("--emit {addr}"))?;
-            Some(sock)
+
+    /// Pushes one frame; a decision when a hop completes.
+    fn push(
+        &mut self,
+        node: &mut NodeRun<'h>,
+        node_id: u8,
+        t_s: f64,
+        f: &[f32],
+    ) -> anyhow::Result<Option<Decision>> {
+        node.session
+            .push(f)
+            .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
+        node.frames += 1;
+        let n = node.frames;
+        if n < self.window || (n - self.window) % self.hop != 0 {
+            return Ok(None);
         }
-        None => None,
-    };
-    let mut seq = 0u32;
-    let mut stdout = std::io::stdout().lock();
-    for d in &decisions {
-        seq += 1;
+        node.session
+            .output(&mut self.logits)
+            .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
+        Ok(Some(Decision {
+            t_s,
+            node_id,
+            logits: self.logits.clone(),
+        }))
+    }
+}
+
+/// Prints decisions (and emits them as 0xC5110007 packets).
+struct Output<'c> {
+    classes: &'c [String],
+    json: bool,
+    socket: Option<UdpSocket>,
+    seq: u32,
+    stdout: std::io::StdoutLock<'static>,
+}
+
+impl Output<'_> {
+    /// `false` once stdout is closed (`| head`): the caller ends quietly.
+    fn decision(&mut self, d: &Decision) -> anyhow::Result<bool> {
+        self.seq = self.seq.wrapping_add(1);
         let probs = softmax(&d.logits);
-        let best = ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, seq, &d.logits)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let class = classes
-            .get(usize::from(best.argmax))
-            .cloned()
-            .unwrap_or_else(|| format!("{}", best.argmax));
-        let line = if args.json {
+        let best =
+            ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, self.seq, &d.logits)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let name = |i: usize| {
+            self.classes
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| i.to_string())
+        };
+        let class = name(usize::from(best.argmax));
+        let line = if self.json {
             let p: serde_json::Map<String, serde_json::Value> = probs
                 .iter()
                 .enumerate()
-                .map(|(i, p)| {
-                    (
-                        classes.get(i).cloned().unwrap_or_else(|| i.to_string()),
-                        json!(p),
-                    )
-                })
+                .map(|(i, p)| (name(i), json!(p)))
                 .collect();
             json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin})
                 .to_string()
@@ -124,21 +160,179 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 probs[usize::from(best.argmax)]
             )
         };
-        // A closed pipe (`| head`) ends the output quietly.
-        if writeln!(stdout, "{line}").is_err() {
-            return Ok(());
+        if writeln!(self.stdout, "{line}")
+            .and_then(|_| self.stdout.flush())
+            .is_err()
+        {
+            return Ok(false);
         }
-        if let Some(sock) = &socket {
+        if let Some(sock) = &self.socket {
             let mut buf = [0u8; CLASSIFICATION_LEN];
             best.emit(&mut ClassificationPacket::new_unchecked(&mut buf[..]));
             sock.send(&buf).context("sending a 0xC5110007 packet")?;
         }
+        Ok(true)
     }
-    if decisions.is_empty() {
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let info = load_rvne_v2(&bytes)?;
+    let head = TemporalHead::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", args.model.display()))?;
+    if head.spec().input_dim != CSI16_DIMS {
         anyhow::bail!(
-            "{}: fewer than {window} frames, no decision",
-            args.input.display()
+            "{}: the head takes {} features per frame; run feeds the {CSI16_DIMS} CSI features",
+            args.model.display(),
+            head.spec().input_dim
         );
     }
+    let window = info.meta.window_len.max(1);
+    let mut runner = Runner {
+        head: &head,
+        window,
+        hop: args.hop.unwrap_or(info.meta.hop).max(1),
+        logits: vec![0f32; info.cfg.n_out],
+    };
+    let socket = match &args.emit {
+        Some(addr) => {
+            let sock = UdpSocket::bind("0.0.0.0:0").context("binding a UDP socket")?;
+            sock.connect(addr)
+                .with_context(|| format!("--emit {addr}"))?;
+            Some(sock)
+        }
+        None => None,
+    };
+    let mut out = Output {
+        classes: &info.meta.class_names,
+        json: args.json,
+        socket,
+        seq: 0,
+        stdout: std::io::stdout().lock(),
+    };
+    match (&args.input, &args.listen) {
+        (Some(input), _) => run_file(&args, input, &mut runner, &mut out),
+        (None, Some(addr)) => run_live(&args, addr, &mut runner, &mut out),
+        (None, None) => anyhow::bail!("give --input FILE or --listen ADDR"),
+    }
+}
+
+/// A recording: every node's frames through its own session, decisions in time order.
+fn run_file(
+    args: &Args,
+    input: &std::path::Path,
+    runner: &mut Runner<'_>,
+    out: &mut Output<'_>,
+) -> anyhow::Result<()> {
+    let streams = args.data_args.load(&[input.to_path_buf()])?;
+    let mut decisions = Vec::new();
+    for s in &streams {
+        let mut node = runner.node()?;
+        for (f, &t) in s.features.iter().zip(&s.t_s) {
+            if let Some(d) = runner.push(&mut node, s.node_id, t, f)? {
+                decisions.push(d);
+            }
+        }
+    }
+    decisions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.node_id.cmp(&b.node_id)));
+    if decisions.is_empty() {
+        anyhow::bail!(
+            "{}: fewer than {} frames, no decision",
+            input.display(),
+            runner.window
+        );
+    }
+    for d in &decisions {
+        if !out.decision(d)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Live: datagrams from any number of nodes, one extractor and session per node, a decision
+/// printed as soon as a node completes a hop. Bad datagrams are counted, never fatal.
+fn run_live(
+    args: &Args,
+    addr: &str,
+    runner: &mut Runner<'_>,
+    out: &mut Output<'_>,
+) -> anyhow::Result<()> {
+    let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
+    // Short timeout so Ctrl-C and --duration are noticed while the network is quiet.
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing Ctrl-C handler")?;
+    let duration = match args.duration {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
+        None => None,
+    };
+    // On stderr, so `--json` output stays clean; scripts can read the bound address here.
+    eprintln!("listening on {}", socket.local_addr()?);
+    let mut decoder = DatagramDecoder::new();
+    let mut nodes: BTreeMap<u8, (NodeFeatures, NodeRun<'_>)> = BTreeMap::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut features = [0f32; CSI16_DIMS];
+    let (mut received, mut malformed, mut frames, mut decisions) = (0u64, 0u64, 0u64, 0u64);
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || duration.is_some_and(|d| started.elapsed() >= d)
+            || args.max_packets.is_some_and(|m| received >= m)
+        {
+            break;
+        }
+        let n = match socket.recv_from(&mut buf) {
+            Ok((n, _)) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e).context("receiving"),
+        };
+        received += 1;
+        let t_s = started.elapsed().as_secs_f64();
+        let frame = match decoder.decode(t_s, &buf[..n]) {
+            Ok(Record::Csi(frame)) => frame,
+            Ok(_) => continue,
+            Err(_) => {
+                malformed += 1;
+                continue;
+            }
+        };
+        frames += 1;
+        let (fx, node) = match nodes.entry(frame.node_id) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((NodeFeatures::new(args.first_word_invalid), runner.node()?))
+            }
+        };
+        if !fx.push(t_s, &frame, &mut features) {
+            continue;
+        }
+        if let Some(d) = runner.push(node, frame.node_id, t_s, &features)? {
+            decisions += 1;
+            if !out.decision(&d)? {
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "{received} datagrams ({malformed} malformed), {frames} CSI frames from {} node(s), \
+         {decisions} decisions in {:.1} s",
+        nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use aether_csi::{FeatureExtractor, CSI16_DIMS, FEATURE_SET_CSI16};
 use aether_io::labels::Segments;
-use aether_io::record::Record;
+use aether_io::record::{CsiFrame, Record};
 use aether_io::recording::RecordingReader;
 use anyhow::{bail, Context};
 
@@ -241,22 +241,18 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
     };
     let file_label = meta.label.clone();
     struct Acc {
-        fx: FeatureExtractor,
+        fx: NodeFeatures,
         s: Stream,
     }
     let mut nodes: BTreeMap<u8, Acc> = BTreeMap::new();
     let mut t0: Option<f64> = None;
-    let mut sc: Vec<(i8, i8)> = Vec::new();
     let mut out = [0f32; CSI16_DIMS];
     for rec in reader.by_ref() {
         let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let Record::Csi(frame) = rec else { continue };
         let t_rel = frame.t_s - *t0.get_or_insert(frame.t_s);
-        let n = frame.n_subcarriers();
-        sc.clear();
-        sc.extend(frame.subcarriers[..n].iter().map(|iq| (iq.re, iq.im)));
         let acc = nodes.entry(frame.node_id).or_insert_with(|| Acc {
-            fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
+            fx: NodeFeatures::new(first_word_invalid),
             s: Stream {
                 path: path.to_path_buf(),
                 node_id: frame.node_id,
@@ -270,9 +266,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
                 labels: Vec::new(),
             },
         });
-        let ts_us = (t_rel.max(0.0) * 1e6) as u64;
-        if acc.fx.extract(ts_us, &sc, &mut out).is_err() {
-            // Too few subcarriers for the 64-slot block: not a frame the head can use.
+        if !acc.fx.push(t_rel, &frame, &mut out) {
             continue;
         }
         let label = match &segments {
@@ -286,16 +280,47 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
     }
     Ok(nodes
         .into_values()
-        .map(|a| {
-            let mut s = a.s;
-            let k = SETTLE_FRAMES.min(s.t_s.len());
-            s.t_s.drain(..k);
-            s.features.drain(..k);
-            s.labels.drain(..k);
-            s
-        })
+        .map(|a| a.s)
         .filter(|s| !s.t_s.is_empty())
         .collect())
+}
+
+/// One node's CSI frames to head inputs, exactly as training reads them (so a live node sees
+/// what a recording did): the shared extractor, timestamps relative to the stream's start, and
+/// the first [`SETTLE_FRAMES`] usable frames dropped while the extractor settles.
+pub struct NodeFeatures {
+    fx: FeatureExtractor,
+    settled: usize,
+    subcarriers: Vec<(i8, i8)>,
+}
+
+impl NodeFeatures {
+    /// `first_word_invalid`: the classic ESP32's first CSI word (subcarriers 0 and +1) is junk.
+    pub fn new(first_word_invalid: bool) -> Self {
+        NodeFeatures {
+            fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
+            settled: 0,
+            subcarriers: Vec::new(),
+        }
+    }
+
+    /// Features of `frame` (at `t_rel` seconds) into `out`; `false` while settling or for a
+    /// frame the head cannot use (fewer subcarriers than the 64-slot block).
+    pub fn push(&mut self, t_rel: f64, frame: &CsiFrame, out: &mut [f32; CSI16_DIMS]) -> bool {
+        let n = frame.n_subcarriers();
+        self.subcarriers.clear();
+        self.subcarriers
+            .extend(frame.subcarriers[..n].iter().map(|iq| (iq.re, iq.im)));
+        let ts_us = (t_rel.max(0.0) * 1e6) as u64;
+        if self.fx.extract(ts_us, &self.subcarriers, out).is_err() {
+            return false;
+        }
+        if self.settled < SETTLE_FRAMES {
+            self.settled += 1;
+            return false;
+        }
+        true
+    }
 }
 
 /// Reads every recording under `paths`.

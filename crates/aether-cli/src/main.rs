@@ -52,7 +52,7 @@ enum Command {
     Record(record::Args),
     /// Send a recording (any supported format) as 0xC5110001 datagrams at its own pace.
     Replay(replay::Args),
-    /// Stream a recording through a model: one decision per hop per node.
+    /// Stream a recording, or live UDP from ESP32 nodes, through a model: one decision per hop per node.
     Run(run::Args),
     /// Labelled synthetic CSI from a multipath room model with ESP32 impairments.
     Simulate(simulate::Args),

@@ -1,5 +1,7 @@
 //! Any bytes as a model file: the RVNE parser and the model loader return errors, never panic,
-//! and whatever loads runs a short window of its own shape to finite-or-error outputs.
+//! and whatever loads runs a short window of its own shape to finite-or-error outputs. Each
+//! input is tried as it is and with its trailing CRC-32 recomputed, so mutations reach the
+//! structure checks behind the CRC instead of stopping at it.
 #![no_main]
 
 use aether_model::{HeadScratch, TemporalHead};
@@ -9,6 +11,17 @@ use libfuzzer_sys::fuzz_target;
 const FRAMES: usize = 8;
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    if data.len() >= 8 {
+        let mut fixed = data.to_vec();
+        let body = fixed.len() - 4;
+        let crc = crc32fast::hash(&fixed[..body]);
+        fixed[body..].copy_from_slice(&crc.to_le_bytes());
+        check(&fixed);
+    }
+});
+
+fn check(data: &[u8]) {
     let _ = aether_rvne::parse_any(data);
     let Ok(head) = TemporalHead::from_bytes(data) else {
         return;
@@ -26,4 +39,4 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let mut out = vec![0.0f32; spec.n_out];
     let _ = head.run(&window, &mut out, &mut scratch);
-});
+}

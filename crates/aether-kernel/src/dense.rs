@@ -2,7 +2,7 @@
 
 use crate::config::AttnShape;
 use crate::simd::{detected_isa, dispatch, Isa, WithIsa};
-use crate::sparse::check_finite;
+use crate::sparse::{check_finite, prepare_backward};
 use crate::KernelError;
 use alloc::vec;
 
@@ -53,28 +53,7 @@ pub fn dense_backward(
     d_k: &mut [f32],
     d_v: &mut [f32],
 ) -> Result<(), KernelError> {
-    shape.check(q.len(), k.len(), v.len())?;
-    for (tensor, expected, got) in [
-        ("d_out", q.len(), d_out.len()),
-        ("d_q", q.len(), d_q.len()),
-        ("d_k", k.len(), d_k.len()),
-        ("d_v", v.len(), d_v.len()),
-    ] {
-        if expected != got {
-            return Err(KernelError::Length {
-                tensor,
-                expected,
-                got,
-            });
-        }
-    }
-    check_finite("q", q)?;
-    check_finite("k", k)?;
-    check_finite("v", v)?;
-    check_finite("d_out", d_out)?;
-    d_q.fill(0.0);
-    d_k.fill(0.0);
-    d_v.fill(0.0);
+    prepare_backward(shape, [q, k, v, d_out], [&mut *d_q, &mut *d_k, &mut *d_v])?;
     dispatch(
         detected_isa(),
         DenseBwd {

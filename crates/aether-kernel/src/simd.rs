@@ -41,14 +41,7 @@ pub(crate) trait Isa: Copy {
         out: &mut [f32],
         stride: usize,
     ) {
-        let d = heads.d;
-        for (c, &o) in offs.iter().enumerate() {
-            let base = if c < n_tok { tok } else { lm };
-            for hh in 0..heads.q_heads {
-                let r = &base[o + (hh / heads.group) * d..][..d];
-                out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
-            }
-        }
+        per_candidate_scores::<Self>(q, heads, tok, lm, offs, n_tok, scale, out, stride)
     }
 
     /// `out_hh = sum_c w[hh * stride + c] * row_c(g)` over a whole candidate list (overwrites).
@@ -64,15 +57,7 @@ pub(crate) trait Isa: Copy {
         w: &[f32],
         stride: usize,
     ) {
-        let d = heads.d;
-        out[..heads.q_heads * d].fill(0.0);
-        for (c, &o) in offs.iter().enumerate() {
-            let base = if c < n_tok { tok } else { lm };
-            for hh in 0..heads.q_heads {
-                let r = &base[o + (hh / heads.group) * d..][..d];
-                Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
-            }
-        }
+        per_candidate_weighted::<Self>(out, heads, tok, lm, offs, n_tok, w, stride)
     }
 
     /// The transpose of `weighted_list`: `row_c(g) += sum_{hh in g} w[hh * stride + c] * src_hh`
@@ -89,17 +74,81 @@ pub(crate) trait Isa: Copy {
         w: &[f32],
         stride: usize,
     ) {
-        let d = heads.d;
-        for (c, &o) in offs.iter().enumerate() {
-            let base: &mut [f32] = if c < n_tok { &mut *tok } else { &mut *lm };
-            for hh in 0..heads.q_heads {
-                let g = hh / heads.group;
-                Self::axpy(
-                    &mut base[o + g * d..o + (g + 1) * d],
-                    w[hh * stride + c],
-                    &src[hh * d..(hh + 1) * d],
-                );
-            }
+        per_candidate_scatter::<Self>(tok, lm, offs, n_tok, heads, src, w, stride)
+    }
+}
+
+// The list operations one candidate and one head at a time, from `dot` and `axpy`: the scalar
+// path, and the AVX2 path's fallback for head widths it has no specialisation for.
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn per_candidate_scores<I: Isa>(
+    q: &[f32],
+    heads: Heads,
+    tok: &[f32],
+    lm: &[f32],
+    offs: &[usize],
+    n_tok: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    let d = heads.d;
+    for (c, &o) in offs.iter().enumerate() {
+        let base = if c < n_tok { tok } else { lm };
+        for hh in 0..heads.q_heads {
+            let r = &base[o + (hh / heads.group) * d..][..d];
+            out[hh * stride + c] = I::dot(&q[hh * d..(hh + 1) * d], r) * scale;
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn per_candidate_weighted<I: Isa>(
+    out: &mut [f32],
+    heads: Heads,
+    tok: &[f32],
+    lm: &[f32],
+    offs: &[usize],
+    n_tok: usize,
+    w: &[f32],
+    stride: usize,
+) {
+    let d = heads.d;
+    out[..heads.q_heads * d].fill(0.0);
+    for (c, &o) in offs.iter().enumerate() {
+        let base = if c < n_tok { tok } else { lm };
+        for hh in 0..heads.q_heads {
+            let r = &base[o + (hh / heads.group) * d..][..d];
+            I::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn per_candidate_scatter<I: Isa>(
+    tok: &mut [f32],
+    lm: &mut [f32],
+    offs: &[usize],
+    n_tok: usize,
+    heads: Heads,
+    src: &[f32],
+    w: &[f32],
+    stride: usize,
+) {
+    let d = heads.d;
+    for (c, &o) in offs.iter().enumerate() {
+        let base: &mut [f32] = if c < n_tok { &mut *tok } else { &mut *lm };
+        for hh in 0..heads.q_heads {
+            let g = hh / heads.group;
+            I::axpy(
+                &mut base[o + g * d..o + (g + 1) * d],
+                w[hh * stride + c],
+                &src[hh * d..(hh + 1) * d],
+            );
         }
     }
 }
@@ -523,16 +572,7 @@ mod x86 {
                 heads.d,
                 scores_list_c,
                 (q, heads, tok, lm, offs, n_tok, scale, out, stride),
-                {
-                    let d = heads.d;
-                    for (c, &o) in offs.iter().enumerate() {
-                        let base = if c < n_tok { tok } else { lm };
-                        for hh in 0..heads.q_heads {
-                            let r = &base[o + (hh / heads.group) * d..][..d];
-                            out[hh * stride + c] = Self::dot(&q[hh * d..(hh + 1) * d], r) * scale;
-                        }
-                    }
-                }
+                per_candidate_scores::<Self>(q, heads, tok, lm, offs, n_tok, scale, out, stride)
             )
         }
 
@@ -551,17 +591,7 @@ mod x86 {
                 heads.d,
                 weighted_list_c,
                 (out, heads, tok, lm, offs, n_tok, w, stride),
-                {
-                    let d = heads.d;
-                    out[..heads.q_heads * d].fill(0.0);
-                    for (c, &o) in offs.iter().enumerate() {
-                        let base = if c < n_tok { tok } else { lm };
-                        for hh in 0..heads.q_heads {
-                            let r = &base[o + (hh / heads.group) * d..][..d];
-                            Self::axpy(&mut out[hh * d..(hh + 1) * d], w[hh * stride + c], r);
-                        }
-                    }
-                }
+                per_candidate_weighted::<Self>(out, heads, tok, lm, offs, n_tok, w, stride)
             )
         }
 
@@ -580,20 +610,7 @@ mod x86 {
                 heads.d,
                 scatter_list_c,
                 (tok, lm, offs, n_tok, heads, src, w, stride),
-                {
-                    let d = heads.d;
-                    for (c, &o) in offs.iter().enumerate() {
-                        let base: &mut [f32] = if c < n_tok { &mut *tok } else { &mut *lm };
-                        for hh in 0..heads.q_heads {
-                            let g = hh / heads.group;
-                            Self::axpy(
-                                &mut base[o + g * d..o + (g + 1) * d],
-                                w[hh * stride + c],
-                                &src[hh * d..(hh + 1) * d],
-                            );
-                        }
-                    }
-                }
+                per_candidate_scatter::<Self>(tok, lm, offs, n_tok, heads, src, w, stride)
             )
         }
 

@@ -73,6 +73,37 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
+/// Shared checks of both backward passes: shapes and lengths, finite inputs; then zeroes the
+/// gradients they accumulate into.
+pub(crate) fn prepare_backward(
+    shape: AttnShape,
+    [q, k, v, d_out]: [&[f32]; 4],
+    [d_q, d_k, d_v]: [&mut [f32]; 3],
+) -> Result<(), KernelError> {
+    shape.check(q.len(), k.len(), v.len())?;
+    for (tensor, expected, got) in [
+        ("d_out", q.len(), d_out.len()),
+        ("d_q", q.len(), d_q.len()),
+        ("d_k", k.len(), d_k.len()),
+        ("d_v", v.len(), d_v.len()),
+    ] {
+        if expected != got {
+            return Err(KernelError::Length {
+                tensor,
+                expected,
+                got,
+            });
+        }
+    }
+    for (tensor, x) in [("q", q), ("k", k), ("v", v), ("d_out", d_out)] {
+        check_finite(tensor, x)?;
+    }
+    d_q.fill(0.0);
+    d_k.fill(0.0);
+    d_v.fill(0.0);
+    Ok(())
+}
+
 pub(crate) fn check_finite(tensor: &'static str, x: &[f32]) -> Result<(), KernelError> {
     // NaN and infinity are exactly the values with an all-ones exponent; the index is
     // located only on failure.
@@ -314,28 +345,7 @@ impl SparseAttention {
         d_v: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
-        shape.check(q.len(), k.len(), v.len())?;
-        for (tensor, expected, got) in [
-            ("d_out", q.len(), d_out.len()),
-            ("d_q", q.len(), d_q.len()),
-            ("d_k", k.len(), d_k.len()),
-            ("d_v", v.len(), d_v.len()),
-        ] {
-            if expected != got {
-                return Err(KernelError::Length {
-                    tensor,
-                    expected,
-                    got,
-                });
-            }
-        }
-        check_finite("q", q)?;
-        check_finite("k", k)?;
-        check_finite("v", v)?;
-        check_finite("d_out", d_out)?;
-        d_q.fill(0.0);
-        d_k.fill(0.0);
-        d_v.fill(0.0);
+        prepare_backward(shape, [q, k, v, d_out], [&mut *d_q, &mut *d_k, &mut *d_v])?;
         if shape.seq == 0 {
             return Ok(());
         }

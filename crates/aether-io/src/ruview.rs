@@ -304,7 +304,9 @@ fn scan_raw_csi(text: &str, line: u64) -> Option<Result<Record, ReadError>> {
         i: 0,
     };
     c.lit(b"{\"timestamp\": ")?;
-    let t_s: f64 = c.number()?.parse().ok()?;
+    // Anything serde_json would not accept as an f64 (an exponent out of range parses to
+    // infinity here) leaves the line to the full parser and its error.
+    let t_s: f64 = c.number()?.parse().ok().filter(|t: &f64| t.is_finite())?;
     c.lit(b", \"node_id\": ")?;
     let node_id = c.int()?;
     c.lit(b", \"magic\": \"0xC5110001\", \"size\": ")?;
@@ -357,10 +359,12 @@ fn scan_raw_csi(text: &str, line: u64) -> Option<Result<Record, ReadError>> {
 
 /// Parses one JSONL line into a record. `line` is the 1-based line number for errors.
 pub fn parse_line(text: &str, line: u64) -> Result<Record, ReadError> {
-    if let Some(r) = scan_raw_csi(text, line) {
-        return r;
+    match scan_raw_csi(text, line) {
+        Some(Ok(record)) => Ok(record),
+        // The fast path only speeds up good lines. A line it rejects goes through the full
+        // parser, so a line with several faults reports the same one whichever path saw it.
+        _ => parse_line_serde(text, line),
     }
-    parse_line_serde(text, line)
 }
 
 /// [`parse_line`] without the fast path: every line through serde.

@@ -7,7 +7,7 @@ mod common;
 use std::io::Cursor;
 
 use aether_io::csv::{CsvDialect, CsvReader};
-use aether_io::ruview::RuviewReader;
+use aether_io::ruview::{parse_line, parse_line_serde, RuviewReader};
 
 struct Rng(u64);
 impl Rng {
@@ -149,4 +149,27 @@ fn mutated_npz_files_never_panic() {
     eprintln!("mutated npz: {opened} opened, {failed} rejected");
     assert!(failed > 0);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Found by `cargo fuzz` (target `ruview_jsonl`): a raw-CSI line with two faults (a timestamp
+/// exponent out of range and a `#` in the hex) got one error from the fast path and another from
+/// serde. With the hex repaired, both must still reject the timestamp.
+#[test]
+fn both_parsers_agree_on_a_line_with_several_faults() {
+    let iq = "00000fed0fed0fed0df00cf109f4#8f605fa03fd0000fd03fb05f907f809f70af404f501f7fffafdfefc01fa05\
+              fb000000000000000000000000000000000000 0000000fcf9fdfcfcfdfd00fa03fb06fb09f80af70cf60df7\
+              0ef710f80ff80ff90efa0dfc0cfe080005020105fe07fa09f70bf40df10eef";
+    let line = |iq: &str| {
+        format!(
+            "{{\"timestamp\": 1775182187.103770760000000000000E0000078082, \"node_id\": 2, \
+             \"magic\": \"0xC5110001\", \"size\": 148, \"rssi\": 1, \"type\": \"raw_csi\", \
+             \"iq_hex\": \"{iq}\", \"subcarriers\": 64}}"
+        )
+    };
+    for text in [line(iq), line(&"0a".repeat(128))] {
+        let fast = parse_line(&text, 1).map_err(|e| e.to_string());
+        let full = parse_line_serde(&text, 1).map_err(|e| e.to_string());
+        assert!(full.is_err(), "{text}");
+        assert_eq!(fast, full, "{text}");
+    }
 }

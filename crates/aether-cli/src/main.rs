@@ -61,6 +61,14 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Rust ignores SIGPIPE, so `println!` into a closed pipe (`aether inspect F | head`)
+    // panics; restore the default so the process ends quietly, as command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default is async-signal-safe and done
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(cmd) => bench::run(cmd),

@@ -212,3 +212,25 @@ fn inspect_flags_a_v1_payload_that_contradicts_its_shape() {
     assert_eq!(j["tensors"].as_array().unwrap().len(), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("shape"));
 }
+
+/// Output into a pipe nobody reads (`aether inspect F | head` after head exits) ends the
+/// process quietly: no panic message, killed by SIGPIPE like other command-line tools.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("closed-pipe");
+    let model = dir.file("m.rvne");
+    assert!(aether(&["init-random", "--out", &model]).status.success());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_aether"))
+        .args(["inspect", &model, "--json"])
+        .env_remove("RUST_BACKTRACE")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "{:?} {stderr}", out.status);
+}

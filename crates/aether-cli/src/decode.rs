@@ -49,7 +49,7 @@ fn parse_hex(s: &str) -> anyhow::Result<Vec<u8>> {
     {
         digits = rest.to_string();
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("hex input has an odd number of digits ({})", digits.len());
     }
     (0..digits.len())

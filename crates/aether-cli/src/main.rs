@@ -60,7 +60,18 @@ enum Command {
     Train(Box<train::Args>),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with its causes, whatever RUST_BACKTRACE says: bad input is not a crash.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // Rust ignores SIGPIPE, so `println!` into a closed pipe (`aether inspect F | head`)
     // panics; restore the default so the process ends quietly, as command-line tools do.
     #[cfg(unix)]

@@ -34,13 +34,13 @@ pub struct Args {
     #[arg(long)]
     listen: Option<String>,
     /// With --listen: stop after this many seconds.
-    #[arg(long, requires = "listen")]
+    #[arg(long)]
     duration: Option<f64>,
     /// With --listen: stop after this many datagrams, valid or not.
-    #[arg(long, requires = "listen")]
+    #[arg(long)]
     max_packets: Option<u64>,
     /// With --listen: the nodes are classic ESP32s, whose first CSI word is invalid.
-    #[arg(long, requires = "listen")]
+    #[arg(long)]
     first_word_invalid: bool,
     #[command(flatten)]
     data_args: DataArgs,
@@ -105,7 +105,7 @@ impl<'h> Runner<'h> {
             .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
         node.frames += 1;
         let n = node.frames;
-        if n < self.window || (n - self.window) % self.hop != 0 {
+        if n < self.window || !(n - self.window).is_multiple_of(self.hop) {
             return Ok(None);
         }
         node.session
@@ -176,6 +176,11 @@ impl Output<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.listen.is_none()
+        && (args.duration.is_some() || args.max_packets.is_some() || args.first_word_invalid)
+    {
+        anyhow::bail!("--duration, --max-packets and --first-word-invalid go with --listen");
+    }
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let info = load_rvne_v2(&bytes)?;

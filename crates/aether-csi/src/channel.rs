@@ -15,9 +15,9 @@ pub fn channel_to_mhz(channel: u8) -> Option<u32> {
 /// Inverse of [`channel_to_mhz`]; `None` for 0 and for frequencies that are not a channel centre.
 pub fn mhz_to_channel(mhz: u32) -> Option<u8> {
     match mhz {
-        2412..=2472 if (mhz - 2412) % 5 == 0 => Some(((mhz - 2412) / 5 + 1) as u8),
+        2412..=2472 if (mhz - 2412).is_multiple_of(5) => Some(((mhz - 2412) / 5 + 1) as u8),
         2484 => Some(14),
-        5180..=5885 if mhz % 5 == 0 => Some(((mhz - 5000) / 5) as u8),
+        5180..=5885 if mhz.is_multiple_of(5) => Some(((mhz - 5000) / 5) as u8),
         _ => None,
     }
 }

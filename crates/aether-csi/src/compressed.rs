@@ -31,7 +31,7 @@ pub const COMPRESSED_HEADER_LEN: usize = field::COMPRESSED_LEN.end;
 
 /// Check that `rle` is well-formed `(value, run)` pairs whose runs add up to exactly `expected`.
 fn validate_rle(rle: &[u8], expected: usize) -> Result<(), PacketError> {
-    if rle.len() % 2 != 0 {
+    if !rle.len().is_multiple_of(2) {
         return Err(PacketError::RleOddLength(rle.len()));
     }
     let mut produced = 0usize;

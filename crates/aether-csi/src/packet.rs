@@ -79,7 +79,7 @@ fn fused_48_is_wasm(buf: &[u8]) -> bool {
 /// Is `len` the size of a WASM output (`8 + 5n`, n <= 16)?
 fn is_wasm_len(len: usize) -> bool {
     len >= WASM_OUTPUT_HEADER_LEN
-        && (len - WASM_OUTPUT_HEADER_LEN) % 5 == 0
+        && (len - WASM_OUTPUT_HEADER_LEN).is_multiple_of(5)
         && (len - WASM_OUTPUT_HEADER_LEN) / 5 <= WASM_MAX_EVENTS
 }
 

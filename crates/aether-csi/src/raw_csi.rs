@@ -270,8 +270,8 @@ impl<'a> CsiFrameRepr<'a> {
         }
         let per_antenna = 2 * usize::from(n_antennas);
         let n = iq.len() / per_antenna;
-        if iq.len() % per_antenna != 0 || n == 0 || n > CSI_MAX_SUBCARRIERS {
-            let shown = if iq.len() % per_antenna != 0 {
+        if !iq.len().is_multiple_of(per_antenna) || n == 0 || n > CSI_MAX_SUBCARRIERS {
+            let shown = if !iq.len().is_multiple_of(per_antenna) {
                 0
             } else {
                 n.min(usize::from(u16::MAX)) as u16

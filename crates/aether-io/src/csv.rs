@@ -142,7 +142,7 @@ pub fn parse_csv_line(
         CsvDialect::Esp32CsiTool => bytes.len() <= len,
         CsvDialect::EspCsi => bytes.len() == len,
     };
-    if !consistent || bytes.len() % 2 != 0 || bytes.is_empty() {
+    if !consistent || !bytes.len().is_multiple_of(2) || bytes.is_empty() {
         return Err(ReadError::new(
             line,
             ReadErrorKind::LengthMismatch {

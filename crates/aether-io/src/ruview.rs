@@ -134,7 +134,7 @@ fn hex_val(c: u8) -> Option<u8> {
 /// odd number of bytes.
 fn decode_iq_hex(hex: &str, out: &mut Vec<Iq>) -> Option<()> {
     let b = hex.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     out.clear();

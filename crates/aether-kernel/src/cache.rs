@@ -249,7 +249,7 @@ impl<E: KvElem> KvCache<E> {
             for (p, &x) in self.part_v.iter_mut().zip(vs) {
                 *p += x.to_f32();
             }
-            if (self.len + 1) % self.block_size == 0 {
+            if (self.len + 1).is_multiple_of(self.block_size) {
                 let b = self.len / self.block_size;
                 let inv = 1.0 / self.block_size as f32;
                 for (o, p) in self.lm_k[b * row..(b + 1) * row]

@@ -93,7 +93,7 @@ impl AttnShape {
         if self.q_heads == 0 || self.kv_heads == 0 || self.head_dim == 0 {
             return Err(KernelError::ZeroDim);
         }
-        if self.q_heads % self.kv_heads != 0 {
+        if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(KernelError::HeadRatio {
                 q_heads: self.q_heads,
                 kv_heads: self.kv_heads,

@@ -347,7 +347,7 @@ impl TemporalHead {
         if window.is_empty() {
             return Err(ModelError::EmptyWindow);
         }
-        if window.len() % d != 0 {
+        if !window.len().is_multiple_of(d) {
             return Err(ModelError::InputLen {
                 expected: (window.len() / d + 1) * d,
                 got: window.len(),

@@ -60,7 +60,7 @@ impl TemporalHeadConfig {
                 "q_heads, kv_heads, head_dim must all be > 0",
             ));
         }
-        if self.q_heads % self.kv_heads != 0 {
+        if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(TemporalError::InvalidConfig(
                 "q_heads must be divisible by kv_heads (GQA constraint)",
             ));

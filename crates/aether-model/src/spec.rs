@@ -210,7 +210,7 @@ impl HeadSpec {
                 "input_dim, d_model, n_q_heads, n_kv_heads, head_dim must all be > 0",
             ));
         }
-        if self.q_heads % self.kv_heads != 0 {
+        if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(ModelError::InvalidSpec(
                 "n_q_heads must be divisible by n_kv_heads",
             ));

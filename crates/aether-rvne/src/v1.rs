@@ -367,7 +367,7 @@ impl WeightBlobHeader {
         {
             return Err(RvneError::ZeroDim);
         }
-        if self.n_q_heads % self.n_kv_heads != 0 {
+        if !self.n_q_heads.is_multiple_of(self.n_kv_heads) {
             return Err(RvneError::InvalidGqaRatio);
         }
         if self.n_layers == 0 || self.n_classes < 2 {
@@ -617,7 +617,7 @@ impl WeightBlob {
     /// fits the u32 length field).
     pub fn new(header: WeightBlobHeader, weights: alloc::vec::Vec<u8>) -> Result<Self> {
         header.validate()?;
-        if weights.len() % header.elem_bytes() != 0 {
+        if !weights.len().is_multiple_of(header.elem_bytes()) {
             return Err(RvneError::WeightsNotElemMultiple);
         }
         if u32::try_from(weights.len()).is_err() {

@@ -36,7 +36,7 @@ impl SparseAttnOp {
         layout: HeadLayout,
     ) -> Result<Self> {
         let attn = SparseAttention::new(cfg).map_err(kernel_err)?;
-        if q_heads == 0 || kv_heads == 0 || head_dim == 0 || q_heads % kv_heads != 0 {
+        if q_heads == 0 || kv_heads == 0 || head_dim == 0 || !q_heads.is_multiple_of(kv_heads) {
             candle_core::bail!(
                 "sparse attention: invalid heads q={q_heads} kv={kv_heads} dim={head_dim}"
             );

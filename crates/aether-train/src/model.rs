@@ -146,7 +146,7 @@ impl HeadConfig {
         {
             bail!("head config has a zero dimension: {self:?}");
         }
-        if self.kv_heads == 0 || self.q_heads % self.kv_heads != 0 {
+        if self.kv_heads == 0 || !self.q_heads.is_multiple_of(self.kv_heads) {
             bail!(
                 "q_heads ({}) must be a multiple of kv_heads ({})",
                 self.q_heads,

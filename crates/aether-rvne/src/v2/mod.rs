@@ -116,7 +116,7 @@ impl<'a> RvneV2View<'a> {
         if table_end > data_offset || data_offset > crc_at {
             return Err(RvneError::SectionOutOfBounds);
         }
-        if data_offset % ALIGN != 0 {
+        if !data_offset.is_multiple_of(ALIGN) {
             return Err(RvneError::MisalignedSection);
         }
         if meta_count > MAX_ENTRIES || tensor_count > MAX_ENTRIES {

@@ -33,16 +33,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let socket =
         UdpSocket::bind(&args.listen).with_context(|| format!("binding {}", args.listen))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
     // Ctrl-C ends the session cleanly: the file is finished and renamed into place.
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing Ctrl-C handler")?;
-    let duration = match args.duration {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
-        None => None,
-    };
+    let stop = stop_on_ctrl_c()?;
+    let duration = duration_arg(args.duration)?;
     let opts = RecordOptions {
         duration,
         max_packets: args.max_packets,
@@ -95,4 +88,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A flag that Ctrl-C sets, for receive loops that end cleanly.
+pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// `--duration` seconds: positive and finite, or absent.
+pub(crate) fn duration_arg(seconds: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
+        None => Ok(None),
+    }
 }

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aether_csi::{ClassificationPacket, ClassificationRepr, CLASSIFICATION_LEN, CSI16_DIMS};
-use aether_io::live::DatagramDecoder;
+use aether_io::live::{recv_datagram, DatagramDecoder};
 use aether_io::record::Record;
 use aether_model::{Session, TemporalHead, WindowMode};
 use aether_train::data::NodeFeatures;
@@ -19,6 +18,7 @@ use aether_train::model::load_rvne_v2;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::record::{duration_arg, stop_on_ctrl_c};
 use crate::train::DataArgs;
 
 #[derive(clap::Args)]
@@ -267,15 +267,8 @@ fn run_live(
     let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
     // Short timeout so Ctrl-C and --duration are noticed while the network is quiet.
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing Ctrl-C handler")?;
-    let duration = match args.duration {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
-        None => None,
-    };
+    let stop = stop_on_ctrl_c()?;
+    let duration = duration_arg(args.duration)?;
     // On stderr, so `--json` output stays clean; scripts can read the bound address here.
     eprintln!("listening on {}", socket.local_addr()?);
     let mut decoder = DatagramDecoder::new();
@@ -291,20 +284,8 @@ fn run_live(
         {
             break;
         }
-        let n = match socket.recv_from(&mut buf) {
-            Ok((n, _)) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                        | std::io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e).context("receiving"),
+        let Some(n) = recv_datagram(&socket, &mut buf).context("receiving")? else {
+            continue;
         };
         received += 1;
         let t_s = started.elapsed().as_secs_f64();

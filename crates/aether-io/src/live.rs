@@ -319,6 +319,28 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One datagram into `buf`: `Ok(Some(len))`, or `Ok(None)` when the read timed out, was
+/// interrupted, or met an echoed ICMP error (port unreachable on some platforms), none of which
+/// ends a receive loop; it only gives the loop a chance to check its stop conditions.
+pub fn recv_datagram(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+    use std::io::ErrorKind;
+    match socket.recv_from(buf) {
+        Ok((n, _from)) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::WouldBlock
+                    | ErrorKind::TimedOut
+                    | ErrorKind::Interrupted
+                    | ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Receives the packet family on `socket` and writes RuView JSONL to `out` (atomically, on
 /// return) until `opts` or `stop` says so. I/O errors on the output end the session; bad
 /// datagrams never do.
@@ -345,21 +367,8 @@ pub fn record(
         if opts.max_packets.is_some_and(|m| report.received >= m) {
             break;
         }
-        let n = match socket.recv_from(&mut buf) {
-            Ok((n, _from)) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            // ICMP port-unreachable echoes and the like on some platforms: not fatal.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
-            Err(e) => return Err(e),
+        let Some(n) = recv_datagram(socket, &mut buf)? else {
+            continue;
         };
         report.received += 1;
         let decoded = if n >= RECV_BUFFER_LEN {

@@ -44,6 +44,49 @@ struct Row {
     max_abs_err_vs_upstream: Option<f64>,
 }
 
+impl Row {
+    /// A row measured against upstream: `(ours_us, upstream_us)`.
+    fn compared(
+        config: &'static str,
+        op: &'static str,
+        n: usize,
+        (ours_us, upstream_us): (f64, f64),
+        ns_per_edge: f64,
+        max_abs_err: f64,
+    ) -> Row {
+        Row {
+            config,
+            op,
+            n,
+            ours_us,
+            upstream_us: Some(upstream_us),
+            ratio: Some(upstream_us / ours_us),
+            ns_per_edge,
+            max_abs_err_vs_upstream: Some(max_abs_err),
+        }
+    }
+}
+
+/// Median µs of our forward (threaded when asked) into `out`.
+fn time_forward(
+    ours: &SparseAttention,
+    shape: AttnShape,
+    [q, k, v]: [&[f32]; 3],
+    out: &mut [f32],
+    scratch: &mut Scratch,
+    threads: usize,
+    budget: Duration,
+) -> f64 {
+    median_us(budget, 5, || {
+        if threads > 1 {
+            ours.forward_threaded(shape, q, k, v, out, threads)
+        } else {
+            ours.forward_into(shape, q, k, v, out, scratch)
+        }
+        .expect("forward")
+    })
+}
+
 struct Bench {
     name: &'static str,
     q_heads: usize,
@@ -151,14 +194,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // Prefill.
             let mut out = vec![0.0; q.len()];
             let mut scratch = Scratch::new();
-            let ours_us = median_us(budget, 5, || {
-                if args.threads > 1 {
-                    ours.forward_threaded(shape, &q, &k, &v, &mut out, args.threads)
-                } else {
-                    ours.forward_into(shape, &q, &k, &v, &mut out, &mut scratch)
-                }
-                .expect("forward")
-            });
+            let ours_us = time_forward(
+                &ours,
+                shape,
+                [&q, &k, &v],
+                &mut out,
+                &mut scratch,
+                args.threads,
+                budget,
+            );
             let up = |f: &dyn Fn() -> upstream::Tensor3| (median_us(budget, 5, f), f());
             let (up_us, up_out) = if gqa {
                 up(&|| {
@@ -169,16 +213,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 up(&|| theirs.forward(&uq, &uk, &uv).expect("upstream forward"))
             };
-            emit(Row {
-                config: b.name,
-                op: if gqa { "forward_gqa" } else { "forward" },
+            emit(Row::compared(
+                b.name,
+                if gqa { "forward_gqa" } else { "forward" },
                 n,
-                ours_us,
-                upstream_us: Some(up_us),
-                ratio: Some(up_us / ours_us),
-                ns_per_edge: ours_us * 1e3 / edges,
-                max_abs_err_vs_upstream: Some(max_diff(&out, &up_out.data)),
-            });
+                (ours_us, up_us),
+                ours_us * 1e3 / edges,
+                max_diff(&out, &up_out.data),
+            ));
             if gqa {
                 // The same config with one KV head per query head: what GQA saves.
                 let mha = AttnShape {
@@ -191,26 +233,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     t3(&k, n, b.q_heads, b.dim),
                     t3(&v, n, b.q_heads, b.dim),
                 );
-                let ours_us = median_us(budget, 5, || {
-                    if args.threads > 1 {
-                        ours.forward_threaded(mha, &q, &k, &v, &mut out, args.threads)
-                    } else {
-                        ours.forward_into(mha, &q, &k, &v, &mut out, &mut scratch)
-                    }
-                    .expect("forward")
-                });
+                let ours_us = time_forward(
+                    &ours,
+                    mha,
+                    [&q, &k, &v],
+                    &mut out,
+                    &mut scratch,
+                    args.threads,
+                    budget,
+                );
                 let (up_us, up_out) =
                     up(&|| theirs.forward(&uq, &uk, &uv).expect("upstream forward"));
-                emit(Row {
-                    config: b.name,
-                    op: "forward",
+                emit(Row::compared(
+                    b.name,
+                    "forward",
                     n,
-                    ours_us,
-                    upstream_us: Some(up_us),
-                    ratio: Some(up_us / ours_us),
-                    ns_per_edge: ours_us * 1e3 / edges,
-                    max_abs_err_vs_upstream: Some(max_diff(&out, &up_out.data)),
-                });
+                    (ours_us, up_us),
+                    ours_us * 1e3 / edges,
+                    max_diff(&out, &up_out.data),
+                ));
             }
 
             // Decode: a stream of n steps (append + attend), µs per step. Both caches are
@@ -259,16 +300,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     up_dec[i * qrow..(i + 1) * qrow].copy_from_slice(&o.data);
                 }
             }) / n as f64;
-            emit(Row {
-                config: b.name,
-                op: "decode",
+            emit(Row::compared(
+                b.name,
+                "decode",
                 n,
-                ours_us,
-                upstream_us: Some(up_us),
-                ratio: Some(up_us / ours_us),
-                ns_per_edge: ours_us * n as f64 * 1e3 / edges,
-                max_abs_err_vs_upstream: Some(max_diff(&dec_out, &up_dec)),
-            });
+                (ours_us, up_us),
+                ours_us * n as f64 * 1e3 / edges,
+                max_diff(&dec_out, &up_dec),
+            ));
 
             // Backward (no upstream counterpart).
             let d_out: Vec<f32> = (0..q.len())

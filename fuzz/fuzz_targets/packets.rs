@@ -5,58 +5,21 @@
 //! the field checks behind it.
 #![no_main]
 
-use aether_csi::*;
+use aether_csi::{parse_any, AnyPacket, CLASSIFICATION_LEN, FEATURE_STATE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 /// The canonical bytes of a parsed packet.
 fn emit(p: &AnyPacket<'_>) -> Vec<u8> {
-    match p {
-        AnyPacket::RawCsi(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut CsiFramePacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::Vitals(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut VitalsPacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::FeatureVector(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut FeatureVectorPacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::FusedVitals(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut FusedVitalsPacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::WasmOutput(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut WasmOutputPacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::CompressedCsi(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut CompressedCsiPacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::FeatureState(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut FeatureStatePacket::new_unchecked(&mut b[..]));
-            b
-        }
-        AnyPacket::Classification(r) => {
-            let mut b = vec![0u8; r.buffer_len()];
-            r.emit(&mut ClassificationPacket::new_unchecked(&mut b[..]));
-            b
-        }
-    }
+    let mut b = vec![0u8; p.buffer_len()];
+    assert_eq!(p.emit(&mut b), Some(b.len()));
+    b
 }
 
 fuzz_target!(|data: &[u8]| {
     check(data);
-    let magic = data.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    let magic = data
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
     let crc_end = match (magic, data.len()) {
         (Some(0xC511_0006), FEATURE_STATE_LEN) => Some(FEATURE_STATE_LEN - 4),
         (Some(0xC511_0007), CLASSIFICATION_LEN) => Some(CLASSIFICATION_LEN - 4),

@@ -54,6 +54,39 @@ impl AnyPacket<'_> {
         }
     }
 
+    /// Bytes [`AnyPacket::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            AnyPacket::RawCsi(r) => r.buffer_len(),
+            AnyPacket::Vitals(r) => r.buffer_len(),
+            AnyPacket::FeatureVector(r) => r.buffer_len(),
+            AnyPacket::FusedVitals(r) => r.buffer_len(),
+            AnyPacket::WasmOutput(r) => r.buffer_len(),
+            AnyPacket::CompressedCsi(r) => r.buffer_len(),
+            AnyPacket::FeatureState(r) => r.buffer_len(),
+            AnyPacket::Classification(r) => r.buffer_len(),
+        }
+    }
+
+    /// Writes the packet's canonical bytes (every byte, CRC included) into the first
+    /// [`AnyPacket::buffer_len`] bytes of `buf`; `parse_any` reads them back as the same type.
+    /// Returns the length written, or `None` (nothing written) when `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
+        let n = self.buffer_len();
+        let b = buf.get_mut(..n)?;
+        match self {
+            AnyPacket::RawCsi(r) => r.emit(&mut CsiFramePacket::new_unchecked(b)),
+            AnyPacket::Vitals(r) => r.emit(&mut VitalsPacket::new_unchecked(b)),
+            AnyPacket::FeatureVector(r) => r.emit(&mut FeatureVectorPacket::new_unchecked(b)),
+            AnyPacket::FusedVitals(r) => r.emit(&mut FusedVitalsPacket::new_unchecked(b)),
+            AnyPacket::WasmOutput(r) => r.emit(&mut WasmOutputPacket::new_unchecked(b)),
+            AnyPacket::CompressedCsi(r) => r.emit(&mut CompressedCsiPacket::new_unchecked(b)),
+            AnyPacket::FeatureState(r) => r.emit(&mut FeatureStatePacket::new_unchecked(b)),
+            AnyPacket::Classification(r) => r.emit(&mut ClassificationPacket::new_unchecked(b)),
+        }
+        Some(n)
+    }
+
     /// Node id of the sender.
     pub fn node_id(&self) -> u8 {
         match self {

@@ -351,3 +351,26 @@ fn write_fuzz_corpus() {
         std::fs::write(std::path::Path::new(&dir).join(format!("{i:02}-{name}")), p).unwrap();
     }
 }
+
+#[test]
+fn any_packet_emits_its_own_bytes_back() {
+    for p in valid_packets() {
+        let parsed = parse_any(&p).unwrap();
+        assert_eq!(parsed.buffer_len(), p.len(), "{}", parsed.type_name());
+        let mut buf = vec![0xAAu8; p.len() + 3];
+        assert_eq!(parsed.emit(&mut buf), Some(p.len()));
+        assert_eq!(&buf[..p.len()], &p[..], "{}", parsed.type_name());
+        assert_eq!(
+            &buf[p.len()..],
+            &[0xAA; 3],
+            "{}: wrote past its length",
+            parsed.type_name()
+        );
+        let mut short = vec![0u8; p.len() - 1];
+        assert_eq!(parsed.emit(&mut short), None);
+        assert!(
+            short.iter().all(|&b| b == 0),
+            "a short buffer is left untouched"
+        );
+    }
+}

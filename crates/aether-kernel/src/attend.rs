@@ -112,11 +112,13 @@ pub(crate) fn candidate_offsets<I: Isa, R: KvRows>(
     c
 }
 
-/// Softmax weights of every query head into `probs[hh * nc + c]` (`nc = offs.len()`);
-/// `q_row` is the query's `[q_heads][dim]` row.
+/// Unnormalised softmax weights `exp(s - max)` of every query head into `probs[hh * nc + c]`
+/// (`nc = offs.len()`), and each head's `1 / sum` into `probs[q_heads * nc + hh]` (callers size
+/// `probs` for `(nc + 1) * q_heads`). `q_row` is the query's `[q_heads][dim]` row. The forward
+/// passes apply `1 / sum` to the `dim`-wide output instead of the `nc`-wide weights.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
+pub(crate) fn exp_weights<I: Isa, R: KvRows>(
     cfg: &SparseConfig,
     shape: &AttnShape,
     n: usize,
@@ -149,16 +151,37 @@ pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
             }
         }
     }
-    for hh in 0..heads.q_heads {
-        let s = &mut probs[hh * nc..(hh + 1) * nc];
+    let (weights, inv) = probs.split_at_mut(heads.q_heads * nc);
+    for (s, inv) in weights.chunks_exact_mut(nc).zip(inv) {
         let m = I::max(s);
         let sum = I::exp_shift_sum(s, m);
-        let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+        *inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+    }
+}
+
+/// Normalised softmax weights (`exp_weights` then `/ sum`), for the backward pass.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softmax_weights<I: Isa, R: KvRows>(
+    cfg: &SparseConfig,
+    shape: &AttnShape,
+    n: usize,
+    pat: &QueryPattern,
+    rows: &R,
+    offs: &[usize],
+    q_row: &[f32],
+    probs: &mut [f32],
+) {
+    exp_weights::<I, R>(cfg, shape, n, pat, rows, offs, q_row, probs);
+    let nc = offs.len();
+    let (weights, inv) = probs.split_at_mut(shape.q_heads * nc);
+    for (s, &inv) in weights.chunks_exact_mut(nc).zip(inv.iter()) {
         I::scale(s, inv);
     }
 }
 
-/// Writes `out_hh = sum_c probs[hh][c] * value_c` for every query head.
+/// Writes `out_hh = sum_c probs[hh][c] * value_c / sum_c probs[hh][c]` for every query head,
+/// from `exp_weights`' output.
 #[inline(always)]
 pub(crate) fn weighted_values<I: Isa, R: KvRows>(
     shape: &AttnShape,
@@ -169,6 +192,7 @@ pub(crate) fn weighted_values<I: Isa, R: KvRows>(
     out_row: &mut [f32],
 ) {
     let n_tok = pat.tokens();
+    let nc = offs.len();
     I::weighted_list(
         out_row,
         heads_of(shape),
@@ -177,8 +201,12 @@ pub(crate) fn weighted_values<I: Isa, R: KvRows>(
         offs,
         n_tok,
         probs,
-        offs.len(),
+        nc,
     );
+    let inv = &probs[shape.q_heads * nc..shape.q_heads * (nc + 1)];
+    for (o, &inv) in out_row.chunks_exact_mut(shape.head_dim).zip(inv) {
+        I::scale(o, inv);
+    }
 }
 
 /// Block means of `x` (`[n][row]`) into `out` (`[ceil(n/B)][row]`), summing rows in order and

@@ -12,7 +12,7 @@
 //!
 //! Neither mode allocates or does O(T) work per step.
 
-use crate::attend::{candidate_offsets, softmax_weights, weighted_values, KvRows};
+use crate::attend::{candidate_offsets, exp_weights, weighted_values, KvRows};
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::{dispatch, Isa, WithIsa};
@@ -362,7 +362,8 @@ impl DecodeScratch {
         let max_c = tokens + blocks;
         Ok(Self {
             pattern: QueryPattern::with_capacity(cfg),
-            probs: vec![0.0; max_c * q_heads],
+            // + 1: each head's inverse softmax sum follows the weights (see `exp_weights`).
+            probs: vec![0.0; (max_c + 1) * q_heads],
             offs: vec![0; max_c],
             lm_k: vec![0.0; blocks * kv_row],
             lm_v: vec![0.0; blocks * kv_row],
@@ -501,7 +502,7 @@ impl<R: KvRows> WithIsa for DecodeWork<'_, R> {
             out,
         } = self;
         let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
-        softmax_weights::<I, _>(
+        exp_weights::<I, _>(
             cfg,
             &shape,
             shape.seq,

@@ -36,6 +36,8 @@ pub enum KernelError {
     },
     /// Sizes multiply past `usize`.
     SizeOverflow,
+    /// The requested instruction set does not run on this machine (or this build).
+    IsaUnavailable(&'static str),
 }
 
 impl fmt::Display for KernelError {
@@ -71,6 +73,9 @@ impl fmt::Display for KernelError {
                 write!(f, "KV cache {what} is {cache}, call uses {call}")
             }
             KernelError::SizeOverflow => f.write_str("tensor size overflows usize"),
+            KernelError::IsaUnavailable(name) => {
+                write!(f, "instruction set {name} is not available on this machine")
+            }
         }
     }
 }

@@ -248,6 +248,11 @@ impl Isa for Scalar {
 pub(crate) use x86::Avx2;
 
 #[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::Avx512;
+
+#[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::*;
     use core::arch::x86_64::*;
@@ -310,7 +315,7 @@ mod x86 {
 
     /// Sums of four vectors' lanes, as one 4-lane vector: `[sum(a), sum(b), sum(c), sum(d)]`.
     #[inline(always)]
-    unsafe fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+    pub(super) unsafe fn hsum4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
         let ab = _mm256_hadd_ps(a, b);
         let cd = _mm256_hadd_ps(c, d);
         let abcd = _mm256_hadd_ps(ab, cd);
@@ -760,29 +765,69 @@ mod x86 {
 /// Which implementation the dispatching entry points use on this machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IsaKind {
+    /// Portable Rust; the only path on no_std targets.
     Scalar,
+    /// x86_64 AVX2 + FMA (8 lanes).
     Avx2Fma,
+    /// x86_64 AVX-512F on top of AVX2 + FMA (16 lanes for head widths 16, 32 and 64).
+    Avx512,
+}
+
+impl IsaKind {
+    /// Every ISA, slowest first.
+    pub const ALL: [IsaKind; 3] = [IsaKind::Scalar, IsaKind::Avx2Fma, IsaKind::Avx512];
+
+    /// Whether this machine (with `std`: detected at run time; without: the build's target
+    /// features) can run this ISA.
+    pub fn is_available(self) -> bool {
+        match self {
+            IsaKind::Scalar => true,
+            IsaKind::Avx2Fma => x86_has("avx2,fma"),
+            IsaKind::Avx512 => x86_has("avx512f") && x86_has("avx2,fma"),
+        }
+    }
+
+    /// Short lower-case name, as the CLI spells it (`scalar`, `avx2`, `avx512`).
+    pub fn name(self) -> &'static str {
+        match self {
+            IsaKind::Scalar => "scalar",
+            IsaKind::Avx2Fma => "avx2",
+            IsaKind::Avx512 => "avx512",
+        }
+    }
+}
+
+#[allow(unreachable_code)]
+fn x86_has(features: &str) -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        return match features {
+            "avx2,fma" => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            "avx512f" => std::is_x86_feature_detected!("avx512f"),
+            _ => false,
+        };
+    }
+    #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+    {
+        return match features {
+            "avx2,fma" => cfg!(all(target_feature = "avx2", target_feature = "fma")),
+            "avx512f" => cfg!(target_feature = "avx512f"),
+            _ => false,
+        };
+    }
+    let _ = features;
+    false
 }
 
 /// The best ISA available: detected at run time with `std`, fixed at compile time without.
 pub fn detected_isa() -> IsaKind {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return IsaKind::Avx2Fma;
-        }
-    }
-    #[cfg(all(
-        target_arch = "x86_64",
-        not(feature = "std"),
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        return IsaKind::Avx2Fma;
-    }
-    #[allow(unreachable_code)]
-    IsaKind::Scalar
+    IsaKind::ALL
+        .into_iter()
+        .rev()
+        .find(|isa| isa.is_available())
+        .unwrap_or(IsaKind::Scalar)
 }
 
 /// A computation that can run on any `Isa`. Entry points wrap their arguments in a struct
@@ -793,14 +838,16 @@ pub(crate) trait WithIsa {
     fn run<I: Isa>(self) -> Self::Output;
 }
 
-/// Runs `work` on `isa` (which must come from [`detected_isa`] or be `Scalar`).
+/// Runs `work` on `isa` (which must be available: see [`IsaKind::is_available`]).
 #[inline]
 pub(crate) fn dispatch<W: WithIsa>(isa: IsaKind, work: W) -> W::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        if isa == IsaKind::Avx2Fma {
-            // SAFETY: IsaKind::Avx2Fma is only produced when the CPU supports AVX2 and FMA.
-            return unsafe { avx2_entry(work) };
+        // SAFETY: callers only hold an IsaKind other than Scalar after `is_available` said yes.
+        match isa {
+            IsaKind::Avx512 => return unsafe { avx512_entry(work) },
+            IsaKind::Avx2Fma => return unsafe { avx2_entry(work) },
+            IsaKind::Scalar => {}
         }
     }
     let _ = isa;
@@ -811,4 +858,10 @@ pub(crate) fn dispatch<W: WithIsa>(isa: IsaKind, work: W) -> W::Output {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_entry<W: WithIsa>(work: W) -> W::Output {
     work.run::<Avx2>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn avx512_entry<W: WithIsa>(work: W) -> W::Output {
+    work.run::<Avx512>()
 }

@@ -1,7 +1,8 @@
 //! Sparse attention prefill (forward) and its backward.
 
 use crate::attend::{
-    block_means, candidate_offsets, heads_of, softmax_weights, weighted_values, DenseRows, KvRows,
+    block_means, candidate_offsets, exp_weights, heads_of, softmax_weights, weighted_values,
+    DenseRows, KvRows,
 };
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
@@ -48,7 +49,8 @@ impl Scratch {
             + 2 * usize::BITS as usize
             + 2
             + 2 * usize::BITS as usize;
-        let probs = max_c
+        // + 1: each head's inverse softmax sum follows the weights (see `exp_weights`).
+        let probs = (max_c + 1)
             .checked_mul(shape.q_heads)
             .ok_or(KernelError::SizeOverflow)?;
         grow(&mut self.probs, probs);
@@ -139,6 +141,15 @@ impl SparseAttention {
     pub fn with_scalar(mut self) -> Self {
         self.isa = IsaKind::Scalar;
         self
+    }
+
+    /// Runs on `isa` instead of the detected best (for tests and for comparing ISAs).
+    pub fn with_isa(mut self, isa: IsaKind) -> Result<Self, KernelError> {
+        if !isa.is_available() {
+            return Err(KernelError::IsaUnavailable(isa.name()));
+        }
+        self.isa = isa;
+        Ok(self)
     }
 
     pub fn config(&self) -> &SparseConfig {
@@ -498,7 +509,7 @@ impl WithIsa for ForwardRows<'_> {
             pattern.build(cfg, n, i);
             let q_row = &q[i * row..(i + 1) * row];
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
-            softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc], q_row, probs);
+            exp_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc], q_row, probs);
             weighted_values::<I, _>(&shape, pattern, &rows, &offs[..nc], probs, out_row);
         }
     }

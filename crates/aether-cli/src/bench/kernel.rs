@@ -3,7 +3,8 @@
 
 use super::timing::median_us;
 use aether_kernel::{
-    dense_forward, AttnShape, DecodeScratch, Scratch, SparseAttention, SparseConfig,
+    dense_forward, detected_isa, AttnShape, DecodeScratch, IsaKind, Scratch, SparseAttention,
+    SparseConfig,
 };
 use ruvllm_sparse_attention as upstream;
 use serde::Serialize;
@@ -27,9 +28,24 @@ pub struct Args {
     /// Skip the O(N^2) dense rows above this N.
     #[arg(long, default_value_t = 4096)]
     dense_max_n: usize,
+    /// Instruction set for our sparse rows (scalar, avx2, avx512); default: the best this CPU
+    /// has. Dense rows always use the best.
+    #[arg(long, value_parser = parse_isa)]
+    isa: Option<IsaKind>,
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_isa(s: &str) -> Result<IsaKind, String> {
+    let isa = IsaKind::ALL
+        .into_iter()
+        .find(|i| i.name() == s)
+        .ok_or_else(|| format!("unknown instruction set {s:?} (scalar, avx2, avx512)"))?;
+    if !isa.is_available() {
+        return Err(format!("{s} is not available on this CPU"));
+    }
+    Ok(isa)
 }
 
 #[derive(Serialize)]
@@ -147,6 +163,7 @@ fn t3(data: &[f32], seq: usize, heads: usize, dim: usize) -> upstream::Tensor3 {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let isa = args.isa.unwrap_or_else(detected_isa);
     let budget = Duration::from_secs_f64(args.seconds);
     let mut rows = Vec::new();
     if !args.json {
@@ -160,7 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter(|b| args.configs.iter().any(|c| c == b.name))
     {
         let cfg = SparseConfig::upstream(b.window, b.block);
-        let ours = SparseAttention::new(cfg.clone())?;
+        let ours = SparseAttention::new(cfg.clone())?.with_isa(isa)?;
         let theirs = upstream::SubquadraticSparseAttention::new(upstream::SparseAttentionConfig {
             window: b.window,
             block_size: b.block,
@@ -370,8 +387,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if !args.json {
         println!(
-            "\nours: {:?}, threads {}; medians of repeats within {:.2} s per cell; ratio = upstream_us / ours_us",
-            aether_kernel::detected_isa(),
+            "\nours: {} (dense rows: {}), threads {}; medians of repeats within {:.2} s per cell; ratio = upstream_us / ours_us",
+            isa.name(),
+            detected_isa().name(),
             args.threads,
             args.seconds
         );

@@ -1,0 +1,132 @@
+//! Every instruction set this machine runs gives the scalar path's numbers: forward, backward
+//! and decode, over head widths with and without a vector specialisation, MHA and GQA, odd
+//! head counts, and sequence lengths that leave every kind of partial vector and candidate
+//! group. (The parity test checks the detected best against upstream; this one reaches the
+//! paths the detected best does not take.)
+
+mod common;
+
+use aether_kernel::{
+    AttnShape, DecodeScratch, IsaKind, KernelError, KvCache, Scratch, SparseAttention, SparseConfig,
+};
+use common::Rng;
+
+struct Case {
+    shape: AttnShape,
+    cfg: SparseConfig,
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for &(q_heads, kv_heads) in &[(4, 4), (4, 1), (3, 3), (6, 2), (5, 1)] {
+        for &head_dim in &[8, 12, 16, 32, 64] {
+            for &seq in &[1, 5, 37, 130] {
+                for causal in [true, false] {
+                    let cfg = SparseConfig {
+                        causal,
+                        global_tokens: vec![0, 3],
+                        ..SparseConfig::upstream(5, 8)
+                    };
+                    let shape = AttnShape {
+                        seq,
+                        q_heads,
+                        kv_heads,
+                        head_dim,
+                    };
+                    out.push(Case { shape, cfg });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn close(a: &[f32], b: &[f32], tol: f32) -> Result<(), String> {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if (x - y).abs() > tol * (1.0 + y.abs()) {
+            return Err(format!("index {i}: {x} vs scalar {y}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unavailable_isa_is_an_error() {
+    let attn = SparseAttention::new(SparseConfig::upstream(4, 4)).unwrap();
+    for isa in IsaKind::ALL {
+        match attn.clone().with_isa(isa) {
+            Ok(a) => assert!(isa.is_available() && a.isa() == isa),
+            Err(e) => {
+                assert!(!isa.is_available());
+                assert_eq!(e, KernelError::IsaUnavailable(isa.name()));
+            }
+        }
+    }
+    assert!(IsaKind::Scalar.is_available());
+}
+
+#[test]
+fn every_available_isa_matches_the_scalar_path() {
+    let isas: Vec<IsaKind> = IsaKind::ALL
+        .into_iter()
+        .filter(|i| *i != IsaKind::Scalar && i.is_available())
+        .collect();
+    eprintln!("comparing {isas:?} against scalar");
+    let mut rng = Rng::new(11);
+    for case in cases() {
+        let Case { shape, cfg } = case;
+        let n = shape.seq;
+        let (qr, kr) = (
+            shape.q_heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+        );
+        let q = rng.vec(n * qr);
+        let k = rng.vec(n * kr);
+        let v = rng.vec(n * kr);
+        let d_out = rng.vec(n * qr);
+        let run = |attn: &SparseAttention| {
+            let mut s = Scratch::new();
+            let mut out = vec![0.0; q.len()];
+            attn.forward_into(shape, &q, &k, &v, &mut out, &mut s)
+                .unwrap();
+            let (mut dq, mut dk, mut dv) =
+                (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+            attn.backward_into(shape, &q, &k, &v, &d_out, &mut dq, &mut dk, &mut dv, &mut s)
+                .unwrap();
+            let mut dec = vec![0.0; q.len()];
+            if cfg.causal {
+                let mut cache =
+                    KvCache::<f32>::new(n, shape.kv_heads, shape.head_dim, cfg.block_size);
+                let mut ds = DecodeScratch::new_for(attn.config(), shape.q_heads, &cache).unwrap();
+                for i in 0..n {
+                    cache
+                        .append(&k[i * kr..(i + 1) * kr], &v[i * kr..(i + 1) * kr])
+                        .unwrap();
+                    attn.decode_step(
+                        &q[i * qr..(i + 1) * qr],
+                        &cache,
+                        &mut dec[i * qr..(i + 1) * qr],
+                        &mut ds,
+                    )
+                    .unwrap();
+                }
+            }
+            [out, dq, dk, dv, dec]
+        };
+        let base = SparseAttention::new(cfg.clone()).unwrap().with_scalar();
+        let want = run(&base);
+        for &isa in &isas {
+            let got = run(&base.clone().with_isa(isa).unwrap());
+            for (name, g, w) in ["forward", "d_q", "d_k", "d_v", "decode"]
+                .iter()
+                .zip(&got)
+                .zip(&want)
+                .map(|((n, g), w)| (n, g, w))
+            {
+                if let Err(e) = close(g, w, 2e-5) {
+                    panic!("{isa:?} {name} {shape:?} causal={}: {e}", cfg.causal);
+                }
+            }
+        }
+    }
+}

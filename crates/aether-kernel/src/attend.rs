@@ -3,7 +3,7 @@
 
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
-use crate::simd::{Heads, Isa};
+use crate::simd::{exp_rows, Heads, Isa};
 
 /// Where key/value rows come from, as offsets into flat buffers. Offsets address the row of
 /// KV head 0; KV head `g` is `g * dim` further. `c` is the candidate's ordinal among the
@@ -131,32 +131,23 @@ pub(crate) fn exp_weights<I: Isa, R: KvRows>(
     let heads = heads_of(shape);
     let nc = offs.len();
     let scale = 1.0 / libm::sqrtf(heads.d as f32);
-    I::scores_list(
-        q_row,
-        heads,
-        rows.keys(),
-        rows.lm_keys(),
-        offs,
-        pat.tokens(),
-        scale,
-        probs,
-        nc,
-    );
-    if cfg.landmark_log_count {
-        let t = pat.tokens();
-        for (bi, &b) in pat.blocks.iter().enumerate() {
-            let bias = landmark_bias(cfg, b, n);
-            for hh in 0..heads.q_heads {
-                probs[hh * nc + t + bi] += bias;
-            }
+    let (weights, inv) = probs.split_at_mut(heads.q_heads * nc);
+    let inv = &mut inv[..heads.q_heads];
+    let (keys, lm_keys, t) = (rows.keys(), rows.lm_keys(), pat.tokens());
+    if !cfg.landmark_log_count {
+        I::exp_scores_list(
+            q_row, heads, keys, lm_keys, offs, t, scale, weights, nc, inv,
+        );
+        return;
+    }
+    I::scores_list(q_row, heads, keys, lm_keys, offs, t, scale, weights, nc);
+    for (bi, &b) in pat.blocks.iter().enumerate() {
+        let bias = landmark_bias(cfg, b, n);
+        for hh in 0..heads.q_heads {
+            weights[hh * nc + t + bi] += bias;
         }
     }
-    let (weights, inv) = probs.split_at_mut(heads.q_heads * nc);
-    for (s, inv) in weights.chunks_exact_mut(nc).zip(inv) {
-        let m = I::max(s);
-        let sum = I::exp_shift_sum(s, m);
-        *inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
-    }
+    exp_rows::<I>(weights, nc, nc, inv);
 }
 
 /// Normalised softmax weights (`exp_weights` then `/ sum`), for the backward pass.

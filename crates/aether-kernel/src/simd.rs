@@ -44,6 +44,26 @@ pub(crate) trait Isa: Copy {
         per_candidate_scores::<Self>(q, heads, tok, lm, offs, n_tok, scale, out, stride)
     }
 
+    /// `scores_list`, then per head `out_hh = exp(s_hh - max s_hh)` and `inv[hh] = 1 / sum`
+    /// (0 when the sum is 0): the unnormalised softmax weights of every query head.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn exp_scores_list(
+        q: &[f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+        inv: &mut [f32],
+    ) {
+        Self::scores_list(q, heads, tok, lm, offs, n_tok, scale, out, stride);
+        exp_rows::<Self>(out, offs.len(), stride, inv);
+    }
+
     /// `out_hh = sum_c w[hh * stride + c] * row_c(g)` over a whole candidate list (overwrites).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -75,6 +95,21 @@ pub(crate) trait Isa: Copy {
         stride: usize,
     ) {
         per_candidate_scatter::<Self>(tok, lm, offs, n_tok, heads, src, w, stride)
+    }
+}
+
+/// Per row of `count` scores (rows `stride` apart, one per `inv` entry): `exp(s - max)` in
+/// place and `1 / sum` into `inv` (0 when the sum is 0).
+#[inline(always)]
+pub(crate) fn exp_rows<I: Isa>(s: &mut [f32], count: usize, stride: usize, inv: &mut [f32]) {
+    // Every row's max first (parked in `inv`), then the exponentials: the rows are
+    // independent, and in this order the core overlaps their latency chains.
+    for (hh, m) in inv.iter_mut().enumerate() {
+        *m = I::max(&s[hh * stride..hh * stride + count]);
+    }
+    for (hh, inv) in inv.iter_mut().enumerate() {
+        let sum = I::exp_shift_sum(&mut s[hh * stride..hh * stride + count], *inv);
+        *inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
     }
 }
 

@@ -157,6 +157,155 @@ unsafe fn scores_list_c<const C: usize>(
     }
 }
 
+/// Scores of one head against the whole list (at most 64 candidates, `count >= 1`), straight
+/// from the reductions into four 16-lane registers, lanes past `count` set to `-inf`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scores_regs<const C: usize>(
+    qr: &[__m512; C],
+    tok: *const f32,
+    lm: *const f32,
+    offs: &[usize],
+    n_tok: usize,
+    g_off: usize,
+    scale: f32,
+) -> [__m512; 4] {
+    let count = offs.len();
+    let last = count - 1;
+    let vs = _mm_set1_ps(scale);
+    // Plain functions, not closures: closures do not inherit the entry's target features, so
+    // intrinsics inside them would not inline.
+    #[inline(always)]
+    unsafe fn row(
+        tok: *const f32,
+        lm: *const f32,
+        offs: &[usize],
+        n_tok: usize,
+        c: usize,
+    ) -> *const f32 {
+        let base = if c < n_tok { tok } else { lm };
+        base.add(*offs.get_unchecked(c))
+    }
+    // Rows past the end repeat the last one; their lanes are masked off below.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn quad<const C: usize>(
+        qr: &[__m512; C],
+        tok: *const f32,
+        lm: *const f32,
+        offs: &[usize],
+        n_tok: usize,
+        g_off: usize,
+        c: usize,
+        last: usize,
+        vs: __m128,
+    ) -> __m128 {
+        let r = |i: usize| row(tok, lm, offs, n_tok, (c + i).min(last)).add(g_off);
+        let s = hsum4(
+            dot_row::<C>(qr, r(0)),
+            dot_row::<C>(qr, r(1)),
+            dot_row::<C>(qr, r(2)),
+            dot_row::<C>(qr, r(3)),
+        );
+        _mm_mul_ps(s, vs)
+    }
+    let nv = count.div_ceil(16);
+    let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
+    let mut r = [neg_inf; 4];
+    for (v, r) in r.iter_mut().enumerate().take(nv) {
+        let c0 = 16 * v;
+        let mut z =
+            _mm512_castps128_ps512(quad::<C>(qr, tok, lm, offs, n_tok, g_off, c0, last, vs));
+        if c0 + 4 < count {
+            z = _mm512_insertf32x4::<1>(
+                z,
+                quad::<C>(qr, tok, lm, offs, n_tok, g_off, c0 + 4, last, vs),
+            );
+        }
+        if c0 + 8 < count {
+            z = _mm512_insertf32x4::<2>(
+                z,
+                quad::<C>(qr, tok, lm, offs, n_tok, g_off, c0 + 8, last, vs),
+            );
+        }
+        if c0 + 12 < count {
+            z = _mm512_insertf32x4::<3>(
+                z,
+                quad::<C>(qr, tok, lm, offs, n_tok, g_off, c0 + 12, last, vs),
+            );
+        }
+        *r = _mm512_mask_mov_ps(neg_inf, lanes((count - c0).min(16)), z);
+    }
+    r
+}
+
+/// Query heads whose scores `exp_scores_list_c` keeps in registers at once.
+const HEADS_AT_ONCE: usize = 8;
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn exp_scores_list_c<const C: usize>(
+    q: &[f32],
+    heads: Heads,
+    tok: &[f32],
+    lm: &[f32],
+    offs: &[usize],
+    n_tok: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+    inv: &mut [f32],
+) {
+    let d = 16 * C;
+    let count = offs.len();
+    check_list(tok, lm, offs, n_tok, (heads.q_heads / heads.group) * d);
+    assert!(
+        (1..=64).contains(&count)
+            && n_tok <= count
+            && q.len() >= heads.q_heads * d
+            && out.len() >= (heads.q_heads - 1) * stride + count
+            && inv.len() >= heads.q_heads
+    );
+    // All heads' scores first, then all their exponentials: the heads' exp chains are
+    // independent, and next to each other the core overlaps them instead of waiting on each.
+    let nv = count.div_ceil(16);
+    let mut h0 = 0;
+    while h0 < heads.q_heads {
+        let hn = (heads.q_heads - h0).min(HEADS_AT_ONCE);
+        let mut regs = [[_mm512_setzero_ps(); 4]; HEADS_AT_ONCE];
+        for (h, regs) in regs.iter_mut().enumerate().take(hn) {
+            let hh = h0 + h;
+            let mut qr = [_mm512_setzero_ps(); C];
+            for (x, r) in qr.iter_mut().enumerate() {
+                *r = _mm512_loadu_ps(q.as_ptr().add(hh * d + 16 * x));
+            }
+            let g_off = (hh / heads.group) * d;
+            *regs = scores_regs::<C>(&qr, tok.as_ptr(), lm.as_ptr(), offs, n_tok, g_off, scale);
+        }
+        let mut shift = [_mm512_setzero_ps(); HEADS_AT_ONCE];
+        for (sh, regs) in shift.iter_mut().zip(&regs).take(hn) {
+            let mut mx = regs[0];
+            for r in regs.iter().take(nv).skip(1) {
+                mx = _mm512_max_ps(mx, *r);
+            }
+            *sh = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        }
+        for (h, regs) in regs.iter().enumerate().take(hn) {
+            let row_out = out.as_mut_ptr().add((h0 + h) * stride);
+            let mut acc = _mm512_setzero_ps();
+            for (v, r) in regs.iter().enumerate().take(nv) {
+                let m = lanes((count - 16 * v).min(16));
+                let e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(*r, shift[h])));
+                _mm512_mask_storeu_ps(row_out.add(16 * v), m, e);
+                acc = _mm512_add_ps(acc, e);
+            }
+            let sum = _mm512_reduce_add_ps(acc);
+            inv[h0 + h] = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+        }
+        h0 += hn;
+    }
+}
+
 /// Accumulates candidates `from..to` of one base into `HB` heads' registers, `U` candidates per
 /// step into separate accumulator sets: an FMA chain per register would otherwise cap the loop
 /// at one candidate per FMA latency, whatever the vector width.
@@ -408,6 +557,34 @@ impl Isa for Avx512 {
             scores_list_c,
             (q, heads, tok, lm, offs, n_tok, scale, out, stride),
             Avx2::scores_list(q, heads, tok, lm, offs, n_tok, scale, out, stride)
+        )
+    }
+
+    #[inline(always)]
+    fn exp_scores_list(
+        q: &[f32],
+        heads: Heads,
+        tok: &[f32],
+        lm: &[f32],
+        offs: &[usize],
+        n_tok: usize,
+        scale: f32,
+        out: &mut [f32],
+        stride: usize,
+        inv: &mut [f32],
+    ) {
+        let unfused = |out: &mut [f32], inv: &mut [f32]| {
+            Self::scores_list(q, heads, tok, lm, offs, n_tok, scale, out, stride);
+            exp_rows::<Self>(out, offs.len(), stride, inv);
+        };
+        if offs.is_empty() || offs.len() > 64 {
+            return unfused(out, inv);
+        }
+        by_width!(
+            heads.d,
+            exp_scores_list_c,
+            (q, heads, tok, lm, offs, n_tok, scale, out, stride, inv),
+            unfused(out, inv)
         )
     }
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The simulator activity experiment (issue: 6 classes, unseen rooms). Trains on labelled
 # recordings from 160 seeded random room geometries and scores rooms never seen in training
-# (the named `bedroom` and `corridor` geometries). Usage: scripts/sim-activity.sh [WINDOW] [DIR]
+# (the named `bedroom` and `corridor` geometries).
+# Usage: scripts/sim-activity.sh [WINDOW] [DIR] [TRAIN OPTIONS...]
+#   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 window=${1:-32}
 dir=${2:-target/sim-activity}
+shift $(($# < 2 ? $# : 2))
 cargo build -q --release -p aether-cli
 aether=$PWD/target/release/aether
 mkdir -p "$dir"
@@ -38,5 +41,5 @@ if [ ! -d train ]; then
         done
     done
 fi
-"$aether" train --data train --split-by recording --window "$window" --hop 8 --out "sim-w$window.rvne"
+"$aether" train --data train --split-by recording --window "$window" --hop "${HOP:-8}" --out "sim-w$window.rvne" "$@"
 "$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty

@@ -113,6 +113,14 @@ pub struct Args {
     /// Frames between windows.
     #[arg(long, default_value_t = 16)]
     hop: usize,
+    /// Event classes (e.g. fall,sit_down): a window containing at least --event-min-frames
+    /// frames of one is labelled with it. Other windows need every frame to agree. Stored in
+    /// the model, so `eval` cuts its truth windows the same way.
+    #[arg(long, value_delimiter = ',')]
+    events: Vec<String>,
+    /// Frames of an event class that make a window that event.
+    #[arg(long, default_value_t = 16)]
+    event_min_frames: usize,
     #[arg(long, default_value_t = 30)]
     epochs: usize,
     #[arg(long, default_value_t = 32)]
@@ -215,9 +223,16 @@ impl Args {
         if self.window == 0 || self.hop == 0 || self.batch == 0 {
             anyhow::bail!("--window, --hop and --batch must be positive");
         }
+        if !self.events.is_empty() && !(1..=self.window).contains(&self.event_min_frames) {
+            anyhow::bail!("--event-min-frames must be between 1 and --window");
+        }
         Ok(TrainOptions {
             window: self.window,
             hop: self.hop,
+            window_labels: aether_train::data::WindowLabels {
+                events: self.events.clone(),
+                event_min_frames: self.event_min_frames,
+            },
             epochs: self.epochs,
             batch: self.batch,
             lr: self.lr,

@@ -340,26 +340,57 @@ pub struct Window {
     pub label: String,
 }
 
-/// Windows of `len` frames every `hop` frames. A window's label is the label of all its frames;
-/// windows with unlabelled or mixed frames are skipped (no guessing at boundaries).
-pub fn cut_windows(streams: &[Stream], len: usize, hop: usize) -> Vec<Window> {
+/// How a window gets its label.
+///
+/// By default a window's label is the label of all its frames, and windows with unlabelled or
+/// mixed frames are skipped (no guessing at boundaries). Short events (a fall lasts under a
+/// second) give few such windows once windows are long enough to see slow activity, so
+/// `events` names classes for which a window is labelled by what it *contains*: a window with
+/// at least `event_min_frames` frames of an event class is that event (the event with the most
+/// frames if several); other windows fall back to the all-frames rule.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WindowLabels {
+    pub events: Vec<String>,
+    pub event_min_frames: usize,
+}
+
+impl WindowLabels {
+    /// The label of `labels` (one window's frames) under this rule, if it has one.
+    pub fn label_of<'a>(&'a self, labels: &'a [Option<String>]) -> Option<&'a str> {
+        let mut best: Option<(&str, usize)> = None;
+        for e in &self.events {
+            let count = labels
+                .iter()
+                .filter(|l| l.as_deref() == Some(e.as_str()))
+                .count();
+            if count >= self.event_min_frames.max(1) && best.is_none_or(|(_, c)| count > c) {
+                best = Some((e, count));
+            }
+        }
+        if let Some((e, _)) = best {
+            return Some(e);
+        }
+        let first = labels.first()?.as_deref()?;
+        labels
+            .iter()
+            .all(|x| x.as_deref() == Some(first))
+            .then_some(first)
+    }
+}
+
+/// Windows of `len` frames every `hop` frames, labelled by `rule` (unlabelled ones skipped).
+pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabels) -> Vec<Window> {
     let mut out = Vec::new();
     let hop = hop.max(1);
     for (si, s) in streams.iter().enumerate() {
         let mut start = 0;
         while start + len <= s.features.len() {
-            let first = &s.labels[start];
-            if let Some(l) = first {
-                if s.labels[start..start + len]
-                    .iter()
-                    .all(|x| x.as_deref() == Some(l.as_str()))
-                {
-                    out.push(Window {
-                        stream: si,
-                        start,
-                        label: l.clone(),
-                    });
-                }
+            if let Some(l) = rule.label_of(&s.labels[start..start + len]) {
+                out.push(Window {
+                    stream: si,
+                    start,
+                    label: l.to_owned(),
+                });
             }
             start += hop;
         }
@@ -395,4 +426,49 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
             _ => s.stats(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WindowLabels;
+
+    fn frames(spec: &[(&str, usize)]) -> Vec<Option<String>> {
+        spec.iter()
+            .flat_map(|&(l, n)| std::iter::repeat_n((!l.is_empty()).then(|| l.to_owned()), n))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_rule_needs_every_frame_to_agree() {
+        let rule = WindowLabels::default();
+        assert_eq!(rule.label_of(&frames(&[("still", 10)])), Some("still"));
+        assert_eq!(rule.label_of(&frames(&[("still", 9), ("fall", 1)])), None);
+        assert_eq!(rule.label_of(&frames(&[("", 1), ("still", 9)])), None);
+        assert_eq!(rule.label_of(&[]), None);
+    }
+
+    #[test]
+    fn a_window_containing_enough_of_an_event_is_that_event() {
+        let rule = WindowLabels {
+            events: vec!["fall".into(), "sit_down".into()],
+            event_min_frames: 4,
+        };
+        let w = frames(&[("still", 10), ("fall", 4), ("still", 10)]);
+        assert_eq!(rule.label_of(&w), Some("fall"));
+        // Too little of the event: neither the event nor a pure window.
+        assert_eq!(rule.label_of(&frames(&[("still", 10), ("fall", 3)])), None);
+        // Unlabelled frames around an event do not matter.
+        assert_eq!(
+            rule.label_of(&frames(&[("", 5), ("fall", 5)])),
+            Some("fall")
+        );
+        // Two events: the one with more frames; a tie goes to the first listed.
+        let two = frames(&[("sit_down", 6), ("fall", 5)]);
+        assert_eq!(rule.label_of(&two), Some("sit_down"));
+        let tie = frames(&[("sit_down", 5), ("fall", 5)]);
+        assert_eq!(rule.label_of(&tie), Some("fall"));
+        // Non-event windows keep the all-frames rule.
+        assert_eq!(rule.label_of(&frames(&[("walking", 8)])), Some("walking"));
+        assert_eq!(rule.label_of(&frames(&[("walking", 8), ("wave", 1)])), None);
+    }
 }

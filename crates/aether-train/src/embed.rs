@@ -161,7 +161,7 @@ pub fn train_embed(
         val_groups,
         is_val,
     } = crate::train::prepare_unlabelled(streams, &o)?;
-    let windows = cut_windows(&prep.streams, opts.window, opts.hop);
+    let windows = cut_windows(&prep.streams, opts.window, opts.hop, &opts.window_labels);
     let (val_w, train_w): (Vec<Window>, Vec<Window>) =
         windows.into_iter().partition(|w| is_val[w.stream]);
     if train_w.len() < 2 {

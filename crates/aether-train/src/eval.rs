@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::data::{cut_windows, feature_stats, FeatureStats, Stream};
+use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
 use crate::metrics::{default_idle_class, report, Decision, Report};
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
@@ -25,6 +25,8 @@ pub struct Scorer {
     pub input_std: Vec<f32>,
     pub window: usize,
     pub hop: usize,
+    /// The labelling rule the head was trained with (truth windows are cut the same way).
+    pub window_labels: WindowLabels,
     pub frame_rate_hz: f32,
     /// Folded node reference (`calib.*`), applied as `(f - mean) / std`.
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
@@ -41,6 +43,7 @@ impl Scorer {
             input_std: h.meta.input_std.clone(),
             window: h.meta.window_len,
             hop: h.meta.hop.max(1),
+            window_labels: h.meta.window_labels.clone(),
             frame_rate_hz: h.meta.frame_rate_hz,
             calib: h.meta.calib.clone(),
             idle_ref: h.meta.idle_ref.clone(),
@@ -85,7 +88,7 @@ impl Scorer {
             .iter()
             .map(|s| normalise(s, &self.input_mean, &self.input_std))
             .collect();
-        let windows: Vec<_> = cut_windows(&streams, self.window, self.hop)
+        let windows: Vec<_> = cut_windows(&streams, self.window, self.hop, &self.window_labels)
             .into_iter()
             .filter(|w| self.classes.contains(&w.label))
             .collect();
@@ -210,6 +213,7 @@ fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<S
         input_std: input_std.clone(),
         window: opts.window,
         hop: opts.hop,
+        window_labels: opts.window_labels.clone(),
         frame_rate_hz: t.frame_rate_hz,
         calib: None,
         idle_ref: t.prep.idle_ref.clone(),

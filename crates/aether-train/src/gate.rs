@@ -43,7 +43,7 @@ fn held_out(t: &Trained, opts: &TrainOptions) -> Vec<Window> {
         .iter()
         .map(|s| t.val_groups.contains(&opts.split_by.key(s)))
         .collect();
-    cut_windows(&t.prep.streams, opts.window, opts.hop)
+    cut_windows(&t.prep.streams, opts.window, opts.hop, &opts.window_labels)
         .into_iter()
         .filter(|w| val[w.stream])
         .collect()

@@ -400,6 +400,8 @@ pub struct ExportMeta {
     pub frame_rate_hz: f32,
     pub window_len: usize,
     pub hop: usize,
+    /// Training's window labelling rule (`train.event_classes`, `train.event_min_frames`).
+    pub window_labels: crate::data::WindowLabels,
     pub class_names: Vec<String>,
     pub input_mean: Vec<f32>,
     pub input_std: Vec<f32>,
@@ -500,6 +502,14 @@ pub fn export_rvne_v2(
         .meta_bool("input.reference", meta.needs_reference);
     if cfg.output_kind == OutputKind::Classes {
         b.meta_str_array("class_names", &meta.class_names);
+    }
+    // Written only when a rule other than the default was used, so default files are unchanged.
+    if !meta.window_labels.events.is_empty() {
+        b.meta_str_array("train.event_classes", &meta.window_labels.events)
+            .meta_u32(
+                "train.event_min_frames",
+                u(meta.window_labels.event_min_frames),
+            );
     }
     let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
     b.add_tensor(
@@ -621,6 +631,16 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         frame_rate_hz: view.meta_f32("frame_rate_hz").unwrap_or(0.0),
         window_len: u("window_len")?,
         hop: view.meta_u32("hop").map(|h| h as usize).unwrap_or(1),
+        window_labels: crate::data::WindowLabels {
+            events: view
+                .meta_str_array("train.event_classes")
+                .map(|a| a.map(str::to_owned).collect())
+                .unwrap_or_default(),
+            event_min_frames: view
+                .meta_u32("train.event_min_frames")
+                .map(|n| n as usize)
+                .unwrap_or(0),
+        },
         class_names,
         input_mean,
         input_std,

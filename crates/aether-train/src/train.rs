@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{cut_windows, feature_stats, session_references, Stream, Window};
+use crate::data::{cut_windows, feature_stats, session_references, Stream, Window, WindowLabels};
 use crate::loss::{log_softmax, weighted_cross_entropy};
 use crate::metrics::{default_idle_class, report, Decision, Report};
 use crate::model::{AttnBackend, HeadConfig, HeadNet, Rng};
@@ -46,6 +46,8 @@ impl SplitBy {
 pub struct TrainOptions {
     pub window: usize,
     pub hop: usize,
+    /// How windows get their labels (event classes; see [`WindowLabels`]).
+    pub window_labels: WindowLabels,
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
@@ -90,6 +92,7 @@ impl Default for TrainOptions {
         Self {
             window: 64,
             hop: 16,
+            window_labels: WindowLabels::default(),
             epochs: 30,
             batch: 32,
             lr: 3e-3,
@@ -608,7 +611,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             rates.iter().sum::<f32>() / rates.len() as f32
         }
     };
-    let windows = cut_windows(&prep.streams, opts.window, opts.hop);
+    let windows = cut_windows(&prep.streams, opts.window, opts.hop, &opts.window_labels);
     let (val_w, train_w): (Vec<Window>, Vec<Window>) =
         windows.into_iter().partition(|w| is_val[w.stream]);
     if train_w.is_empty() {
@@ -878,6 +881,7 @@ impl Trained {
             frame_rate_hz: self.frame_rate_hz,
             window_len: opts.window,
             hop: opts.hop,
+            window_labels: opts.window_labels.clone(),
             class_names: self.prep.classes.clone(),
             input_mean: self.prep.input_mean.clone(),
             input_std: self.prep.input_std.clone(),

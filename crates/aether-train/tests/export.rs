@@ -15,6 +15,10 @@ fn meta(cfg: &HeadConfig, rng: &mut Rng) -> ExportMeta {
         frame_rate_hz: 100.0,
         window_len: 48,
         hop: 16,
+        window_labels: aether_train::data::WindowLabels {
+            events: vec!["walk".into()],
+            event_min_frames: 12,
+        },
         class_names: vec!["baseline".into(), "movement".into(), "walk".into()],
         input_mean: (0..cfg.input_dim).map(|_| rng.normal() as f32).collect(),
         input_std: (0..cfg.input_dim)
@@ -99,6 +103,7 @@ fn exported_file_gives_the_training_graph_logits_on_the_device_model() {
     assert_eq!(back.params, net.param_values().unwrap());
     assert_eq!(back.meta.class_names, m.class_names);
     assert_eq!(back.meta.window_len, 48);
+    assert_eq!(back.meta.window_labels, m.window_labels);
     let again = back.net(AttnBackend::Sparse).unwrap();
     assert_eq!(candle_logits(&again, &m, &raw), expect);
 }

@@ -368,7 +368,7 @@ mod x86 {
 
     /// Checks every candidate offset once, so the loops below can use raw pointers.
     #[inline(always)]
-    fn check_list(tok: &[f32], lm: &[f32], offs: &[usize], n_tok: usize, span: usize) {
+    pub(super) fn check_list(tok: &[f32], lm: &[f32], offs: &[usize], n_tok: usize, span: usize) {
         for (c, &o) in offs.iter().enumerate() {
             assert!(o + span <= if c < n_tok { tok.len() } else { lm.len() });
         }

@@ -601,7 +601,8 @@ impl WithIsa for Backward<'_> {
             for hh in 0..shape.q_heads {
                 let p = &probs[hh * nc..(hh + 1) * nc];
                 let dph = &mut dp[hh * nc..(hh + 1) * nc];
-                let delta: f32 = p.iter().zip(dph.iter()).map(|(a, b)| a * b).sum();
+                // (A plain iterator sum is one serial add chain: use the ISA's dot.)
+                let delta = I::dot(p, dph);
                 for (x, &pc) in dph.iter_mut().zip(p) {
                     *x = pc * (*x - delta) * scale;
                 }

@@ -3,7 +3,7 @@
 //! Head widths that are not a multiple of 16 (and `dot`/`axpy`/`scale`) use the AVX2 code,
 //! which the entry point's `#[target_feature]` also enables.
 
-use super::x86::{hsum4, Avx2};
+use super::x86::{check_list, hsum4, Avx2};
 use super::*;
 use core::arch::x86_64::*;
 
@@ -55,12 +55,6 @@ unsafe fn dot_row<const C: usize>(qr: &[__m512; C], r: *const f32) -> __m256 {
         a = _mm512_fmadd_ps(*qx, _mm512_loadu_ps(r.add(16 * x)), a);
     }
     fold(a)
-}
-
-fn check_list(tok: &[f32], lm: &[f32], offs: &[usize], n_tok: usize, span: usize) {
-    for (c, &o) in offs.iter().enumerate() {
-        assert!(o + span <= if c < n_tok { tok.len() } else { lm.len() });
-    }
 }
 
 /// Scores of one head's `q` (in registers) against the whole candidate list, four rows per

@@ -30,6 +30,7 @@
 
 extern crate alloc;
 
+mod aligned;
 mod attend;
 mod cache;
 mod config;

@@ -1,5 +1,6 @@
 //! Sparse attention prefill (forward) and its backward.
 
+use crate::aligned::{is_line_aligned, LineAligned};
 use crate::attend::{
     block_means, candidate_offsets, exp_weights, heads_of, softmax_weights, weighted_values,
     DenseRows, KvRows,
@@ -23,6 +24,12 @@ pub struct Scratch {
     d_lm_k: Vec<f32>,
     d_lm_v: Vec<f32>,
     dp: Vec<f32>,
+    // Vector paths: line-aligned keys/values (and key/value gradients) when the caller's are
+    // not (see `aligned`).
+    k_line: LineAligned,
+    v_line: LineAligned,
+    dk_line: LineAligned,
+    dv_line: LineAligned,
 }
 
 impl Scratch {
@@ -218,8 +225,15 @@ impl SparseAttention {
             offs,
             lm_k,
             lm_v,
+            k_line,
+            v_line,
             ..
         } = scratch;
+        let (k, v) = if self.stage_rows(k, v) {
+            (k_line.copy_of(k), v_line.copy_of(v))
+        } else {
+            (k, v)
+        };
         let pattern = pattern.as_mut().expect("prepared");
         dispatch(
             self.isa,
@@ -242,6 +256,12 @@ impl SparseAttention {
             },
         );
         Ok(())
+    }
+
+    /// Whether keys/values go through line-aligned scratch: on vector paths, when the caller's
+    /// are not aligned. (The scalar path, the one on devices, never copies.)
+    fn stage_rows(&self, k: &[f32], v: &[f32]) -> bool {
+        self.isa != IsaKind::Scalar && !(is_line_aligned(k) && is_line_aligned(v))
     }
 
     fn compute_landmarks(&self, shape: &AttnShape, k: &[f32], v: &[f32], scratch: &mut Scratch) {
@@ -391,6 +411,7 @@ impl SparseAttention {
         scratch.d_lm_v.clear();
         scratch.d_lm_v.resize(lm_len, 0.0);
         grow(&mut scratch.dp, scratch.probs.len());
+        let stage = self.stage_rows(k, v) || !(is_line_aligned(d_k) && is_line_aligned(d_v));
         let Scratch {
             pattern,
             probs,
@@ -400,7 +421,20 @@ impl SparseAttention {
             d_lm_k,
             d_lm_v,
             dp,
+            k_line,
+            v_line,
+            dk_line,
+            dv_line,
         } = scratch;
+        // Staged: gradients accumulate in zeroed line-aligned rows and are copied out after.
+        let (k, v, gk, gv) = if stage {
+            let (gk, gv) = (dk_line.get_mut(d_k.len()), dv_line.get_mut(d_v.len()));
+            gk.fill(0.0);
+            gv.fill(0.0);
+            (k_line.copy_of(k), v_line.copy_of(v), gk, gv)
+        } else {
+            (k, v, &mut *d_k, &mut *d_v)
+        };
         dispatch(
             self.isa,
             Backward {
@@ -416,8 +450,8 @@ impl SparseAttention {
                 },
                 d_out,
                 d_q,
-                d_k,
-                d_v,
+                d_k: gk,
+                d_v: gv,
                 d_lm_k,
                 d_lm_v,
                 pattern: pattern.as_mut().expect("prepared"),
@@ -426,6 +460,10 @@ impl SparseAttention {
                 dp,
             },
         );
+        if stage {
+            d_k.copy_from_slice(dk_line.get_mut(d_k.len()));
+            d_v.copy_from_slice(dv_line.get_mut(d_v.len()));
+        }
         Ok(())
     }
 }

@@ -130,3 +130,44 @@ fn every_available_isa_matches_the_scalar_path() {
         }
     }
 }
+
+/// A copy of `x` starting `shift` floats past a 64-byte boundary.
+fn placed(x: &[f32], shift: usize) -> (Vec<f32>, usize) {
+    let mut buf = vec![0.0f32; x.len() + 32];
+    let start = (16 - (buf.as_ptr() as usize / 4) % 16) % 16 + shift;
+    buf[start..start + x.len()].copy_from_slice(x);
+    (buf, start)
+}
+
+#[test]
+fn results_do_not_depend_on_buffer_alignment() {
+    // The vector paths stage unaligned keys/values (and their gradients) in aligned scratch.
+    let mut rng = Rng::new(5);
+    let shape = AttnShape {
+        seq: 200,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+    };
+    let attn = SparseAttention::new(SparseConfig::upstream(16, 16)).unwrap();
+    let (qn, kn) = (200 * 4 * 32, 200 * 2 * 32);
+    let (q, k, v, d_out) = (rng.vec(qn), rng.vec(kn), rng.vec(kn), rng.vec(qn));
+    let run = |shift: usize| {
+        let (kb, ks) = placed(&k, shift);
+        let (vb, vs) = placed(&v, shift);
+        let (mut dkb, dks) = placed(&vec![0.0; kn], shift);
+        let (mut dvb, dvs) = placed(&vec![0.0; kn], shift);
+        let (k, v) = (&kb[ks..ks + kn], &vb[vs..vs + kn]);
+        let mut s = Scratch::new();
+        let mut out = vec![0.0; qn];
+        attn.forward_into(shape, &q, k, v, &mut out, &mut s)
+            .unwrap();
+        let mut dq = vec![0.0; qn];
+        let (dk, dv) = (&mut dkb[dks..dks + kn], &mut dvb[dvs..dvs + kn]);
+        attn.backward_into(shape, &q, k, v, &d_out, &mut dq, dk, dv, &mut s)
+            .unwrap();
+        [out, dq, dk.to_vec(), dv.to_vec()]
+    };
+    assert_eq!(run(0), run(4));
+    assert_eq!(run(0), run(1));
+}

@@ -57,6 +57,9 @@ pub enum Mode {
     Streaming,
 }
 
+// One per model, inside the context that init allocates once; boxing the larger variant would
+// only add a second allocation.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Window {
         head: TemporalHead,

@@ -208,8 +208,14 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     } else {
         d.attn_window.saturating_mul(2).saturating_add(1)
     };
-    let candidates = span.min(t) + d.globals + 4 * bits + 2;
+    // (+ 1: each head's inverse softmax sum follows its weights.)
+    let candidates = span.min(t) + d.globals + 4 * bits + 3;
     floats = floats.checked_add(candidates.checked_mul(d.q_heads)?)?;
+    // Vector ISAs (hosts) stage keys and values in cache-line-aligned copies; the scalar path
+    // (devices) does not.
+    if aether_kernel::detected_isa() != aether_kernel::IsaKind::Scalar {
+        floats = floats.checked_add(t.checked_mul(kv_total)?.checked_add(16)?.checked_mul(2)?)?;
+    }
     if d.landmarks {
         floats = floats.checked_add(
             t.div_ceil(d.block_size)

@@ -57,6 +57,47 @@ unsafe fn dot_row<const C: usize>(qr: &[__m512; C], r: *const f32) -> __m256 {
     fold(a)
 }
 
+// Plain functions, not closures: closures do not inherit the entry's target features, so
+// intrinsics inside them would not inline.
+
+/// Row of candidate `c` (its KV-head-0 row; add the head offset).
+#[inline(always)]
+unsafe fn row(
+    tok: *const f32,
+    lm: *const f32,
+    offs: &[usize],
+    n_tok: usize,
+    c: usize,
+) -> *const f32 {
+    let base = if c < n_tok { tok } else { lm };
+    base.add(*offs.get_unchecked(c))
+}
+
+/// Scaled scores of candidates `c..c + 4` in one horizontal reduction. Candidates past `last`
+/// repeat the last row; callers drop those lanes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn quad<const C: usize>(
+    qr: &[__m512; C],
+    tok: *const f32,
+    lm: *const f32,
+    offs: &[usize],
+    n_tok: usize,
+    g_off: usize,
+    c: usize,
+    last: usize,
+    vs: __m128,
+) -> __m128 {
+    let r = |i: usize| row(tok, lm, offs, n_tok, (c + i).min(last)).add(g_off);
+    let s = hsum4(
+        dot_row::<C>(qr, r(0)),
+        dot_row::<C>(qr, r(1)),
+        dot_row::<C>(qr, r(2)),
+        dot_row::<C>(qr, r(3)),
+    );
+    _mm_mul_ps(s, vs)
+}
+
 /// Scores of one head's `q` (in registers) against the whole candidate list, four rows per
 /// horizontal reduction, tokens and landmarks in one run so only the last group is partial.
 #[inline(always)]
@@ -71,42 +112,21 @@ unsafe fn dots_list<const C: usize>(
     scale: f32,
     out: *mut f32,
 ) {
-    let vs = _mm_set1_ps(scale);
     let count = offs.len();
-    let row = |c: usize| {
-        let base = if c < n_tok { tok } else { lm };
-        base.add(*offs.get_unchecked(c) + g_off)
-    };
+    let (last, vs) = (count.saturating_sub(1), _mm_set1_ps(scale));
     let mut c = 0;
-    while c + 4 <= count {
-        let s = hsum4(
-            dot_row::<C>(qr, row(c)),
-            dot_row::<C>(qr, row(c + 1)),
-            dot_row::<C>(qr, row(c + 2)),
-            dot_row::<C>(qr, row(c + 3)),
-        );
-        _mm_storeu_ps(out.add(c), _mm_mul_ps(s, vs));
-        c += 4;
-    }
-    if c < count {
-        let rest = count - c;
-        let z = _mm256_setzero_ps();
-        let d1 = if rest > 1 {
-            dot_row::<C>(qr, row(c + 1))
+    while c < count {
+        let s = quad::<C>(qr, tok, lm, offs, n_tok, g_off, c, last, vs);
+        if c + 4 <= count {
+            _mm_storeu_ps(out.add(c), s);
         } else {
-            z
-        };
-        let d2 = if rest > 2 {
-            dot_row::<C>(qr, row(c + 2))
-        } else {
-            z
-        };
-        let s = _mm_mul_ps(hsum4(dot_row::<C>(qr, row(c)), d1, d2, z), vs);
-        let mut tail = [0.0f32; 4];
-        _mm_storeu_ps(tail.as_mut_ptr(), s);
-        for (x, &t) in tail.iter().enumerate().take(rest) {
-            *out.add(c + x) = t;
+            let mut tail = [0.0f32; 4];
+            _mm_storeu_ps(tail.as_mut_ptr(), s);
+            for (x, &t) in tail.iter().enumerate().take(count - c) {
+                *out.add(c + x) = t;
+            }
         }
+        c += 4;
     }
 }
 
@@ -167,42 +187,6 @@ unsafe fn scores_regs<const C: usize>(
     let count = offs.len();
     let last = count - 1;
     let vs = _mm_set1_ps(scale);
-    // Plain functions, not closures: closures do not inherit the entry's target features, so
-    // intrinsics inside them would not inline.
-    #[inline(always)]
-    unsafe fn row(
-        tok: *const f32,
-        lm: *const f32,
-        offs: &[usize],
-        n_tok: usize,
-        c: usize,
-    ) -> *const f32 {
-        let base = if c < n_tok { tok } else { lm };
-        base.add(*offs.get_unchecked(c))
-    }
-    // Rows past the end repeat the last one; their lanes are masked off below.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn quad<const C: usize>(
-        qr: &[__m512; C],
-        tok: *const f32,
-        lm: *const f32,
-        offs: &[usize],
-        n_tok: usize,
-        g_off: usize,
-        c: usize,
-        last: usize,
-        vs: __m128,
-    ) -> __m128 {
-        let r = |i: usize| row(tok, lm, offs, n_tok, (c + i).min(last)).add(g_off);
-        let s = hsum4(
-            dot_row::<C>(qr, r(0)),
-            dot_row::<C>(qr, r(1)),
-            dot_row::<C>(qr, r(2)),
-            dot_row::<C>(qr, r(3)),
-        );
-        _mm_mul_ps(s, vs)
-    }
     let nv = count.div_ceil(16);
     let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
     let mut r = [neg_inf; 4];

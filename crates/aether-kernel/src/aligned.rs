@@ -4,7 +4,7 @@
 //! read-modify-write of such a row (backward's gradient scatter) defeats store forwarding.
 //! Heap buffers from the caller are typically 16-byte aligned, so the vector paths copy keys
 //! and values (and accumulate key/value gradients) in line-aligned scratch: one sequential
-//! copy per call buys ~15-20 % on the per-edge loops (measured in the crate README).
+//! copy per call buys ~10-15 % forward and backward (the crate README gives the before/after).
 
 use alloc::vec::Vec;
 

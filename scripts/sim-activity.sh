@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The simulator activity experiment (issue: 6 classes, unseen rooms). Trains on labelled
-# recordings from 160 seeded random room geometries and scores rooms never seen in training
-# (the named `bedroom` and `corridor` geometries).
+# recordings from 48 random room installations and scores installations of the named
+# `bedroom` and `corridor` geometries, never seen in training. Every installation has its own
+# empty-room capture, so a head trained with `--reference` is scored calibrated per session
+# (each installation's first 5 s of empty room as its node reference), as a deployed node is.
 # Usage: scripts/sim-activity.sh [WINDOW] [DIR] [TRAIN OPTIONS...]
-#   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down
+#   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,32 +16,31 @@ cargo build -q --release -p aether-cli
 aether=$PWD/target/release/aether
 mkdir -p "$dir"
 cd "$dir"
+# One installation: an empty-room capture, then each activity with its own motion seed.
+# Short events (fall ~0.9 s, sit-down ~1.5 s) sit inside "still".
+installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
+    local out=$1 room=$2 i=$3 secs=$4 takes=$5
+    "$aether" simulate --scenario empty --seconds "$secs" --seed "$i" --installation "$i" \
+        --room "$room" --out "$out/$room-$i" >/dev/null
+    for sc in still walking wave; do
+        "$aether" simulate --scenario $sc --seconds "$secs" --seed $((i * 100 + ${#sc})) \
+            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+    done
+    for t in $(seq 1 "$takes"); do
+        "$aether" simulate --scenario fall --seconds 10 --seed $((i * 100 + 10 + t)) \
+            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+        "$aether" simulate --scenario sit_down --seconds 10 --seed $((i * 100 + 20 + t)) \
+            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+    done
+}
 if [ ! -d train ]; then
-    # Continuous activities: 20 s each; short events (fall ~0.7 s, sit-down ~1.5 s inside
-    # "still"): 10 s each, twice as many seeds.
-    for s in $(seq 1 20); do
-        for sc in empty still walking wave; do
-            "$aether" simulate --scenario $sc --seconds 20 --seed "$s" --room random --out train/$sc-$s >/dev/null
-        done
-    done
-    for s in $(seq 1 40); do
-        for sc in fall sit_down; do
-            "$aether" simulate --scenario $sc --seconds 10 --seed "$s" --room random --out train/$sc-$s >/dev/null
-        done
-    done
+    for i in $(seq 1 48); do installation train random "$i" 10 1; done
     for room in bedroom corridor; do
-        for s in $(seq 1001 1005); do
-            for sc in empty still walking wave; do
-                "$aether" simulate --scenario $sc --seconds 20 --seed "$s" --room $room --out test/$room-$sc-$s >/dev/null
-            done
-            for sc in fall sit_down; do
-                for t in 0 1; do
-                    "$aether" simulate --scenario $sc --seconds 10 --seed $((s * 10 + t)) --room $room \
-                        --out test/$room-$sc-$s-$t >/dev/null
-                done
-            done
-        done
+        for i in $(seq 1001 1004); do installation test $room "$i" 20 2; done
     done
 fi
-"$aether" train --data train --split-by recording --window "$window" --hop "${HOP:-8}" --out "sim-w$window.rvne" "$@"
-"$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty
+calibrate=()
+for a in "$@"; do [ "$a" = --reference ] && calibrate=(--calibrate-sessions); done
+"$aether" train --data train --split-by session --window "$window" --hop "${HOP:-8}" \
+    --idle-class empty --out "sim-w$window.rvne" "$@"
+"$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty "${calibrate[@]}"

@@ -1,10 +1,11 @@
 //! `aether eval --model M --data PATH... [--json]`: accuracy, macro F1, per-class scores,
 //! false-positive rate and false alarms per hour on the idle class, confusion matrix (JSON and
-//! `--png`). Zero-shot and calibrated when the model carries a node reference.
+//! `--png`). Zero-shot, and calibrated when the model carries a node reference or
+//! `--calibrate-sessions` takes one per session from the data.
 
 use std::path::PathBuf;
 
-use aether_train::eval::Scorer;
+use aether_train::eval::{calibrated_split, Scorer};
 use aether_train::metrics::Report;
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
@@ -25,6 +26,12 @@ pub struct Args {
     /// Class counted as idle for fp_rate and false alarms (default baseline/empty/idle).
     #[arg(long)]
     idle_class: Option<String>,
+    /// Also score calibrated per session from the data itself: each session's empty-room
+    /// capture gives its first 5 s as that session's node reference (those seconds are not
+    /// scored); recordings of sessions without one are left out and named. For heads trained
+    /// with `--reference`.
+    #[arg(long)]
+    calibrate_sessions: bool,
     /// Confusion matrix PNG to write.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -84,9 +91,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut scorer = Scorer::from_loaded(&head)?;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let streams = args.data_args.load(&args.data)?;
-    let calibrated = match &scorer.calib {
-        Some(_) => Some(scorer.score(streams.clone(), None, idle)?),
-        None => None,
+    let mut left_out = Vec::new();
+    let calibrated = if args.calibrate_sessions {
+        let idle_name = idle
+            .map(|i| scorer.classes[i].clone())
+            .context("--calibrate-sessions needs an idle class (--idle-class)")?;
+        let (kept, refs, dropped) = calibrated_split(streams.clone(), &idle_name)?;
+        left_out = dropped;
+        if kept.is_empty() {
+            anyhow::bail!(
+                "--calibrate-sessions: no session in the data has a {idle_name:?} capture"
+            );
+        }
+        // The per-session references replace any reference the model carries.
+        scorer.calib = None;
+        Some(scorer.score(kept, Some(&refs), idle)?)
+    } else {
+        match &scorer.calib {
+            Some(_) => Some(scorer.score(streams.clone(), None, idle)?),
+            None => None,
+        }
     };
     scorer.calib = None;
     let zero_shot = Some(scorer.score(streams, None, idle)?);
@@ -113,13 +137,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .as_ref()
             .map(report_json)
             .unwrap_or(serde_json::Value::Null);
+        if args.calibrate_sessions {
+            v["calibration_left_out"] = json!(left_out);
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         if let Some(r) = &zero_shot {
             print_report("zero-shot", r);
         }
         if let Some(r) = &calibrated {
-            print_report("calibrated (node reference in the model)", r);
+            if args.calibrate_sessions {
+                print_report("calibrated (each session's first 5 s of empty room)", r);
+                if !left_out.is_empty() {
+                    println!("  left out (no empty-room capture in their session): {left_out:?}");
+                }
+            } else {
+                print_report("calibrated (node reference in the model)", r);
+            }
         }
         if let Some(png) = &args.png {
             println!("confusion matrix: {}", png.display());

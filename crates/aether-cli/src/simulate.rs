@@ -20,9 +20,15 @@ pub struct Args {
     /// Output directory (created if needed).
     #[arg(long)]
     out: PathBuf,
-    /// Room: lab, living, office, bedroom, corridor, or random (geometry from the seed).
+    /// Room: lab, living, office, bedroom, corridor, or random (geometry from the
+    /// installation seed).
     #[arg(long, default_value = "lab")]
     room: String,
+    /// Installation seed: the random room's geometry and the static multipath. Captures with
+    /// the same room and installation share a session, so one empty-room capture is their
+    /// node reference (default: the seed).
+    #[arg(long)]
+    installation: Option<u64>,
     /// Packets per second per node.
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
@@ -58,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut config = SimConfig::new(&args.scenario, args.seconds, args.seed);
     config.room = args.room.clone();
+    config.installation = args.installation;
     config.rate_hz = args.rate;
     config.channel = args.channel;
     config.walking_speed = args.walking_speed;
@@ -82,6 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "scenario": args.scenario,
                 "room": args.room,
                 "seed": args.seed,
+                "installation": config.installation_seed(),
+                "session": config.session(),
                 "seconds": args.seconds,
                 "segments": segments,
             }))?

@@ -263,3 +263,111 @@ fn train_eval_calibrate_run_on_espectre() {
     }
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// Simulated installations: a head trained on frames referenced to each installation's
+/// empty-room capture, scored calibrated per session from the test data itself.
+#[test]
+fn simulated_installations_are_calibrated_per_session() {
+    let tmp = std::env::temp_dir().join(format!("aether-sim-sessions-{}", std::process::id()));
+    let sim = |dir: &str, scenario: &str, seed: u64, installation: u64| {
+        let out = aether(&[
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seconds",
+            "8",
+            "--seed",
+            &seed.to_string(),
+            "--installation",
+            &installation.to_string(),
+            "--room",
+            "random",
+            "--out",
+            &tmp.join(dir).display().to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for i in [1, 2] {
+        sim("train", "empty", i, i);
+        sim("train", "walking", 100 + i, i);
+    }
+    sim("test", "empty", 3, 3);
+    sim("test", "walking", 103, 3);
+    // A session with no empty-room capture cannot be calibrated.
+    sim("test", "walking", 104, 4);
+    sim("orphan", "walking", 105, 5);
+    let model = tmp.join("m.rvne").display().to_string();
+    let path = |d: &str| tmp.join(d).display().to_string();
+    let out = aether(&[
+        "train",
+        "--data",
+        &path("train"),
+        "--out",
+        &model,
+        "--epochs",
+        "2",
+        "--window",
+        "32",
+        "--hop",
+        "16",
+        "--reference",
+        "--idle-class",
+        "empty",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = aether(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("test"),
+        "--calibrate-sessions",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["mode"], "calibrated");
+    let left_out: Vec<&str> = r["calibration_left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // Every node of the installation-4 capture, nothing else.
+    assert!(!left_out.is_empty(), "{left_out:?}");
+    assert!(left_out.iter().all(|f| f.contains("-i4-")), "{left_out:?}");
+    let (zs, cal) = (&r["zero_shot"], &r["calibrated"]);
+    // Calibrated scoring drops installation 4 and the 5 s reference of installation 3.
+    let (nz, nc) = (
+        zs["windows"].as_u64().unwrap(),
+        cal["windows"].as_u64().unwrap(),
+    );
+    assert!(nc > 0 && nc < nz, "zero-shot {nz} windows, calibrated {nc}");
+    assert!(cal["accuracy"].is_number());
+
+    let out = aether(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("orphan"),
+        "--calibrate-sessions",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no session"), "{err}");
+    std::fs::remove_dir_all(tmp).unwrap();
+}

@@ -125,6 +125,9 @@ pub struct RecordingMeta {
     pub npz: Option<NpzMeta>,
     /// The RuView sidecar that was read, if any.
     pub sidecar: Option<PathBuf>,
+    /// The sidecar's `session`: captures naming the same session share a room and node
+    /// (the simulator writes its installation), so one empty-room capture references them all.
+    pub session: Option<String>,
 }
 
 enum Inner {
@@ -147,12 +150,13 @@ fn sidecar_path(path: &Path) -> Option<PathBuf> {
     Some(path.with_file_name(format!("{stem}.meta.json")))
 }
 
-fn sidecar_label(path: &Path) -> Option<(PathBuf, Option<String>)> {
+/// The sidecar's path, `label` and `session` (strings; other types are ignored).
+fn read_sidecar(path: &Path) -> Option<(PathBuf, Option<String>, Option<String>)> {
     let side = sidecar_path(path)?;
     let text = std::fs::read_to_string(&side).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let label = v.get("label").and_then(|l| l.as_str()).map(str::to_owned);
-    Some((side, label))
+    let field = |k: &str| v.get(k).and_then(|l| l.as_str()).map(str::to_owned);
+    Some((side, field("label"), field("session")))
 }
 
 impl RecordingReader {
@@ -169,9 +173,10 @@ impl RecordingReader {
         let mut meta = RecordingMeta::default();
         let inner = match format {
             Format::RuviewJsonl => {
-                if let Some((side, label)) = sidecar_label(path) {
+                if let Some((side, label, session)) = read_sidecar(path) {
                     meta.sidecar = Some(side);
                     meta.label = label;
+                    meta.session = session;
                 }
                 Inner::Ruview(RuviewReader::open(path)?)
             }

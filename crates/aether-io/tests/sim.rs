@@ -77,6 +77,80 @@ fn same_seed_same_bytes_other_seed_differs() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Per-subcarrier mean amplitude over a capture, each frame normalised by its own mean (so
+/// AGC steps do not count): the static channel an empty-room reference records.
+fn static_profile(frames: &[CsiFrame]) -> Vec<f64> {
+    let n_sc = frames[0].subcarriers.len();
+    let used: Vec<usize> = (0..n_sc).filter(|&i| !is_null(i)).collect();
+    let mut sum = vec![0.0; used.len()];
+    for f in frames {
+        let amps: Vec<f64> = used
+            .iter()
+            .map(|&i| f64::from(f.subcarriers[i].power()).sqrt())
+            .collect();
+        let mean = amps.iter().sum::<f64>() / amps.len() as f64;
+        for (s, a) in sum.iter_mut().zip(&amps) {
+            *s += a / mean.max(1e-9);
+        }
+    }
+    sum.iter().map(|s| s / frames.len() as f64).collect()
+}
+
+fn distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+#[test]
+fn captures_of_one_installation_share_the_room_and_static_channel() {
+    let capture = |scenario: &str, seed: u64, installation: u64| {
+        let mut c = SimConfig::new(scenario, 6.0, seed);
+        c.room = "random".into();
+        c.installation = Some(installation);
+        c
+    };
+    let (a, b, other) = (
+        capture("empty", 11, 3),
+        capture("empty", 12, 3),
+        capture("empty", 11, 4),
+    );
+    let walking = capture("walking", 13, 3);
+    let room = |c: &SimConfig| Simulator::new(c.clone()).unwrap().room().clone();
+    assert_eq!(room(&a), room(&b));
+    assert_eq!(room(&a), room(&walking));
+    assert_ne!(room(&a), room(&other));
+    // Two empty captures of one installation differ only by receiver noise; another
+    // installation is another static channel.
+    let (pa, pb, po) = (
+        static_profile(&node_frames(a.clone(), 1)),
+        static_profile(&node_frames(b.clone(), 1)),
+        static_profile(&node_frames(other.clone(), 1)),
+    );
+    let (same, different) = (distance(&pa, &pb), distance(&pa, &po));
+    assert!(
+        same * 5.0 < different,
+        "same installation {same:.4}, another {different:.4}"
+    );
+    // Without an installation the seed is the installation: old outputs are unchanged.
+    let mut plain = SimConfig::new("empty", 6.0, 3);
+    plain.room = "random".into();
+    assert_eq!(room(&plain), room(&a));
+    assert_eq!(aether_io::sim::file_stem(&plain), "sim-empty-random-s3");
+    assert_eq!(aether_io::sim::file_stem(&a), "sim-empty-random-i3-s11");
+    // The session is written next to the recording and read back with it.
+    let dir = tmp("installation");
+    for c in [&a, &walking, &other] {
+        let out = write_simulation(c, &dir).unwrap();
+        let reader = RecordingReader::open(&out.recording).unwrap();
+        let want = format!("random-i{}", c.installation.unwrap());
+        assert_eq!(reader.meta().session.as_deref(), Some(want.as_str()));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn every_scenario_and_room_runs_and_labels_cover_the_time() {
     for scenario in aether_io::sim::scenario_names() {

@@ -26,6 +26,9 @@ pub struct Stream {
     pub chip: String,
     /// Capture date `YYYYMMDD` where known (ESPectre `collected_at` / file name), else "".
     pub date: String,
+    /// Session named by the recording's sidecar (`session`, e.g. a simulator installation);
+    /// it takes precedence over the capture date.
+    pub named_session: Option<String>,
     /// Seconds from the recording's first frame.
     pub t_s: Vec<f64>,
     pub features: Vec<[f32; CSI16_DIMS]>,
@@ -55,9 +58,18 @@ impl Stream {
             .unwrap_or_default()
     }
 
-    /// Chip + capture date: recordings sharing it share a room session.
+    /// Chip + named session or capture date: recordings sharing it share a room session.
     pub fn session(&self) -> String {
-        format!("{}/{}", self.chip, self.date)
+        match &self.named_session {
+            Some(n) => format!("{}/{n}", self.chip),
+            None => format!("{}/{}", self.chip, self.date),
+        }
+    }
+
+    /// Whether the recording says which session it belongs to (a sidecar session or a
+    /// capture date); without one a stream is its own session.
+    pub fn has_session(&self) -> bool {
+        self.named_session.is_some() || !self.date.is_empty()
     }
 
     /// Keeps frames whose time is in `[start_s, end_s)`.
@@ -261,6 +273,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
                     .map(|c| c.trim_matches('"').to_string())
                     .unwrap_or_else(|| format!("node{}", frame.node_id)),
                 date: date.clone(),
+                named_session: meta.session.clone(),
                 t_s: Vec::new(),
                 features: Vec::new(),
                 labels: Vec::new(),
@@ -404,8 +417,8 @@ pub const FEATURE_SET: u16 = FEATURE_SET_CSI16;
 /// Seconds of empty-room frames a node reference is made from.
 pub const REFERENCE_S: f64 = 5.0;
 
-/// Per-stream reference (mean, std) for `--reference session`: the features of the same
-/// session's (chip + date) empty-room capture, or the stream itself when there is none.
+/// Per-stream reference (mean, std) for `--reference`: the features of the same session's
+/// (chip + named session or date) empty-room capture, or the stream itself when there is none.
 pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
     let mut idle: BTreeMap<String, Vec<&[f32; CSI16_DIMS]>> = BTreeMap::new();
     for s in streams {
@@ -420,7 +433,7 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
     streams
         .iter()
         .map(|s| match idle.get(&s.session()) {
-            Some(frames) if !s.date.is_empty() && !frames.is_empty() => {
+            Some(frames) if s.has_session() && !frames.is_empty() => {
                 feature_stats(frames.iter().copied())
             }
             _ => s.stats(),
@@ -430,7 +443,43 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
 
 #[cfg(test)]
 mod tests {
-    use super::WindowLabels;
+    use super::{session_references, Stream, WindowLabels, CSI16_DIMS};
+
+    /// 10 s at 10 Hz of one label, every feature `value + frame index / 1000`.
+    fn stream(file: &str, session: Option<&str>, label: &str, value: f32) -> Stream {
+        Stream {
+            path: file.into(),
+            node_id: 1,
+            chip: "node1".into(),
+            date: String::new(),
+            named_session: session.map(str::to_owned),
+            t_s: (0..100).map(|i| f64::from(i) * 0.1).collect(),
+            features: (0..100)
+                .map(|i| [value + i as f32 / 1000.0; CSI16_DIMS])
+                .collect(),
+            labels: vec![Some(label.to_owned()); 100],
+        }
+    }
+
+    #[test]
+    fn a_named_session_is_referenced_to_its_empty_capture() {
+        let streams = [
+            stream("a-empty", Some("random-i1"), "empty", 1.0),
+            stream("a-walk", Some("random-i1"), "walking", 5.0),
+            stream("b-walk", Some("random-i2"), "walking", 7.0),
+            stream("loose", None, "walking", 9.0),
+        ];
+        let refs = session_references(&streams, "empty");
+        // Session i1: the first 5 s (50 frames) of its empty capture, for both captures.
+        let first5 = 1.0 + 49.0 / 2000.0;
+        assert!((refs[0].0[0] - first5).abs() < 1e-5, "{:?}", refs[0].0);
+        assert_eq!(refs[0], refs[1]);
+        // No empty capture in session i2, and no session at all: the stream itself.
+        assert!((refs[2].0[0] - (7.0 + 99.0 / 2000.0)).abs() < 1e-5);
+        assert!((refs[3].0[0] - (9.0 + 99.0 / 2000.0)).abs() < 1e-5);
+        assert!(streams[0].has_session() && !streams[3].has_session());
+        assert_eq!(streams[1].session(), "node1/random-i1");
+    }
 
     fn frames(spec: &[(&str, usize)]) -> Vec<Option<String>> {
         spec.iter()

@@ -99,6 +99,7 @@ fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
         node_id: id,
         chip: format!("node{id}"),
         date: String::new(),
+        named_session: None,
         t_s: (0..n).map(|t| t as f64 * 0.01).collect(),
         features,
         labels: vec![None; n],

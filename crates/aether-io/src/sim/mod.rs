@@ -36,8 +36,12 @@ pub struct SimConfig {
     /// Length, seconds.
     pub seconds: f64,
     pub seed: u64,
-    /// One of [`room_names`], or `random` (geometry from the seed).
+    /// One of [`room_names`], or `random` (geometry from the installation seed).
     pub room: String,
+    /// Installation: the random room's geometry and the links' diffuse scatter, i.e. the
+    /// static channel an empty-room capture records. Captures sharing it are one session
+    /// (one node reference serves them all); `None` = `seed`.
+    pub installation: Option<u64>,
     /// Nominal packets per second per node.
     pub rate_hz: f64,
     /// WiFi channel (2.4 GHz band: 1-13).
@@ -55,11 +59,22 @@ impl SimConfig {
             seconds,
             seed,
             room: "lab".into(),
+            installation: None,
             rate_hz: 100.0,
             channel: 6,
             walking_speed: 1.2,
             impairments: Impairments::esp32(),
         }
+    }
+
+    /// The installation seed in effect.
+    pub fn installation_seed(&self) -> u64 {
+        self.installation.unwrap_or(self.seed)
+    }
+
+    /// Session name shared by every capture of one installation, e.g. `bedroom-i1001`.
+    pub fn session(&self) -> String {
+        format!("{}-i{}", self.room, self.installation_seed())
     }
 }
 
@@ -155,7 +170,7 @@ impl Simulator {
                 )))
             }
         };
-        let room = Room::named(&config.room, config.seed)
+        let room = Room::named(&config.room, config.installation_seed())
             .ok_or_else(|| SimError::UnknownRoom(config.room.clone()))?;
         let timeline = Timeline::build(
             &config.scenario,
@@ -167,7 +182,7 @@ impl Simulator {
         .ok_or_else(|| SimError::UnknownScenario(config.scenario.clone()))?;
         let nodes = (0..room.rx.len())
             .map(|i| {
-                let link = Link::new(&room, i, freq_mhz, config.seed);
+                let link = Link::new(&room, i, freq_mhz, config.installation_seed());
                 let rng = Rng::stream(config.seed, &format!("receiver-{i}"));
                 let receiver =
                     Receiver::new(config.impairments.clone(), rng, &link.static_response());
@@ -270,9 +285,16 @@ pub struct SimOutput {
     pub labels: Segments,
 }
 
-/// File stem for a configuration: `sim-<scenario>-<room>-s<seed>`.
+/// File stem for a configuration: `sim-<scenario>-<room>-s<seed>`, with `-i<installation>`
+/// before the seed when the installation is not the seed.
 pub fn file_stem(config: &SimConfig) -> String {
-    format!("sim-{}-{}-s{}", config.scenario, config.room, config.seed)
+    match config.installation {
+        Some(i) if i != config.seed => format!(
+            "sim-{}-{}-i{i}-s{}",
+            config.scenario, config.room, config.seed
+        ),
+        _ => format!("sim-{}-{}-s{}", config.scenario, config.room, config.seed),
+    }
 }
 
 /// Runs a simulation and writes `<stem>.csi.jsonl`, `<stem>.segments.csv` and
@@ -303,6 +325,7 @@ pub fn write_simulation(
         "id": stem,
         "name": stem,
         "label": config.scenario,
+        "session": config.session(),
         "duration_secs": config.seconds,
         "frame_count": frames,
         "nodes": per_node.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
@@ -310,6 +333,7 @@ pub fn write_simulation(
         "simulator": {
             "scenario": config.scenario,
             "seed": config.seed,
+            "installation": config.installation_seed(),
             "seconds": config.seconds,
             "rate_hz": config.rate_hz,
             "channel": config.channel,

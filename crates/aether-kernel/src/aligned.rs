@@ -29,17 +29,24 @@ impl LineAligned {
         if self.buf.len() < need {
             self.buf.resize(need, 0.0);
         }
-        let off = self.buf.as_ptr().align_offset(LINE);
-        // align_offset may decline (returns usize::MAX); an unaligned slice is still correct.
-        let off = if off < LINE_F32 { off } else { 0 };
+        let off = self.line_offset();
         &mut self.buf[off..off + len]
     }
 
-    /// A line-aligned copy of `src`.
-    pub(crate) fn copy_of(&mut self, src: &[f32]) -> &[f32] {
-        let dst = self.get_mut(src.len());
-        dst.copy_from_slice(src);
-        dst
+    fn line_offset(&self) -> usize {
+        let off = self.buf.as_ptr().align_offset(LINE);
+        // align_offset may decline (returns usize::MAX); an unaligned slice is still correct.
+        if off < LINE_F32 {
+            off
+        } else {
+            0
+        }
+    }
+
+    /// The `len` floats [`get_mut`](Self::get_mut) handed out last (e.g. after filling them).
+    pub(crate) fn staged(&self, len: usize) -> &[f32] {
+        let off = self.line_offset();
+        &self.buf[off..off + len]
     }
 }
 
@@ -52,7 +59,8 @@ mod tests {
         let mut a = LineAligned::default();
         for len in [0, 1, 15, 16, 17, 1000] {
             let src: Vec<f32> = (0..len).map(|i| i as f32).collect();
-            let c = a.copy_of(&src);
+            a.get_mut(len).copy_from_slice(&src);
+            let c = a.staged(len);
             assert!(len == 0 || is_line_aligned(c));
             assert_eq!(c, &src[..]);
         }

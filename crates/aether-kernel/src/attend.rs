@@ -199,19 +199,3 @@ pub(crate) fn weighted_values<I: Isa, R: KvRows>(
         I::scale(o, inv);
     }
 }
-
-/// Block means of `x` (`[n][row]`) into `out` (`[ceil(n/B)][row]`), summing rows in order and
-/// multiplying by `1/count`; decode reproduces exactly these operations.
-#[inline(always)]
-pub(crate) fn block_means<I: Isa>(x: &[f32], n: usize, row: usize, block: usize, out: &mut [f32]) {
-    let nb = n.div_ceil(block);
-    for b in 0..nb {
-        let (s, e) = block_range(b, block, n);
-        let o = &mut out[b * row..(b + 1) * row];
-        o.fill(0.0);
-        for j in s..e {
-            I::axpy(o, 1.0, &x[j * row..(j + 1) * row]);
-        }
-        I::scale(o, 1.0 / (e - s) as f32);
-    }
-}

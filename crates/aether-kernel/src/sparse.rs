@@ -2,8 +2,7 @@
 
 use crate::aligned::{is_line_aligned, LineAligned};
 use crate::attend::{
-    block_means, candidate_offsets, exp_weights, heads_of, softmax_weights, weighted_values,
-    DenseRows, KvRows,
+    candidate_offsets, exp_weights, heads_of, softmax_weights, weighted_values, DenseRows, KvRows,
 };
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
@@ -82,19 +81,18 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// Shared checks of both backward passes: shapes and lengths, finite inputs; then zeroes the
-/// gradients they accumulate into.
-pub(crate) fn prepare_backward(
+/// Shape and length checks of both backward passes.
+fn check_backward_lengths(
     shape: AttnShape,
     [q, k, v, d_out]: [&[f32]; 4],
-    [d_q, d_k, d_v]: [&mut [f32]; 3],
+    [d_q, d_k, d_v]: [usize; 3],
 ) -> Result<(), KernelError> {
     shape.check(q.len(), k.len(), v.len())?;
     for (tensor, expected, got) in [
         ("d_out", q.len(), d_out.len()),
-        ("d_q", q.len(), d_q.len()),
-        ("d_k", k.len(), d_k.len()),
-        ("d_v", v.len(), d_v.len()),
+        ("d_q", q.len(), d_q),
+        ("d_k", k.len(), d_k),
+        ("d_v", v.len(), d_v),
     ] {
         if expected != got {
             return Err(KernelError::Length {
@@ -104,6 +102,17 @@ pub(crate) fn prepare_backward(
             });
         }
     }
+    Ok(())
+}
+
+/// The dense backward's checks (shapes and lengths, finite inputs); then zeroes the gradients
+/// it accumulates into.
+pub(crate) fn prepare_backward(
+    shape: AttnShape,
+    [q, k, v, d_out]: [&[f32]; 4],
+    [d_q, d_k, d_v]: [&mut [f32]; 3],
+) -> Result<(), KernelError> {
+    check_backward_lengths(shape, [q, k, v, d_out], [d_q.len(), d_k.len(), d_v.len()])?;
     for (tensor, x) in [("q", q), ("k", k), ("v", v), ("d_out", d_out)] {
         check_finite(tensor, x)?;
     }
@@ -193,7 +202,9 @@ impl SparseAttention {
 
     /// Prefill: `out[i]` attends over query `i`'s candidates. MHA when `q_heads == kv_heads`,
     /// GQA otherwise (one candidate list and one K/V row load per KV head group).
-    /// Inputs must be finite (`NonFinite` otherwise).
+    /// Inputs must be finite (`NonFinite` otherwise; the first offending value of `q`, else
+    /// `k`, else `v`). Query rows are checked as they are used, so after a `NonFinite` in `q`
+    /// the contents of `out` are unspecified.
     pub fn forward_into(
         &self,
         shape: AttnShape,
@@ -211,14 +222,11 @@ impl SparseAttention {
                 got: out.len(),
             });
         }
-        check_finite("q", q)?;
-        check_finite("k", k)?;
-        check_finite("v", v)?;
         if shape.seq == 0 {
             return Ok(());
         }
         scratch.prepare(&self.cfg, &shape)?;
-        self.compute_landmarks(&shape, k, v, scratch);
+        let stage = self.stage_rows(k, v);
         let Scratch {
             pattern,
             probs,
@@ -229,13 +237,13 @@ impl SparseAttention {
             v_line,
             ..
         } = scratch;
-        let (k, v) = if self.stage_rows(k, v) {
-            (k_line.copy_of(k), v_line.copy_of(v))
-        } else {
-            (k, v)
+        let (k, v) = match self.scan_kv(&shape, k, v, stage, [lm_k, lm_v], k_line, v_line) {
+            Ok(rows) => rows,
+            // A bad query is reported first, as everywhere.
+            Err(e) => return check_finite("q", q).and(Err(e)),
         };
         let pattern = pattern.as_mut().expect("prepared");
-        dispatch(
+        let q_flags = dispatch(
             self.isa,
             ForwardRows {
                 cfg: &self.cfg,
@@ -255,6 +263,9 @@ impl SparseAttention {
                 offs,
             },
         );
+        if q_flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+        }
         Ok(())
     }
 
@@ -264,31 +275,46 @@ impl SparseAttention {
         self.isa != IsaKind::Scalar && !(is_line_aligned(k) && is_line_aligned(v))
     }
 
-    fn compute_landmarks(&self, shape: &AttnShape, k: &[f32], v: &[f32], scratch: &mut Scratch) {
-        if !self.cfg.landmarks {
-            return;
-        }
+    /// Reads keys and values once each: rejects non-finite values (`NonFinite`, keys first),
+    /// writes the landmark block means (when the pattern has landmarks) and, with `stage`,
+    /// line-aligned copies. Returns the rows attention should read.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_kv<'k>(
+        &self,
+        shape: &AttnShape,
+        k: &'k [f32],
+        v: &'k [f32],
+        stage: bool,
+        [lm_k, lm_v]: [&mut [f32]; 2],
+        k_line: &'k mut LineAligned,
+        v_line: &'k mut LineAligned,
+    ) -> Result<(&'k [f32], &'k [f32]), KernelError> {
         let row = shape.kv_heads * shape.head_dim;
-        dispatch(
-            self.isa,
-            BlockMeans {
-                x: k,
-                n: shape.seq,
-                row,
-                block: self.cfg.block_size,
-                out: &mut scratch.lm_k,
-            },
-        );
-        dispatch(
-            self.isa,
-            BlockMeans {
-                x: v,
-                n: shape.seq,
-                row,
-                block: self.cfg.block_size,
-                out: &mut scratch.lm_v,
-            },
-        );
+        let block = self.cfg.block_size;
+        let lm = self.cfg.landmarks;
+        let mut flags = 0;
+        for (x, means, line) in [(k, lm_k, &mut *k_line), (v, lm_v, &mut *v_line)] {
+            flags |= dispatch(
+                self.isa,
+                ScanRows {
+                    x,
+                    row,
+                    block,
+                    means: lm.then_some(means),
+                    copy: stage.then(|| line.get_mut(x.len())),
+                },
+            );
+        }
+        if flags & 0x8000_0000 != 0 {
+            // Rare path: locate the first offending value.
+            check_finite("k", k)?;
+            check_finite("v", v)?;
+        }
+        Ok(if stage {
+            (k_line.staged(k.len()), v_line.staged(v.len()))
+        } else {
+            (k, v)
+        })
     }
 
     /// Allocating convenience over [`forward_into`](Self::forward_into) for `Tensor3` inputs;
@@ -331,11 +357,17 @@ impl SparseAttention {
             });
         }
         check_finite("q", q)?;
-        check_finite("k", k)?;
-        check_finite("v", v)?;
         let mut shared = Scratch::new();
         shared.prepare(&self.cfg, &shape)?;
-        self.compute_landmarks(&shape, k, v, &mut shared);
+        // The threads share the caller's rows: no staging.
+        let Scratch {
+            lm_k,
+            lm_v,
+            k_line,
+            v_line,
+            ..
+        } = &mut shared;
+        self.scan_kv(&shape, k, v, false, [lm_k, lm_v], k_line, v_line)?;
         let (lm_k, lm_v) = (&shared.lm_k[..], &shared.lm_v[..]);
         let row = shape.q_heads * shape.head_dim;
         let per = shape.seq.div_ceil(threads);
@@ -381,7 +413,9 @@ impl SparseAttention {
     }
 
     /// Gradients of `sum(out * d_out)` with respect to `q`, `k` and `v` (written, not added).
-    /// Landmark gradients are spread evenly over the member tokens of each block.
+    /// Landmark gradients are spread evenly over the member tokens of each block. Inputs must
+    /// be finite (`NonFinite` otherwise: the first offending value of `q`, `k`, `v`, `d_out`, in
+    /// that order); after a `NonFinite` the gradient buffers' contents are unspecified.
     #[allow(clippy::too_many_arguments)]
     pub fn backward_into(
         &self,
@@ -395,12 +429,11 @@ impl SparseAttention {
         d_v: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
-        prepare_backward(shape, [q, k, v, d_out], [&mut *d_q, &mut *d_k, &mut *d_v])?;
+        check_backward_lengths(shape, [q, k, v, d_out], [d_q.len(), d_k.len(), d_v.len()])?;
         if shape.seq == 0 {
             return Ok(());
         }
         scratch.prepare(&self.cfg, &shape)?;
-        self.compute_landmarks(&shape, k, v, scratch);
         let lm_len = if self.cfg.landmarks {
             scratch.lm_k.len()
         } else {
@@ -426,16 +459,32 @@ impl SparseAttention {
             dk_line,
             dv_line,
         } = scratch;
-        // Staged: gradients accumulate in zeroed line-aligned rows and are copied out after.
-        let (k, v, gk, gv) = if stage {
+        let (k, v) = match self.scan_kv(
+            &shape,
+            k,
+            v,
+            stage,
+            [&mut *lm_k, &mut *lm_v],
+            k_line,
+            v_line,
+        ) {
+            Ok(rows) => rows,
+            Err(e) => return check_finite("q", q).and(Err(e)),
+        };
+        // d_q needs no zeroing: query i's pass overwrites row i.
+        // Staged: gradients accumulate in zeroed line-aligned rows and are copied out after
+        // (the caller's d_k/d_v are only written then).
+        let (gk, gv) = if stage {
             let (gk, gv) = (dk_line.get_mut(d_k.len()), dv_line.get_mut(d_v.len()));
             gk.fill(0.0);
             gv.fill(0.0);
-            (k_line.copy_of(k), v_line.copy_of(v), gk, gv)
+            (gk, gv)
         } else {
-            (k, v, &mut *d_k, &mut *d_v)
+            d_k.fill(0.0);
+            d_v.fill(0.0);
+            (&mut *d_k, &mut *d_v)
         };
-        dispatch(
+        let flags = dispatch(
             self.isa,
             Backward {
                 cfg: &self.cfg,
@@ -460,6 +509,10 @@ impl SparseAttention {
                 dp,
             },
         );
+        if flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+            check_finite("d_out", d_out)?;
+        }
         if stage {
             d_k.copy_from_slice(dk_line.get_mut(d_k.len()));
             d_v.copy_from_slice(dv_line.get_mut(d_v.len()));
@@ -515,19 +568,57 @@ pub fn tensor_shape(q: &Tensor3, k: &Tensor3, v: &Tensor3) -> Result<AttnShape, 
     Ok(shape)
 }
 
-struct BlockMeans<'a> {
+/// One read of a key or value tensor before attention: its non-finite flags (bit 31, as
+/// `finite_flags`), its landmark block means when `means` is given, and its line-aligned copy
+/// when `copy` is given. One pass instead of three keeps a long sequence from streaming through
+/// the cache three times. Means sum rows in order from zero and multiply by `1/count`: the
+/// operations decode's incremental landmarks repeat, so decode equals forward exactly.
+struct ScanRows<'a> {
     x: &'a [f32],
-    n: usize,
     row: usize,
     block: usize,
-    out: &'a mut [f32],
+    means: Option<&'a mut [f32]>,
+    copy: Option<&'a mut [f32]>,
 }
 
-impl WithIsa for BlockMeans<'_> {
-    type Output = ();
+impl WithIsa for ScanRows<'_> {
+    type Output = u32;
     #[inline(always)]
-    fn run<I: Isa>(self) {
-        block_means::<I>(self.x, self.n, self.row, self.block, self.out)
+    fn run<I: Isa>(self) -> u32 {
+        let ScanRows {
+            x,
+            row,
+            block,
+            mut means,
+            mut copy,
+        } = self;
+        if row == 0 {
+            return 0;
+        }
+        let n = x.len() / row;
+        // Without means the whole tensor is one "block".
+        let block = if means.is_some() { block } else { n.max(1) };
+        let mut flags = 0;
+        for b in 0..n.div_ceil(block) {
+            let (s, e) = block_range(b, block, n);
+            if let Some(m) = means.as_deref_mut() {
+                m[b * row..(b + 1) * row].fill(0.0);
+            }
+            for j in s..e {
+                let r = &x[j * row..(j + 1) * row];
+                flags |= finite_flags(r);
+                if let Some(c) = copy.as_deref_mut() {
+                    c[j * row..(j + 1) * row].copy_from_slice(r);
+                }
+                if let Some(m) = means.as_deref_mut() {
+                    I::axpy(&mut m[b * row..(b + 1) * row], 1.0, r);
+                }
+            }
+            if let Some(m) = means.as_deref_mut() {
+                I::scale(&mut m[b * row..(b + 1) * row], 1.0 / (e - s) as f32);
+            }
+        }
+        flags
     }
 }
 
@@ -545,9 +636,11 @@ struct ForwardRows<'a> {
 }
 
 impl WithIsa for ForwardRows<'_> {
-    type Output = ();
+    /// Non-finite flags of the query rows read (bit 31, as `finite_flags`): checking each
+    /// row as it is used saves a pass over `q`.
+    type Output = u32;
     #[inline(always)]
-    fn run<I: Isa>(self) {
+    fn run<I: Isa>(self) -> u32 {
         let ForwardRows {
             cfg,
             shape,
@@ -561,14 +654,17 @@ impl WithIsa for ForwardRows<'_> {
         } = self;
         let row = shape.q_heads * shape.head_dim;
         let n = shape.seq;
+        let mut flags = 0;
         for (r, out_row) in out.chunks_exact_mut(row).enumerate() {
             let i = first + r;
             pattern.build(cfg, n, i);
             let q_row = &q[i * row..(i + 1) * row];
+            flags |= finite_flags(q_row);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             exp_weights::<I, _>(cfg, &shape, n, pattern, &rows, &offs[..nc], q_row, probs);
             weighted_values::<I, _>(&shape, pattern, &rows, &offs[..nc], probs, out_row);
         }
+        flags
     }
 }
 
@@ -590,9 +686,10 @@ struct Backward<'a> {
 }
 
 impl WithIsa for Backward<'_> {
-    type Output = ();
+    /// Non-finite flags of the `q` and `d_out` rows read (checked as they are used).
+    type Output = u32;
     #[inline(always)]
-    fn run<I: Isa>(self) {
+    fn run<I: Isa>(self) -> u32 {
         let Backward {
             cfg,
             shape,
@@ -615,6 +712,7 @@ impl WithIsa for Backward<'_> {
         let kv_row = shape.kv_heads * d;
         let n = shape.seq;
         let scale = 1.0 / libm::sqrtf(d as f32);
+        let mut flags = 0;
         for i in 0..n {
             pattern.build(cfg, n, i);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
@@ -622,6 +720,7 @@ impl WithIsa for Backward<'_> {
             let t = pattern.tokens();
             let q_row = &q[i * row..(i + 1) * row];
             let do_row = &d_out[i * row..(i + 1) * row];
+            flags |= finite_flags(q_row) | finite_flags(do_row);
             softmax_weights::<I, _>(cfg, &shape, n, pattern, &rows, offs, q_row, probs);
             // dp[hh][c] = d_out_hh . v_c
             I::scores_list(
@@ -674,5 +773,6 @@ impl WithIsa for Backward<'_> {
                 }
             }
         }
+        flags
     }
 }

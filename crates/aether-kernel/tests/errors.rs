@@ -210,6 +210,90 @@ fn non_finite_inputs_are_rejected_with_their_position() {
     );
 }
 
+/// Every ISA the machine has, on sizes where the vector paths scan rows (and stage them
+/// when buffers are not line-aligned): the first offending value is reported, `q` before `k`
+/// before `v` (before `d_out` in the backward), whatever else is bad.
+#[test]
+fn non_finite_precedence_is_the_same_on_every_path() {
+    let shape = AttnShape::mha(300, 4, 16);
+    let len = 300 * 4 * 16;
+    // One spare float in front: slicing from 1 gives buffers that are not line-aligned.
+    let buf = |x: f32| vec![x; len + 1];
+    let nf = |tensor, index| Err(KernelError::NonFinite { tensor, index });
+    for isa in aether_kernel::IsaKind::ALL
+        .into_iter()
+        .filter(|i| i.is_available())
+    {
+        let a = attn().with_isa(isa).unwrap();
+        for skew in [0, 1] {
+            let (mut q, mut k, mut v, mut d_out) = (buf(0.1), buf(0.2), buf(0.3), buf(0.4));
+            let mut out = buf(0.0);
+            let (mut dq, mut dk, mut dv) = (buf(0.0), buf(0.0), buf(0.0));
+            let mut run = |q: &[f32], k: &[f32], v: &[f32], d_out: &[f32]| {
+                let r = skew..skew + len;
+                let mut s = Scratch::new();
+                let fwd = a.forward_into(
+                    shape,
+                    &q[r.clone()],
+                    &k[r.clone()],
+                    &v[r.clone()],
+                    &mut out[r.clone()],
+                    &mut s,
+                );
+                #[cfg(feature = "std")]
+                {
+                    let threaded = a.forward_threaded(
+                        shape,
+                        &q[r.clone()],
+                        &k[r.clone()],
+                        &v[r.clone()],
+                        &mut out[r.clone()],
+                        2,
+                    );
+                    assert_eq!(fwd, threaded, "{isa:?}");
+                }
+                let bwd = a.backward_into(
+                    shape,
+                    &q[r.clone()],
+                    &k[r.clone()],
+                    &v[r.clone()],
+                    &d_out[r.clone()],
+                    &mut dq[r.clone()],
+                    &mut dk[r.clone()],
+                    &mut dv[r.clone()],
+                    &mut s,
+                );
+                (fwd, bwd)
+            };
+            assert_eq!(run(&q, &k, &v, &d_out), (Ok(()), Ok(())));
+            d_out[skew + 7] = f32::NAN;
+            assert_eq!(run(&q, &k, &v, &d_out), (Ok(()), nf("d_out", 7)));
+            v[skew + len - 1] = f32::INFINITY;
+            assert_eq!(
+                run(&q, &k, &v, &d_out),
+                (nf("v", len - 1), nf("v", len - 1))
+            );
+            k[skew + 5000] = f32::NEG_INFINITY;
+            k[skew + 6000] = f32::NAN;
+            assert_eq!(run(&q, &k, &v, &d_out), (nf("k", 5000), nf("k", 5000)));
+            q[skew + len / 2] = f32::NAN;
+            assert_eq!(
+                run(&q, &k, &v, &d_out),
+                (nf("q", len / 2), nf("q", len / 2))
+            );
+            // A bad query alone, found while attending.
+            k[skew + 5000] = 0.2;
+            k[skew + 6000] = 0.2;
+            v[skew + len - 1] = 0.3;
+            d_out[skew + 7] = 0.4;
+            assert_eq!(
+                run(&q, &k, &v, &d_out),
+                (nf("q", len / 2), nf("q", len / 2))
+            );
+        }
+    }
+}
+
 #[test]
 fn overflowing_scores_give_nan_rows_not_panics() {
     // Finite inputs whose dot products overflow f32: the affected query rows become NaN

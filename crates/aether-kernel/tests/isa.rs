@@ -86,11 +86,15 @@ fn every_available_isa_matches_the_scalar_path() {
         let d_out = rng.vec(n * qr);
         let run = |attn: &SparseAttention| {
             let mut s = Scratch::new();
-            let mut out = vec![0.0; q.len()];
+            // Outputs are written, not added to: start them as NaN.
+            let mut out = vec![f32::NAN; q.len()];
             attn.forward_into(shape, &q, &k, &v, &mut out, &mut s)
                 .unwrap();
-            let (mut dq, mut dk, mut dv) =
-                (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+            let (mut dq, mut dk, mut dv) = (
+                vec![f32::NAN; q.len()],
+                vec![f32::NAN; k.len()],
+                vec![f32::NAN; v.len()],
+            );
             attn.backward_into(shape, &q, &k, &v, &d_out, &mut dq, &mut dk, &mut dv, &mut s)
                 .unwrap();
             let mut dec = vec![0.0; q.len()];
@@ -155,14 +159,14 @@ fn results_do_not_depend_on_buffer_alignment() {
     let run = |shift: usize| {
         let (kb, ks) = placed(&k, shift);
         let (vb, vs) = placed(&v, shift);
-        let (mut dkb, dks) = placed(&vec![0.0; kn], shift);
-        let (mut dvb, dvs) = placed(&vec![0.0; kn], shift);
+        let (mut dkb, dks) = placed(&vec![f32::NAN; kn], shift);
+        let (mut dvb, dvs) = placed(&vec![f32::NAN; kn], shift);
         let (k, v) = (&kb[ks..ks + kn], &vb[vs..vs + kn]);
         let mut s = Scratch::new();
-        let mut out = vec![0.0; qn];
+        let mut out = vec![f32::NAN; qn];
         attn.forward_into(shape, &q, k, v, &mut out, &mut s)
             .unwrap();
-        let mut dq = vec![0.0; qn];
+        let mut dq = vec![f32::NAN; qn];
         let (dk, dv) = (&mut dkb[dks..dks + kn], &mut dvb[dvs..dvs + kn]);
         attn.backward_into(shape, &q, k, v, &d_out, &mut dq, dk, dv, &mut s)
             .unwrap();

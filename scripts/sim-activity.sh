@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The simulator activity experiment (issue: 6 classes, unseen rooms). Trains on labelled
-# recordings from 48 random room installations and scores installations of the named
-# `bedroom` and `corridor` geometries, never seen in training. Every installation has its own
+# recordings from 48 (or $INSTALLATIONS) random room installations and scores installations
+# of the named `bedroom` and `corridor` geometries, never seen in training. Every installation has its own
 # empty-room capture, so a head trained with `--reference` is scored calibrated per session
 # (each installation's first 5 s of empty room as its node reference), as a deployed node is.
 # Usage: scripts/sim-activity.sh [WINDOW] [DIR] [TRAIN OPTIONS...]
+# DIR keeps the recordings: a second run on DIR reuses them (delete DIR/train to regenerate).
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail
@@ -34,7 +35,7 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
     done
 }
 if [ ! -d train ]; then
-    for i in $(seq 1 48); do installation train random "$i" 10 1; done
+    for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done
     for room in bedroom corridor; do
         for i in $(seq 1001 1004); do installation test $room "$i" 20 2; done
     done

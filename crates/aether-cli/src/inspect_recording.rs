@@ -1,5 +1,6 @@
 //! `aether inspect FILE` for CSI recordings (format detected from content): format, duration,
-//! nodes with frame counts and rates, counts per packet type, subcarrier layouts, malformed lines.
+//! nodes with frame counts and rates, counts per packet type, subcarrier layouts, malformed
+//! lines, and the sidecar's label and session.
 
 use std::path::Path;
 
@@ -65,6 +66,7 @@ fn to_json(path: &Path, s: &Summary, meta: &aether_io::recording::RecordingMeta)
         "malformed_examples": s.malformed_examples,
         "skipped": s.skipped,
         "label": s.label,
+        "session": meta.session,
         "error": s.fatal,
     });
     if let Some(npz) = &meta.npz {
@@ -84,6 +86,9 @@ fn print_text(path: &Path, s: &Summary, meta: &aether_io::recording::RecordingMe
     println!("{}: CSI recording, format {}", path.display(), s.format);
     if let Some(label) = &s.label {
         println!("  label       {label}");
+    }
+    if let Some(session) = &meta.session {
+        println!("  session     {session}");
     }
     if let Some(npz) = &meta.npz {
         println!(

@@ -128,6 +128,10 @@ fn simulate_writes_labelled_recording() {
     assert_eq!(i["format"], "ruview-jsonl");
     assert_eq!(i["packet_counts"]["raw_csi"], v["frames"]);
     assert_eq!(i["malformed"], 0);
+    // The sidecar's session: the installation (here the seed) in the named room.
+    assert_eq!(v["session"], "bedroom-i3");
+    assert_eq!(i["session"], "bedroom-i3");
+    assert_eq!(i["label"], "fall");
     let bad = aether()
         .args(["simulate", "--scenario", "dance", "--out"])
         .arg(&d)

@@ -444,7 +444,8 @@ impl SparseAttention {
         scratch.d_lm_v.clear();
         scratch.d_lm_v.resize(lm_len, 0.0);
         grow(&mut scratch.dp, scratch.probs.len());
-        let stage = self.stage_rows(k, v) || !(is_line_aligned(d_k) && is_line_aligned(d_v));
+        let stage = self.stage_rows(k, v)
+            || (self.isa != IsaKind::Scalar && !(is_line_aligned(d_k) && is_line_aligned(d_v)));
         let Scratch {
             pattern,
             probs,

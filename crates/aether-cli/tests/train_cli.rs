@@ -269,8 +269,17 @@ fn train_eval_calibrate_run_on_espectre() {
 #[test]
 fn simulated_installations_are_calibrated_per_session() {
     let tmp = std::env::temp_dir().join(format!("aether-sim-sessions-{}", std::process::id()));
+    let aether_ok = |args: &[&str]| {
+        let out = aether(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
     let sim = |dir: &str, scenario: &str, seed: u64, installation: u64| {
-        let out = aether(&[
+        aether_ok(&[
             "simulate",
             "--scenario",
             scenario,
@@ -285,11 +294,6 @@ fn simulated_installations_are_calibrated_per_session() {
             "--out",
             &tmp.join(dir).display().to_string(),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     };
     for i in [1, 2] {
         sim("train", "empty", i, i);
@@ -302,7 +306,7 @@ fn simulated_installations_are_calibrated_per_session() {
     sim("orphan", "walking", 105, 5);
     let model = tmp.join("m.rvne").display().to_string();
     let path = |d: &str| tmp.join(d).display().to_string();
-    let out = aether(&[
+    aether_ok(&[
         "train",
         "--data",
         &path("train"),
@@ -318,13 +322,8 @@ fn simulated_installations_are_calibrated_per_session() {
         "--idle-class",
         "empty",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
-    let out = aether(&[
+    let out = aether_ok(&[
         "eval",
         "--model",
         &model,
@@ -333,11 +332,6 @@ fn simulated_installations_are_calibrated_per_session() {
         "--calibrate-sessions",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["mode"], "calibrated");
     let left_out: Vec<&str> = r["calibration_left_out"]

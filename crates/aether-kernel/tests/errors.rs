@@ -231,38 +231,19 @@ fn non_finite_precedence_is_the_same_on_every_path() {
             let (mut dq, mut dk, mut dv) = (buf(0.0), buf(0.0), buf(0.0));
             let mut run = |q: &[f32], k: &[f32], v: &[f32], d_out: &[f32]| {
                 let r = skew..skew + len;
-                let mut s = Scratch::new();
-                let fwd = a.forward_into(
-                    shape,
-                    &q[r.clone()],
-                    &k[r.clone()],
-                    &v[r.clone()],
-                    &mut out[r.clone()],
-                    &mut s,
-                );
-                #[cfg(feature = "std")]
-                {
-                    let threaded = a.forward_threaded(
-                        shape,
-                        &q[r.clone()],
-                        &k[r.clone()],
-                        &v[r.clone()],
-                        &mut out[r.clone()],
-                        2,
-                    );
-                    assert_eq!(fwd, threaded, "{isa:?}");
-                }
-                let bwd = a.backward_into(
-                    shape,
+                let (q, k, v, d_out) = (
                     &q[r.clone()],
                     &k[r.clone()],
                     &v[r.clone()],
                     &d_out[r.clone()],
-                    &mut dq[r.clone()],
-                    &mut dk[r.clone()],
-                    &mut dv[r.clone()],
-                    &mut s,
                 );
+                let out = &mut out[r.clone()];
+                let mut s = Scratch::new();
+                let fwd = a.forward_into(shape, q, k, v, out, &mut s);
+                #[cfg(feature = "std")]
+                assert_eq!(fwd, a.forward_threaded(shape, q, k, v, out, 2), "{isa:?}");
+                let (dq, dk, dv) = (&mut dq[r.clone()], &mut dk[r.clone()], &mut dv[r]);
+                let bwd = a.backward_into(shape, q, k, v, d_out, dq, dk, dv, &mut s);
                 (fwd, bwd)
             };
             assert_eq!(run(&q, &k, &v, &d_out), (Ok(()), Ok(())));

@@ -96,6 +96,50 @@ pub(crate) trait Isa: Copy {
     ) {
         per_candidate_scatter::<Self>(tok, lm, offs, n_tok, heads, src, w, stride)
     }
+
+    /// `scatter_list` turned key-major, for the backward's local window: into one key/value
+    /// row `dst` (`kv_heads * d` wide), `dst_g += sum_s sum_{hh in g} w[w_at[s] + hh *
+    /// w_stride] * src_hh(first + s)`, where source `s` is the query row `first + s` of `src`
+    /// (`q_heads * d` wide). The row is read and written once for all its queries.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn gather_rows(
+        dst: &mut [f32],
+        heads: Heads,
+        src: &[f32],
+        first: usize,
+        w: &[f32],
+        w_at: &[usize],
+        w_stride: usize,
+    ) {
+        per_row_gather::<Self>(dst, heads, src, first, w, w_at, w_stride)
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn per_row_gather<I: Isa>(
+    dst: &mut [f32],
+    heads: Heads,
+    src: &[f32],
+    first: usize,
+    w: &[f32],
+    w_at: &[usize],
+    w_stride: usize,
+) {
+    let d = heads.d;
+    let row = heads.q_heads * d;
+    for (s, &at) in w_at.iter().enumerate() {
+        let src_row = &src[(first + s) * row..(first + s + 1) * row];
+        for hh in 0..heads.q_heads {
+            let g = hh / heads.group;
+            I::axpy(
+                &mut dst[g * d..(g + 1) * d],
+                w[at + hh * w_stride],
+                &src_row[hh * d..(hh + 1) * d],
+            );
+        }
+    }
 }
 
 /// Per row of `count` scores (rows `stride` apart, one per `inv` entry): `exp(s - max)` in
@@ -579,6 +623,103 @@ mod x86 {
         }
     }
 
+    /// `acc += w * row` (one source row's head).
+    #[inline(always)]
+    unsafe fn gather_term<const C: usize>(acc: &mut [__m256; C], w: f32, r: *const f32) {
+        let wv = _mm256_set1_ps(w);
+        for (x, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(r.add(8 * x)), *a);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_row<const C: usize>(r: *const f32) -> [__m256; C] {
+        core::array::from_fn(|x| _mm256_loadu_ps(r.add(8 * x)))
+    }
+
+    #[inline(always)]
+    unsafe fn store_row<const C: usize>(r: *mut f32, acc: &[__m256; C]) {
+        for (x, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(r.add(8 * x), *a);
+        }
+    }
+
+    /// `Isa::gather_rows` (see the AVX-512 version): MHA heads in pairs, each GQA group's
+    /// sources alternating between two accumulator sets.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gather_rows_c<const C: usize>(
+        dst: &mut [f32],
+        heads: Heads,
+        src: &[f32],
+        first: usize,
+        w: &[f32],
+        w_at: &[usize],
+        w_stride: usize,
+    ) {
+        let d = 8 * C;
+        let row = heads.q_heads * d;
+        let count = w_at.len();
+        assert!(
+            dst.len() >= (heads.q_heads / heads.group) * d
+                && src.len() >= (first + count) * row
+                && w_at
+                    .iter()
+                    .all(|&at| at + (heads.q_heads - 1) * w_stride < w.len())
+        );
+        let (dp, sp, wp) = (dst.as_mut_ptr(), src.as_ptr(), w.as_ptr());
+        if heads.group == 1 {
+            let mut hh = 0;
+            while hh + 2 <= heads.q_heads {
+                let (mut a0, mut a1) = (
+                    load_row::<C>(dp.add(hh * d)),
+                    load_row::<C>(dp.add((hh + 1) * d)),
+                );
+                for (s, &at) in w_at.iter().enumerate() {
+                    let r = sp.add((first + s) * row + hh * d);
+                    gather_term(&mut a0, *wp.add(at + hh * w_stride), r);
+                    gather_term(&mut a1, *wp.add(at + (hh + 1) * w_stride), r.add(d));
+                }
+                store_row(dp.add(hh * d), &a0);
+                store_row(dp.add((hh + 1) * d), &a1);
+                hh += 2;
+            }
+            if hh < heads.q_heads {
+                let mut a0 = load_row::<C>(dp.add(hh * d));
+                for (s, &at) in w_at.iter().enumerate() {
+                    let r = sp.add((first + s) * row + hh * d);
+                    gather_term(&mut a0, *wp.add(at + hh * w_stride), r);
+                }
+                store_row(dp.add(hh * d), &a0);
+            }
+            return;
+        }
+        for g in 0..heads.q_heads / heads.group {
+            let (mut a0, mut a1) = (load_row::<C>(dp.add(g * d)), [_mm256_setzero_ps(); C]);
+            let group = g * heads.group..(g + 1) * heads.group;
+            let mut s = 0;
+            while s + 2 <= count {
+                let (at0, at1) = (w_at[s], w_at[s + 1]);
+                for hh in group.clone() {
+                    let r = sp.add((first + s) * row + hh * d);
+                    gather_term(&mut a0, *wp.add(at0 + hh * w_stride), r);
+                    gather_term(&mut a1, *wp.add(at1 + hh * w_stride), r.add(row));
+                }
+                s += 2;
+            }
+            if s < count {
+                for hh in group {
+                    let r = sp.add((first + s) * row + hh * d);
+                    gather_term(&mut a0, *wp.add(w_at[s] + hh * w_stride), r);
+                }
+            }
+            for (a0, a1) in a0.iter_mut().zip(a1) {
+                *a0 = _mm256_add_ps(*a0, a1);
+            }
+            store_row(dp.add(g * d), &a0);
+        }
+    }
+
     macro_rules! by_width {
         ($d:expr, $f:ident, ($($arg:expr),*), $fallback:expr) => {
             // SAFETY: Avx2 exists only when AVX2+FMA are available; the helpers assert their
@@ -651,6 +792,24 @@ mod x86 {
                 scatter_list_c,
                 (tok, lm, offs, n_tok, heads, src, w, stride),
                 per_candidate_scatter::<Self>(tok, lm, offs, n_tok, heads, src, w, stride)
+            )
+        }
+
+        #[inline(always)]
+        fn gather_rows(
+            dst: &mut [f32],
+            heads: Heads,
+            src: &[f32],
+            first: usize,
+            w: &[f32],
+            w_at: &[usize],
+            w_stride: usize,
+        ) {
+            by_width!(
+                heads.d,
+                gather_rows_c,
+                (dst, heads, src, first, w, w_at, w_stride),
+                per_row_gather::<Self>(dst, heads, src, first, w, w_at, w_stride)
             )
         }
 

@@ -23,6 +23,10 @@ pub struct Scratch {
     d_lm_k: Vec<f32>,
     d_lm_v: Vec<f32>,
     dp: Vec<f32>,
+    // Backward only: a tile of queries' local-window weights (`ds` and `p`), gathered into the
+    // key/value gradients key by key once the tile is done (see `WINDOW_TILE`).
+    win_ds: Vec<f32>,
+    win_p: Vec<f32>,
     // Vector paths: line-aligned keys/values (and key/value gradients) when the caller's are
     // not (see `aligned`).
     k_line: LineAligned,
@@ -444,6 +448,12 @@ impl SparseAttention {
         scratch.d_lm_v.clear();
         scratch.d_lm_v.resize(lm_len, 0.0);
         grow(&mut scratch.dp, scratch.probs.len());
+        let win = WINDOW_TILE
+            .checked_mul(shape.q_heads)
+            .and_then(|x| x.checked_mul(window_span(&self.cfg, shape.seq)))
+            .ok_or(KernelError::SizeOverflow)?;
+        grow(&mut scratch.win_ds, win);
+        grow(&mut scratch.win_p, win);
         let stage = self.stage_rows(k, v)
             || (self.isa != IsaKind::Scalar && !(is_line_aligned(d_k) && is_line_aligned(d_v)));
         let Scratch {
@@ -455,6 +465,8 @@ impl SparseAttention {
             d_lm_k,
             d_lm_v,
             dp,
+            win_ds,
+            win_p,
             k_line,
             v_line,
             dk_line,
@@ -508,6 +520,8 @@ impl SparseAttention {
                 probs,
                 offs,
                 dp,
+                win_ds,
+                win_p,
             },
         );
         if flags & 0x8000_0000 != 0 {
@@ -684,6 +698,23 @@ struct Backward<'a> {
     probs: &'a mut [f32],
     offs: &'a mut [usize],
     dp: &'a mut [f32],
+    win_ds: &'a mut [f32],
+    win_p: &'a mut [f32],
+}
+
+/// Queries whose local-window gradients are gathered together. The window is the bulk of every
+/// query's candidates, and neighbouring queries share most of it: per tile, each key/value
+/// gradient row of the window is read and written once instead of once per query.
+const WINDOW_TILE: usize = 32;
+
+/// Longest local window of any query of a sequence of `n`.
+fn window_span(cfg: &SparseConfig, n: usize) -> usize {
+    let span = if cfg.causal {
+        cfg.window.saturating_add(1)
+    } else {
+        cfg.window.saturating_mul(2).saturating_add(1)
+    };
+    span.min(n)
 }
 
 impl WithIsa for Backward<'_> {
@@ -706,6 +737,8 @@ impl WithIsa for Backward<'_> {
             probs,
             offs,
             dp,
+            win_ds,
+            win_p,
         } = self;
         let heads = heads_of(&shape);
         let d = shape.head_dim;
@@ -714,7 +747,14 @@ impl WithIsa for Backward<'_> {
         let n = shape.seq;
         let scale = 1.0 / libm::sqrtf(d as f32);
         let mut flags = 0;
+        let span = window_span(cfg, n);
+        let qh = shape.q_heads;
+        // Per tile row: the first key and the length of its query's window.
+        let mut win_lo = [0usize; WINDOW_TILE];
+        let mut win_len = [0usize; WINDOW_TILE];
+        let mut w_at = [0usize; WINDOW_TILE];
         for i in 0..n {
+            let r = i % WINDOW_TILE;
             pattern.build(cfg, n, i);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             let offs = &offs[..nc];
@@ -756,9 +796,45 @@ impl WithIsa for Backward<'_> {
                 dp,
                 nc,
             );
-            // dk += ds q ; dv += p d_out (landmark rows into d_lm_*).
-            I::scatter_list(d_k, d_lm_k, offs, t, heads, q_row, dp, nc);
-            I::scatter_list(d_v, d_lm_v, offs, t, heads, do_row, probs, nc);
+            // dk += ds q ; dv += p d_out: the window's share after the tile (below), the other
+            // candidates' now (landmark rows into d_lm_*).
+            let wl = pattern.window_len();
+            let (lo, rest) = (pattern.lo, &offs[wl..]);
+            I::scatter_list(d_k, d_lm_k, rest, t - wl, heads, q_row, &dp[wl..], nc);
+            I::scatter_list(d_v, d_lm_v, rest, t - wl, heads, do_row, &probs[wl..], nc);
+            win_lo[r] = lo;
+            win_len[r] = wl;
+            for hh in 0..qh {
+                let at = (r * qh + hh) * span;
+                win_ds[at..at + wl].copy_from_slice(&dp[hh * nc..hh * nc + wl]);
+                win_p[at..at + wl].copy_from_slice(&probs[hh * nc..hh * nc + wl]);
+            }
+            if r + 1 == WINDOW_TILE || i + 1 == n {
+                // Windows start and end no earlier than the previous query's, so the tile
+                // rows whose window holds key j are a contiguous run `first..end` that only
+                // moves forward with j.
+                let rows = r + 1;
+                let i0 = i + 1 - rows;
+                let (mut first, mut end) = (0, 0);
+                for j in win_lo[0]..win_lo[r] + win_len[r] {
+                    while first < rows && win_lo[first] + win_len[first] <= j {
+                        first += 1;
+                    }
+                    while end < rows && win_lo[end] <= j {
+                        end += 1;
+                    }
+                    for (s, at) in (first..end).zip(w_at.iter_mut()) {
+                        *at = s * qh * span + (j - win_lo[s]);
+                    }
+                    let w_at = &w_at[..end - first];
+                    let (dk_j, dv_j) = (
+                        &mut d_k[j * kv_row..(j + 1) * kv_row],
+                        &mut d_v[j * kv_row..(j + 1) * kv_row],
+                    );
+                    I::gather_rows(dk_j, heads, q, i0 + first, win_ds, w_at, span);
+                    I::gather_rows(dv_j, heads, d_out, i0 + first, win_p, w_at, span);
+                }
+            }
         }
         if cfg.landmarks {
             // A block mean's gradient reaches each member token divided by the block's count.

@@ -436,6 +436,122 @@ unsafe fn scatter_list_c<const C: usize>(
     }
 }
 
+/// `acc += w * row` (one source row's head).
+#[inline(always)]
+unsafe fn gather_term<const C: usize>(acc: &mut [__m512; C], w: f32, r: *const f32) {
+    let wv = _mm512_set1_ps(w);
+    for (x, a) in acc.iter_mut().enumerate() {
+        *a = _mm512_fmadd_ps(wv, _mm512_loadu_ps(r.add(16 * x)), *a);
+    }
+}
+
+/// `Isa::gather_rows` for MHA heads `hh..hh + HB`, each in its own registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather_heads<const C: usize, const HB: usize>(
+    dst: *mut f32,
+    src: *const f32,
+    w: *const f32,
+    hh: usize,
+    d: usize,
+    row: usize,
+    first: usize,
+    w_at: &[usize],
+    w_stride: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); C]; HB];
+    for (h, acc) in acc.iter_mut().enumerate() {
+        for (x, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_loadu_ps(dst.add((hh + h) * d + 16 * x));
+        }
+    }
+    for (s, &at) in w_at.iter().enumerate() {
+        let r = src.add((first + s) * row + hh * d);
+        for (h, acc) in acc.iter_mut().enumerate() {
+            gather_term(acc, *w.add(at + (hh + h) * w_stride), r.add(h * d));
+        }
+    }
+    for (h, acc) in acc.iter().enumerate() {
+        for (x, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(dst.add((hh + h) * d + 16 * x), *a);
+        }
+    }
+}
+
+/// `Isa::gather_rows` with each KV head's row in `U` accumulator sets (one load and one store
+/// of the row; separate sets so the FMAs of successive sources do not wait on each other).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather_rows_c<const C: usize, const U: usize>(
+    dst: &mut [f32],
+    heads: Heads,
+    src: &[f32],
+    first: usize,
+    w: &[f32],
+    w_at: &[usize],
+    w_stride: usize,
+) {
+    let d = 16 * C;
+    let row = heads.q_heads * d;
+    let kv_heads = heads.q_heads / heads.group;
+    let count = w_at.len();
+    assert!(
+        dst.len() >= kv_heads * d
+            && src.len() >= (first + count) * row
+            && w_at
+                .iter()
+                .all(|&at| at + (heads.q_heads - 1) * w_stride < w.len())
+    );
+    let (dp, sp, wp) = (dst.as_mut_ptr(), src.as_ptr(), w.as_ptr());
+    if heads.group == 1 {
+        // MHA: every head is its own KV head; a block of heads accumulates side by side.
+        let mut hh = 0;
+        while hh + 4 <= heads.q_heads {
+            gather_heads::<C, 4>(dp, sp, wp, hh, d, row, first, w_at, w_stride);
+            hh += 4;
+        }
+        while hh < heads.q_heads {
+            gather_heads::<C, 1>(dp, sp, wp, hh, d, row, first, w_at, w_stride);
+            hh += 1;
+        }
+        return;
+    }
+    for g in 0..kv_heads {
+        let t = dp.add(g * d);
+        let mut acc = [[_mm512_setzero_ps(); C]; U];
+        for (x, a) in acc[0].iter_mut().enumerate() {
+            *a = _mm512_loadu_ps(t.add(16 * x));
+        }
+        let heads_of_g = g * heads.group..(g + 1) * heads.group;
+        let mut s = 0;
+        while s + U <= count {
+            for (u, acc) in acc.iter_mut().enumerate() {
+                let at = *w_at.get_unchecked(s + u);
+                for hh in heads_of_g.clone() {
+                    let r = sp.add((first + s + u) * row + hh * d);
+                    gather_term(acc, *wp.add(at + hh * w_stride), r);
+                }
+            }
+            s += U;
+        }
+        while s < count {
+            let at = *w_at.get_unchecked(s);
+            for hh in heads_of_g.clone() {
+                let r = sp.add((first + s) * row + hh * d);
+                gather_term(&mut acc[0], *wp.add(at + hh * w_stride), r);
+            }
+            s += 1;
+        }
+        for x in 0..C {
+            let mut a = acc[0][x];
+            for set in acc.iter().skip(1) {
+                a = _mm512_add_ps(a, set[x]);
+            }
+            _mm512_storeu_ps(t.add(16 * x), a);
+        }
+    }
+}
+
 macro_rules! by_width {
     ($d:expr, $f:ident $(::<$u2:literal, $u4:literal>)?, ($($arg:expr),*), $fallback:expr) => {
         // SAFETY: Avx512 exists only when AVX-512F, AVX2 and FMA are available; the helpers
@@ -617,6 +733,24 @@ impl Isa for Avx512 {
             scatter_list_c,
             (tok, lm, offs, n_tok, heads, src, w, stride),
             Avx2::scatter_list(tok, lm, offs, n_tok, heads, src, w, stride)
+        )
+    }
+
+    #[inline(always)]
+    fn gather_rows(
+        dst: &mut [f32],
+        heads: Heads,
+        src: &[f32],
+        first: usize,
+        w: &[f32],
+        w_at: &[usize],
+        w_stride: usize,
+    ) {
+        by_width!(
+            heads.d,
+            gather_rows_c::<2, 2>,
+            (dst, heads, src, first, w, w_at, w_stride),
+            Avx2::gather_rows(dst, heads, src, first, w, w_at, w_stride)
         )
     }
 }

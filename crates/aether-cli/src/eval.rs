@@ -50,6 +50,7 @@ fn report_json(r: &Report) -> serde_json::Value {
         "idle_hours": r.idle_hours,
         "per_class": r.per_class,
         "confusion": r.confusion,
+        "events": r.events,
     })
 }
 
@@ -80,6 +81,17 @@ fn print_report(title: &str, r: &Report) {
     );
     for (name, row) in r.confusion.classes.iter().zip(&r.confusion.matrix) {
         println!("  {name:>12} {row:?}");
+    }
+    for e in &r.events {
+        println!(
+            "  event {}: {} of {} episodes detected (recall {:.4}), {} false alarms ({:.1}/h)",
+            e.class,
+            e.detected,
+            e.episodes,
+            e.recall,
+            e.false_alarms,
+            e.false_alarms_per_hour.unwrap_or(0.0)
+        );
     }
 }
 

@@ -264,6 +264,81 @@ fn train_eval_calibrate_run_on_espectre() {
     std::fs::remove_dir_all(&tmp).ok();
 }
 
+/// A head trained with an event class reports it per episode: one fall per simulated `fall`
+/// capture and node, caught or not, plus false alarms elsewhere.
+#[test]
+fn eval_scores_event_classes_per_episode() {
+    let tmp = std::env::temp_dir().join(format!("aether-events-{}", std::process::id()));
+    let path = |d: &str| tmp.join(d).display().to_string();
+    let sim = |dir: &str, scenario: &str, seed: u64| {
+        let out = aether(&[
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seconds",
+            "8",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            &path(dir),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for seed in [1, 2, 3] {
+        sim("train", "fall", seed);
+        sim("train", "walking", 10 + seed);
+    }
+    sim("test", "fall", 21);
+    sim("test", "fall", 22);
+    sim("test", "walking", 23);
+    let model = path("m.rvne");
+    let args = [
+        "train",
+        "--data",
+        &path("train"),
+        "--out",
+        &model,
+        "--epochs",
+        "2",
+        "--window",
+        "32",
+        "--hop",
+        "8",
+        "--events",
+        "fall",
+        "--quiet",
+    ];
+    let out = aether(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = aether(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = r["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["class"], "fall");
+    // Two fall captures, each recorded by the simulator's two nodes: four episodes.
+    let episodes = e["episodes"].as_u64().unwrap();
+    assert_eq!(episodes, 4, "{e}");
+    let detected = e["detected"].as_u64().unwrap();
+    assert!(detected <= episodes);
+    assert!((e["recall"].as_f64().unwrap() - detected as f64 / episodes as f64).abs() < 1e-12);
+    assert!(e["false_alarms_per_hour"].as_f64().unwrap() >= 0.0);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
 /// Simulated installations: a head trained on frames referenced to each installation's
 /// empty-room capture, scored calibrated per session from the test data itself.
 #[test]

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
-use crate::metrics::{default_idle_class, report, Decision, Report};
+use crate::metrics::{default_idle_class, episodes_of, event_scores, report, Decision, Report};
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
     apply_reference, assign_sessions, normalise, predict, train, Prepared, SplitBy, TrainOptions,
@@ -132,7 +132,26 @@ impl Scorer {
         } else {
             0.0
         };
-        Ok(report(&self.classes, &decisions, idle, hop_s))
+        let mut r = report(&self.classes, &decisions, idle, hop_s);
+        let events: Vec<usize> = (self.window_labels.events.iter())
+            .filter_map(|e| self.classes.iter().position(|c| c == e))
+            .collect();
+        if !events.is_empty() {
+            let labels: Vec<&[Option<String>]> =
+                streams.iter().map(|s| s.labels.as_slice()).collect();
+            let episodes = episodes_of(&labels, &self.classes, &events);
+            let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
+            r.events = event_scores(
+                &self.classes,
+                &events,
+                &episodes,
+                &decisions,
+                &starts,
+                self.window,
+                hop_s,
+            );
+        }
+        Ok(r)
     }
 }
 

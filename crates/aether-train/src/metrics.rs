@@ -35,6 +35,124 @@ pub struct Report {
     pub idle_hours: f64,
     pub per_class: Vec<ClassScores>,
     pub confusion: Confusion,
+    /// Event classes scored per episode (see [`event_scores`]); empty for heads without events.
+    pub events: Vec<EventScores>,
+}
+
+/// One episode of an event class: frames `start..end` of one stream, all labelled `class`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Episode {
+    pub stream: usize,
+    pub class: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Episode-level scores of one event class: what a deployment asks of a fall detector (was each
+/// fall caught, and how often does it cry fall when nobody fell), next to the per-window recall.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventScores {
+    pub class: String,
+    /// Episodes with at least one scored window (a window the labelling rule calls this event).
+    pub episodes: u64,
+    /// Episodes with at least one window predicted as the event.
+    pub detected: u64,
+    /// `detected / episodes`.
+    pub recall: f64,
+    /// Alarm onsets on windows whose truth is another class (a run of consecutive such windows
+    /// predicted as the event counts once).
+    pub false_alarms: u64,
+    /// `false_alarms` per hour of windows whose truth is another class.
+    pub false_alarms_per_hour: Option<f64>,
+}
+
+/// Runs of frames labelled with one of `events` (class indices into `classes`) in each stream.
+pub fn episodes_of(
+    labels: &[&[Option<String>]],
+    classes: &[String],
+    events: &[usize],
+) -> Vec<Episode> {
+    let mut out = Vec::new();
+    for (stream, frames) in labels.iter().enumerate() {
+        let class_of = |f: &Option<String>| {
+            f.as_deref()
+                .and_then(|l| events.iter().copied().find(|&e| classes[e] == l))
+        };
+        let mut f = 0;
+        while f < frames.len() {
+            match class_of(&frames[f]) {
+                Some(class) => {
+                    let start = f;
+                    while f < frames.len() && class_of(&frames[f]) == Some(class) {
+                        f += 1;
+                    }
+                    out.push(Episode {
+                        stream,
+                        class,
+                        start,
+                        end: f,
+                    });
+                }
+                None => f += 1,
+            }
+        }
+    }
+    out
+}
+
+/// Scores each event class of `events` per episode. `starts[k]` is the first frame of decision
+/// `k`'s window of `window` frames; `hop_s` the time one decision stands for.
+pub fn event_scores(
+    classes: &[String],
+    events: &[usize],
+    episodes: &[Episode],
+    decisions: &[Decision],
+    starts: &[usize],
+    window: usize,
+    hop_s: f64,
+) -> Vec<EventScores> {
+    events
+        .iter()
+        .map(|&e| {
+            let (mut scored, mut detected) = (0, 0);
+            for ep in episodes.iter().filter(|ep| ep.class == e) {
+                let overlapping = decisions.iter().zip(starts).filter(|(d, &s)| {
+                    d.stream == ep.stream && d.truth == e && s < ep.end && s + window > ep.start
+                });
+                let mut any = false;
+                let mut hit = false;
+                for (d, _) in overlapping {
+                    any = true;
+                    hit |= d.pred == e;
+                }
+                scored += u64::from(any);
+                detected += u64::from(hit);
+            }
+            let (mut onsets, mut others) = (0u64, 0u64);
+            let mut prev: Option<(usize, bool)> = None;
+            for d in decisions.iter().filter(|d| d.truth != e) {
+                others += 1;
+                let alarm = d.pred == e;
+                if alarm && !matches!(prev, Some((s, true)) if s == d.stream) {
+                    onsets += 1;
+                }
+                prev = Some((d.stream, alarm));
+            }
+            let hours = others as f64 * hop_s / 3600.0;
+            EventScores {
+                class: classes[e].clone(),
+                episodes: scored,
+                detected,
+                recall: if scored > 0 {
+                    detected as f64 / scored as f64
+                } else {
+                    0.0
+                },
+                false_alarms: onsets,
+                false_alarms_per_hour: (hours > 0.0).then(|| onsets as f64 / hours),
+            }
+        })
+        .collect()
 }
 
 impl Confusion {
@@ -159,6 +277,7 @@ pub fn report(
         idle_hours,
         per_class,
         confusion: conf,
+        events: Vec::new(),
     }
 }
 
@@ -198,5 +317,52 @@ mod tests {
         assert_eq!(r.fp_rate, Some(0.2));
         // 10 idle decisions x 0.36 s = 0.001 h, one alarm onset.
         assert!((r.false_alarms_per_hour.unwrap() - 1000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scores_event_episodes_and_false_alarms() {
+        let classes: Vec<String> = ["still", "fall"].iter().map(|s| s.to_string()).collect();
+        let some = |l: &str| Some(l.to_string());
+        // Stream 0: a fall at frames 40..60; stream 1: falls at 10..20 and 70..90.
+        let mut l0 = vec![some("still"); 100];
+        l0[40..60].fill(some("fall"));
+        let mut l1 = vec![some("still"); 100];
+        l1[10..20].fill(some("fall"));
+        l1[70..90].fill(some("fall"));
+        let eps = episodes_of(&[&l0, &l1], &classes, &[1]);
+        let span = |e: &Episode| (e.stream, e.start, e.end);
+        assert_eq!(
+            eps.iter().map(span).collect::<Vec<_>>(),
+            vec![(0, 40, 60), (1, 10, 20), (1, 70, 90)]
+        );
+        // Windows of 20 frames, hop 10 (0.1 s per decision): (stream, start, truth, pred).
+        let rows = [
+            (0, 0, 0, 1),  // false alarm onset
+            (0, 10, 0, 1), // same run
+            (0, 20, 0, 0),
+            (0, 40, 1, 0), // stream 0's fall: missed in this window,
+            (0, 50, 1, 1), // caught in this one
+            (0, 70, 0, 1), // second onset
+            (1, 0, 1, 0),  // stream 1's first fall: missed
+            (1, 30, 0, 0),
+            (1, 70, 1, 1), // second fall caught
+            (1, 80, 0, 0),
+        ];
+        let decisions: Vec<Decision> = rows
+            .iter()
+            .map(|&(stream, _, truth, pred)| Decision {
+                stream,
+                truth,
+                pred,
+            })
+            .collect();
+        let starts: Vec<usize> = rows.iter().map(|r| r.1).collect();
+        let e = event_scores(&classes, &[1], &eps, &decisions, &starts, 20, 0.1);
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 2));
+        assert!((e[0].recall - 2.0 / 3.0).abs() < 1e-12);
+        // 6 other-truth decisions x 0.1 s.
+        let per_h = e[0].false_alarms_per_hour.unwrap();
+        assert!((per_h - 2.0 / (0.6 / 3600.0)).abs() < 1e-6, "{per_h}");
     }
 }

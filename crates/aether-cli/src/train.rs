@@ -114,8 +114,9 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     hop: usize,
     /// Event classes (e.g. fall,sit_down): a window containing at least --event-min-frames
-    /// frames of one is labelled with it. Other windows need every frame to agree. Stored in
-    /// the model, so `eval` cuts its truth windows the same way.
+    /// frames of one is labelled with it; `NAME:FRAMES` gives that event its own minimum (e.g.
+    /// wave:128). Other windows need every frame to agree. Stored in the model, so `eval` cuts
+    /// its truth windows the same way.
     #[arg(long, value_delimiter = ',')]
     events: Vec<String>,
     /// Frames of an event class that make a window that event.
@@ -223,16 +224,37 @@ impl Args {
         if self.window == 0 || self.hop == 0 || self.batch == 0 {
             anyhow::bail!("--window, --hop and --batch must be positive");
         }
-        if !self.events.is_empty() && !(1..=self.window).contains(&self.event_min_frames) {
-            anyhow::bail!("--event-min-frames must be between 1 and --window");
+        let mut window_labels = aether_train::data::WindowLabels {
+            event_min_frames: self.event_min_frames,
+            ..Default::default()
+        };
+        for e in &self.events {
+            let (name, frames) = match e.split_once(':') {
+                Some((name, n)) => {
+                    let n: usize = n.parse().map_err(|_| {
+                        anyhow::anyhow!("--events {e:?}: FRAMES after ':' must be a whole number")
+                    })?;
+                    (name, n)
+                }
+                None => (e.as_str(), self.event_min_frames),
+            };
+            if name.is_empty() || !(1..=self.window).contains(&frames) {
+                anyhow::bail!(
+                    "--events {e:?}: a named event needs between 1 and --window ({}) frames",
+                    self.window
+                );
+            }
+            if frames != self.event_min_frames {
+                window_labels
+                    .min_frames_by_event
+                    .insert(name.to_owned(), frames);
+            }
+            window_labels.events.push(name.to_owned());
         }
         Ok(TrainOptions {
             window: self.window,
             hop: self.hop,
-            window_labels: aether_train::data::WindowLabels {
-                events: self.events.clone(),
-                event_min_frames: self.event_min_frames,
-            },
+            window_labels,
             epochs: self.epochs,
             batch: self.batch,
             lr: self.lr,

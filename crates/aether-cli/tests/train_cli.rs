@@ -336,6 +336,55 @@ fn eval_scores_event_classes_per_episode() {
     assert!(detected <= episodes);
     assert!((e["recall"].as_f64().unwrap() - detected as f64 / episodes as f64).abs() < 1e-12);
     assert!(e["false_alarms_per_hour"].as_f64().unwrap() >= 0.0);
+
+    // An event's own minimum is stored, and eval cuts its truth windows by it: a fall must
+    // fill the whole 32-frame window now, so fewer windows are fall than with 16 frames.
+    let support = |r: &serde_json::Value| {
+        let per_class = r["per_class"].as_array().unwrap();
+        let fall = per_class.iter().find(|c| c["class"] == "fall").unwrap();
+        fall["support"].as_u64().unwrap()
+    };
+    let strict = path("strict.rvne");
+    let mut args = args.to_vec();
+    args[4] = &strict;
+    args[12] = "fall:32";
+    let out = aether(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = aether(&["inspect", &strict, "--json"]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("train.event_min_frames.fall"), "{text}");
+    let out = aether(&[
+        "eval",
+        "--model",
+        &strict,
+        "--data",
+        &path("test"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r_strict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (loose, tight) = (support(&r), support(&r_strict));
+    assert!(
+        tight > 0 && tight < loose,
+        "fall windows: {tight} at 32 frames, {loose} at 16"
+    );
+    for bad in ["fall:0", "fall:129", "fall:x", ":16"] {
+        args[12] = bad;
+        let out = aether(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--events"),
+            "{bad}: {err}"
+        );
+    }
     std::fs::remove_dir_all(&tmp).ok();
 }
 

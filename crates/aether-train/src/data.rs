@@ -360,14 +360,25 @@ pub struct Window {
 /// second) give few such windows once windows are long enough to see slow activity, so
 /// `events` names classes for which a window is labelled by what it *contains*: a window with
 /// at least `event_min_frames` frames of an event class is that event (the event with the most
-/// frames if several); other windows fall back to the all-frames rule.
+/// frames if several); other windows fall back to the all-frames rule. An event may set its own
+/// minimum in `min_frames_by_event` (a 2.5 s gesture wants more of the window than a 0.7 s fall).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WindowLabels {
     pub events: Vec<String>,
     pub event_min_frames: usize,
+    pub min_frames_by_event: BTreeMap<String, usize>,
 }
 
 impl WindowLabels {
+    /// Frames of `event` that make a window that event.
+    pub fn min_frames(&self, event: &str) -> usize {
+        self.min_frames_by_event
+            .get(event)
+            .copied()
+            .unwrap_or(self.event_min_frames)
+            .max(1)
+    }
+
     /// The label of `labels` (one window's frames) under this rule, if it has one.
     pub fn label_of<'a>(&'a self, labels: &'a [Option<String>]) -> Option<&'a str> {
         let mut best: Option<(&str, usize)> = None;
@@ -376,7 +387,7 @@ impl WindowLabels {
                 .iter()
                 .filter(|l| l.as_deref() == Some(e.as_str()))
                 .count();
-            if count >= self.event_min_frames.max(1) && best.is_none_or(|(_, c)| count > c) {
+            if count >= self.min_frames(e) && best.is_none_or(|(_, c)| count > c) {
                 best = Some((e, count));
             }
         }
@@ -498,9 +509,10 @@ mod tests {
 
     #[test]
     fn a_window_containing_enough_of_an_event_is_that_event() {
-        let rule = WindowLabels {
+        let mut rule = WindowLabels {
             events: vec!["fall".into(), "sit_down".into()],
             event_min_frames: 4,
+            ..Default::default()
         };
         let w = frames(&[("still", 10), ("fall", 4), ("still", 10)]);
         assert_eq!(rule.label_of(&w), Some("fall"));
@@ -519,5 +531,16 @@ mod tests {
         // Non-event windows keep the all-frames rule.
         assert_eq!(rule.label_of(&frames(&[("walking", 8)])), Some("walking"));
         assert_eq!(rule.label_of(&frames(&[("walking", 8), ("wave", 1)])), None);
+        // An event's own minimum replaces the default for it alone.
+        rule.min_frames_by_event.insert("sit_down".into(), 8);
+        assert_eq!(
+            rule.label_of(&frames(&[("still", 4), ("sit_down", 7)])),
+            None
+        );
+        assert_eq!(
+            rule.label_of(&frames(&[("still", 4), ("sit_down", 8)])),
+            Some("sit_down")
+        );
+        assert_eq!(rule.label_of(&w), Some("fall"));
     }
 }

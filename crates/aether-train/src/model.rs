@@ -510,6 +510,9 @@ pub fn export_rvne_v2(
                 "train.event_min_frames",
                 u(meta.window_labels.event_min_frames),
             );
+        for (event, &frames) in &meta.window_labels.min_frames_by_event {
+            b.meta_u32(&format!("train.event_min_frames.{event}"), u(frames));
+        }
     }
     let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
     b.add_tensor(
@@ -631,15 +634,25 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         frame_rate_hz: view.meta_f32("frame_rate_hz").unwrap_or(0.0),
         window_len: u("window_len")?,
         hop: view.meta_u32("hop").map(|h| h as usize).unwrap_or(1),
-        window_labels: crate::data::WindowLabels {
-            events: view
+        window_labels: {
+            let events: Vec<String> = view
                 .meta_str_array("train.event_classes")
                 .map(|a| a.map(str::to_owned).collect())
-                .unwrap_or_default(),
-            event_min_frames: view
-                .meta_u32("train.event_min_frames")
-                .map(|n| n as usize)
-                .unwrap_or(0),
+                .unwrap_or_default();
+            let min_frames_by_event = (events.iter())
+                .filter_map(|e| {
+                    let key = format!("train.event_min_frames.{e}");
+                    view.meta_u32(&key).map(|n| (e.clone(), n as usize))
+                })
+                .collect();
+            crate::data::WindowLabels {
+                events,
+                event_min_frames: view
+                    .meta_u32("train.event_min_frames")
+                    .map(|n| n as usize)
+                    .unwrap_or(0),
+                min_frames_by_event,
+            }
         },
         class_names,
         input_mean,

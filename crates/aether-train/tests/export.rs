@@ -16,8 +16,9 @@ fn meta(cfg: &HeadConfig, rng: &mut Rng) -> ExportMeta {
         window_len: 48,
         hop: 16,
         window_labels: aether_train::data::WindowLabels {
-            events: vec!["walk".into()],
+            events: vec!["walk".into(), "movement".into()],
             event_min_frames: 12,
+            min_frames_by_event: [("movement".to_string(), 30)].into(),
         },
         class_names: vec!["baseline".into(), "movement".into(), "walk".into()],
         input_mean: (0..cfg.input_dim).map(|_| rng.normal() as f32).collect(),

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""How separable are the ESPectre captures, model aside? For each session (chip + capture date),
+a plain motion statistic per window (64 frames, hop 16): the mean over the window of
+1 - corr(amplitude profile at frame t, at frame t - 10). Prints, per session, the baseline
+capture's range and the share of its movement capture's windows that fall at or below the
+baseline's 95th percentile (movement a threshold on this statistic cannot tell from the quiet room).
+Standard library only. Usage: scripts/espectre-motion-overlap.py [DATA_DIR]"""
+import ast
+import math
+import pathlib
+import struct
+import sys
+import zipfile
+
+LAG, WINDOW, HOP = 10, 64, 16
+
+
+def frames(path):
+    """csi_data as rows of int8 (an .npy array inside the .npz zip)."""
+    raw = zipfile.ZipFile(path).read("csi_data.npy")
+    header_len = struct.unpack("<H", raw[8:10])[0]
+    header = ast.literal_eval(raw[10 : 10 + header_len].decode())
+    rows, cols = header["shape"]
+    values = struct.unpack(f"{rows * cols}b", raw[10 + header_len : 10 + header_len + rows * cols])
+    return [values[r * cols : (r + 1) * cols] for r in range(rows)]
+
+
+def amplitudes(row):
+    # ESP-IDF pairs are [imag, real]; the magnitude does not care which is which.
+    return [math.hypot(row[2 * k], row[2 * k + 1]) for k in range(len(row) // 2)]
+
+
+def corr(x, y):
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sx = math.sqrt(sum((a - mx) ** 2 for a in x))
+    sy = math.sqrt(sum((b - my) ** 2 for b in y))
+    if sx == 0 or sy == 0:
+        return 1.0
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / (sx * sy)
+
+
+def statistic(path):
+    amps = [amplitudes(r) for r in frames(path)]
+    change = [1 - corr(amps[i], amps[i - LAG]) for i in range(LAG, len(amps))]
+    return [
+        sum(change[s : s + WINDOW]) / WINDOW for s in range(0, len(change) - WINDOW + 1, HOP)
+    ]
+
+
+def main():
+    data = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/espectre")
+    baselines = sorted((data / "baseline").glob("*.npz"))
+    if not baselines:
+        sys.exit(f"no baseline captures under {data}")
+    print("session               baseline min-p95-max   movement median   movement <= baseline p95")
+    for b in baselines:
+        _, chip, _, date, time = b.stem.split("_")
+        # The session's movement capture: the first one of that chip after the baseline.
+        later = sorted(
+            m
+            for m in (data / "movement").glob(f"movement_{chip}_64sc_*.npz")
+            if m.stem.split("_", 3)[3] > f"{date}_{time}"
+        )
+        if not later:
+            continue
+        sb, sm = statistic(b), sorted(statistic(later[0]))
+        p95 = sorted(sb)[int(0.95 * (len(sb) - 1))]
+        below = sum(1 for x in sm if x <= p95) / len(sm)
+        print(
+            f"{chip:6s} {date}_{time}   {min(sb):.3f}-{p95:.3f}-{max(sb):.3f}"
+            f"        {sm[len(sm) // 2]:.3f}            {below:.0%}"
+        )
+
+
+if __name__ == "__main__":
+    main()

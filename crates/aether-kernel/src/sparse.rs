@@ -448,9 +448,10 @@ impl SparseAttention {
         scratch.d_lm_v.clear();
         scratch.d_lm_v.resize(lm_len, 0.0);
         grow(&mut scratch.dp, scratch.probs.len());
-        let win = WINDOW_TILE
+        let span = window_span(&self.cfg, shape.seq);
+        let win = window_tile(shape.q_heads, span)
             .checked_mul(shape.q_heads)
-            .and_then(|x| x.checked_mul(window_span(&self.cfg, shape.seq)))
+            .and_then(|x| x.checked_mul(span))
             .ok_or(KernelError::SizeOverflow)?;
         grow(&mut scratch.win_ds, win);
         grow(&mut scratch.win_p, win);
@@ -707,6 +708,15 @@ struct Backward<'a> {
 /// gradient row of the window is read and written once instead of once per query.
 const WINDOW_TILE: usize = 32;
 
+/// Floats each tile buffer (`win_ds`, `win_p`) may take before wide windows get shorter tiles.
+const WINDOW_TILE_FLOATS: usize = 1 << 16;
+
+/// Queries per tile: `WINDOW_TILE`, fewer when the windows are so wide (up to the whole
+/// sequence) that a full tile's weights would outgrow `WINDOW_TILE_FLOATS`; at least one.
+fn window_tile(q_heads: usize, span: usize) -> usize {
+    (WINDOW_TILE_FLOATS / q_heads.saturating_mul(span).max(1)).clamp(1, WINDOW_TILE)
+}
+
 /// Longest local window of any query of a sequence of `n`.
 fn window_span(cfg: &SparseConfig, n: usize) -> usize {
     let span = if cfg.causal {
@@ -749,12 +759,13 @@ impl WithIsa for Backward<'_> {
         let mut flags = 0;
         let span = window_span(cfg, n);
         let qh = shape.q_heads;
+        let tile = window_tile(qh, span);
         // Per tile row: the first key and the length of its query's window.
         let mut win_lo = [0usize; WINDOW_TILE];
         let mut win_len = [0usize; WINDOW_TILE];
         let mut w_at = [0usize; WINDOW_TILE];
         for i in 0..n {
-            let r = i % WINDOW_TILE;
+            let r = i % tile;
             pattern.build(cfg, n, i);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             let offs = &offs[..nc];
@@ -809,18 +820,18 @@ impl WithIsa for Backward<'_> {
                 win_ds[at..at + wl].copy_from_slice(&dp[hh * nc..hh * nc + wl]);
                 win_p[at..at + wl].copy_from_slice(&probs[hh * nc..hh * nc + wl]);
             }
-            if r + 1 == WINDOW_TILE || i + 1 == n {
+            if r + 1 == tile || i + 1 == n {
                 // Windows start and end no earlier than the previous query's, so the tile
                 // rows whose window holds key j are a contiguous run `first..end` that only
                 // moves forward with j.
-                let rows = r + 1;
-                let i0 = i + 1 - rows;
+                let tile_rows = r + 1;
+                let i0 = i + 1 - tile_rows;
                 let (mut first, mut end) = (0, 0);
                 for j in win_lo[0]..win_lo[r] + win_len[r] {
-                    while first < rows && win_lo[first] + win_len[first] <= j {
+                    while first < tile_rows && win_lo[first] + win_len[first] <= j {
                         first += 1;
                     }
-                    while end < rows && win_lo[end] <= j {
+                    while end < tile_rows && win_lo[end] <= j {
                         end += 1;
                     }
                     for (s, at) in (first..end).zip(w_at.iter_mut()) {

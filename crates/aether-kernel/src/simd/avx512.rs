@@ -478,8 +478,9 @@ unsafe fn gather_heads<const C: usize, const HB: usize>(
     }
 }
 
-/// `Isa::gather_rows` with each KV head's row in `U` accumulator sets (one load and one store
-/// of the row; separate sets so the FMAs of successive sources do not wait on each other).
+/// `Isa::gather_rows`: each KV head's row loaded and stored once. MHA rows accumulate four
+/// heads side by side (`gather_heads`); a GQA group's sources alternate between `U`
+/// accumulator sets, so the FMAs of successive sources do not wait on each other.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gather_rows_c<const C: usize, const U: usize>(

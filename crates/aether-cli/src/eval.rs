@@ -82,15 +82,16 @@ fn print_report(title: &str, r: &Report) {
     for (name, row) in r.confusion.classes.iter().zip(&r.confusion.matrix) {
         println!("  {name:>12} {row:?}");
     }
+    let or_na = |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
     for e in &r.events {
         println!(
-            "  event {}: {} of {} episodes detected (recall {:.4}), {} false alarms ({:.1}/h)",
+            "  event {}: {} of {} episodes detected (recall {}), {} false alarms ({}/h)",
             e.class,
             e.detected,
             e.episodes,
-            e.recall,
+            or_na(e.recall, 4),
             e.false_alarms,
-            e.false_alarms_per_hour.unwrap_or(0.0)
+            or_na(e.false_alarms_per_hour, 1)
         );
     }
 }

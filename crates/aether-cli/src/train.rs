@@ -115,8 +115,8 @@ pub struct Args {
     hop: usize,
     /// Event classes (e.g. fall,sit_down): a window containing at least --event-min-frames
     /// frames of one is labelled with it; `NAME:FRAMES` gives that event its own minimum (e.g.
-    /// wave:128). Other windows need every frame to agree. Stored in the model, so `eval` cuts
-    /// its truth windows the same way.
+    /// wave:48; names cannot contain ':'). Other windows need every frame to agree. Stored in
+    /// the model, so `eval` cuts its truth windows the same way.
     #[arg(long, value_delimiter = ',')]
     events: Vec<String>,
     /// Frames of an event class that make a window that event.
@@ -224,6 +224,9 @@ impl Args {
         if self.window == 0 || self.hop == 0 || self.batch == 0 {
             anyhow::bail!("--window, --hop and --batch must be positive");
         }
+        if !self.events.is_empty() && !(1..=self.window).contains(&self.event_min_frames) {
+            anyhow::bail!("--event-min-frames must be between 1 and --window");
+        }
         let mut window_labels = aether_train::data::WindowLabels {
             event_min_frames: self.event_min_frames,
             ..Default::default()
@@ -238,9 +241,15 @@ impl Args {
                 }
                 None => (e.as_str(), self.event_min_frames),
             };
-            if name.is_empty() || !(1..=self.window).contains(&frames) {
+            if name.is_empty() {
+                anyhow::bail!("--events {e:?}: the event's name is missing");
+            }
+            if window_labels.events.iter().any(|x| x == name) {
+                anyhow::bail!("--events: {name:?} is named twice");
+            }
+            if !(1..=self.window).contains(&frames) {
                 anyhow::bail!(
-                    "--events {e:?}: a named event needs between 1 and --window ({}) frames",
+                    "--events {e:?}: an event needs between 1 and --window ({}) frames",
                     self.window
                 );
             }

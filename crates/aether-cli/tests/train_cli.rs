@@ -376,7 +376,7 @@ fn eval_scores_event_classes_per_episode() {
         tight > 0 && tight < loose,
         "fall windows: {tight} at 32 frames, {loose} at 16"
     );
-    for bad in ["fall:0", "fall:129", "fall:x", ":16"] {
+    for bad in ["fall:0", "fall:129", "fall:x", ":16", "fall:16,fall"] {
         args[12] = bad;
         let out = aether(&args);
         let err = String::from_utf8_lossy(&out.stderr);

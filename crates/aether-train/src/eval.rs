@@ -7,7 +7,9 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
-use crate::metrics::{default_idle_class, episodes_of, event_scores, report, Decision, Report};
+use crate::metrics::{
+    default_idle_class, episodes_of, event_scores, report, Decision, Report, WindowGrid,
+};
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
     apply_reference, assign_sessions, normalise, predict, train, Prepared, SplitBy, TrainOptions,
@@ -141,15 +143,13 @@ impl Scorer {
                 streams.iter().map(|s| s.labels.as_slice()).collect();
             let episodes = episodes_of(&labels, &self.classes, &events);
             let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
-            r.events = event_scores(
-                &self.classes,
-                &events,
-                &episodes,
-                &decisions,
-                &starts,
-                self.window,
+            let grid = WindowGrid {
+                starts: &starts,
+                window: self.window,
+                hop: self.hop,
                 hop_s,
-            );
+            };
+            r.events = event_scores(&self.classes, &events, &episodes, &decisions, grid);
         }
         Ok(r)
     }

@@ -57,10 +57,10 @@ pub struct EventScores {
     pub episodes: u64,
     /// Episodes with at least one window predicted as the event.
     pub detected: u64,
-    /// `detected / episodes`.
-    pub recall: f64,
-    /// Alarm onsets on windows whose truth is another class (a run of consecutive such windows
-    /// predicted as the event counts once).
+    /// `detected / episodes` (`None` without episodes).
+    pub recall: Option<f64>,
+    /// Alarms on windows whose truth is another class: a run of such windows predicted as the
+    /// event, each one hop after the last in the same stream, counts once.
     pub false_alarms: u64,
     /// `false_alarms` per hour of windows whose truth is another class.
     pub false_alarms_per_hour: Option<f64>,
@@ -100,17 +100,30 @@ pub fn episodes_of(
     out
 }
 
-/// Scores each event class of `events` per episode. `starts[k]` is the first frame of decision
-/// `k`'s window of `window` frames; `hop_s` the time one decision stands for.
+/// Where decisions' windows sit: decision `k` covers frames `starts[k]..starts[k] + window`;
+/// windows are cut every `hop` frames, and one decision stands for `hop_s` seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowGrid<'a> {
+    pub starts: &'a [usize],
+    pub window: usize,
+    pub hop: usize,
+    pub hop_s: f64,
+}
+
+/// Scores each event class of `events` per episode (see [`EventScores`]).
 pub fn event_scores(
     classes: &[String],
     events: &[usize],
     episodes: &[Episode],
     decisions: &[Decision],
-    starts: &[usize],
-    window: usize,
-    hop_s: f64,
+    grid: WindowGrid<'_>,
 ) -> Vec<EventScores> {
+    let WindowGrid {
+        starts,
+        window,
+        hop,
+        hop_s,
+    } = grid;
     events
         .iter()
         .map(|&e| {
@@ -129,25 +142,25 @@ pub fn event_scores(
                 detected += u64::from(hit);
             }
             let (mut onsets, mut others) = (0u64, 0u64);
-            let mut prev: Option<(usize, bool)> = None;
-            for d in decisions.iter().filter(|d| d.truth != e) {
+            // The previous other-truth alarm window: (stream, start).
+            let mut prev: Option<(usize, usize)> = None;
+            for (d, &start) in decisions.iter().zip(starts).filter(|(d, _)| d.truth != e) {
                 others += 1;
-                let alarm = d.pred == e;
-                if alarm && !matches!(prev, Some((s, true)) if s == d.stream) {
+                if d.pred != e {
+                    prev = None;
+                    continue;
+                }
+                if prev != Some((d.stream, start.wrapping_sub(hop))) {
                     onsets += 1;
                 }
-                prev = Some((d.stream, alarm));
+                prev = Some((d.stream, start));
             }
             let hours = others as f64 * hop_s / 3600.0;
             EventScores {
                 class: classes[e].clone(),
                 episodes: scored,
                 detected,
-                recall: if scored > 0 {
-                    detected as f64 / scored as f64
-                } else {
-                    0.0
-                },
+                recall: (scored > 0).then(|| detected as f64 / scored as f64),
                 false_alarms: onsets,
                 false_alarms_per_hour: (hours > 0.0).then(|| onsets as f64 / hours),
             }
@@ -347,6 +360,11 @@ mod tests {
             (1, 30, 0, 0),
             (1, 70, 1, 1), // second fall caught
             (1, 80, 0, 0),
+            // Stream 2 (decisions only): an alarm, a fall window, an alarm: not one run, since
+            // the other-truth windows are two hops apart.
+            (2, 0, 0, 1),
+            (2, 10, 1, 1),
+            (2, 20, 0, 1),
         ];
         let decisions: Vec<Decision> = rows
             .iter()
@@ -357,12 +375,21 @@ mod tests {
             })
             .collect();
         let starts: Vec<usize> = rows.iter().map(|r| r.1).collect();
-        let e = event_scores(&classes, &[1], &eps, &decisions, &starts, 20, 0.1);
+        let grid = WindowGrid {
+            starts: &starts,
+            window: 20,
+            hop: 10,
+            hop_s: 0.1,
+        };
+        let e = event_scores(&classes, &[1], &eps, &decisions, grid);
         assert_eq!(e.len(), 1);
-        assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 2));
-        assert!((e[0].recall - 2.0 / 3.0).abs() < 1e-12);
-        // 6 other-truth decisions x 0.1 s.
+        assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 4));
+        assert!((e[0].recall.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        // 8 other-truth decisions x 0.1 s.
         let per_h = e[0].false_alarms_per_hour.unwrap();
-        assert!((per_h - 2.0 / (0.6 / 3600.0)).abs() < 1e-6, "{per_h}");
+        assert!((per_h - 4.0 / (0.8 / 3600.0)).abs() < 1e-6, "{per_h}");
+        // No episodes: no recall rather than a recall of zero.
+        let none = event_scores(&classes, &[1], &[], &decisions[..3], grid);
+        assert_eq!((none[0].episodes, none[0].recall), (0, None));
     }
 }

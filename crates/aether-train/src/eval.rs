@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
 use crate::metrics::{
-    default_idle_class, episodes_of, event_scores, report, Decision, Report, WindowGrid,
+    default_idle_class, episodes_of, event_scores, report, Decision, Hop, Report,
 };
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
@@ -116,6 +116,7 @@ impl Scorer {
             .zip(&probs)
             .map(|(w, p)| Decision {
                 stream: w.stream,
+                start: w.start,
                 truth: self
                     .classes
                     .iter()
@@ -134,7 +135,11 @@ impl Scorer {
         } else {
             0.0
         };
-        let mut r = report(&self.classes, &decisions, idle, hop_s);
+        let hop = Hop {
+            frames: self.hop,
+            seconds: hop_s,
+        };
+        let mut r = report(&self.classes, &decisions, idle, hop);
         let events: Vec<usize> = (self.window_labels.events.iter())
             .filter_map(|e| self.classes.iter().position(|c| c == e))
             .collect();
@@ -142,14 +147,14 @@ impl Scorer {
             let labels: Vec<&[Option<String>]> =
                 streams.iter().map(|s| s.labels.as_slice()).collect();
             let episodes = episodes_of(&labels, &self.classes, &events);
-            let starts: Vec<usize> = windows.iter().map(|w| w.start).collect();
-            let grid = WindowGrid {
-                starts: &starts,
-                window: self.window,
-                hop: self.hop,
-                hop_s,
-            };
-            r.events = event_scores(&self.classes, &events, &episodes, &decisions, grid);
+            r.events = event_scores(
+                &self.classes,
+                &events,
+                &episodes,
+                &decisions,
+                self.window,
+                hop,
+            );
         }
         Ok(r)
     }

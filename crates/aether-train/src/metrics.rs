@@ -100,62 +100,39 @@ pub fn episodes_of(
     out
 }
 
-/// Where decisions' windows sit: decision `k` covers frames `starts[k]..starts[k] + window`;
-/// windows are cut every `hop` frames, and one decision stands for `hop_s` seconds.
-#[derive(Clone, Copy, Debug)]
-pub struct WindowGrid<'a> {
-    pub starts: &'a [usize],
-    pub window: usize,
-    pub hop: usize,
-    pub hop_s: f64,
-}
-
 /// Scores each event class of `events` per episode (see [`EventScores`]).
+/// `window` is the decisions' window length in frames.
 pub fn event_scores(
     classes: &[String],
     events: &[usize],
     episodes: &[Episode],
     decisions: &[Decision],
-    grid: WindowGrid<'_>,
+    window: usize,
+    hop: Hop,
 ) -> Vec<EventScores> {
-    let WindowGrid {
-        starts,
-        window,
-        hop,
-        hop_s,
-    } = grid;
     events
         .iter()
         .map(|&e| {
             let (mut scored, mut detected) = (0, 0);
             for ep in episodes.iter().filter(|ep| ep.class == e) {
-                let overlapping = decisions.iter().zip(starts).filter(|(d, &s)| {
-                    d.stream == ep.stream && d.truth == e && s < ep.end && s + window > ep.start
+                let overlapping = decisions.iter().filter(|d| {
+                    d.stream == ep.stream
+                        && d.truth == e
+                        && d.start < ep.end
+                        && d.start + window > ep.start
                 });
                 let mut any = false;
                 let mut hit = false;
-                for (d, _) in overlapping {
+                for d in overlapping {
                     any = true;
                     hit |= d.pred == e;
                 }
                 scored += u64::from(any);
                 detected += u64::from(hit);
             }
-            let (mut onsets, mut others) = (0u64, 0u64);
-            // The previous other-truth alarm window: (stream, start).
-            let mut prev: Option<(usize, usize)> = None;
-            for (d, &start) in decisions.iter().zip(starts).filter(|(d, _)| d.truth != e) {
-                others += 1;
-                if d.pred != e {
-                    prev = None;
-                    continue;
-                }
-                if prev != Some((d.stream, start.wrapping_sub(hop))) {
-                    onsets += 1;
-                }
-                prev = Some((d.stream, start));
-            }
-            let hours = others as f64 * hop_s / 3600.0;
+            let others = decisions.iter().filter(|d| d.truth != e);
+            let onsets = alarm_onsets(others.clone(), |d| d.pred == e, hop.frames);
+            let hours = others.count() as f64 * hop.seconds / 3600.0;
             EventScores {
                 class: classes[e].clone(),
                 episodes: scored,
@@ -197,17 +174,44 @@ pub fn default_idle_class(classes: &[String]) -> Option<usize> {
 #[derive(Clone, Copy, Debug)]
 pub struct Decision {
     pub stream: usize,
+    /// First frame of the decision's window.
+    pub start: usize,
     pub truth: usize,
     pub pred: usize,
 }
 
+/// The spacing of decisions: windows start every `frames` frames, each standing for `seconds`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hop {
+    pub frames: usize,
+    pub seconds: f64,
+}
+
+/// Alarm onsets among `decisions` (already narrowed to the truth in question): a run of alarm
+/// windows, each one hop after the last in the same stream, counts once.
+fn alarm_onsets<'a>(
+    decisions: impl Iterator<Item = &'a Decision>,
+    alarm: impl Fn(&Decision) -> bool,
+    hop: usize,
+) -> u64 {
+    let mut onsets = 0;
+    // The last alarm window: (stream, start).
+    let mut prev: Option<(usize, usize)> = None;
+    for d in decisions {
+        if !alarm(d) {
+            prev = None;
+            continue;
+        }
+        if prev != Some((d.stream, d.start.wrapping_sub(hop))) {
+            onsets += 1;
+        }
+        prev = Some((d.stream, d.start));
+    }
+    onsets
+}
+
 /// Scores decisions. `hop_s` is the time one decision stands for (for the idle hours).
-pub fn report(
-    classes: &[String],
-    decisions: &[Decision],
-    idle: Option<usize>,
-    hop_s: f64,
-) -> Report {
+pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, hop: Hop) -> Report {
     let mut conf = Confusion::new(classes.to_vec());
     for d in decisions {
         conf.add(d.truth, d.pred);
@@ -256,17 +260,9 @@ pub fn report(
         let idle_n: u64 = conf.matrix[i].iter().sum();
         if idle_n > 0 {
             fp_rate = Some((idle_n - conf.matrix[i][i]) as f64 / idle_n as f64);
-            idle_hours = idle_n as f64 * hop_s / 3600.0;
-            let mut onsets = 0u64;
-            let mut prev: Option<(usize, bool)> = None;
-            for d in decisions.iter().filter(|d| d.truth == i) {
-                let alarm = d.pred != i;
-                let continuing = matches!(prev, Some((s, true)) if s == d.stream);
-                if alarm && !continuing {
-                    onsets += 1;
-                }
-                prev = Some((d.stream, alarm));
-            }
+            idle_hours = idle_n as f64 * hop.seconds / 3600.0;
+            let idle_windows = decisions.iter().filter(|d| d.truth == i);
+            let onsets = alarm_onsets(idle_windows, |d| d.pred != i, hop.frames);
             if idle_hours > 0.0 {
                 fa_h = Some(onsets as f64 / idle_hours);
             }
@@ -306,6 +302,7 @@ mod tests {
         for k in 0..10 {
             d.push(Decision {
                 stream: 0,
+                start: 16 * k,
                 truth: 0,
                 pred: usize::from(k == 3 || k == 4),
             });
@@ -313,11 +310,16 @@ mod tests {
         for k in 0..10 {
             d.push(Decision {
                 stream: 1,
+                start: 16 * k,
                 truth: 1,
                 pred: usize::from(k != 0),
             });
         }
-        let r = report(&classes, &d, default_idle_class(&classes), 0.36);
+        let hop = Hop {
+            frames: 16,
+            seconds: 0.36,
+        };
+        let r = report(&classes, &d, default_idle_class(&classes), hop);
         assert_eq!(r.confusion.matrix, vec![vec![8, 2], vec![1, 9]]);
         assert!((r.accuracy - 0.85).abs() < 1e-12);
         let p0 = 8.0 / 9.0;
@@ -368,20 +370,18 @@ mod tests {
         ];
         let decisions: Vec<Decision> = rows
             .iter()
-            .map(|&(stream, _, truth, pred)| Decision {
+            .map(|&(stream, start, truth, pred)| Decision {
                 stream,
+                start,
                 truth,
                 pred,
             })
             .collect();
-        let starts: Vec<usize> = rows.iter().map(|r| r.1).collect();
-        let grid = WindowGrid {
-            starts: &starts,
-            window: 20,
-            hop: 10,
-            hop_s: 0.1,
+        let hop = Hop {
+            frames: 10,
+            seconds: 0.1,
         };
-        let e = event_scores(&classes, &[1], &eps, &decisions, grid);
+        let e = event_scores(&classes, &[1], &eps, &decisions, 20, hop);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 4));
         assert!((e[0].recall.unwrap() - 2.0 / 3.0).abs() < 1e-12);
@@ -389,7 +389,30 @@ mod tests {
         let per_h = e[0].false_alarms_per_hour.unwrap();
         assert!((per_h - 4.0 / (0.8 / 3600.0)).abs() < 1e-6, "{per_h}");
         // No episodes: no recall rather than a recall of zero.
-        let none = event_scores(&classes, &[1], &[], &decisions[..3], grid);
+        let none = event_scores(&classes, &[1], &[], &decisions[..3], 20, hop);
         assert_eq!((none[0].episodes, none[0].recall), (0, None));
+    }
+
+    #[test]
+    fn idle_alarms_split_where_windows_are_not_one_hop_apart() {
+        let classes: Vec<String> = ["empty", "walking"].iter().map(|s| s.to_string()).collect();
+        // Empty-room windows predicted walking at starts 0, 8, then 32 (windows 16 and 24 were
+        // not scored): two alarms, not one.
+        let d: Vec<Decision> = [0, 8, 32]
+            .iter()
+            .map(|&start| Decision {
+                stream: 0,
+                start,
+                truth: 0,
+                pred: 1,
+            })
+            .collect();
+        let hop = Hop {
+            frames: 8,
+            seconds: 1.0,
+        };
+        let r = report(&classes, &d, Some(0), hop);
+        let per_h = r.false_alarms_per_hour.unwrap();
+        assert!((per_h - 2.0 / (3.0 / 3600.0)).abs() < 1e-9, "{per_h}");
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{cut_windows, feature_stats, session_references, Stream, Window, WindowLabels};
 use crate::loss::{log_softmax, weighted_cross_entropy};
-use crate::metrics::{default_idle_class, report, Decision, Report};
+use crate::metrics::{default_idle_class, report, Decision, Hop, Report};
 use crate::model::{AttnBackend, HeadConfig, HeadNet, Rng};
 use aether_csi::CSI16_DIMS;
 
@@ -272,7 +272,7 @@ pub fn evaluate(
     prep: &Prepared,
     windows: &[Window],
     len: usize,
-    hop_s: f64,
+    hop: Hop,
     idle: Option<usize>,
 ) -> anyhow::Result<(f64, Report)> {
     let probs = predict(net, &prep.inputs, windows, len, 128)?;
@@ -287,12 +287,13 @@ pub fn evaluate(
         loss -= f64::from(p[truth].max(1e-12)).ln();
         decisions.push(Decision {
             stream: w.stream,
+            start: w.start,
             truth,
             pred: argmax(p),
         });
     }
     let n = windows.len().max(1) as f64;
-    Ok((loss / n, report(&prep.classes, &decisions, idle, hop_s)))
+    Ok((loss / n, report(&prep.classes, &decisions, idle, hop)))
 }
 
 /// AdamW with decoupled weight decay on matrices only; moments are checkpointed.
@@ -655,10 +656,13 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         .as_ref()
         .and_then(|c| prep.classes.iter().position(|x| x == c))
         .or_else(|| default_idle_class(&prep.classes));
-    let hop_s = if frame_rate_hz > 0.0 {
-        opts.hop as f64 / f64::from(frame_rate_hz)
-    } else {
-        0.0
+    let hop = Hop {
+        frames: opts.hop,
+        seconds: if frame_rate_hz > 0.0 {
+            opts.hop as f64 / f64::from(frame_rate_hz)
+        } else {
+            0.0
+        },
     };
 
     let steps_per_epoch = train_w.len().div_ceil(opts.batch.max(1));
@@ -797,7 +801,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let monitored = if val_w.is_empty() {
             stats.train_loss
         } else {
-            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop_s, idle)?;
+            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop, idle)?;
             stats.val_loss = vl;
             stats.val_acc = rep.accuracy;
             stats.val_f1 = rep.f1_macro;
@@ -856,7 +860,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let val_report = if val_w.is_empty() {
         None
     } else {
-        Some(evaluate(&net, &prep, &val_w, opts.window, hop_s, idle)?.1)
+        Some(evaluate(&net, &prep, &val_w, opts.window, hop, idle)?.1)
     };
     Ok(Trained {
         net,

@@ -22,6 +22,17 @@ fn aether(args: &[&str]) -> std::process::Output {
         .expect("run aether")
 }
 
+/// `aether ARGS`, which must succeed (its stderr is the failure message).
+fn aether_ok(args: &[&str]) -> std::process::Output {
+    let out = aether(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn espectre() -> Option<PathBuf> {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     if !shared.is_dir() {
@@ -271,7 +282,7 @@ fn eval_scores_event_classes_per_episode() {
     let tmp = std::env::temp_dir().join(format!("aether-events-{}", std::process::id()));
     let path = |d: &str| tmp.join(d).display().to_string();
     let sim = |dir: &str, scenario: &str, seed: u64| {
-        let out = aether(&[
+        aether_ok(&[
             "simulate",
             "--scenario",
             scenario,
@@ -282,11 +293,6 @@ fn eval_scores_event_classes_per_episode() {
             "--out",
             &path(dir),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     };
     for seed in [1, 2, 3] {
         sim("train", "fall", seed);
@@ -312,18 +318,8 @@ fn eval_scores_event_classes_per_episode() {
         "fall",
         "--quiet",
     ];
-    let out = aether(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = aether(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    aether_ok(&args);
+    let out = aether_ok(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let events = r["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -348,16 +344,11 @@ fn eval_scores_event_classes_per_episode() {
     let mut args = args.to_vec();
     args[4] = &strict;
     args[12] = "fall:32";
-    let out = aether(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info = aether(&["inspect", &strict, "--json"]);
+    aether_ok(&args);
+    let info = aether_ok(&["inspect", &strict, "--json"]);
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("train.event_min_frames.fall"), "{text}");
-    let out = aether(&[
+    let out = aether_ok(&[
         "eval",
         "--model",
         &strict,
@@ -365,11 +356,6 @@ fn eval_scores_event_classes_per_episode() {
         &path("test"),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let r_strict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (loose, tight) = (support(&r), support(&r_strict));
     assert!(
@@ -393,15 +379,6 @@ fn eval_scores_event_classes_per_episode() {
 #[test]
 fn simulated_installations_are_calibrated_per_session() {
     let tmp = std::env::temp_dir().join(format!("aether-sim-sessions-{}", std::process::id()));
-    let aether_ok = |args: &[&str]| {
-        let out = aether(args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
     let sim = |dir: &str, scenario: &str, seed: u64, installation: u64| {
         aether_ok(&[
             "simulate",

@@ -74,6 +74,30 @@ fn sparse_grads(
     (dq, dk, dv)
 }
 
+/// Random q, k, v and d_out for `shape`; the sparse backward on the best ISA and on the scalar
+/// path, each against central differences of the f64 twin (relative error <= 1e-3).
+fn assert_backward_matches_finite_differences(cfg: &SparseConfig, shape: AttnShape, rng: &mut Rng) {
+    let (n, d) = (shape.seq, shape.head_dim);
+    let q = rng.vec(n * shape.q_heads * d);
+    let k = rng.vec(n * shape.kv_heads * d);
+    let v = rng.vec(n * shape.kv_heads * d);
+    let r = rng.vec(n * shape.q_heads * d);
+    let f = |q: &[f64], k: &[f64], v: &[f64]| sparse_forward_f64(cfg, shape, q, k, v);
+    let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
+    let attn = SparseAttention::new(cfg.clone()).unwrap();
+    for a in [attn.clone(), attn.with_scalar()] {
+        let (dq, dk, dv) = sparse_grads(&a, shape, &q, &k, &v, &r);
+        for (name, ours, fd) in [("dq", &dq, &fq), ("dk", &dk, &fk), ("dv", &dv, &fv)] {
+            let e = rel_err(ours, fd);
+            assert!(
+                e <= 1e-3,
+                "{name} {cfg:?} {shape:?} isa={:?}: rel err {e:e}",
+                a.isa()
+            );
+        }
+    }
+}
+
 #[test]
 fn sparse_backward_matches_finite_differences() {
     let mut rng = Rng::new(7);
@@ -97,30 +121,13 @@ fn sparse_backward_matches_finite_differences() {
         if improved {
             cfg = cfg.improved();
         }
-        let attn = SparseAttention::new(cfg.clone()).unwrap();
-        let d = 4;
         let shape = AttnShape {
             seq: n,
             q_heads: qh,
             kv_heads: kvh,
-            head_dim: d,
+            head_dim: 4,
         };
-        let q = rng.vec(n * qh * d);
-        let k = rng.vec(n * kvh * d);
-        let v = rng.vec(n * kvh * d);
-        let r = rng.vec(n * qh * d);
-        for a in [attn.clone(), attn.clone().with_scalar()] {
-            let (dq, dk, dv) = sparse_grads(&a, shape, &q, &k, &v, &r);
-            let f = |q: &[f64], k: &[f64], v: &[f64]| sparse_forward_f64(&cfg, shape, q, k, v);
-            let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
-            for (name, ours, fd) in [("dq", &dq, &fq), ("dk", &dk, &fk), ("dv", &dv, &fv)] {
-                let e = rel_err(ours, fd);
-                assert!(
-                    e <= 1e-3,
-                    "{name} causal={causal} W={window} B={block} heads={qh}/{kvh}: rel err {e:e}"
-                );
-            }
-        }
+        assert_backward_matches_finite_differences(&cfg, shape, &mut rng);
     }
 }
 
@@ -138,31 +145,13 @@ fn sparse_backward_matches_finite_differences_across_window_tiles() {
             global_tokens: vec![0],
             ..SparseConfig::default()
         };
-        let (n, d) = (70, 16);
         let shape = AttnShape {
-            seq: n,
+            seq: 70,
             q_heads: qh,
             kv_heads: kvh,
-            head_dim: d,
+            head_dim: 16,
         };
-        let q = rng.vec(n * qh * d);
-        let k = rng.vec(n * kvh * d);
-        let v = rng.vec(n * kvh * d);
-        let r = rng.vec(n * qh * d);
-        let f = |q: &[f64], k: &[f64], v: &[f64]| sparse_forward_f64(&cfg, shape, q, k, v);
-        let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
-        let attn = SparseAttention::new(cfg.clone()).unwrap();
-        for a in [attn.clone(), attn.with_scalar()] {
-            let (dq, dk, dv) = sparse_grads(&a, shape, &q, &k, &v, &r);
-            for (name, ours, fd) in [("dq", &dq, &fq), ("dk", &dk, &fk), ("dv", &dv, &fv)] {
-                let e = rel_err(ours, fd);
-                assert!(
-                    e <= 1e-3,
-                    "{name} causal={causal} heads={qh}/{kvh} isa={:?}: rel err {e:e}",
-                    a.isa()
-                );
-            }
-        }
+        assert_backward_matches_finite_differences(&cfg, shape, &mut rng);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Per-frame CSI features, the same code on the device and in the host trainer.
 //!
 //! Feature set [`FEATURE_SET_CSI16`] (16 floats) comes from one raw CSI frame plus a small
-//! fixed-size state; [`FEATURE_SET_STATE9`] (9 floats) is the firmware's `0xC5110006` feature
-//! state. Every definition, range and state rule is in `docs/features.md`; this file implements
+//! fixed-size state; [`FEATURE_SET_CSI19`] is the same 16 plus three decorrelation features
+//! that compare the profile with itself 100 ms earlier; [`FEATURE_SET_STATE9`] (9 floats) is the
+//! firmware's `0xC5110006` feature state. Every definition, range and state rule is in `docs/features.md`; this file implements
 //! exactly that text. Nothing allocates.
 //!
 //! Robustness to ESP32 impairments, in short:
@@ -27,8 +28,12 @@ use core::fmt;
 pub const FEATURE_SET_CSI16: u16 = 1;
 /// Id of the 9-feature set taken from `0xC5110006` by [`extract_state9`].
 pub const FEATURE_SET_STATE9: u16 = 2;
+/// Id of the 19-feature set: set 1 plus the decorrelation features (same [`FeatureExtractor`]).
+pub const FEATURE_SET_CSI19: u16 = 3;
 /// Width of set 1.
 pub const CSI16_DIMS: usize = 16;
+/// Width of set 3.
+pub const CSI19_DIMS: usize = 19;
 /// Width of set 2.
 pub const STATE9_DIMS: usize = 9;
 /// A frame more than this many microseconds after the previous one (or before it) restarts the
@@ -55,6 +60,29 @@ pub const CSI16_NAMES: [&str; CSI16_DIMS] = [
     "phase_change",
 ];
 
+/// Names of set 3, in output order: set 1's, then the decorrelation features.
+pub const CSI19_NAMES: [&str; CSI19_DIMS] = [
+    "log_mean_amp",
+    "amp_cv",
+    "band_share_0",
+    "band_share_1",
+    "band_share_2",
+    "band_share_3",
+    "amp_slope",
+    "spectral_flatness",
+    "phase_diff_dispersion",
+    "phase_curvature_dispersion",
+    "valid_fraction",
+    "change_short",
+    "change_long",
+    "corr_prev",
+    "corr_ref",
+    "phase_change",
+    "decorr_lag1",
+    "decorr_lag100ms",
+    "decorr_growth",
+];
+
 /// Names of set 2, in output order (spec §3.10).
 pub const STATE9_NAMES: [&str; STATE9_DIMS] = [
     "motion_score",
@@ -76,6 +104,16 @@ const DC_SLOT: usize = BLOCK / 2;
 const TAU_SHORT_US: f32 = 200_000.0;
 const TAU_LONG_US: f32 = 2_000_000.0;
 const TAU_REF_US: f32 = 10_000_000.0;
+const TAU_DECORR_US: f32 = 500_000.0;
+/// The decorrelation features compare a frame with the newest stored profile at least this old.
+const DECORR_LAG_US: u64 = 100_000;
+/// A profile is stored when none was within this long; with [`LAG_SLOTS`] slots the stored
+/// profiles span more than [`DECORR_LAG_US`] at any frame rate.
+const LAG_STORE_US: u64 = DECORR_LAG_US / 4;
+const LAG_SLOTS: usize = 8;
+/// Added to both averages in `decorr_growth`, so a noise-free (simulated, constant) channel
+/// gives 0 rather than the ratio of two vanishing numbers.
+const DECORR_FLOOR: f32 = 1e-4;
 /// Scale of the change-energy features: `ln(1 + ema / CHANGE_SCALE)`.
 const CHANGE_SCALE: f32 = 1e-3;
 /// Bound of the amplitude slope feature.
@@ -90,6 +128,8 @@ pub enum FeatureSet {
     Csi16,
     /// Set 2: the 9 floats of `0xC5110006` ([`extract_state9`]).
     State9,
+    /// Set 3: set 1 plus three decorrelation features ([`FeatureExtractor`]).
+    Csi19,
 }
 
 impl FeatureSet {
@@ -98,6 +138,7 @@ impl FeatureSet {
         match self {
             FeatureSet::Csi16 => FEATURE_SET_CSI16,
             FeatureSet::State9 => FEATURE_SET_STATE9,
+            FeatureSet::Csi19 => FEATURE_SET_CSI19,
         }
     }
     /// The set with this id.
@@ -105,6 +146,7 @@ impl FeatureSet {
         match id {
             FEATURE_SET_CSI16 => Some(FeatureSet::Csi16),
             FEATURE_SET_STATE9 => Some(FeatureSet::State9),
+            FEATURE_SET_CSI19 => Some(FeatureSet::Csi19),
             _ => None,
         }
     }
@@ -113,6 +155,18 @@ impl FeatureSet {
         match self {
             FeatureSet::Csi16 => CSI16_DIMS,
             FeatureSet::State9 => STATE9_DIMS,
+            FeatureSet::Csi19 => CSI19_DIMS,
+        }
+    }
+    /// How many features [`FeatureExtractor`] writes per frame for a model that records
+    /// feature set `id` (0 = unspecified, read as set 1) and takes `input_dim` values per frame;
+    /// `None` when raw CSI cannot feed that model.
+    pub const fn csi_width(id: u32, input_dim: usize) -> Option<usize> {
+        match (id, input_dim) {
+            (0, CSI16_DIMS) => Some(CSI16_DIMS),
+            (1, CSI16_DIMS) => Some(CSI16_DIMS),
+            (3, CSI19_DIMS) => Some(CSI19_DIMS),
+            _ => None,
         }
     }
     /// Feature names, in order.
@@ -120,6 +174,7 @@ impl FeatureSet {
         match self {
             FeatureSet::Csi16 => &CSI16_NAMES,
             FeatureSet::State9 => &STATE9_NAMES,
+            FeatureSet::Csi19 => &CSI19_NAMES,
         }
     }
 }
@@ -134,6 +189,9 @@ pub enum FeatureError {
     NonFinite(usize),
     /// The frame has no antenna with this index.
     NoSuchAntenna(usize),
+    /// The output slice has this length; the extractor writes set 1 ([`CSI16_DIMS`]) or set 3
+    /// ([`CSI19_DIMS`]).
+    OutputWidth(usize),
 }
 
 impl fmt::Display for FeatureError {
@@ -147,6 +205,10 @@ impl fmt::Display for FeatureError {
             }
             FeatureError::NonFinite(i) => write!(f, "non-finite input value at index {i}"),
             FeatureError::NoSuchAntenna(a) => write!(f, "frame has no antenna {a}"),
+            FeatureError::OutputWidth(n) => write!(
+                f,
+                "{n} output values: the extractor writes {CSI16_DIMS} (set 1) or {CSI19_DIMS} (set 3)"
+            ),
         }
     }
 }
@@ -242,8 +304,9 @@ impl Ema {
     }
 }
 
-/// Computes feature set 1 frame by frame for one stream (one node, one antenna). Keep one per
-/// node. About 1.3 KiB of fixed state; no allocation.
+/// Computes feature set 1, or set 3, frame by frame for one stream (one node, one antenna). Keep
+/// one per node. About 3.5 KiB of fixed state; no allocation. The state always advances the
+/// same way, so the output width may differ from call to call.
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor {
     /// Also skip subcarrier +1 (see [`FeatureExtractor::with_first_word_invalid`]).
@@ -260,6 +323,16 @@ pub struct FeatureExtractor {
     prev_dir_mask: u64,
     change_short: Ema,
     change_long: Ema,
+    /// Recent profiles for the lagged comparison: a ring of [`LAG_SLOTS`], `lag_len` filled,
+    /// the newest at `lag_newest`.
+    lag_amp: [[f32; BLOCK]; LAG_SLOTS],
+    lag_mask: [u64; LAG_SLOTS],
+    lag_ts: [u64; LAG_SLOTS],
+    lag_len: usize,
+    lag_newest: usize,
+    /// Averages of `1 - corr` with the previous frame and with the lagged profile.
+    decorr_prev: Ema,
+    decorr_lag: Ema,
 }
 
 impl Default for FeatureExtractor {
@@ -288,6 +361,19 @@ impl FeatureExtractor {
                 value: 0.0,
                 weight: 0.0,
             },
+            lag_amp: [[0.0; BLOCK]; LAG_SLOTS],
+            lag_mask: [0; LAG_SLOTS],
+            lag_ts: [0; LAG_SLOTS],
+            lag_len: 0,
+            lag_newest: 0,
+            decorr_prev: Ema {
+                value: 0.0,
+                weight: 0.0,
+            },
+            decorr_lag: Ema {
+                value: 0.0,
+                weight: 0.0,
+            },
         }
     }
 
@@ -313,8 +399,9 @@ impl FeatureExtractor {
         timestamp_us: u64,
         frame: &CsiFrameRepr<'_>,
         antenna: usize,
-        out: &mut [f32; CSI16_DIMS],
+        out: &mut [f32],
     ) -> Result<(), FeatureError> {
+        check_width(out)?;
         if antenna >= usize::from(frame.n_antennas) {
             return Err(FeatureError::NoSuchAntenna(antenna));
         }
@@ -332,8 +419,9 @@ impl FeatureExtractor {
         &mut self,
         timestamp_us: u64,
         iq: &[u8],
-        out: &mut [f32; CSI16_DIMS],
+        out: &mut [f32],
     ) -> Result<(), FeatureError> {
+        check_width(out)?;
         if iq.len() / 2 < BLOCK {
             return Err(FeatureError::TooFewSubcarriers(iq.len() / 2));
         }
@@ -342,7 +430,8 @@ impl FeatureExtractor {
             let (re, im) = crate::raw_csi::pair_from_bytes(p[0], p[1]);
             h[slot_of(i)] = (f32::from(re), f32::from(im));
         }
-        self.compute(timestamp_us, &h, out);
+        let full = self.compute(timestamp_us, &h);
+        out.copy_from_slice(&full[..out.len()]);
         Ok(())
     }
 
@@ -351,8 +440,9 @@ impl FeatureExtractor {
         &mut self,
         timestamp_us: u64,
         subcarriers: &[(i8, i8)],
-        out: &mut [f32; CSI16_DIMS],
+        out: &mut [f32],
     ) -> Result<(), FeatureError> {
+        check_width(out)?;
         if subcarriers.len() < BLOCK {
             return Err(FeatureError::TooFewSubcarriers(subcarriers.len()));
         }
@@ -360,7 +450,8 @@ impl FeatureExtractor {
         for (i, &(re, im)) in subcarriers.iter().take(BLOCK).enumerate() {
             h[slot_of(i)] = (f32::from(re), f32::from(im));
         }
-        self.compute(timestamp_us, &h, out);
+        let full = self.compute(timestamp_us, &h);
+        out.copy_from_slice(&full[..out.len()]);
         Ok(())
     }
 
@@ -370,8 +461,9 @@ impl FeatureExtractor {
         &mut self,
         timestamp_us: u64,
         subcarriers: &[(f32, f32)],
-        out: &mut [f32; CSI16_DIMS],
+        out: &mut [f32],
     ) -> Result<(), FeatureError> {
+        check_width(out)?;
         if subcarriers.len() < BLOCK {
             return Err(FeatureError::TooFewSubcarriers(subcarriers.len()));
         }
@@ -397,10 +489,11 @@ impl FeatureExtractor {
             }
             log_scale = libm::logf(scale);
         }
-        self.compute(timestamp_us, &h, out);
+        let mut full = self.compute(timestamp_us, &h);
         if scale > 0.0 {
-            out[0] += log_scale;
+            full[0] += log_scale;
         }
+        out.copy_from_slice(&full[..out.len()]);
         Ok(())
     }
 
@@ -415,8 +508,10 @@ impl FeatureExtractor {
             }
     }
 
-    /// The feature computation on 64 slots in frequency order.
-    fn compute(&mut self, ts: u64, h: &[C; BLOCK], out: &mut [f32; CSI16_DIMS]) {
+    /// The feature computation on 64 slots in frequency order: all of set 3 (set 1 is its
+    /// first 16 values).
+    fn compute(&mut self, ts: u64, h: &[C; BLOCK]) -> [f32; CSI19_DIMS] {
+        let mut out = [0.0f32; CSI19_DIMS];
         // --- validity and amplitudes ---
         let mut amp = [0.0f32; BLOCK];
         let mut mask = 0u64;
@@ -439,12 +534,12 @@ impl FeatureExtractor {
         let n_valid = mask.count_ones();
         if n_valid == 0 || sum <= 0.0 {
             // Nothing to measure: report a neutral frame and leave the state alone.
-            *out = [0.0; CSI16_DIMS];
             out[11] = ln_change(self.change_short.get());
             out[12] = ln_change(self.change_long.get());
             out[13] = 1.0;
             out[14] = 1.0;
-            return;
+            self.decorr_features(&mut out);
+            return out;
         }
         let nf = n_valid as f32;
         let mean = sum / nf;
@@ -558,6 +653,9 @@ impl FeatureExtractor {
             None => {
                 self.change_short = Ema::default();
                 self.change_long = Ema::default();
+                self.decorr_prev = Ema::default();
+                self.decorr_lag = Ema::default();
+                self.lag_len = 0;
                 self.ref_amp = amp;
                 self.ref_mask = mask;
                 out[11] = 0.0;
@@ -585,6 +683,14 @@ impl FeatureExtractor {
                 out[11] = ln_change(self.change_short.get());
                 out[12] = ln_change(self.change_long.get());
                 out[13] = correlation(&amp, &self.prev_amp, common);
+                if let Some(slot) = self.lag_slot(ts) {
+                    // Both averages move on the same frames, so their ratio compares like
+                    // with like.
+                    let alpha = 1.0 - libm::expf(-dt / TAU_DECORR_US);
+                    let lagged = correlation(&amp, &self.lag_amp[slot], mask & self.lag_mask[slot]);
+                    self.decorr_prev.update(1.0 - out[13], alpha);
+                    self.decorr_lag.update(1.0 - lagged, alpha);
+                }
                 out[14] = correlation(&amp, &self.ref_amp, mask & self.ref_mask);
                 let alpha_ref = 1.0 - libm::expf(-dt / TAU_REF_US);
                 for s in 0..BLOCK {
@@ -611,11 +717,58 @@ impl FeatureExtractor {
                 };
             }
         }
+        self.decorr_features(&mut out);
+        self.store_lag_profile(ts, &amp, mask);
         self.prev_amp = amp;
         self.prev_mask = mask;
         self.prev_dir = dir;
         self.prev_dir_mask = dir_mask;
         self.last_ts_us = Some(ts);
+        out
+    }
+
+    /// Features 16-18 from the current averages (0 until a lagged profile has been seen).
+    fn decorr_features(&self, out: &mut [f32; CSI19_DIMS]) {
+        let (prev, lag) = (self.decorr_prev.get(), self.decorr_lag.get());
+        out[16] = ln_change(prev);
+        out[17] = ln_change(lag);
+        out[18] = if self.decorr_lag.weight > 0.0 {
+            libm::logf((lag.max(0.0) + DECORR_FLOOR) / (prev.max(0.0) + DECORR_FLOOR))
+        } else {
+            0.0
+        };
+    }
+
+    /// The newest stored profile at least [`DECORR_LAG_US`] older than `ts`.
+    fn lag_slot(&self, ts: u64) -> Option<usize> {
+        (0..self.lag_len)
+            .map(|age| (self.lag_newest + LAG_SLOTS - age) % LAG_SLOTS)
+            .find(|&slot| self.lag_ts[slot].saturating_add(DECORR_LAG_US) <= ts)
+    }
+
+    /// Keeps this frame's profile when none was stored in the last [`LAG_STORE_US`].
+    fn store_lag_profile(&mut self, ts: u64, amp: &[f32; BLOCK], mask: u64) {
+        if self.lag_len > 0 && ts < self.lag_ts[self.lag_newest].saturating_add(LAG_STORE_US) {
+            return;
+        }
+        let slot = if self.lag_len == 0 {
+            0
+        } else {
+            (self.lag_newest + 1) % LAG_SLOTS
+        };
+        self.lag_amp[slot] = *amp;
+        self.lag_mask[slot] = mask;
+        self.lag_ts[slot] = ts;
+        self.lag_newest = slot;
+        self.lag_len = (self.lag_len + 1).min(LAG_SLOTS);
+    }
+}
+
+/// The extractor writes set 1 or set 3.
+fn check_width(out: &[f32]) -> Result<(), FeatureError> {
+    match out.len() {
+        CSI16_DIMS | CSI19_DIMS => Ok(()),
+        n => Err(FeatureError::OutputWidth(n)),
     }
 }
 

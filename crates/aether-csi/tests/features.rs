@@ -69,13 +69,13 @@ fn rotate(frame: &Frame, offset: f64, slope: f64) -> Frame {
         .collect()
 }
 
-fn run(frames: &[Frame], times_us: &[u64]) -> Vec<[f32; 16]> {
+fn run(frames: &[Frame], times_us: &[u64]) -> Vec<[f32; CSI19_DIMS]> {
     let mut fx = FeatureExtractor::new();
     frames
         .iter()
         .zip(times_us)
         .map(|(f, &t)| {
-            let mut out = [0.0; 16];
+            let mut out = [0.0; CSI19_DIMS];
             fx.extract_f32(t, f, &mut out).unwrap();
             out
         })
@@ -86,9 +86,15 @@ fn regular_times(n: usize, period_us: u64) -> Vec<u64> {
     (0..n as u64).map(|i| 1_000_000 + i * period_us).collect()
 }
 
-fn assert_close(a: &[[f32; 16]], b: &[[f32; 16]], skip: &[usize], tol: f32, what: &str) {
+fn assert_close(
+    a: &[[f32; CSI19_DIMS]],
+    b: &[[f32; CSI19_DIMS]],
+    skip: &[usize],
+    tol: f32,
+    what: &str,
+) {
     for (t, (x, y)) in a.iter().zip(b).enumerate() {
-        for d in 0..16 {
+        for d in 0..CSI19_DIMS {
             if skip.contains(&d) {
                 continue;
             }
@@ -96,7 +102,7 @@ fn assert_close(a: &[[f32; 16]], b: &[[f32; 16]], skip: &[usize], tol: f32, what
             assert!(
                 err <= tol * x[d].abs().max(1.0),
                 "{what}: frame {t} feature {d} ({}) {} vs {}",
-                CSI16_NAMES[d],
+                CSI19_NAMES[d],
                 x[d],
                 y[d]
             );
@@ -189,7 +195,12 @@ fn integer_paths_agree_and_scale_exactly() {
         .iter()
         .map(|&(re, im)| (re as f32, im as f32))
         .collect();
-    let (mut a, mut b, mut c, mut d) = ([0.0; 16], [0.0; 16], [0.0; 16], [0.0; 16]);
+    let (mut a, mut b, mut c, mut d) = (
+        [0.0; CSI19_DIMS],
+        [0.0; CSI19_DIMS],
+        [0.0; CSI19_DIMS],
+        [0.0; CSI19_DIMS],
+    );
     FeatureExtractor::new().extract(5, &pairs, &mut a).unwrap();
     FeatureExtractor::new().extract_iq(5, &iq, &mut b).unwrap();
     FeatureExtractor::new()
@@ -220,7 +231,7 @@ fn integer_paths_agree_and_scale_exactly() {
     // Small values doubled stay in i8: every normalised feature is unchanged.
     let halved: Vec<(i8, i8)> = pairs.iter().map(|&(r, i)| (r / 2, i / 2)).collect();
     let doubled: Vec<(i8, i8)> = halved.iter().map(|&(r, i)| (2 * r, 2 * i)).collect();
-    let (mut h, mut g) = ([0.0; 16], [0.0; 16]);
+    let (mut h, mut g) = ([0.0; CSI19_DIMS], [0.0; CSI19_DIMS]);
     FeatureExtractor::new().extract(5, &halved, &mut h).unwrap();
     FeatureExtractor::new()
         .extract(5, &doubled, &mut g)
@@ -247,7 +258,7 @@ fn layouts_64_128_192_use_the_lltf_block() {
             .collect();
         assert_eq!(run(&longer, &t), base, "{} subcarriers", 64 + extra);
     }
-    let mut out = [0.0; 16];
+    let mut out = [0.0; CSI19_DIMS];
     assert_eq!(
         FeatureExtractor::new()
             .extract_f32(0, &frames[0][..52], &mut out)
@@ -276,7 +287,7 @@ fn nulls_are_skipped() {
             }
         })
         .collect();
-    let mut out = [0.0; 16];
+    let mut out = [0.0; CSI19_DIMS];
     FeatureExtractor::new()
         .extract_f32(0, &frame, &mut out)
         .unwrap();
@@ -300,7 +311,7 @@ fn gaps_and_backward_time_reset_the_state() {
     let mut rng = Rng(16);
     let frames = drifting_frames(&mut rng, 6);
     let mut fx = FeatureExtractor::new();
-    let mut out = [0.0; 16];
+    let mut out = [0.0; CSI19_DIMS];
     let times = [
         0u64,
         20_000,
@@ -315,21 +326,12 @@ fn gaps_and_backward_time_reset_the_state() {
         outs.push(out);
     }
     for n in [0usize, 3, 4] {
-        let mut fresh = [0.0; 16];
+        let mut fresh = [0.0; CSI19_DIMS];
         FeatureExtractor::new()
             .extract_f32(times[n], &frames[n], &mut fresh)
             .unwrap();
         assert_eq!(outs[n], fresh, "frame {n} starts afresh");
-        assert_eq!(
-            (
-                outs[n][11],
-                outs[n][12],
-                outs[n][13],
-                outs[n][14],
-                outs[n][15]
-            ),
-            (0.0, 0.0, 1.0, 1.0, 0.0)
-        );
+        assert_eq!(&outs[n][11..], &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
     }
     assert!(
         outs[1][11] > 0.0 && outs[5][11] > 0.0,
@@ -357,7 +359,7 @@ fn change_features_follow_time_not_frame_count() {
         assert!(
             (slow[49][d] - fast[49][d]).abs() < 1e-3,
             "{}",
-            CSI16_NAMES[d]
+            CSI19_NAMES[d]
         );
     }
     // Identical frames: no change at all.
@@ -366,12 +368,153 @@ fn change_features_follow_time_not_frame_count() {
         (still[9][11], still[9][12], still[9][13], still[9][15]),
         (0.0, 0.0, 1.0, 0.0)
     );
+    assert_eq!(
+        &still[9][16..],
+        &[0.0, 0.0, 0.0],
+        "no decorrelation, no growth"
+    );
+}
+
+/// A static channel plus one reflected path whose phase turns at `doppler_hz` (a person moving),
+/// plus white noise of `noise` per component, sampled every `period_us` for `seconds`.
+fn moving_reflector(
+    rng: &mut Rng,
+    doppler_hz: f64,
+    reflected: f64,
+    noise: f64,
+    period_us: u64,
+    seconds: f64,
+) -> (Vec<Frame>, Vec<u64>) {
+    let base = random_frame(&mut Rng(31));
+    let n = (seconds * 1e6 / period_us as f64) as usize;
+    let times = regular_times(n, period_us);
+    let frames = times
+        .iter()
+        .map(|&t| {
+            let phase = 2.0 * PI * doppler_hz * t as f64 * 1e-6;
+            base.iter()
+                .enumerate()
+                .map(|(i, &(re, im))| {
+                    if is_null(i) {
+                        return (0.0, 0.0);
+                    }
+                    // A path 0.3 µs longer: its phase also turns across the band.
+                    let th = phase + 2.0 * PI * 0.3 * 0.3125 * freq_index(i);
+                    let gauss = |rng: &mut Rng| {
+                        (-2.0 * rng.unit().max(1e-12).ln()).sqrt() * (2.0 * PI * rng.unit()).cos()
+                    };
+                    (
+                        (re as f64 + reflected * th.cos() + noise * gauss(rng)) as f32,
+                        (im as f64 + reflected * th.sin() + noise * gauss(rng)) as f32,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    (frames, times)
+}
+
+/// Mean of feature `d` over the last second.
+fn last_second_mean(out: &[[f32; CSI19_DIMS]], times: &[u64], d: usize) -> f32 {
+    let end = *times.last().unwrap();
+    let last: Vec<f32> = out
+        .iter()
+        .zip(times)
+        .filter(|(_, &t)| t + 1_000_000 > end)
+        .map(|(f, _)| f[d])
+        .collect();
+    last.iter().sum::<f32>() / last.len() as f32
+}
+
+#[test]
+fn decorrelation_growth_ignores_the_noise_floor_and_sees_motion() {
+    let (lag1, growth) = (16, 18);
+    let mut rng = Rng(30);
+    // A still room at two noise floors (as two chips differ): the profile decorrelates as much
+    // between neighbouring frames as over 100 ms, so the growth stays near 0 at either.
+    let mut still = Vec::new();
+    for noise in [0.3, 2.0] {
+        let (f, t) = moving_reflector(&mut rng, 0.0, 0.0, noise, 10_000, 3.0);
+        let out = run(&f, &t);
+        still.push((
+            last_second_mean(&out, &t, lag1),
+            last_second_mean(&out, &t, growth),
+        ));
+    }
+    assert!(
+        still[1].0 > still[0].0 + 1.0,
+        "the noise floors differ: decorr_lag1 {still:?}"
+    );
+    for (_, g) in &still {
+        assert!(g.abs() < 0.2, "still room: growth {g} ({still:?})");
+    }
+    // A moving reflector under the louder noise: over 100 ms the profile changes far more than
+    // between frames.
+    let (f, t) = moving_reflector(&mut rng, 2.0, 12.0, 2.0, 10_000, 3.0);
+    let out = run(&f, &t);
+    let g = last_second_mean(&out, &t, growth);
+    assert!(g > 1.0, "moving: growth {g}");
+}
+
+#[test]
+fn decorrelation_lag_is_in_time_not_frames() {
+    // The same motion, noise-free, at 50 and 200 frames per second: the lag-1 decorrelation
+    // depends on the frame spacing, the 100 ms one does not (up to the store spacing).
+    let (lag1, lag100) = (16, 17);
+    let mut rng = Rng(32);
+    let (f, t) = moving_reflector(&mut rng, 1.0, 12.0, 0.0, 20_000, 3.0);
+    let slow = run(&f, &t);
+    let (slow1, slow100) = (
+        last_second_mean(&slow, &t, lag1),
+        last_second_mean(&slow, &t, lag100),
+    );
+    let (f, t) = moving_reflector(&mut rng, 1.0, 12.0, 0.0, 5_000, 3.0);
+    let fast = run(&f, &t);
+    let (fast1, fast100) = (
+        last_second_mean(&fast, &t, lag1),
+        last_second_mean(&fast, &t, lag100),
+    );
+    assert!(
+        slow1 > fast1 + 1.0,
+        "lag 1 frame: {slow1} at 50 Hz vs {fast1} at 200 Hz"
+    );
+    assert!(
+        (slow100 - fast100).abs() < 0.5,
+        "lag 100 ms: {slow100} at 50 Hz vs {fast100} at 200 Hz"
+    );
+}
+
+#[test]
+fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
+    let mut rng = Rng(33);
+    let frames = drifting_frames(&mut rng, 30);
+    let t = regular_times(30, 20_000);
+    let wide = run(&frames, &t);
+    // One extractor, alternating widths and a refused width in between: the state advances
+    // the same way whatever is written.
+    let mut fx = FeatureExtractor::new();
+    for (n, (f, &ts)) in frames.iter().zip(&t).enumerate() {
+        let mut bad = [0.0f32; 17];
+        assert_eq!(
+            fx.extract_f32(ts, f, &mut bad).unwrap_err(),
+            FeatureError::OutputWidth(17)
+        );
+        if n % 2 == 0 {
+            let mut out = [0.0f32; CSI16_DIMS];
+            fx.extract_f32(ts, f, &mut out).unwrap();
+            assert_eq!(&out[..], &wide[n][..CSI16_DIMS], "frame {n}");
+        } else {
+            let mut out = [0.0f32; CSI19_DIMS];
+            fx.extract_f32(ts, f, &mut out).unwrap();
+            assert_eq!(out, wide[n], "frame {n}");
+        }
+    }
 }
 
 #[test]
 fn degenerate_frames_give_finite_features() {
     let mut fx = FeatureExtractor::new();
-    let mut out = [f32::NAN; 16];
+    let mut out = [f32::NAN; CSI19_DIMS];
     fx.extract(0, &[(0, 0); 64], &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
     assert_eq!(out[10], 0.0);
@@ -440,13 +583,13 @@ fn degenerate_frames_give_finite_features() {
 }
 
 /// The ranges documented in docs/features.md.
-fn check_ranges(f: &[f32; 16]) {
+fn check_ranges(f: &[f32; CSI19_DIMS]) {
     assert!(f.iter().all(|v| v.is_finite()), "{f:?}");
     let within = |d: usize, lo: f32, hi: f32| {
         assert!(
             f[d] >= lo && f[d] <= hi,
             "{} = {} outside [{lo}, {hi}]",
-            CSI16_NAMES[d],
+            CSI19_NAMES[d],
             f[d]
         )
     };
@@ -465,6 +608,9 @@ fn check_ranges(f: &[f32; 16]) {
     within(13, -1.0, 1.0);
     within(14, -1.0, 1.0);
     within(15, 0.0, 2.0);
+    within(16, 0.0, 7.61);
+    within(17, 0.0, 7.61);
+    within(18, -9.91, 9.91);
 }
 
 #[test]
@@ -500,7 +646,15 @@ fn state9_copies_feature_state_in_spec_order() {
     );
     assert_eq!(FeatureSet::State9.dims(), STATE9_NAMES.len());
     assert_eq!(FeatureSet::Csi16.id(), 1);
-    assert_eq!(FeatureSet::from_id(3), None);
+    assert_eq!(FeatureSet::from_id(3), Some(FeatureSet::Csi19));
+    assert_eq!(FeatureSet::Csi19.names().len(), CSI19_DIMS);
+    assert_eq!(&CSI19_NAMES[..CSI16_DIMS], &CSI16_NAMES[..]);
+    assert_eq!(FeatureSet::from_id(4), None);
+    assert_eq!(FeatureSet::csi_width(0, 16), Some(16));
+    assert_eq!(FeatureSet::csi_width(1, 16), Some(16));
+    assert_eq!(FeatureSet::csi_width(3, 19), Some(19));
+    assert_eq!(FeatureSet::csi_width(3, 16), None);
+    assert_eq!(FeatureSet::csi_width(2, 9), None);
 }
 
 #[test]
@@ -509,36 +663,36 @@ fn real_recording_features_are_finite_and_in_range() {
         return;
     };
     let mut per_node: std::collections::BTreeMap<u8, FeatureExtractor> = Default::default();
-    let mut lo = [f32::INFINITY; 16];
-    let mut hi = [f32::NEG_INFINITY; 16];
-    let mut out = [0.0; 16];
+    let mut lo = [f32::INFINITY; CSI19_DIMS];
+    let mut hi = [f32::NEG_INFINITY; CSI19_DIMS];
+    let mut out = [0.0; CSI19_DIMS];
     for l in &lines {
         let fx = per_node.entry(l.node_id).or_default();
         fx.extract_iq((l.timestamp * 1e6) as u64, &l.iq, &mut out)
             .unwrap();
         check_ranges(&out);
-        for d in 0..16 {
+        for d in 0..CSI19_DIMS {
             lo[d] = lo[d].min(out[d]);
             hi[d] = hi[d].max(out[d]);
         }
     }
-    for d in 0..16 {
-        println!("{:>28}: [{:.4}, {:.4}]", CSI16_NAMES[d], lo[d], hi[d]);
+    for d in 0..CSI19_DIMS {
+        println!("{:>28}: [{:.4}, {:.4}]", CSI19_NAMES[d], lo[d], hi[d]);
     }
     assert_eq!(per_node.len(), 2);
 }
 
 /// File mean of each feature (frames 50.. so the reference profile has settled).
-fn file_means(frames: &[(u64, Vec<u8>)], first_word_invalid: bool) -> [f64; 16] {
+fn file_means(frames: &[(u64, Vec<u8>)], first_word_invalid: bool) -> [f64; CSI19_DIMS] {
     let mut fx = FeatureExtractor::new().with_first_word_invalid(first_word_invalid);
-    let mut sum = [0f64; 16];
-    let mut out = [0.0; 16];
+    let mut sum = [0f64; CSI19_DIMS];
+    let mut out = [0.0; CSI19_DIMS];
     let mut n = 0;
     for (i, (t, iq)) in frames.iter().enumerate() {
         fx.extract_iq(*t, iq, &mut out).unwrap();
         check_ranges(&out);
         if i >= 50 {
-            for d in 0..16 {
+            for d in 0..CSI19_DIMS {
                 sum[d] += f64::from(out[d]);
             }
             n += 1;
@@ -601,6 +755,40 @@ fn espectre_movement_lowers_reference_correlation() {
     }
 }
 
+/// The same captures through `decorr_growth`: every movement capture has a higher mean than
+/// every baseline capture, on every chip, with one threshold across chips (the feature is
+/// meant not to need a per-chip reference). An observation on these 16 files, not a detector.
+#[test]
+fn espectre_movement_raises_decorrelation_growth() {
+    let Some(caps) = common::espectre_captures() else {
+        return;
+    };
+    assert_eq!(caps.len(), 16);
+    let growth = CSI19_NAMES
+        .iter()
+        .position(|&n| n == "decorr_growth")
+        .unwrap();
+    let (mut still, mut moving) = (Vec::new(), Vec::new());
+    for c in &caps {
+        let m = file_means(&c.frames, c.chip.contains("\"esp32\""))[growth];
+        println!(
+            "{:9} {:42} {:8} decorr_growth {m:.3}",
+            c.label, c.file, c.chip
+        );
+        if c.label == "baseline" {
+            still.push(m)
+        } else {
+            moving.push(m)
+        }
+    }
+    let highest_still = still.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lowest_moving = moving.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!(
+        lowest_moving > highest_still,
+        "moving down to {lowest_moving}, still up to {highest_still}"
+    );
+}
+
 #[test]
 fn dc_is_always_skipped_and_first_word_on_request() {
     let mut rng = Rng(19);
@@ -616,7 +804,7 @@ fn dc_is_always_skipped_and_first_word_on_request() {
     garbage[1] = (0.0, 10.0);
     let mut cleaned = clean.clone();
     cleaned[1] = (0.0, 0.0);
-    let (mut a, mut b) = ([0.0; 16], [0.0; 16]);
+    let (mut a, mut b) = ([0.0; CSI19_DIMS], [0.0; CSI19_DIMS]);
     FeatureExtractor::new()
         .with_first_word_invalid(true)
         .extract_f32(0, &garbage, &mut a)

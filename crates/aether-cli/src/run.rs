@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aether_csi::{ClassificationPacket, ClassificationRepr, CLASSIFICATION_LEN, CSI16_DIMS};
+use aether_csi::{ClassificationPacket, ClassificationRepr, FeatureSet, CLASSIFICATION_LEN};
 use aether_io::live::{recv_datagram, DatagramDecoder};
 use aether_io::record::Record;
 use aether_model::{Session, TemporalHead, WindowMode};
@@ -79,6 +79,8 @@ struct Runner<'h> {
     head: &'h TemporalHead,
     window: usize,
     hop: usize,
+    /// Features per frame the head reads (the prefix of each frame's features).
+    dims: usize,
     logits: Vec<f32>,
 }
 
@@ -101,7 +103,7 @@ impl<'h> Runner<'h> {
         f: &[f32],
     ) -> anyhow::Result<Option<Decision>> {
         node.session
-            .push(f)
+            .push(&f[..self.dims])
             .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
         node.frames += 1;
         let n = node.frames;
@@ -186,18 +188,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let info = load_rvne_v2(&bytes)?;
     let head = TemporalHead::from_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", args.model.display()))?;
-    if head.spec().input_dim != CSI16_DIMS {
+    let Some(dims) = FeatureSet::csi_width(head.spec().feature_set, head.spec().input_dim) else {
         anyhow::bail!(
-            "{}: the head takes {} features per frame; run feeds the {CSI16_DIMS} CSI features",
+            "{}: the head takes {} features per frame of feature set {}; run feeds CSI feature \
+             set 1 (16) or 3 (19)",
             args.model.display(),
-            head.spec().input_dim
+            head.spec().input_dim,
+            head.spec().feature_set
         );
-    }
+    };
     let window = info.meta.window_len.max(1);
     let mut runner = Runner {
         head: &head,
         window,
         hop: args.hop.unwrap_or(info.meta.hop).max(1),
+        dims,
         logits: vec![0f32; info.cfg.n_out],
     };
     let socket = match &args.emit {
@@ -274,7 +279,7 @@ fn run_live(
     let mut decoder = DatagramDecoder::new();
     let mut nodes: BTreeMap<u8, (NodeFeatures, NodeRun<'_>)> = BTreeMap::new();
     let mut buf = vec![0u8; 65_536];
-    let mut features = [0f32; CSI16_DIMS];
+    let mut features = [0f32; aether_train::data::FRAME_DIMS];
     let (mut received, mut malformed, mut frames, mut decisions) = (0u64, 0u64, 0u64, 0u64);
     let started = Instant::now();
     loop {

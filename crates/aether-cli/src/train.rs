@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use aether_csi::FeatureSet;
 use aether_train::data::{load_streams, parse_label_map, LabelSource};
 use aether_train::eval::leave_one_out;
 use aether_train::model::{parse_dtype, AttnBackend, HeadConfig};
@@ -189,8 +190,12 @@ pub struct Args {
     /// layer starts fresh.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Features the head may use, by name or index (e.g. `corr_prev,corr_ref`); the others
-    /// are switched off through the input statistics. Default: all 16.
+    /// The head's inputs: CSI feature set `csi19` (set 3: set 1 plus the decorrelation
+    /// features) or `csi16` (set 1).
+    #[arg(long, default_value = "csi19")]
+    feature_set: String,
+    /// Features the head may use, by name or index (e.g. `decorr_growth`); the others are
+    /// switched off through the input statistics. Default: all of the feature set.
     #[arg(long)]
     features: Option<String>,
     /// End this run after N epochs (the schedule still spans --epochs); --resume continues.
@@ -212,7 +217,8 @@ pub struct Args {
 
 impl Args {
     fn options(&self) -> anyhow::Result<TrainOptions> {
-        let mut head = HeadConfig::motion(aether_csi::CSI16_DIMS, 2);
+        let feature_set = parse_feature_set(&self.feature_set)?;
+        let mut head = HeadConfig::motion(feature_set.dims(), 2);
         head.d_model = self.d_model;
         head.n_layers = self.layers;
         head.q_heads = self.heads;
@@ -286,8 +292,9 @@ impl Args {
             resume: self.resume,
             stop_after: self.stop_after,
             init: self.init.clone(),
+            feature_set,
             features: match &self.features {
-                Some(list) => Some(parse_features(list)?),
+                Some(list) => Some(parse_features(feature_set, list)?),
                 None => None,
             },
             progress: !self.quiet && !self.json,
@@ -297,9 +304,18 @@ impl Args {
     }
 }
 
-/// Feature-set-1 indices from names (`corr_ref`) or numbers (`14`), comma-separated.
-pub fn parse_features(list: &str) -> anyhow::Result<Vec<usize>> {
-    let names = aether_csi::CSI16_NAMES;
+/// `csi16` (set 1) or `csi19` (set 3), the CSI feature sets a head can be trained on.
+pub fn parse_feature_set(name: &str) -> anyhow::Result<FeatureSet> {
+    match name {
+        "csi16" => Ok(FeatureSet::Csi16),
+        "csi19" => Ok(FeatureSet::Csi19),
+        _ => anyhow::bail!("unknown feature set {name:?}; known: csi16, csi19"),
+    }
+}
+
+/// Indices of `set` from names (`corr_ref`) or numbers (`14`), comma-separated.
+pub fn parse_features(set: FeatureSet, list: &str) -> anyhow::Result<Vec<usize>> {
+    let names = set.names();
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let i = match item.parse::<usize>() {

@@ -466,3 +466,40 @@ fn simulated_installations_are_calibrated_per_session() {
     assert!(err.contains("no session"), "{err}");
     std::fs::remove_dir_all(tmp).unwrap();
 }
+
+/// The decorrelation features exist only in set 3; an unknown set is named as such.
+#[test]
+fn feature_names_belong_to_the_chosen_feature_set() {
+    let Some(dir) = espectre() else { return };
+    let data = dir.join("baseline").display().to_string();
+    let out = aether(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        "/nonexistent/x.rvne",
+        "--feature-set",
+        "csi16",
+        "--features",
+        "decorr_growth",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unknown feature \"decorr_growth\""),
+        "{err}"
+    );
+    let out = aether(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        "/nonexistent/x.rvne",
+        "--feature-set",
+        "csi17",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unknown feature set \"csi17\""),
+        "{err}"
+    );
+}

@@ -4,7 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aether_csi::{FeatureExtractor, CSI16_DIMS, FEATURE_SET_CSI16};
+use aether_csi::{FeatureExtractor, CSI19_DIMS};
+
+/// Features kept per frame: all of set 3 (`aether_csi::FEATURE_SET_CSI19`). Set 1 is its first
+/// 16, so a head of either set reads the prefix it was trained on.
+pub const FRAME_DIMS: usize = CSI19_DIMS;
+
+/// One frame's features.
+pub type Frame = [f32; FRAME_DIMS];
 use aether_io::labels::Segments;
 use aether_io::record::{CsiFrame, Record};
 use aether_io::recording::RecordingReader;
@@ -31,7 +38,7 @@ pub struct Stream {
     pub named_session: Option<String>,
     /// Seconds from the recording's first frame.
     pub t_s: Vec<f64>,
-    pub features: Vec<[f32; CSI16_DIMS]>,
+    pub features: Vec<Frame>,
     /// Label per frame (`None` = unlabelled).
     pub labels: Vec<Option<String>>,
 }
@@ -104,15 +111,13 @@ impl Stream {
 
 /// Per-feature mean and standard deviation; the std is floored at 1e-3 of the overall scale
 /// (and 1e-6) so constant features divide safely.
-pub fn feature_stats<'a>(
-    frames: impl Iterator<Item = &'a [f32; CSI16_DIMS]>,
-) -> (Vec<f32>, Vec<f32>) {
+pub fn feature_stats<'a>(frames: impl Iterator<Item = &'a Frame>) -> (Vec<f32>, Vec<f32>) {
     let mut n = 0f64;
-    let mut s = [0f64; CSI16_DIMS];
-    let mut s2 = [0f64; CSI16_DIMS];
+    let mut s = [0f64; FRAME_DIMS];
+    let mut s2 = [0f64; FRAME_DIMS];
     for f in frames {
         n += 1.0;
-        for d in 0..CSI16_DIMS {
+        for d in 0..FRAME_DIMS {
             let x = f64::from(f[d]);
             s[d] += x;
             s2[d] += x * x;
@@ -120,7 +125,7 @@ pub fn feature_stats<'a>(
     }
     let n = n.max(1.0);
     let mean: Vec<f64> = s.iter().map(|v| v / n).collect();
-    let std: Vec<f64> = (0..CSI16_DIMS)
+    let std: Vec<f64> = (0..FRAME_DIMS)
         .map(|d| (s2[d] / n - mean[d] * mean[d]).max(0.0).sqrt())
         .collect();
     (
@@ -258,7 +263,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
     }
     let mut nodes: BTreeMap<u8, Acc> = BTreeMap::new();
     let mut t0: Option<f64> = None;
-    let mut out = [0f32; CSI16_DIMS];
+    let mut out = [0f32; FRAME_DIMS];
     for rec in reader.by_ref() {
         let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let Record::Csi(frame) = rec else { continue };
@@ -319,7 +324,7 @@ impl NodeFeatures {
 
     /// Features of `frame` (at `t_rel` seconds) into `out`; `false` while settling or for a
     /// frame the head cannot use (fewer subcarriers than the 64-slot block).
-    pub fn push(&mut self, t_rel: f64, frame: &CsiFrame, out: &mut [f32; CSI16_DIMS]) -> bool {
+    pub fn push(&mut self, t_rel: f64, frame: &CsiFrame, out: &mut Frame) -> bool {
         let n = frame.n_subcarriers();
         self.subcarriers.clear();
         self.subcarriers
@@ -422,16 +427,13 @@ pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabe
     out
 }
 
-/// Feature set id of the frames produced here.
-pub const FEATURE_SET: u16 = FEATURE_SET_CSI16;
-
 /// Seconds of empty-room frames a node reference is made from.
 pub const REFERENCE_S: f64 = 5.0;
 
 /// Per-stream reference (mean, std) for `--reference`: the features of the same session's
 /// (chip + named session or date) empty-room capture, or the stream itself when there is none.
 pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
-    let mut idle: BTreeMap<String, Vec<&[f32; CSI16_DIMS]>> = BTreeMap::new();
+    let mut idle: BTreeMap<String, Vec<&Frame>> = BTreeMap::new();
     for s in streams {
         // The first REFERENCE_S seconds, as a node reference is taken in use.
         let t0 = s.t_s.first().copied().unwrap_or(0.0);
@@ -454,7 +456,7 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
 
 #[cfg(test)]
 mod tests {
-    use super::{session_references, Stream, WindowLabels, CSI16_DIMS};
+    use super::{session_references, Stream, WindowLabels, FRAME_DIMS};
 
     /// 10 s at 10 Hz of one label, every feature `value + frame index / 1000`.
     fn stream(file: &str, session: Option<&str>, label: &str, value: f32) -> Stream {
@@ -466,7 +468,7 @@ mod tests {
             named_session: session.map(str::to_owned),
             t_s: (0..100).map(|i| f64::from(i) * 0.1).collect(),
             features: (0..100)
-                .map(|i| [value + i as f32 / 1000.0; CSI16_DIMS])
+                .map(|i| [value + i as f32 / 1000.0; FRAME_DIMS])
                 .collect(),
             labels: vec![Some(label.to_owned()); 100],
         }

@@ -16,7 +16,6 @@ use candle_core::{DType, Device, Tensor};
 use crate::data::{cut_windows, Stream, Window};
 use crate::model::{HeadNet, OutputKind, Rng};
 use crate::train::{lr_at, AdamW, EpochStats, PreparedSplit, TrainOptions, Trained};
-use aether_csi::CSI16_DIMS;
 
 pub const TEMPERATURE: f64 = 0.07;
 pub const VAR_WEIGHT: f64 = 25.0;
@@ -24,8 +23,8 @@ pub const COV_WEIGHT: f64 = 1.0;
 const JITTER: usize = 3;
 
 /// One augmented view of a window (`len` frames) starting near `w.start`.
-fn view(input: &[f32], w: &Window, len: usize, rng: &mut Rng, out: &mut Vec<f32>) {
-    let n_frames = input.len() / CSI16_DIMS;
+fn view(input: &[f32], w: &Window, len: usize, dims: usize, rng: &mut Rng, out: &mut Vec<f32>) {
+    let n_frames = input.len() / dims;
     let lo = w.start.saturating_sub(JITTER);
     let hi = (w.start + JITTER).min(n_frames - len);
     let start = lo + rng.below(hi - lo + 1);
@@ -33,17 +32,17 @@ fn view(input: &[f32], w: &Window, len: usize, rng: &mut Rng, out: &mut Vec<f32>
     let sigma = (0.01 + 0.04 * rng.unit()) as f32;
     let scale = (0.8 + 0.4 * rng.unit()) as f32;
     let drop_p = 0.15 * rng.unit();
-    let mask: Vec<bool> = (0..CSI16_DIMS).map(|_| rng.unit() < mask_p).collect();
+    let mask: Vec<bool> = (0..dims).map(|_| rng.unit() < mask_p).collect();
     let base = out.len();
     for t in 0..len {
         let held = t > 0 && rng.unit() < drop_p;
-        for d in 0..CSI16_DIMS {
+        for d in 0..dims {
             let v = if held {
-                out[base + (t - 1) * CSI16_DIMS + d]
+                out[base + (t - 1) * dims + d]
             } else if mask[d] {
                 0.0
             } else {
-                input[(start + t) * CSI16_DIMS + d] * scale + sigma * rng.normal() as f32
+                input[(start + t) * dims + d] * scale + sigma * rng.normal() as f32
             };
             out.push(v);
         }
@@ -55,15 +54,16 @@ pub fn view_pairs(
     inputs: &[Vec<f32>],
     windows: &[&Window],
     len: usize,
+    dims: usize,
     rng: &mut Rng,
 ) -> candle_core::Result<Tensor> {
-    let mut data = Vec::with_capacity(2 * windows.len() * len * CSI16_DIMS);
+    let mut data = Vec::with_capacity(2 * windows.len() * len * dims);
     for _ in 0..2 {
         for w in windows {
-            view(&inputs[w.stream], w, len, rng, &mut data);
+            view(&inputs[w.stream], w, len, dims, rng, &mut data);
         }
     }
-    Tensor::from_vec(data, (2 * windows.len(), len, CSI16_DIMS), &Device::Cpu)
+    Tensor::from_vec(data, (2 * windows.len(), len, dims), &Device::Cpu)
 }
 
 /// NT-Xent over 2N embeddings (rows L2-normalised; `i` and `i + N` positive pairs).
@@ -125,7 +125,7 @@ pub fn eval_loss(
             continue;
         }
         let refs: Vec<&Window> = chunk.iter().collect();
-        let pairs = view_pairs(inputs, &refs, len, &mut rng)?;
+        let pairs = view_pairs(inputs, &refs, len, net.cfg.input_dim, &mut rng)?;
         let (total, _) = contrastive_loss(net, &pairs)?;
         sum += f64::from(total.to_scalar::<f32>()?) * chunk.len() as f64;
         n += chunk.len();
@@ -172,7 +172,7 @@ pub fn train_embed(
     }
     let mut head = opts.head.clone();
     head.n_out = embed_dim;
-    head.input_dim = CSI16_DIMS;
+    head.input_dim = opts.feature_set.dims();
     head.output_kind = OutputKind::Embedding;
     let net = HeadNet::new(head, opts.backend, opts.seed, DType::F32)?;
     let mut opt = AdamW::new(&net.params, opts.weight_decay)?;
@@ -196,7 +196,7 @@ pub fn train_embed(
                 continue;
             }
             let ws: Vec<&Window> = chunk.iter().map(|&i| &train_w[i]).collect();
-            let pairs = view_pairs(&prep.inputs, &ws, opts.window, &mut rng)?;
+            let pairs = view_pairs(&prep.inputs, &ws, opts.window, net.cfg.input_dim, &mut rng)?;
             let (loss, _) = contrastive_loss(&net, &pairs)?;
             let grads = loss.backward()?;
             lr = lr_at(epoch * steps_per_epoch + bi, total_steps, warmup, opts.lr);
@@ -294,7 +294,7 @@ pub fn embed_windows(
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(128) {
         let refs: Vec<&Window> = chunk.iter().collect();
-        let x = crate::train::batch_tensor(inputs, &refs, len)?;
+        let x = crate::train::batch_tensor(inputs, &refs, len, net.cfg.input_dim)?;
         let z = net.forward(&x)?;
         out.extend(z.to_vec2::<f32>()?);
     }

@@ -14,7 +14,6 @@ use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
     apply_reference, assign_sessions, normalise, predict, train, Prepared, SplitBy, TrainOptions,
 };
-use aether_csi::CSI16_DIMS;
 
 /// Seconds of empty-room frames a node reference needs.
 pub const MIN_REFERENCE_S: f64 = crate::data::REFERENCE_S;
@@ -321,6 +320,6 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
         );
     }
     let (m, s) = feature_stats(streams.iter().flat_map(|s| s.features.iter()));
-    debug_assert_eq!(m.len(), CSI16_DIMS);
+    debug_assert_eq!(m.len(), crate::data::FRAME_DIMS);
     Ok((m, s))
 }

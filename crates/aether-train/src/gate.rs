@@ -167,7 +167,7 @@ pub fn run_gate(
     let bytes = sparse.to_rvne_v2(opts, TensorDtype::F32)?;
     let head = TemporalHead::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut rng = Rng::new(seed);
-    let frames: Vec<f32> = (0..deployed_window * aether_csi::CSI16_DIMS)
+    let frames: Vec<f32> = (0..deployed_window * opts.feature_set.dims())
         .map(|_| rng.normal() as f32)
         .collect();
     let t_sparse = median_us(&head, &frames, deployed_window, embed_dim)?;

@@ -424,7 +424,8 @@ pub fn fold_reference(
     idle_mean: &[f32],
     idle_std: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    let n = node_mean.len();
+    // A reference covers every feature a stream keeps; the head may read only a prefix.
+    let n = node_mean.len().min(idle_mean.len());
     let std: Vec<f32> = (0..n).map(|d| node_std[d] / idle_std[d]).collect();
     let mean: Vec<f32> = (0..n)
         .map(|d| node_mean[d] - idle_mean[d] * std[d])

@@ -9,11 +9,13 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{cut_windows, feature_stats, session_references, Stream, Window, WindowLabels};
+use crate::data::{
+    cut_windows, feature_stats, session_references, Frame, Stream, Window, WindowLabels,
+};
 use crate::loss::{log_softmax, weighted_cross_entropy};
 use crate::metrics::{default_idle_class, report, Decision, Hop, Report};
 use crate::model::{AttnBackend, HeadConfig, HeadNet, Rng};
-use aether_csi::CSI16_DIMS;
+use aether_csi::{FeatureSet, CSI19_DIMS};
 
 /// What keeps recordings apart across the train/validation split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +81,10 @@ pub struct TrainOptions {
     /// Start from the encoder of this RVNE v2 head (every tensor but `head.*`), e.g. one
     /// pretrained with `--task embed`; the classifier layer starts fresh.
     pub init: Option<PathBuf>,
-    /// Feature indices (of feature set 1) the head may use; `None` = all.
+    /// The head's inputs: feature set 1 (16) or set 3 (19, set 1 plus the decorrelation
+    /// features).
+    pub feature_set: FeatureSet,
+    /// Feature indices (of `feature_set`) the head may use; `None` = all.
     pub features: Option<Vec<usize>>,
     /// End this run after so many epochs (the schedule still spans `epochs`); with a
     /// checkpoint, `resume` continues it exactly.
@@ -107,13 +112,14 @@ impl Default for TrainOptions {
             reference: false,
             idle_class: None,
             backend: AttnBackend::Sparse,
-            head: HeadConfig::motion(CSI16_DIMS, 2),
+            head: HeadConfig::motion(CSI19_DIMS, 2),
             grad_clip: 1.0,
             augment: 0.0,
             checkpoint: None,
             resume: false,
             stop_after: None,
             init: None,
+            feature_set: FeatureSet::Csi19,
             features: None,
             progress: false,
         }
@@ -179,39 +185,38 @@ pub fn assign_sessions(streams: &mut [Stream], idle_class: &str) {
     }
 }
 
-/// Applies `(f - ref_mean) / ref_std` to every frame of a stream.
+/// Applies `(f - ref_mean) / ref_std` to the first `mean.len()` features of every frame.
 pub fn apply_reference(s: &mut Stream, mean: &[f32], std: &[f32]) {
     for f in &mut s.features {
-        for d in 0..CSI16_DIMS {
+        for d in 0..mean.len() {
             f[d] = (f[d] - mean[d]) / std[d];
         }
     }
 }
 
-/// Normalised flat inputs of a stream.
+/// Normalised flat inputs of a stream: `[frames][mean.len()]`, the head's input width.
 pub fn normalise(s: &Stream, mean: &[f32], std: &[f32]) -> Vec<f32> {
-    let mut v = Vec::with_capacity(s.features.len() * CSI16_DIMS);
+    let mut v = Vec::with_capacity(s.features.len() * mean.len());
     for f in &s.features {
-        for d in 0..CSI16_DIMS {
+        for d in 0..mean.len() {
             v.push((f[d] - mean[d]) / std[d]);
         }
     }
     v
 }
 
-/// A batch `[B, T, F]` of windows.
+/// A batch `[B, T, F]` of windows of `F = dims` features per frame.
 pub fn batch_tensor(
     inputs: &[Vec<f32>],
     windows: &[&Window],
     len: usize,
+    dims: usize,
 ) -> candle_core::Result<Tensor> {
-    let mut data = Vec::with_capacity(windows.len() * len * CSI16_DIMS);
+    let mut data = Vec::with_capacity(windows.len() * len * dims);
     for w in windows {
-        data.extend_from_slice(
-            &inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS],
-        );
+        data.extend_from_slice(&inputs[w.stream][w.start * dims..(w.start + len) * dims]);
     }
-    Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
+    Tensor::from_vec(data, (windows.len(), len, dims), &Device::Cpu)
 }
 
 /// [`batch_tensor`] with each window's features jittered by a random per-feature affine map.
@@ -219,25 +224,25 @@ pub fn augmented_batch(
     inputs: &[Vec<f32>],
     windows: &[&Window],
     len: usize,
+    dims: usize,
     strength: f32,
     rng: &mut Rng,
 ) -> candle_core::Result<Tensor> {
-    let mut data = Vec::with_capacity(windows.len() * len * CSI16_DIMS);
+    let mut data = Vec::with_capacity(windows.len() * len * dims);
+    let (mut off, mut scale) = (vec![0f32; dims], vec![1f32; dims]);
     for w in windows {
-        let mut off = [0f32; CSI16_DIMS];
-        let mut scale = [1f32; CSI16_DIMS];
-        for d in 0..CSI16_DIMS {
+        for d in 0..dims {
             off[d] = strength * rng.normal() as f32;
             scale[d] = (0.3 * strength * rng.normal() as f32).exp();
         }
-        let src = &inputs[w.stream][w.start * CSI16_DIMS..(w.start + len) * CSI16_DIMS];
-        for f in src.chunks_exact(CSI16_DIMS) {
-            for d in 0..CSI16_DIMS {
+        let src = &inputs[w.stream][w.start * dims..(w.start + len) * dims];
+        for f in src.chunks_exact(dims) {
+            for d in 0..dims {
                 data.push(f[d] * scale[d] + off[d]);
             }
         }
     }
-    Tensor::from_vec(data, (windows.len(), len, CSI16_DIMS), &Device::Cpu)
+    Tensor::from_vec(data, (windows.len(), len, dims), &Device::Cpu)
 }
 
 /// Softmax probabilities for windows, batched.
@@ -251,7 +256,7 @@ pub fn predict(
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(batch.max(1)) {
         let refs: Vec<&Window> = chunk.iter().collect();
-        let x = batch_tensor(inputs, &refs, len)?;
+        let x = batch_tensor(inputs, &refs, len, net.cfg.input_dim)?;
         let p = log_softmax(&net.forward(&x)?)?.exp()?;
         out.extend(p.to_vec2::<f32>()?);
     }
@@ -526,8 +531,16 @@ fn prepare_inner(
         .into_iter()
         .filter(|g| !val_groups.contains(g))
         .collect();
+    // The head reads the first `dims` features of each frame (set 1 is set 3's prefix).
+    let dims = opts.feature_set.dims();
+    if let Some(bad) = opts.features.iter().flatten().find(|&&d| d >= dims) {
+        bail!(
+            "feature index {bad} is outside feature set {} ({dims} features)",
+            opts.feature_set.id()
+        );
+    }
     let idle_ref = idle_name.as_deref().and_then(|idle| {
-        let frames: Vec<&[f32; CSI16_DIMS]> = streams
+        let frames: Vec<&Frame> = streams
             .iter()
             .zip(&is_val)
             .filter(|(_, v)| !**v)
@@ -539,7 +552,12 @@ fn prepare_inner(
                     .map(|(f, _)| f)
             })
             .collect();
-        (!frames.is_empty()).then(|| feature_stats(frames.into_iter()))
+        (!frames.is_empty()).then(|| {
+            let (mut mean, mut std) = feature_stats(frames.into_iter());
+            mean.truncate(dims);
+            std.truncate(dims);
+            (mean, std)
+        })
     });
     if opts.reference {
         let idle = idle_name
@@ -561,10 +579,12 @@ fn prepare_inner(
             .filter(|(_, v)| !**v)
             .flat_map(|(s, _)| s.features.iter()),
     );
+    input_mean.truncate(dims);
+    input_std.truncate(dims);
     if let Some(keep) = &opts.features {
         // Unused features are switched off through the input statistics (normalised value
-        // ~0), so the file stays a plain feature-set-1 head.
-        for d in 0..CSI16_DIMS {
+        // ~0), so the file stays a plain head of its feature set.
+        for d in 0..dims {
             if !keep.contains(&d) {
                 input_mean[d] = 0.0;
                 input_std[d] = UNUSED_FEATURE_STD;
@@ -645,7 +665,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     };
     let mut head = opts.head.clone();
     head.n_out = n_classes;
-    head.input_dim = CSI16_DIMS;
+    head.input_dim = opts.feature_set.dims();
     let net = HeadNet::new(head, opts.backend, opts.seed, DType::F32)?;
     if let Some(path) = &opts.init {
         load_encoder(&net, path)?;
@@ -737,6 +757,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         Some(n) => opts.epochs.min(start_epoch + n),
         None => opts.epochs,
     };
+    let dims = net.cfg.input_dim;
     for epoch in start_epoch..end_epoch {
         if stop_now {
             break;
@@ -750,9 +771,9 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             let x = if opts.augment > 0.0 {
                 let mut rng =
                     Rng::new(opts.seed ^ 0xA5A5 ^ ((epoch * steps_per_epoch + bi) as u64) << 20);
-                augmented_batch(&prep.inputs, &ws, opts.window, opts.augment, &mut rng)?
+                augmented_batch(&prep.inputs, &ws, opts.window, dims, opts.augment, &mut rng)?
             } else {
-                batch_tensor(&prep.inputs, &ws, opts.window)?
+                batch_tensor(&prep.inputs, &ws, opts.window, dims)?
             };
             let y: Vec<u32> = ws.iter().map(|w| class_of(&w.label) as u32).collect();
             let logits = net.forward(&x)?;
@@ -881,7 +902,7 @@ impl Trained {
     /// Export metadata of this head.
     pub fn export_meta(&self, opts: &TrainOptions) -> crate::model::ExportMeta {
         crate::model::ExportMeta {
-            feature_set: crate::data::FEATURE_SET,
+            feature_set: opts.feature_set.id(),
             frame_rate_hz: self.frame_rate_hz,
             window_len: opts.window,
             hop: opts.hop,

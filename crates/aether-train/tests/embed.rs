@@ -1,8 +1,9 @@
 //! Contrastive objective pieces on known inputs, the gate's ranking statistics, and an
 //! embedding head trained briefly and exported to the device-side model.
 
+use aether_csi::CSI19_DIMS;
 use aether_model::TemporalHead;
-use aether_train::data::{Stream, Window};
+use aether_train::data::{Stream, Window, FRAME_DIMS};
 use aether_train::embed::{info_nce, train_embed, vicreg};
 use aether_train::gate::{rank1, spearman_topk};
 use aether_train::model::{Rng, TensorDtype};
@@ -88,7 +89,7 @@ fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
     let n = 400;
     let mut features = Vec::new();
     for t in 0..n {
-        let mut f = [0f32; 16];
+        let mut f = [0f32; FRAME_DIMS];
         for (d, v) in f.iter_mut().enumerate() {
             *v = (freq * t as f32 * (1.0 + d as f32 * 0.1)).sin() + 0.1 * rng.normal() as f32;
         }
@@ -140,10 +141,10 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
     let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
     // Same embedding from the candle graph on the normalised window.
-    let x: Vec<f32> = t.prep.inputs[0][..32 * 16].to_vec();
+    let x: Vec<f32> = t.prep.inputs[0][..32 * CSI19_DIMS].to_vec();
     let z = t
         .net
-        .forward(&Tensor::from_vec(x, (1, 32, 16), &Device::Cpu).unwrap())
+        .forward(&Tensor::from_vec(x, (1, 32, CSI19_DIMS), &Device::Cpu).unwrap())
         .unwrap();
     let z = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     for (a, b) in e.iter().zip(&z) {
@@ -170,7 +171,7 @@ fn a_classifier_starts_from_a_pretrained_encoder() {
     let path = std::env::temp_dir().join(format!("aether-pre-{}.rvne", std::process::id()));
     std::fs::write(&path, pre.to_rvne_v2(&opts, TensorDtype::F32).unwrap()).unwrap();
     let cls = HeadNet::new(
-        HeadConfig::motion(16, 2),
+        HeadConfig::motion(CSI19_DIMS, 2),
         AttnBackend::Sparse,
         99,
         candle_core::DType::F32,

@@ -152,7 +152,7 @@ fn switched_off_features_do_not_reach_the_output() {
         window: 32,
         hop: 32,
         epochs: 2,
-        features: Some(vec![13, 14]),
+        features: Some(vec![14, 18]),
         ..TrainOptions::default()
     };
     let t = train(streams, &opts).unwrap();
@@ -167,8 +167,9 @@ fn switched_off_features_do_not_reach_the_output() {
         .collect();
     let mut a = vec![0f32; 2];
     head.classify(&window, &mut a, &mut scratch).unwrap();
+    let dims = opts.feature_set.dims();
     for (i, v) in window.iter_mut().enumerate() {
-        if i % 16 != 13 && i % 16 != 14 {
+        if i % dims != 14 && i % dims != 18 {
             *v = *v * 3.0 + 7.0;
         }
     }
@@ -176,9 +177,61 @@ fn switched_off_features_do_not_reach_the_output() {
     head.classify(&window, &mut b, &mut scratch).unwrap();
     assert_eq!(a, b);
     // And the used ones do matter.
-    for v in window.iter_mut().skip(14).step_by(16) {
+    for v in window.iter_mut().skip(18).step_by(dims) {
         *v += 0.5;
     }
     head.classify(&window, &mut b, &mut scratch).unwrap();
     assert_ne!(a, b);
+}
+
+/// `feature_set: Csi16` trains a set-1 head: 16 inputs, `feature_set` 1 in the file, and the
+/// device model on the first 16 features of each frame gives the trainer's probabilities.
+#[test]
+fn a_set_1_head_reads_the_first_16_features() {
+    let Some(dir) = espectre_dir() else { return };
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let files: Vec<PathBuf> = [
+        "baseline/baseline_c3_64sc_20260329_130303.npz",
+        "movement/movement_c3_64sc_20260329_130321.npz",
+        "baseline/baseline_c5_64sc_20260329_124440.npz",
+        "movement/movement_c5_64sc_20260329_124504.npz",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let opts = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 1,
+        feature_set: aether_csi::FeatureSet::Csi16,
+        split_by: SplitBy::Recording,
+        ..TrainOptions::default()
+    };
+    let t = train(streams, &opts).unwrap();
+    let bytes = t.to_rvne_v2(&opts, TensorDtype::F32).unwrap();
+    let head = aether_model::TemporalHead::from_bytes(&bytes).unwrap();
+    assert_eq!(head.spec().input_dim, aether_csi::CSI16_DIMS);
+    assert_eq!(head.spec().feature_set, 1);
+    let window: Vec<f32> = t.prep.streams[1].features[..32]
+        .iter()
+        .flat_map(|f| f[..aether_csi::CSI16_DIMS].iter().copied())
+        .collect();
+    let mut logits = vec![0f32; 2];
+    let mut scratch = aether_model::HeadScratch::for_head(&head, 32).unwrap();
+    head.classify(&window, &mut logits, &mut scratch).unwrap();
+    let w = aether_train::data::Window {
+        stream: 1,
+        start: 0,
+        label: String::new(),
+    };
+    let p = aether_train::train::predict(&t.net, &t.prep.inputs, &[w], 32, 1).unwrap();
+    let m = logits[0].max(logits[1]);
+    let z = (logits[0] - m).exp() + (logits[1] - m).exp();
+    for (k, pk) in p[0].iter().enumerate() {
+        assert!(
+            ((logits[k] - m).exp() / z - pk).abs() < 1e-4,
+            "{logits:?} vs {p:?}"
+        );
+    }
 }

@@ -201,19 +201,22 @@ static void check_streaming(const char *dir, const char *model_name, const char 
     free_blob(&expect_b);
 }
 
-static void check_csi(const char *dir)
+/* Raw CSI through the library's feature extractor into a model of feature set 1 (16 inputs) or
+ * set 3 (19 inputs), against the host's logits over the same buffers. */
+static void check_csi(const char *dir, const char *model_file, const char *expect_file,
+                      uint32_t input_dim)
 {
-    blob_t model = read_file(dir, "model_v2_f32.rvne");
+    blob_t model = read_file(dir, model_file);
     blob_t iq = read_file(dir, "csi.iq");
     blob_t ts_b = read_file(dir, "csi.ts");
-    blob_t expect_b = read_file(dir, "expect_csi.f32");
-    const float *expect = floats(&expect_b, (size_t)N_CHECKPOINTS * N_CLASSES, "expect_csi");
+    blob_t expect_b = read_file(dir, expect_file);
+    const float *expect = floats(&expect_b, (size_t)N_CHECKPOINTS * N_CLASSES, expect_file);
     if (iq.len != (size_t)CSI_FRAMES * IQ_LEN || ts_b.len != (size_t)CSI_FRAMES * 8) {
         fprintf(stderr, "csi fixture sizes\n");
         exit(2);
     }
     ruv_temporal_ctx_t *ctx = NULL;
-    CHECK_CODE(ruv_temporal_init(model.data, model.len, INPUT_DIM, WINDOW, N_CLASSES, &ctx),
+    CHECK_CODE(ruv_temporal_init(model.data, model.len, input_dim, WINDOW, N_CLASSES, &ctx),
                ESP_OK);
     if (ctx == NULL) {
         return;
@@ -234,11 +237,12 @@ static void check_csi(const char *dir)
         for (int i = 0; i < N_CLASSES; i++) {
             double d = fabs((double)out[i] - (double)expect[c * N_CLASSES + i]);
             worst = d > worst ? d : worst;
-            CHECK(d <= TOL, "csi: after %d frames logit %d = %.9g, host %.9g", pushed, i, out[i],
-                  expect[c * N_CLASSES + i]);
+            CHECK(d <= TOL, "%s: after %d frames logit %d = %.9g, host %.9g", model_file, pushed, i,
+                  out[i], expect[c * N_CLASSES + i]);
         }
     }
-    printf("parity %-18s max |C - host| = %.3g (raw CSI -> features -> model)\n", "csi", worst);
+    printf("parity %-18s max |C - host| = %.3g (raw CSI -> %u features -> model)\n", model_file,
+           worst, (unsigned)input_dim);
     /* Too few subcarriers. */
     CHECK_CODE(ruv_temporal_push_csi(ctx, (const int8_t *)iq.data, 127, 0), ESP_ERR_INVALID_SIZE);
     CHECK_CODE(ruv_temporal_push_csi(ctx, NULL, IQ_LEN, 0), ESP_ERR_INVALID_ARG);
@@ -516,7 +520,8 @@ int main(int argc, char **argv)
     check_streaming(dir, "model_v2_f32.rvne", "expect_v2_f32.f32");
     check_streaming(dir, "model_v2_int8.rvne", "expect_v2_int8.f32");
     check_streaming(dir, "model_v1.rvne", "expect_v1.f32");
-    check_csi(dir);
+    check_csi(dir, "model_v2_f32.rvne", "expect_csi.f32", INPUT_DIM);
+    check_csi(dir, "model_csi19.rvne", "expect_csi19.f32", 19);
     check_errors(dir);
     check_semantic_v1(dir);
     check_corruption(dir, "model_small.rvne", INPUT_DIM, N_CLASSES, v2_flip_code, 1);

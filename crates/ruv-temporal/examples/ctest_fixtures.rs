@@ -13,9 +13,11 @@
 //!   last `min(c, WINDOW)` of the first `c` frames.
 //! - `csi.iq`: `CSI_FRAMES` raw I/Q buffers of 128 bytes (64 subcarriers, imaginary then real);
 //!   `csi.ts`: their u64 timestamps; `expect_csi.f32`: the v2 f32 model's logits after each
-//!   checkpoint, over the features aether-csi computes from those buffers.
+//!   checkpoint, over the features aether-csi computes from those buffers;
+//!   `model_csi19.rvne`: the default head on feature set 3 (19 inputs), and `expect_csi19.f32`
+//!   its logits over the same buffers.
 
-use aether_csi::{FeatureExtractor, CSI16_DIMS};
+use aether_csi::{FeatureExtractor, CSI16_DIMS, CSI19_DIMS, FEATURE_SET_CSI19};
 use aether_model::{HeadParams, HeadScratch, HeadSpec, OutputKind, TemporalHead, TensorDtype};
 use aether_rvne::{init_random_blob, WeightBlobHeader, DEFAULT_INIT_SEED};
 use std::path::{Path, PathBuf};
@@ -139,18 +141,20 @@ fn main() {
     // Raw CSI through the shared feature extractor, then the v2 f32 model.
     let mut iq = Vec::new();
     let mut ts = Vec::new();
-    let mut features = Vec::new();
+    let (mut features, mut features19) = (Vec::new(), Vec::new());
     let mut fx = FeatureExtractor::new();
     for t in 0..CSI_FRAMES {
         let buf: Vec<u8> = (0..64)
             .flat_map(|k| [iq_byte(t, k, true), iq_byte(t, k, false)])
             .collect();
         let stamp = 1_000_000 + t as u64 * 10_000;
-        let mut f = [0.0f32; CSI16_DIMS];
+        let mut f = [0.0f32; CSI19_DIMS];
         fx.extract_iq(stamp, &buf, &mut f).expect("features");
         iq.extend_from_slice(&buf);
         ts.extend_from_slice(&stamp.to_le_bytes());
-        features.push(f.to_vec());
+        // Set 1 is the first 16 of set 3.
+        features.push(f[..CSI16_DIMS].to_vec());
+        features19.push(f.to_vec());
     }
     write(&dir, "csi.iq", &iq);
     write(&dir, "csi.ts", &ts);
@@ -159,6 +163,20 @@ fn main() {
         &dir,
         "expect_csi.f32",
         &f32_bytes(&expected(&head, &features)),
+    );
+    let mut csi19_spec = spec.clone();
+    csi19_spec.input_dim = CSI19_DIMS;
+    csi19_spec.feature_set = u32::from(FEATURE_SET_CSI19);
+    let csi19 = HeadParams::random(&csi19_spec, SEED)
+        .expect("csi19")
+        .to_rvne_v2(TensorDtype::F32)
+        .expect("csi19 bytes");
+    write(&dir, "model_csi19.rvne", &csi19);
+    let head = TemporalHead::from_bytes(&csi19).expect("load csi19");
+    write(
+        &dir,
+        "expect_csi19.f32",
+        &f32_bytes(&expected(&head, &features19)),
     );
     println!("fixtures written to {}", dir.display());
 }

@@ -13,7 +13,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aether_csi::{parse_any, AnyPacket, FeatureExtractor, CSI16_DIMS, CSI_MAX_FRAME_LEN};
+use aether_csi::{parse_any, AnyPacket, FeatureExtractor, CSI19_DIMS, CSI_MAX_FRAME_LEN};
 use aether_io::live::encode_raw_csi;
 use aether_io::record::{CsiFrame, Record};
 use aether_io::recording::RecordingReader;
@@ -59,7 +59,7 @@ impl Extractors {
         &mut self,
         f: &CsiFrame,
         pairs: &mut Vec<(i8, i8)>,
-        out: &mut [f32; CSI16_DIMS],
+        out: &mut [f32; CSI19_DIMS],
     ) -> f32 {
         pairs.clear();
         pairs.extend(
@@ -93,7 +93,7 @@ fn features_only(frames: &[CsiFrame], repeats: usize) -> f64 {
     let (n, ms) = time_passes(repeats, || {
         let mut ex = Extractors::new();
         let mut pairs = Vec::with_capacity(256);
-        let mut out = [0.0f32; CSI16_DIMS];
+        let mut out = [0.0f32; CSI19_DIMS];
         let mut sink = 0.0f32;
         for f in frames {
             sink += ex.frame(f, &mut pairs, &mut out);
@@ -120,7 +120,7 @@ fn jsonl_rows(
     let (n, ms) = time_passes(repeats, || {
         let mut ex = Extractors::new();
         let mut pairs = Vec::with_capacity(256);
-        let mut out = [0.0f32; CSI16_DIMS];
+        let mut out = [0.0f32; CSI19_DIMS];
         let mut sink = 0.0f32;
         let mut n = 0;
         for r in RuviewReader::new(Cursor::new(text)).flatten() {
@@ -155,7 +155,7 @@ fn jsonl_rows(
         .collect();
     let (n, ms) = time_passes(repeats, || {
         let mut ex: BTreeMap<u8, FeatureExtractor> = BTreeMap::new();
-        let mut out = [0.0f32; CSI16_DIMS];
+        let mut out = [0.0f32; CSI19_DIMS];
         let mut sink = 0.0f32;
         let mut n = 0;
         for (t_us, d) in &datagrams {
@@ -224,7 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut n = 0;
         let mut sink = 0.0f32;
         let mut pairs = Vec::with_capacity(64);
-        let mut out = [0.0f32; CSI16_DIMS];
+        let mut out = [0.0f32; CSI19_DIMS];
         for f in &files {
             // One capture is one stream: a fresh extractor per file.
             let mut ex = Extractors::new();

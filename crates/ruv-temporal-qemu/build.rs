@@ -2,7 +2,7 @@
 //! (f32 and int8) with random weights, the frames the program classifies, and the logits the
 //! host model computes for them (the program's expected values).
 
-use aether_csi::{FeatureExtractor, CSI16_DIMS};
+use aether_csi::{FeatureExtractor, CSI16_DIMS, CSI19_DIMS, FEATURE_SET_CSI19};
 use aether_model::{HeadParams, HeadScratch, HeadSpec, TemporalHead, TensorDtype};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -80,33 +80,51 @@ fn main() {
         let _ = writeln!(consts, "/// MACs of one streamed frame at a full window.");
         let _ = writeln!(consts, "pub const MACS_FRAME_{upper}: u64 = {macs_frame};");
     }
-    // Raw CSI -> aether-csi features (host) -> the f32 model over the last WINDOW frames.
+    // Raw CSI -> aether-csi features (host) -> the f32 model over the last WINDOW frames: the
+    // default head on feature set 1, and one on set 3 (19 inputs).
     let mut fx = FeatureExtractor::new();
     let mut feats = Vec::new();
     for t in 0..CSI_FRAMES {
         let iq: Vec<u8> = (0..128).map(|i| iq_byte(t, i)).collect();
-        let mut f = [0.0f32; CSI16_DIMS];
+        let mut f = [0.0f32; CSI19_DIMS];
         fx.extract_iq(csi_ts(t), &iq, &mut f).unwrap();
         feats.push(f);
     }
-    let window: Vec<f32> = feats[CSI_FRAMES - WINDOW..]
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
-    let head = TemporalHead::from_bytes(&params.to_rvne_v2(TensorDtype::F32).unwrap()).unwrap();
-    let mut logits = vec![0.0f32; spec.n_out];
-    head.classify(&window, &mut logits, &mut HeadScratch::new())
+    let mut csi19_spec = spec.clone();
+    csi19_spec.input_dim = CSI19_DIMS;
+    csi19_spec.feature_set = u32::from(FEATURE_SET_CSI19);
+    let csi19 = HeadParams::random(&csi19_spec, SEED)
+        .unwrap()
+        .to_rvne_v2(TensorDtype::F32)
         .unwrap();
-    let _ = writeln!(
-        consts,
-        "/// Host logits after CSI_FRAMES raw CSI frames (aether-csi features)."
-    );
-    let _ = writeln!(
-        consts,
-        "pub const EXPECTED_CSI_F32: [f32; {}] = {logits:?};",
-        logits.len()
-    );
+    std::fs::write(out.join("model_csi19.rvne"), &csi19).unwrap();
+    let cases = [
+        (
+            "CSI_F32",
+            params.to_rvne_v2(TensorDtype::F32).unwrap(),
+            CSI16_DIMS,
+        ),
+        ("CSI19_F32", csi19, CSI19_DIMS),
+    ];
+    for (name, bytes, dims) in cases {
+        let window: Vec<f32> = feats[CSI_FRAMES - WINDOW..]
+            .iter()
+            .flat_map(|f| f[..dims].iter().copied())
+            .collect();
+        let head = TemporalHead::from_bytes(&bytes).unwrap();
+        let mut logits = vec![0.0f32; spec.n_out];
+        head.classify(&window, &mut logits, &mut HeadScratch::new())
+            .unwrap();
+        let _ = writeln!(
+            consts,
+            "/// Host logits after CSI_FRAMES raw CSI frames (aether-csi features, {dims} per frame)."
+        );
+        let _ = writeln!(
+            consts,
+            "pub const EXPECTED_{name}: [f32; {}] = {logits:?};",
+            logits.len()
+        );
+    }
     let _ = writeln!(
         consts,
         "/// Raw CSI frames pushed.\npub const CSI_FRAMES: usize = {CSI_FRAMES};"

@@ -28,6 +28,7 @@ mod bare {
 
     static MODEL_F32: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_f32.rvne"));
     static MODEL_INT8: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_int8.rvne"));
+    static MODEL_CSI19: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_csi19.rvne"));
 
     /// Must equal `frame_value` in build.rs.
     fn frame_value(t: usize, j: usize) -> f32 {
@@ -306,15 +307,16 @@ mod bare {
         unsafe { ruv_temporal_destroy(ctx) };
     }
 
-    /// Raw CSI through the on-device feature extractor, then window classify.
-    fn csi_case(v: &mut Verdict) {
+    /// Raw CSI through the on-device feature extractor, then window classify, for a model of
+    /// `input_dim` features per frame (feature set 1 or 3).
+    fn csi_case(v: &mut Verdict, model: &[u8], input_dim: usize, expected: &[f32; N_CLASSES]) {
         let mut ctx = core::ptr::null_mut();
         // SAFETY: valid buffers.
         let err = unsafe {
             ruv_temporal_init(
-                MODEL_F32.as_ptr(),
-                MODEL_F32.len(),
-                INPUT_DIM as u32,
+                model.as_ptr(),
+                model.len(),
+                input_dim as u32,
                 WINDOW as u32,
                 N_CLASSES as u32,
                 &mut ctx,
@@ -341,13 +343,13 @@ mod bare {
         let err = unsafe { ruv_temporal_classify(ctx, logits.as_mut_ptr(), N_CLASSES as u32) };
         v.check(err == ESP_OK, "classify after CSI");
         let mut worst = 0.0f32;
-        for (g, w) in logits.iter().zip(&EXPECTED_CSI_F32) {
+        for (g, w) in logits.iter().zip(expected) {
             let d = (g - w).abs();
             worst = if d > worst || d.is_nan() { d } else { worst };
         }
         v.check(worst <= 1e-4, "CSI logits match host features + host model");
         say!(
-            "csi  f32 : push_csi (64 subcarriers -> 16 features -> ring) {insns} instructions = {:.3} ms at 240 MHz; after {CSI_FRAMES} frames max |logit - host| {worst:e}",
+            "csi  f32 : push_csi (64 subcarriers -> {input_dim} features -> ring) {insns} instructions = {:.3} ms at 240 MHz; after {CSI_FRAMES} frames max |logit - host| {worst:e}",
             insns as f64 / 240e3
         );
         // SAFETY: from init.
@@ -440,14 +442,16 @@ mod bare {
             required(MODEL_INT8, false),
             required(MODEL_F32, true),
             required(MODEL_INT8, true),
+            required(MODEL_CSI19, false),
         ];
         let region = need.iter().copied().max().unwrap_or(0);
         say!(
-            "required_heap window f32 {} int8 {}; streaming f32 {} int8 {}; region {region} B",
+            "required_heap window f32 {} int8 {}; streaming f32 {} int8 {}; window f32 on feature set 3 {}; region {region} B",
             need[0],
             need[1],
             need[2],
-            need[3]
+            need[3],
+            need[4]
         );
         // SAFETY: the static region is used by nothing else.
         let err =
@@ -467,7 +471,8 @@ mod bare {
 
         window_case(&mut v, "f32", MODEL_F32, &EXPECTED_F32, MACS_WINDOW_F32);
         window_case(&mut v, "int8", MODEL_INT8, &EXPECTED_INT8, MACS_WINDOW_INT8);
-        csi_case(&mut v);
+        csi_case(&mut v, MODEL_F32, INPUT_DIM, &EXPECTED_CSI_F32);
+        csi_case(&mut v, MODEL_CSI19, 19, &EXPECTED_CSI19_F32);
         streaming_case(&mut v, "f32", MODEL_F32, MACS_FRAME_F32);
         streaming_case(&mut v, "int8", MODEL_INT8, MACS_FRAME_INT8);
         v.check(

@@ -683,7 +683,8 @@ impl LoadedHead {
 /// A copy of an RVNE v2 file whose `calib.mean` / `calib.std` map a node's empty-room
 /// reference (`mean`, `std`: raw feature stats) onto the training empty room (see
 /// [`fold_reference`]); needs the file's `input.idle_*`. Every other tensor keeps its bytes' dtype and values (int8 rows re-encode to the same codes, f16
-/// round-trips through f32 exactly) and every metadata entry is kept.
+/// round-trips through f32 exactly) and every metadata entry is kept. A reference over more
+/// features than the head reads (set 3 stats for a set-1 head) is cut to its prefix.
 pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
     use aether_rvne::v2::{MetaValue, RvneV2View};
     let view =
@@ -691,12 +692,13 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
     let input_dim = view
         .meta_u32("input_dim")
         .context("model metadata lacks input_dim")? as usize;
-    if mean.len() != input_dim || std.len() != input_dim {
+    if mean.len() < input_dim || std.len() != mean.len() {
         bail!(
             "reference has {} features, the model takes {input_dim}",
             mean.len()
         );
     }
+    let (mean, std) = (&mean[..input_dim], &std[..input_dim]);
     if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
         bail!("reference statistics must be finite with std > 0");
     }

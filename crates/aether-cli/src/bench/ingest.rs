@@ -1,6 +1,7 @@
 //! `aether bench ingest`: frames per second on one core for parse -> features, on the shared
 //! real recordings. Three paths, each the median of repeated whole passes:
-//! - `ruview-jsonl`: RuView JSON Lines text (already in memory) -> records -> feature set 1;
+//! - `ruview-jsonl`: RuView JSON Lines text (already in memory) -> records -> feature set 3
+//!   (set 1 is its first 16 values);
 //! - `udp-datagram`: the same CSI frames as 0xC5110001 datagrams -> `parse_any` -> features
 //!   (what `aether record` and a live model see);
 //! - `espectre-npz`: the 16 ESPectre `.npz` files from disk (page cache) -> rows -> features.
@@ -261,7 +262,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(r)?);
         }
     } else {
-        println!("ingest: parse -> feature set 1, one core, median of {repeats} passes");
+        println!("ingest: parse -> feature set 3, one core, median of {repeats} passes");
         println!(
             "{:<14} {:>6} {:>8} {:>10} {:>14} {:>10}",
             "path", "sc", "frames", "median ms", "frames/s", "vs feat"

@@ -467,15 +467,15 @@ fn simulated_installations_are_calibrated_per_session() {
     std::fs::remove_dir_all(tmp).unwrap();
 }
 
-/// The decorrelation features exist only in set 3; an unknown set is named as such.
+/// The decorrelation features exist only in set 3; an unknown set is named as such (both
+/// refused before any data is read).
 #[test]
 fn feature_names_belong_to_the_chosen_feature_set() {
-    let Some(dir) = espectre() else { return };
-    let data = dir.join("baseline").display().to_string();
+    let data = "/nonexistent/recordings";
     let out = aether(&[
         "train",
         "--data",
-        &data,
+        data,
         "--out",
         "/nonexistent/x.rvne",
         "--feature-set",
@@ -491,7 +491,7 @@ fn feature_names_belong_to_the_chosen_feature_set() {
     let out = aether(&[
         "train",
         "--data",
-        &data,
+        data,
         "--out",
         "/nonexistent/x.rvne",
         "--feature-set",
@@ -502,4 +502,45 @@ fn feature_names_belong_to_the_chosen_feature_set() {
         !out.status.success() && err.contains("unknown feature set \"csi17\""),
         "{err}"
     );
+}
+
+/// A head on feature set 1 (16 inputs) through `eval` and `run`: both feed it the first 16 of
+/// the 19 features each frame has.
+#[test]
+fn a_set_1_head_is_scored_and_run() {
+    let Some(dir) = espectre() else { return };
+    let f = |p: &str| dir.join(p).display().to_string();
+    let base = f("baseline/baseline_c5_64sc_20260329_124440.npz");
+    let moving = f("movement/movement_c5_64sc_20260329_124504.npz");
+    let tmp = std::env::temp_dir().join(format!("aether-set1-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let m = tmp.join("set1.rvne").display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        &base,
+        &moving,
+        "--out",
+        &m,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "32",
+        "--feature-set",
+        "csi16",
+        "--split-by",
+        "recording",
+        "--quiet",
+    ]);
+    let head = aether_model::TemporalHead::from_bytes(&std::fs::read(&m).unwrap()).unwrap();
+    assert_eq!((head.spec().input_dim, head.spec().feature_set), (16, 1));
+    let out = aether_ok(&["eval", "--model", &m, "--data", &base, &moving, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["accuracy"].as_f64().is_some(), "{report}");
+    let out = aether_ok(&["run", "--model", &m, "--input", &moving, "--json"]);
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines > 10, "{lines} decisions");
+    std::fs::remove_dir_all(&tmp).ok();
 }

@@ -24,7 +24,7 @@
 use crate::CsiFrameRepr;
 use core::fmt;
 
-/// Id of the 16-feature set computed by [`FeatureExtractor`].
+/// Id of set 1: the first 16 features [`FeatureExtractor`] computes.
 pub const FEATURE_SET_CSI16: u16 = 1;
 /// Id of the 9-feature set taken from `0xC5110006` by [`extract_state9`].
 pub const FEATURE_SET_STATE9: u16 = 2;
@@ -305,7 +305,7 @@ impl Ema {
 }
 
 /// Computes feature set 1, or set 3, frame by frame for one stream (one node, one antenna). Keep
-/// one per node. About 3.5 KiB of fixed state; no allocation. The state always advances the
+/// one per node. About 3.2 KiB of fixed state; no allocation. The state always advances the
 /// same way, so the output width may differ from call to call.
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor {

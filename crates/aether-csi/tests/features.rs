@@ -344,6 +344,22 @@ fn gaps_and_backward_time_reset_the_state() {
     assert!(out[11] > 0.0);
 }
 
+/// After a restart (a gap, or time going backwards) every later frame equals what a fresh
+/// extractor gives from the restart on: no stored profile or average survives it.
+#[test]
+fn restarts_clear_every_frame_to_frame_state() {
+    let mut rng = Rng(19);
+    let frames = drifting_frames(&mut rng, 40);
+    for restart_at in [1_400_000 + GAP_RESET_US + 1, 500_000] {
+        let mut times = regular_times(20, 20_000);
+        times.extend((0..20u64).map(|i| restart_at + i * 20_000));
+        let all = run(&frames, &times);
+        let fresh = run(&frames[20..], &times[20..]);
+        assert_close(&all[20..], &fresh, &[], 0.0, "after a restart");
+        assert!(fresh[19][17] > 0.0, "the lagged comparison is active again");
+    }
+}
+
 #[test]
 fn change_features_follow_time_not_frame_count() {
     // The same two alternating frames at 20 ms and 10 ms spacing: the bias-corrected averages see
@@ -494,10 +510,22 @@ fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
     // the same way whatever is written.
     let mut fx = FeatureExtractor::new();
     for (n, (f, &ts)) in frames.iter().zip(&t).enumerate() {
+        // Refused calls in between change nothing.
         let mut bad = [0.0f32; 17];
         assert_eq!(
             fx.extract_f32(ts, f, &mut bad).unwrap_err(),
             FeatureError::OutputWidth(17)
+        );
+        let mut out = [0.0f32; CSI19_DIMS];
+        let mut nan = f.clone();
+        nan[3] = (f32::NAN, 0.0);
+        assert_eq!(
+            fx.extract_f32(ts, &nan, &mut out).unwrap_err(),
+            FeatureError::NonFinite(3)
+        );
+        assert_eq!(
+            fx.extract(ts, &[(1, 1); 52], &mut out).unwrap_err(),
+            FeatureError::TooFewSubcarriers(52)
         );
         if n % 2 == 0 {
             let mut out = [0.0f32; CSI16_DIMS];
@@ -518,18 +546,32 @@ fn degenerate_frames_give_finite_features() {
     fx.extract(0, &[(0, 0); 64], &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
     assert_eq!(out[10], 0.0);
-    // A zero frame inside a stream leaves the state alone.
+    // A zero frame inside a stream (after 200 ms, so the lagged comparison is active) reports
+    // the current averages and leaves the state alone.
     let mut rng = Rng(18);
-    let frames = drifting_frames(&mut rng, 3);
-    let t = regular_times(3, 20_000);
+    let frames = drifting_frames(&mut rng, 12);
+    let t = regular_times(12, 20_000);
     let reference = run(&frames, &t);
     let mut fx = FeatureExtractor::new();
-    fx.extract_f32(t[0], &frames[0], &mut out).unwrap();
-    fx.extract_f32(t[0] + 5_000, &vec![(0.0, 0.0); 64], &mut out)
+    for n in 0..11 {
+        fx.extract_f32(t[n], &frames[n], &mut out).unwrap();
+    }
+    fx.extract_f32(t[10] + 5_000, &vec![(0.0, 0.0); 64], &mut out)
         .unwrap();
     assert!(out.iter().all(|v| v.is_finite()));
-    fx.extract_f32(t[1], &frames[1], &mut out).unwrap();
-    assert_eq!(out, reference[1]);
+    assert!(reference[10][17] > 0.0);
+    assert_eq!(
+        &out[11..13],
+        &reference[10][11..13],
+        "change averages repeated"
+    );
+    assert_eq!(
+        &out[16..],
+        &reference[10][16..],
+        "decorrelation averages repeated"
+    );
+    fx.extract_f32(t[11], &frames[11], &mut out).unwrap();
+    assert_eq!(out, reference[11]);
     // One valid subcarrier, extreme values, tiny values.
     for v in [
         (1.0f32, 0.0f32),
@@ -654,6 +696,8 @@ fn state9_copies_feature_state_in_spec_order() {
     assert_eq!(FeatureSet::csi_width(1, 16), Some(16));
     assert_eq!(FeatureSet::csi_width(3, 19), Some(19));
     assert_eq!(FeatureSet::csi_width(3, 16), None);
+    assert_eq!(FeatureSet::csi_width(1, 19), None);
+    assert_eq!(FeatureSet::csi_width(0, 19), None);
     assert_eq!(FeatureSet::csi_width(2, 9), None);
 }
 

@@ -1,5 +1,6 @@
 //! Labelled windows from CSI recordings: any format aether-io reads, through the shared
-//! per-frame feature extractor (feature set 1), cut into fixed windows with a hop.
+//! per-frame feature extractor (all 19 features of set 3 kept per frame; a head reads set 1,
+//! the first 16, or all of them), cut into fixed windows with a hop.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

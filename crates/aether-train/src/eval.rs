@@ -37,6 +37,7 @@ pub struct Scorer {
 
 impl Scorer {
     pub fn from_loaded(h: &LoadedHead) -> anyhow::Result<Self> {
+        crate::model::csi_input(u32::from(h.meta.feature_set), h.meta.input_mean.len())?;
         Ok(Self {
             net: h.net(AttnBackend::Sparse)?,
             classes: h.meta.class_names.clone(),
@@ -78,7 +79,7 @@ impl Scorer {
                         .idle_ref
                         .as_ref()
                         .context("the head has no training empty-room statistics")?;
-                    let (cm, cs) = crate::model::fold_reference(&r[i].0, &r[i].1, im, is);
+                    let (cm, cs) = crate::model::fold_reference(&r[i].0, &r[i].1, im, is)?;
                     apply_reference(s, &cm, &cs)
                 }
                 (None, Some((m, sd))) => apply_reference(s, m, sd),

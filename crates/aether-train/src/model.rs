@@ -80,8 +80,8 @@ pub struct HeadConfig {
 }
 
 impl HeadConfig {
-    /// The default motion head: 16 features, d_model 32, 2 layers, 4 query heads sharing 2 KV
-    /// heads of 8, FFN 64, causal window 32 with block-mean landmarks.
+    /// The default motion head on `input_dim` features per frame: d_model 32, 2 layers, 4 query
+    /// heads sharing 2 KV heads of 8, FFN 64, causal window 32 with block-mean landmarks.
     pub fn motion(input_dim: usize, n_out: usize) -> Self {
         Self {
             input_dim,
@@ -418,19 +418,39 @@ pub struct ExportMeta {
 /// The `calib.*` pair that maps a node whose empty room has feature stats
 /// (`node_mean`, `node_std`) onto the training empty room (`idle_mean`, `idle_std`):
 /// `(f - calib.mean) / calib.std = (f - node_mean) / node_std * idle_std + idle_mean`.
+/// A node reference may cover more features than the head reads (every feature a stream
+/// keeps); the pair covers the head's (`idle_mean.len()`). A shorter reference is an error.
 pub fn fold_reference(
     node_mean: &[f32],
     node_std: &[f32],
     idle_mean: &[f32],
     idle_std: &[f32],
-) -> (Vec<f32>, Vec<f32>) {
-    // A reference covers every feature a stream keeps; the head may read only a prefix.
-    let n = node_mean.len().min(idle_mean.len());
+) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let n = idle_mean.len();
+    if node_mean.len() < n || node_std.len() < n || idle_std.len() != n {
+        bail!(
+            "a node reference of {} features cannot calibrate a head of {n}",
+            node_mean.len()
+        );
+    }
     let std: Vec<f32> = (0..n).map(|d| node_std[d] / idle_std[d]).collect();
     let mean: Vec<f32> = (0..n)
         .map(|d| node_mean[d] - idle_mean[d] * std[d])
         .collect();
-    (mean, std)
+    Ok((mean, std))
+}
+
+/// Checks that recordings can feed a head of `input_dim` inputs recorded as feature set
+/// `feature_set` (0 = unspecified): the host tools compute CSI feature set 1 or 3 (see
+/// `aether_csi::FeatureSet::csi_width`).
+pub fn csi_input(feature_set: u32, input_dim: usize) -> anyhow::Result<()> {
+    if aether_csi::FeatureSet::csi_width(feature_set, input_dim) != Some(input_dim) {
+        bail!(
+            "the head takes {input_dim} features per frame of feature set {feature_set}; \
+             recordings give CSI feature set 1 (16) or 3 (19)"
+        );
+    }
+    Ok(())
 }
 
 /// Parses `f32|f16|int8`.
@@ -692,6 +712,7 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
     let input_dim = view
         .meta_u32("input_dim")
         .context("model metadata lacks input_dim")? as usize;
+    csi_input(view.meta_u32("feature_set").unwrap_or(0), input_dim)?;
     if mean.len() < input_dim || std.len() != mean.len() {
         bail!(
             "reference has {} features, the model takes {input_dim}",
@@ -712,7 +733,7 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
         std,
         &idle("input.idle_mean")?,
         &idle("input.idle_std")?,
-    );
+    )?;
     let mut b = RvneV2Builder::new();
     for e in view.meta_entries() {
         match e.value {

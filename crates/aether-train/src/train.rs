@@ -568,7 +568,7 @@ fn prepare_inner(
             .context("--reference needs empty-room frames on the training side")?;
         let refs = session_references(&streams, idle);
         for (s, (m, sd)) in streams.iter_mut().zip(refs) {
-            let (cm, cs) = crate::model::fold_reference(&m, &sd, &im, &is);
+            let (cm, cs) = crate::model::fold_reference(&m, &sd, &im, &is)?;
             apply_reference(s, &cm, &cs);
         }
     }
@@ -922,6 +922,14 @@ impl Trained {
         opts: &TrainOptions,
         dtype: aether_rvne::v2::TensorDtype,
     ) -> anyhow::Result<Vec<u8>> {
+        if opts.feature_set.dims() != self.net.cfg.input_dim {
+            bail!(
+                "exporting with feature set {} ({} features), but the head was trained on {}",
+                opts.feature_set.id(),
+                opts.feature_set.dims(),
+                self.net.cfg.input_dim
+            );
+        }
         let meta = self.export_meta(opts);
         crate::model::export_rvne_v2(&self.net.cfg, &self.net.param_values()?, &meta, dtype)
     }

@@ -219,6 +219,20 @@ fn a_set_1_head_reads_the_first_16_features() {
     let calibrated = aether_train::model::with_calibration(&bytes, &m, &sd).unwrap();
     let c = aether_model::TemporalHead::from_bytes(&calibrated).unwrap();
     assert_eq!(c.spec().input_dim, aether_csi::CSI16_DIMS);
+    let (im, is) = t
+        .prep
+        .idle_ref
+        .clone()
+        .expect("training empty-room statistics");
+    assert_eq!(im.len(), aether_csi::CSI16_DIMS);
+    let want = aether_train::model::fold_reference(&m[..16], &sd[..16], &im, &is).unwrap();
+    assert_eq!(load_rvne_v2(&calibrated).unwrap().meta.calib, Some(want));
+    // A reference shorter than the head's input is refused, as is exporting the set-1 head
+    // under set 3's options.
+    assert!(aether_train::model::with_calibration(&bytes, &m[..9], &sd[..9]).is_err());
+    assert!(t
+        .to_rvne_v2(&TrainOptions::default(), TensorDtype::F32)
+        .is_err());
     let window: Vec<f32> = t.prep.streams[1].features[..32]
         .iter()
         .flat_map(|f| f[..aether_csi::CSI16_DIMS].iter().copied())

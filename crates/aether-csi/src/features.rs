@@ -111,6 +111,12 @@ const DECORR_LAG_US: u64 = 100_000;
 /// profiles span more than [`DECORR_LAG_US`] at any frame rate.
 const LAG_STORE_US: u64 = DECORR_LAG_US / 4;
 const LAG_SLOTS: usize = 8;
+/// A frame that decorrelates from the previous one by more than this (`1 - corr_prev`) is taken
+/// for a corrupted frame, or the first good one after it: it joins neither decorrelation
+/// average and is never stored as a lagged profile. The ESP32-C6 captures carry such single
+/// frames (about 2.5 % of them, at 0.3-0.8); across the other chips' captures, moving or still,
+/// neighbouring frames stay below 0.25 and exceed 0.2 in 0.1 % of frames or fewer.
+const DECORR_GLITCH: f32 = 0.2;
 /// Added to both averages in `decorr_growth`, so a noise-free (simulated, constant) channel
 /// gives 0 rather than the ratio of two vanishing numbers.
 const DECORR_FLOOR: f32 = 1e-4;
@@ -645,6 +651,8 @@ impl FeatureExtractor {
         out[10] = nf / BLOCK as f32;
 
         // --- frame-to-frame state ---
+        // A restart frame is always kept as the first lagged profile.
+        let mut glitch = false;
         let dt = match self.last_ts_us {
             Some(last) if ts >= last && ts - last <= GAP_RESET_US => Some((ts - last) as f32),
             _ => None,
@@ -683,7 +691,8 @@ impl FeatureExtractor {
                 out[11] = ln_change(self.change_short.get());
                 out[12] = ln_change(self.change_long.get());
                 out[13] = correlation(&amp, &self.prev_amp, common);
-                if let Some(slot) = self.lag_slot(ts) {
+                glitch = 1.0 - out[13] > DECORR_GLITCH;
+                if let (false, Some(slot)) = (glitch, self.lag_slot(ts)) {
                     // Both averages move on the same frames, so their ratio compares like
                     // with like.
                     let alpha = 1.0 - libm::expf(-dt / TAU_DECORR_US);
@@ -718,7 +727,9 @@ impl FeatureExtractor {
             }
         }
         self.decorr_features(&mut out);
-        self.store_lag_profile(ts, &amp, mask);
+        if !glitch {
+            self.store_lag_profile(ts, &amp, mask);
+        }
         self.prev_amp = amp;
         self.prev_mask = mask;
         self.prev_dir = dir;

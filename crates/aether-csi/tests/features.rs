@@ -472,6 +472,27 @@ fn decorrelation_growth_ignores_the_noise_floor_and_sees_motion() {
     assert!(g > 1.0, "moving: growth {g}");
 }
 
+/// Single corrupted frames (a profile unrelated to its neighbours, as the ESP32-C6 captures
+/// carry) neither join the decorrelation averages nor serve as lagged profiles: a still room
+/// with one every 0.3 s reads as still.
+#[test]
+fn decorrelation_growth_ignores_glitch_frames() {
+    let growth = 18;
+    let mut rng = Rng(34);
+    let (clean, t) = moving_reflector(&mut rng, 0.0, 0.0, 2.0, 10_000, 3.0);
+    let mut glitchy = clean.clone();
+    for f in glitchy.iter_mut().skip(15).step_by(30) {
+        *f = random_frame(&mut rng);
+    }
+    let g_clean = last_second_mean(&run(&clean, &t), &t, growth);
+    let g_glitchy = last_second_mean(&run(&glitchy, &t), &t, growth);
+    eprintln!("decorr_growth clean {g_clean}, with glitch frames {g_glitchy}");
+    assert!(
+        (g_glitchy - g_clean).abs() < 0.2,
+        "clean {g_clean}, with glitch frames {g_glitchy}"
+    );
+}
+
 #[test]
 fn decorrelation_lag_is_in_time_not_frames() {
     // The same motion, noise-free, at 50 and 200 frames per second: the lag-1 decorrelation

@@ -4,6 +4,9 @@ a plain motion statistic per window (64 frames, hop 16): the mean over the windo
 1 - corr(amplitude profile at frame t, at frame t - 10). Prints, per session, the baseline
 capture's range and the share of its movement capture's windows that fall at or below the
 baseline's 95th percentile (movement a threshold on this statistic cannot tell from the quiet room).
+Then, per capture, the frame-to-frame decorrelation 1 - corr(profile t, profile t - 1): its
+median, 99th percentile, maximum and the share of frames above 0.2 (the glitch threshold of
+feature set 3's decorrelation features, docs/features.md).
 Standard library only. Usage: scripts/espectre-motion-overlap.py [DATA_DIR]"""
 import ast
 import math
@@ -73,5 +76,18 @@ def main():
         )
 
 
+def glitches(data):
+    print()
+    print("capture                                   lag-1 decorrelation: median    p99    max   > 0.2")
+    for kind in ("baseline", "movement"):
+        for path in sorted((data / kind).glob("*.npz")):
+            amps = [amplitudes(r) for r in frames(path)]
+            d = sorted(1 - corr(amps[i], amps[i - 1]) for i in range(1, len(amps)))
+            q = lambda p: d[int(p * (len(d) - 1))]
+            share = sum(1 for x in d if x > 0.2) / len(d)
+            print(f"{path.stem:40s}  {q(0.5):20.4f} {q(0.99):6.3f} {d[-1]:6.3f} {share:7.2%}")
+
+
 if __name__ == "__main__":
     main()
+    glitches(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/espectre"))

@@ -61,27 +61,18 @@ pub const CSI16_NAMES: [&str; CSI16_DIMS] = [
 ];
 
 /// Names of set 3, in output order: set 1's, then the decorrelation features.
-pub const CSI19_NAMES: [&str; CSI19_DIMS] = [
-    "log_mean_amp",
-    "amp_cv",
-    "band_share_0",
-    "band_share_1",
-    "band_share_2",
-    "band_share_3",
-    "amp_slope",
-    "spectral_flatness",
-    "phase_diff_dispersion",
-    "phase_curvature_dispersion",
-    "valid_fraction",
-    "change_short",
-    "change_long",
-    "corr_prev",
-    "corr_ref",
-    "phase_change",
-    "decorr_lag1",
-    "decorr_lag100ms",
-    "decorr_growth",
-];
+pub const CSI19_NAMES: [&str; CSI19_DIMS] = {
+    let mut names = [""; CSI19_DIMS];
+    let mut i = 0;
+    while i < CSI16_DIMS {
+        names[i] = CSI16_NAMES[i];
+        i += 1;
+    }
+    names[16] = "decorr_lag1";
+    names[17] = "decorr_lag100ms";
+    names[18] = "decorr_growth";
+    names
+};
 
 /// Names of set 2, in output order (spec §3.10).
 pub const STATE9_NAMES: [&str; STATE9_DIMS] = [
@@ -114,7 +105,7 @@ const LAG_SLOTS: usize = 8;
 /// A frame that decorrelates from the previous one by more than this (`1 - corr_prev`) is taken
 /// for a corrupted frame, or the first good one after it: it joins neither decorrelation
 /// average and is never stored as a lagged profile. The ESP32-C6 captures carry such single
-/// frames (about 2.5 % of them, at 0.3-0.8); across the other chips' captures, moving or still,
+/// frames (2.5-5.5 % of them, at 0.2-0.8); across the other chips' captures, moving or still,
 /// neighbouring frames stay below 0.25 and exceed 0.2 in 0.1 % of frames or fewer.
 const DECORR_GLITCH: f32 = 0.2;
 /// Added to both averages in `decorr_growth`, so a noise-free (simulated, constant) channel

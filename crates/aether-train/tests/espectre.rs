@@ -132,22 +132,27 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     std::fs::remove_dir_all(&tmp).ok();
 }
 
+/// Streams of the named captures under `dir`.
+fn captures(dir: &std::path::Path, names: &[&str]) -> Vec<aether_train::data::Stream> {
+    let files: Vec<PathBuf> = names.iter().map(|f| dir.join(f)).collect();
+    load_streams(&files, &LabelSource::default()).unwrap()
+}
+
 /// `features` switches the other features off: the exported head's output does not move when
 /// they change.
 #[test]
 fn switched_off_features_do_not_reach_the_output() {
     let Some(dir) = espectre_dir() else { return };
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let files: Vec<PathBuf> = [
-        "baseline/baseline_c5_64sc_20260329_124440.npz",
-        "movement/movement_c5_64sc_20260329_124504.npz",
-        "baseline/baseline_c5_64sc_20260310_233856.npz",
-        "movement/movement_c5_64sc_20260310_233928.npz",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .collect();
-    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let streams = captures(
+        &dir,
+        &[
+            "baseline/baseline_c5_64sc_20260329_124440.npz",
+            "movement/movement_c5_64sc_20260329_124504.npz",
+            "baseline/baseline_c5_64sc_20260310_233856.npz",
+            "movement/movement_c5_64sc_20260310_233928.npz",
+        ],
+    );
     let opts = TrainOptions {
         window: 32,
         hop: 32,
@@ -190,16 +195,15 @@ fn switched_off_features_do_not_reach_the_output() {
 fn a_set_1_head_reads_the_first_16_features() {
     let Some(dir) = espectre_dir() else { return };
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let files: Vec<PathBuf> = [
-        "baseline/baseline_c3_64sc_20260329_130303.npz",
-        "movement/movement_c3_64sc_20260329_130321.npz",
-        "baseline/baseline_c5_64sc_20260329_124440.npz",
-        "movement/movement_c5_64sc_20260329_124504.npz",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .collect();
-    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let streams = captures(
+        &dir,
+        &[
+            "baseline/baseline_c3_64sc_20260329_130303.npz",
+            "movement/movement_c3_64sc_20260329_130321.npz",
+            "baseline/baseline_c5_64sc_20260329_124440.npz",
+            "movement/movement_c5_64sc_20260329_124504.npz",
+        ],
+    );
     let opts = TrainOptions {
         window: 32,
         hop: 32,

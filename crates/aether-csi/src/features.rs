@@ -2,9 +2,9 @@
 //!
 //! Feature set [`FEATURE_SET_CSI16`] (16 floats) comes from one raw CSI frame plus a small
 //! fixed-size state; [`FEATURE_SET_CSI19`] is the same 16 plus three decorrelation features
-//! that compare the profile with itself 100 ms earlier; [`FEATURE_SET_STATE9`] (9 floats) is the
-//! firmware's `0xC5110006` feature state. Every definition, range and state rule is in `docs/features.md`; this file implements
-//! exactly that text. Nothing allocates.
+//! that compare the profile with itself 100 ms earlier; [`FEATURE_SET_STATE9`] (9 floats) is
+//! the firmware's `0xC5110006` feature state. Every definition, range and state rule is in
+//! `docs/features.md`; this file implements exactly that text. Nothing allocates.
 //!
 //! Robustness to ESP32 impairments, in short:
 //! - common phase offset and linear phase slope: phase enters only through adjacent-subcarrier

@@ -533,6 +533,7 @@ fn prepare_inner(
         .collect();
     // The head reads the first `dims` features of each frame (set 1 is set 3's prefix).
     let dims = opts.feature_set.dims();
+    crate::model::csi_input(u32::from(opts.feature_set.id()), dims)?;
     if let Some(bad) = opts.features.iter().flatten().find(|&&d| d >= dims) {
         bail!(
             "feature index {bad} is outside feature set {} ({dims} features)",

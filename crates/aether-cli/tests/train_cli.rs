@@ -471,37 +471,26 @@ fn simulated_installations_are_calibrated_per_session() {
 /// refused before any data is read).
 #[test]
 fn feature_names_belong_to_the_chosen_feature_set() {
-    let data = "/nonexistent/recordings";
-    let out = aether(&[
-        "train",
-        "--data",
-        data,
-        "--out",
-        "/nonexistent/x.rvne",
-        "--feature-set",
-        "csi16",
-        "--features",
-        "decorr_growth",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("unknown feature \"decorr_growth\""),
-        "{err}"
-    );
-    let out = aether(&[
-        "train",
-        "--data",
-        data,
-        "--out",
-        "/nonexistent/x.rvne",
-        "--feature-set",
-        "csi17",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("unknown feature set \"csi17\""),
-        "{err}"
-    );
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--feature-set", "csi16", "--features", "decorr_growth"],
+            "unknown feature \"decorr_growth\"",
+        ),
+        (&["--feature-set", "csi17"], "unknown feature set \"csi17\""),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec![
+            "train",
+            "--data",
+            "/nonexistent/recordings",
+            "--out",
+            "/nonexistent/x.rvne",
+        ];
+        args.extend_from_slice(extra);
+        let out = aether(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected), "{err}");
+    }
 }
 
 /// A head on feature set 1 (16 inputs) through `eval` and `run`: both feed it the first 16 of

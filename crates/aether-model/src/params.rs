@@ -90,8 +90,14 @@ impl HeadParams {
                 "HeadParams describes v2 (PreNorm) heads only",
             ));
         }
-        // Seed 0 would make xorshift stick at zero.
-        let mut f = Fill(Xorshift64Star::new(seed | 1));
+        // Xorshift sticks at 0, so seed 0 alone is moved; every other seed is its own state
+        // (forcing the low bit would make seeds 2k and 2k + 1 the same fixture).
+        let state = if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        };
+        let mut f = Fill(Xorshift64Star::new(state));
         let (i, d, ff, o) = (spec.input_dim, spec.d_model, spec.d_ff, spec.n_out);
         let (qt, kt) = (spec.q_total(), spec.kv_total());
         let lin = |f: &mut Fill, out: usize, inp: usize| {
@@ -391,5 +397,20 @@ impl HeadParams {
             head_weight: vec![0.0; o * d],
             head_bias: vec![0.0; o],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadParams;
+    use crate::spec::HeadSpec;
+
+    #[test]
+    fn neighbouring_seeds_give_different_fixtures() {
+        let spec = HeadSpec::default_v2();
+        let p = |seed| HeadParams::random(&spec, seed).unwrap();
+        assert_ne!(p(2), p(3));
+        assert_ne!(p(0), p(1));
+        assert_eq!(p(3), p(3));
     }
 }

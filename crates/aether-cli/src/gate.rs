@@ -32,7 +32,8 @@ pub struct Args {
     /// What keeps train and held-out windows apart: chip, session or recording.
     #[arg(long, default_value = "session")]
     split_by: String,
-    #[arg(long, default_value_t = 0xAE7E5)]
+    /// Seed of both heads' training (decimal or 0x-prefixed hex).
+    #[arg(long, value_parser = crate::seed::parse_seed, default_value = "0xAE7E5")]
     seed: u64,
     #[arg(long)]
     json: bool,

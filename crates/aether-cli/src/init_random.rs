@@ -79,17 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `0x`-prefixed hex or decimal, `_` separators allowed, non-zero (xorshift64* is stuck at 0).
+/// As every seed ([`crate::seed::parse_seed`]), but non-zero: xorshift64* is stuck at 0.
 fn parse_seed(s: &str) -> Result<u64, String> {
-    let clean: String = s.chars().filter(|&c| c != '_').collect();
-    let v = match clean
-        .strip_prefix("0x")
-        .or_else(|| clean.strip_prefix("0X"))
-    {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => clean.parse::<u64>(),
-    }
-    .map_err(|e| format!("seed {s:?}: {e} (use decimal or 0x-prefixed hex)"))?;
+    let v = crate::seed::parse_seed(s)?;
     if v == 0 {
         return Err("seed 0 gives a constant stream (xorshift64* stays at 0); pick another".into());
     }

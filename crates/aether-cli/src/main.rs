@@ -16,6 +16,7 @@ mod inspect_recording;
 mod record;
 mod replay;
 mod run;
+mod seed;
 mod simulate;
 mod train;
 

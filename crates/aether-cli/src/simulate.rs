@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long, default_value_t = 60.0)]
     seconds: f64,
     /// Seed: the output is a pure function of the arguments.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = crate::seed::parse_seed, default_value = "0")]
     seed: u64,
     /// Output directory (created if needed).
     #[arg(long)]

@@ -135,7 +135,8 @@ pub struct Args {
     /// Epochs without a better validation loss before stopping.
     #[arg(long, default_value_t = 6)]
     patience: usize,
-    #[arg(long, default_value_t = 0xAE7E5)]
+    /// Seed of initialisation, split and shuffles (decimal or 0x-prefixed hex).
+    #[arg(long, value_parser = crate::seed::parse_seed, default_value = "0xAE7E5")]
     seed: u64,
     /// What keeps train and validation apart: chip, session or recording.
     #[arg(long, default_value = "session")]

@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1024)]
     dense_max_n: usize,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = crate::seed::parse_seed, default_value = "1")]
     seed: u64,
     /// One JSON object per line.
     #[arg(long)]

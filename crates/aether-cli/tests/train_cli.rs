@@ -127,12 +127,17 @@ fn train_eval_calibrate_run_on_espectre() {
         "--data",
         &base2,
         "--span",
-        "0-3",
+        "0-5",
         "--out",
         &cal,
     ]);
-    assert!(!short.status.success(), "a 3 s reference must be refused");
-    assert!(String::from_utf8_lossy(&short.stderr).contains("5 s"));
+    // 5 s of recording hold 4.5 s of settled frames: refused, and the error says why.
+    assert!(
+        !short.status.success(),
+        "4.5 s of reference must be refused"
+    );
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(err.contains("5 s") && err.contains("settle"), "{err}");
     let out = aether(&[
         "calibrate",
         "--model",

@@ -317,7 +317,10 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
         .sum();
     if n == 0 || secs < MIN_REFERENCE_S - 0.05 {
         bail!(
-            "a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s"
+            "a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s \
+             (each stream's first {} frames, ~0.5 s, only settle the feature extractor: \
+             record or --span about 0.5 s more)",
+            crate::data::SETTLE_FRAMES
         );
     }
     let (m, s) = feature_stats(streams.iter().flat_map(|s| s.features.iter()));

@@ -173,10 +173,9 @@ impl Rng {
     /// nearby seeds start far apart. Only the one seed whose image is 0 (xorshift's fixed
     /// point) is moved.
     pub fn new(seed: u64) -> Self {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        // The first SplitMix64 output for `seed` is exactly that finaliser (the simulator's
+        // generator, reused rather than written twice).
+        let z = aether_io::sim::rng::Rng::new(seed).next_u64();
         Rng(if z == 0 { 0x9E37_79B9_7F4A_7C15 } else { z })
     }
     pub fn next_u64(&mut self) -> u64 {

@@ -131,14 +131,7 @@ impl Room {
             ),
             "random" => {
                 let mut r = Rng::stream(seed, "room");
-                // One installation in four is a hallway, long and narrow with the link along
-                // it: rooms alone (at most 9 m long, at least 3 m wide) never trained a head
-                // on a corridor's channel.
-                let size = if r.chance(0.25) {
-                    [r.range(8.0, 15.0), r.range(2.0, 3.2), r.range(2.5, 3.2)]
-                } else {
-                    [r.range(3.5, 9.0), r.range(3.0, 7.0), r.range(2.5, 3.2)]
-                };
+                let size = [r.range(3.5, 9.0), r.range(3.0, 7.0), r.range(2.5, 3.2)];
                 let tx = [
                     r.range(0.3, 1.0),
                     r.range(0.3, size[1] - 0.3),

@@ -7,7 +7,8 @@ baseline's 95th percentile (movement a threshold on this statistic cannot tell f
 Then, per capture, the frame-to-frame decorrelation 1 - corr(profile t, profile t - 1): its
 median, 99th percentile, maximum and the share of frames above 0.2 (the glitch threshold of
 feature set 3's decorrelation features, docs/features.md).
-Standard library only. Usage: scripts/espectre-motion-overlap.py [DATA_DIR]"""
+`--windows FILE` prints the statistic of every window of one capture instead.
+Standard library only. Usage: scripts/espectre-motion-overlap.py [DATA_DIR | --windows FILE]"""
 import ast
 import math
 import pathlib
@@ -88,6 +89,15 @@ def glitches(data):
             print(f"{path.stem:40s}  {q(0.5):20.4f} {q(0.99):6.3f} {d[-1]:6.3f} {share:7.2%}")
 
 
+def windows(path):
+    """The statistic of every window of one capture, in order (window k starts at frame 16k)."""
+    for k, x in enumerate(statistic(pathlib.Path(path))):
+        print(f"{k:3d} {x:.4f}")
+
+
 if __name__ == "__main__":
-    main()
-    glitches(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/espectre"))
+    if len(sys.argv) == 3 and sys.argv[1] == "--windows":
+        windows(sys.argv[2])
+    else:
+        main()
+        glitches(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/espectre"))

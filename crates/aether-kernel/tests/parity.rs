@@ -167,4 +167,15 @@ fn edge_counts_match_upstream_estimate() {
     assert_eq!(c(32, 16, 1000), 42_362);
     assert_eq!(c(16, 32, 1024), 27_368);
     assert_eq!(c(16, 32, 8192), 269_960);
+    // The trained head's pattern (landmarks overlapping the window excluded) at the firmware's
+    // 256-frame window, against causal dense 256 * 257 / 2 = 32,896: the aether-train README's
+    // bound on the gate's latency ratio (3.68x at 256 frames, 12.7x at 1,024).
+    let head = |n| {
+        SparseAttention::new(SparseConfig::upstream(32, 16).improved())
+            .unwrap()
+            .edge_count(n)
+    };
+    assert_eq!(c(32, 16, 256), 9_426);
+    assert_eq!(head(256), 8_946);
+    assert_eq!(head(1024), 41_378);
 }

@@ -15,6 +15,8 @@ pub struct QueryPattern {
     pub hi: usize,
     /// Tokens outside the window (globals, then log-stride), each once.
     pub extra: Vec<usize>,
+    /// How many of `extra` are global tokens (they come first).
+    pub globals: usize,
     /// Landmark blocks, each once.
     pub blocks: Vec<usize>,
 }
@@ -26,6 +28,7 @@ impl QueryPattern {
         Self {
             lo: 0,
             hi: 0,
+            globals: 0,
             extra: Vec::with_capacity(cfg.global_tokens.len() + 2 * bits),
             blocks: Vec::with_capacity(2 + 2 * bits),
         }
@@ -84,6 +87,7 @@ impl QueryPattern {
             }
         }
         let globals = self.extra.len();
+        self.globals = globals;
         if cfg.log_stride {
             let mut stride = 1usize;
             while stride < n {

@@ -330,6 +330,8 @@ pub(crate) use x86::Avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::Avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod tile;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {

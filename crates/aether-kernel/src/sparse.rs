@@ -6,6 +6,8 @@ use crate::attend::{
 };
 use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::tile;
 use crate::simd::{detected_isa, dispatch, Isa, IsaKind, WithIsa};
 use crate::tensor::Tensor3;
 use crate::KernelError;
@@ -33,6 +35,9 @@ pub struct Scratch {
     v_line: LineAligned,
     dk_line: LineAligned,
     dv_line: LineAligned,
+    /// AVX-512 forward over tiles of queries (see `simd::tile`).
+    #[cfg(target_arch = "x86_64")]
+    tile: tile::TileScratch,
 }
 
 impl Scratch {
@@ -230,6 +235,10 @@ impl SparseAttention {
             return Ok(());
         }
         scratch.prepare(&self.cfg, &shape)?;
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == IsaKind::Avx512 && tile::applies(&shape) {
+            return self.forward_tiled(shape, q, k, v, out, scratch);
+        }
         let stage = self.stage_rows(k, v);
         let Scratch {
             pattern,
@@ -270,6 +279,71 @@ impl SparseAttention {
         if q_flags & 0x8000_0000 != 0 {
             check_finite("q", q)?;
         }
+        Ok(())
+    }
+
+    /// `forward_into` on AVX-512: whole tiles of 16 queries lane-parallel (`simd::tile`), the
+    /// last `seq % 16` rows per query.
+    #[cfg(target_arch = "x86_64")]
+    fn forward_tiled(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        // The tiles read every query row up front, so `q` is checked first, as a whole.
+        check_finite("q", q)?;
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            k_line,
+            v_line,
+            tile,
+            ..
+        } = scratch;
+        // No staging: the tiles read transposed copies, the tail rows are few.
+        self.scan_kv(&shape, k, v, false, [lm_k, lm_v], k_line, v_line)?;
+        let pattern = pattern.as_mut().expect("prepared");
+        let inputs = tile::TileInputs {
+            cfg: &self.cfg,
+            shape,
+            q,
+            k,
+            v,
+            lm_k,
+            lm_v,
+        };
+        // SAFETY: the ISA is AVX-512 (checked when it was chosen), `applies` holds and
+        // `shape.check` validated the lengths; `prepare` sized the landmark buffers.
+        unsafe { tile::forward_tiles(inputs, out, pattern, tile) };
+        let done = shape.seq / tile::TILE * tile::TILE;
+        let row = shape.q_heads * shape.head_dim;
+        dispatch(
+            self.isa,
+            ForwardRows {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows: DenseRows {
+                    k,
+                    v,
+                    lm_k,
+                    lm_v,
+                    row: shape.kv_heads * shape.head_dim,
+                },
+                out: &mut out[done * row..],
+                first: done,
+                pattern,
+                probs,
+                offs,
+            },
+        );
         Ok(())
     }
 
@@ -472,6 +546,7 @@ impl SparseAttention {
             v_line,
             dk_line,
             dv_line,
+            ..
         } = scratch;
         let (k, v) = match self.scan_kv(
             &shape,

@@ -21,10 +21,16 @@ fn cases() -> Vec<Case> {
     for &(q_heads, kv_heads) in &[(4, 4), (4, 1), (3, 3), (6, 2), (5, 1)] {
         for &head_dim in &[8, 12, 16, 32, 64] {
             for &seq in &[1, 5, 37, 130] {
-                for causal in [true, false] {
+                for (causal, options) in
+                    [(true, false), (false, false), (true, true), (false, true)]
+                {
+                    // `options`: both landmark corrections (the tiled forward adds the bias
+                    // per class, the per-query path per candidate).
                     let cfg = SparseConfig {
                         causal,
                         global_tokens: vec![0, 3],
+                        landmark_log_count: options,
+                        landmark_exclude_window: options,
                         ..SparseConfig::upstream(5, 8)
                     };
                     let shape = AttnShape {

@@ -25,7 +25,7 @@ fn lanes(rest: usize) -> __mmask16 {
 }
 
 #[inline(always)]
-unsafe fn exp16(x: __m512) -> __m512 {
+pub(super) unsafe fn exp16(x: __m512) -> __m512 {
     // Same polynomial and clamp order as `exp8` (NaN stays NaN: x is the second operand).
     let x = _mm512_min_ps(
         _mm512_set1_ps(EXP_HI),

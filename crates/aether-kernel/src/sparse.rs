@@ -294,21 +294,28 @@ impl SparseAttention {
         out: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
-        // The tiles read every query row up front, so `q` is checked first, as a whole.
-        check_finite("q", q)?;
         let Scratch {
             pattern,
             probs,
             offs,
             lm_k,
             lm_v,
-            k_line,
-            v_line,
             tile,
             ..
         } = scratch;
-        // No staging: the tiles read transposed copies, the tail rows are few.
-        self.scan_kv(&shape, k, v, false, [lm_k, lm_v], k_line, v_line)?;
+        let row = shape.kv_heads * shape.head_dim;
+        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
+        // SAFETY: the ISA is AVX-512 (checked when it was chosen), `applies` holds (so `row`
+        // is a multiple of 16) and `shape.check` validated the lengths; `prepare` sized the
+        // landmark buffers.
+        let kv_flags =
+            unsafe { tile.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+        if kv_flags & 0x8000_0000 != 0 {
+            // A bad query is reported first, as everywhere.
+            check_finite("q", q)?;
+            check_finite("k", k)?;
+            check_finite("v", v)?;
+        }
         let pattern = pattern.as_mut().expect("prepared");
         let inputs = tile::TileInputs {
             cfg: &self.cfg,
@@ -319,12 +326,11 @@ impl SparseAttention {
             lm_k,
             lm_v,
         };
-        // SAFETY: the ISA is AVX-512 (checked when it was chosen), `applies` holds and
-        // `shape.check` validated the lengths; `prepare` sized the landmark buffers.
-        unsafe { tile::forward_tiles(inputs, out, pattern, tile) };
+        // SAFETY: as above, and `transpose_kv` has run on these keys and values.
+        let mut q_flags = unsafe { tile::forward_tiles(inputs, out, pattern, tile) };
         let done = shape.seq / tile::TILE * tile::TILE;
-        let row = shape.q_heads * shape.head_dim;
-        dispatch(
+        let q_row = shape.q_heads * shape.head_dim;
+        q_flags |= dispatch(
             self.isa,
             ForwardRows {
                 cfg: &self.cfg,
@@ -337,13 +343,16 @@ impl SparseAttention {
                     lm_v,
                     row: shape.kv_heads * shape.head_dim,
                 },
-                out: &mut out[done * row..],
+                out: &mut out[done * q_row..],
                 first: done,
                 pattern,
                 probs,
                 offs,
             },
         );
+        if q_flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+        }
         Ok(())
     }
 

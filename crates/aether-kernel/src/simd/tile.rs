@@ -40,6 +40,11 @@ pub(crate) struct TileScratch {
     window: Vec<u16>,
     /// Offset classes (window first, then log-stride): `(δ, lanes)`.
     diag: Vec<(isize, u16)>,
+    /// Runs of `diag` whose keys start in the same 16-key block: `(first class, count, block
+    /// start)`. A run reads two aligned blocks per row and shifts them per class.
+    runs: Vec<(usize, usize, isize)>,
+    /// `diag[..shared]` belong to `runs`; the rest are single classes.
+    shared: usize,
     /// Far offsets (log-stride) while the plan is built.
     far: Vec<(isize, u16, ())>,
     /// Row classes: `(row, lanes, logit bias)`.
@@ -48,6 +53,8 @@ pub(crate) struct TileScratch {
     probs: Vec<f32>,
     /// One head's tile of queries, transposed: `qt[d * 16 + lane]`.
     qt: Vec<f32>,
+    /// Row length of `kt` and `vt`.
+    stride: usize,
 }
 
 /// Whether the tiled path serves this shape (head width a multiple of 16).
@@ -56,7 +63,48 @@ pub(crate) fn applies(shape: &AttnShape) -> bool {
 }
 
 impl TileScratch {
+    /// Reads keys and values (`[n][row]`) once: transposes them into `kt`/`vt`, writes their
+    /// landmark block means (when `means` is given, as `[blocks][row]`) and returns their
+    /// finiteness flags (bit 31 set: some value is NaN or infinite).
+    ///
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA must be available; `row` a multiple of 16; `k` and `v` hold
+    /// `n * row` values and the means `n.div_ceil(block) * row`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn transpose_kv(
+        &mut self,
+        [k, v]: [&[f32]; 2],
+        n: usize,
+        row: usize,
+        block: usize,
+        means: Option<[&mut [f32]; 2]>,
+    ) -> u32 {
+        // Rows of the transposed keys/values: whole lines, plus one so that the `dim` rows one
+        // score reads do not all map to the same L1 set (rows 4 KiB apart alias).
+        self.stride = n.next_multiple_of(16) + 16;
+        let stride = self.stride;
+        let [mk, mv] = match means {
+            Some([a, b]) => [Some(a), Some(b)],
+            None => [None, None],
+        };
+        let mut flags = 0;
+        for (x, m, dst) in [(k, mk, &mut self.kt), (v, mv, &mut self.vt)] {
+            flags |= scan_transpose(x, n, row, block, m, dst.get_mut(row * stride), stride);
+        }
+        flags
+    }
+
     /// Classes of queries `i0..i0 + 16`, from each query's own pattern.
+    /// Lane mask of class `c` (`nd` = offset classes).
+    #[inline(always)]
+    fn lanes(&self, c: usize, nd: usize) -> u16 {
+        if c < nd {
+            self.diag[c].1
+        } else {
+            self.fixed[c - nd].1
+        }
+    }
+
     fn plan(&mut self, cfg: &SparseConfig, n: usize, i0: usize, pattern: &mut QueryPattern) {
         let wmax = cfg.window.min(n - 1);
         let base = if cfg.causal { 0 } else { wmax };
@@ -100,6 +148,31 @@ impl TileScratch {
             }
         }
         self.diag.extend(self.far.iter().map(|&(d, m, ())| (d, m)));
+        // Runs of two or more classes share their blocks; single classes (the far offsets,
+        // mostly) are put last and read with unaligned loads, several at a time.
+        self.runs.clear();
+        for (c, &(d, _)) in self.diag.iter().enumerate() {
+            let a = (i0 as isize - d).div_euclid(16) * 16;
+            match self.runs.last_mut() {
+                Some(r) if r.2 == a => r.1 += 1,
+                _ => self.runs.push((c, 1, a)),
+            }
+        }
+        self.far.clear();
+        self.far.extend(self.diag.iter().map(|&(d, m)| (d, m, ())));
+        self.diag.clear();
+        for r in self.runs.iter_mut().filter(|r| r.1 > 1) {
+            let first = self.diag.len();
+            self.diag
+                .extend(self.far[r.0..r.0 + r.1].iter().map(|&(d, m, ())| (d, m)));
+            r.0 = first;
+        }
+        self.shared = self.diag.len();
+        for r in self.runs.iter().filter(|r| r.1 == 1) {
+            let (d, m, ()) = self.far[r.0];
+            self.diag.push((d, m));
+        }
+        self.runs.retain(|r| r.1 > 1);
         let classes = self.diag.len() + self.fixed.len();
         if self.probs.len() < classes * TILE {
             self.probs.resize(classes * TILE, 0.0);
@@ -174,38 +247,194 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
-/// `dst[c * stride + r] = src[r * cols + c]` for `rows x cols` (`cols` a multiple of 16).
-#[inline(always)]
-unsafe fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], stride: usize) {
-    assert!(
-        cols.is_multiple_of(16)
-            && src.len() >= rows * cols
-            && stride >= rows
-            && dst.len() >= cols * stride
-    );
-    let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
-    let full = rows / 16 * 16;
-    for r0 in (0..full).step_by(16) {
-        for c0 in (0..cols).step_by(16) {
-            let mut t: [__m512; 16] =
-                core::array::from_fn(|x| _mm512_loadu_ps(s.add((r0 + x) * cols + c0)));
-            transpose16(&mut t);
-            for (x, t) in t.iter().enumerate() {
-                _mm512_storeu_ps(d.add((c0 + x) * stride + r0), *t);
-            }
+/// Two aligned 16-key blocks of `kt`/`vt` rows starting at key `a` (may be negative or past
+/// the end: lanes outside `0..n` are not read) and which lanes of each lie inside.
+#[derive(Clone, Copy)]
+struct Blocks {
+    lo: *const f32,
+    hi: *const f32,
+    lo_lanes: __mmask16,
+    hi_lanes: __mmask16,
+}
+
+impl Blocks {
+    #[inline(always)]
+    fn new(rows: *const f32, a: isize, n: usize) -> Self {
+        Self {
+            lo: rows.wrapping_offset(a),
+            hi: rows.wrapping_offset(a + 16),
+            lo_lanes: lanes_in(a, n),
+            hi_lanes: lanes_in(a + 16, n),
         }
     }
-    for r in full..rows {
-        for c in 0..cols {
-            *d.add(c * stride + r) = *s.add(r * cols + c);
+
+    /// Row `x`'s two blocks.
+    #[inline(always)]
+    unsafe fn load(&self, x: usize, stride: usize) -> (__m512, __m512) {
+        (
+            _mm512_maskz_loadu_ps(self.lo_lanes, self.lo.wrapping_add(x * stride)),
+            _mm512_maskz_loadu_ps(self.hi_lanes, self.hi.wrapping_add(x * stride)),
+        )
+    }
+}
+
+/// Lanes `l` of a 16-key block starting at key `start` with `0 <= start + l < n`.
+#[inline(always)]
+fn lanes_in(start: isize, n: usize) -> __mmask16 {
+    let lo = (-start).clamp(0, 16) as u32;
+    let hi = (n as isize - start).clamp(0, 16) as u32;
+    if hi <= lo {
+        0
+    } else {
+        (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16
+    }
+}
+
+/// Lane `l` picks key `i0 + l - δ` out of the blocks at `a`: index `i0 - δ - a + l` (0..32).
+#[inline(always)]
+unsafe fn shift(i0: usize, a: isize, d: isize) -> __m512i {
+    let iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    _mm512_add_epi32(iota, _mm512_set1_epi32((i0 as isize - d - a) as i32))
+}
+
+/// Scores of `U` offset classes of one run: `dim` FMAs of the transposed queries with key
+/// rows shifted out of the run's two aligned blocks (no loads crossing cache lines).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn diag_scores<const U: usize>(
+    qt: *const f32,
+    dim: usize,
+    blocks: Blocks,
+    stride: usize,
+    i0: usize,
+    a: isize,
+    cls: &[(isize, u16)],
+    scale: __m512,
+    out: *mut f32,
+) {
+    let mut idx = [_mm512_setzero_si512(); U];
+    for (x, c) in idx.iter_mut().zip(cls) {
+        *x = shift(i0, a, c.0);
+    }
+    let mut acc = [_mm512_setzero_ps(); U];
+    for x in 0..dim {
+        let qv = _mm512_loadu_ps(qt.add(16 * x));
+        let (lo, hi) = blocks.load(x, stride);
+        for u in 0..U {
+            let kv = _mm512_permutex2var_ps(lo, idx[u], hi);
+            acc[u] = _mm512_fmadd_ps(qv, kv, acc[u]);
+        }
+    }
+    let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
+    for u in 0..U {
+        let s = _mm512_mul_ps(acc[u], scale);
+        _mm512_storeu_ps(out.add(16 * u), _mm512_mask_mov_ps(neg_inf, cls[u].1, s));
+    }
+}
+
+/// Adds `U` offset classes of one run to the transposed output of 16 dims (`acc[x]`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn diag_weighted<const U: usize>(
+    acc: &mut [__m512; 16],
+    blocks: Blocks,
+    stride: usize,
+    i0: usize,
+    a: isize,
+    cls: &[(isize, u16)],
+    probs: *const f32,
+) {
+    // (Loops, not `array::from_fn`: closures do not inherit the target features.)
+    let (mut idx, mut p) = ([_mm512_setzero_si512(); U], [_mm512_setzero_ps(); U]);
+    for u in 0..U {
+        idx[u] = shift(i0, a, cls[u].0);
+        p[u] = _mm512_loadu_ps(probs.add(16 * u));
+    }
+    for (x, acc) in acc.iter_mut().enumerate() {
+        let (lo, hi) = blocks.load(x, stride);
+        for u in 0..U {
+            *acc = _mm512_fmadd_ps(p[u], _mm512_permutex2var_ps(lo, idx[u], hi), *acc);
         }
     }
 }
 
-/// Scores of `U` offset classes: `dim` FMAs of the transposed queries with shifted key rows.
+/// One pass over `x` (`[n][row]`): finiteness flags, block means, transpose into `dst`.
+#[inline(always)]
+unsafe fn scan_transpose(
+    x: &[f32],
+    n: usize,
+    row: usize,
+    block: usize,
+    mut means: Option<&mut [f32]>,
+    dst: &mut [f32],
+    stride: usize,
+) -> u32 {
+    assert!(
+        row.is_multiple_of(16)
+            && block > 0
+            && x.len() >= n * row
+            && dst.len() >= row * stride
+            && means
+                .as_ref()
+                .is_none_or(|m| m.len() >= n.div_ceil(block) * row)
+    );
+    if let Some(m) = means.as_deref_mut() {
+        m[..n.div_ceil(block) * row].fill(0.0);
+    }
+    let (s, d) = (x.as_ptr(), dst.as_mut_ptr());
+    let mut flags = _mm512_setzero_si512();
+    for r0 in (0..n).step_by(16) {
+        let rows = (n - r0).min(16);
+        // Flags and block sums row by row (the rows stay in L1 for the transpose).
+        for r in r0..r0 + rows {
+            let m = means
+                .as_deref_mut()
+                .map(|m| m.as_mut_ptr().add(r / block * row));
+            for c in (0..row).step_by(16) {
+                let xv = _mm512_loadu_ps(s.add(r * row + c));
+                flags = _mm512_or_si512(flags, finite_bits(xv));
+                if let Some(m) = m {
+                    let mp = m.add(c);
+                    _mm512_storeu_ps(mp, _mm512_add_ps(_mm512_loadu_ps(mp), xv));
+                }
+            }
+        }
+        if rows == 16 {
+            for c0 in (0..row).step_by(16) {
+                let mut t = [_mm512_setzero_ps(); 16];
+                for (x, t) in t.iter_mut().enumerate() {
+                    *t = _mm512_loadu_ps(s.add((r0 + x) * row + c0));
+                }
+                transpose16(&mut t);
+                for (x, t) in t.iter().enumerate() {
+                    _mm512_storeu_ps(d.add((c0 + x) * stride + r0), *t);
+                }
+            }
+        } else {
+            for r in r0..n {
+                for c in 0..row {
+                    *d.add(c * stride + r) = *s.add(r * row + c);
+                }
+            }
+        }
+    }
+    if let Some(m) = means {
+        for b in 0..n.div_ceil(block) {
+            let (s, e) = crate::pattern::block_range(b, block, n);
+            let inv = _mm512_set1_ps(1.0 / (e - s) as f32);
+            for c in (0..row).step_by(16) {
+                let mp = m.as_mut_ptr().add(b * row + c);
+                _mm512_storeu_ps(mp, _mm512_mul_ps(_mm512_loadu_ps(mp), inv));
+            }
+        }
+    }
+    reduce_flags(flags)
+}
+
+/// Scores of `U` single offset classes, each row read with one unaligned load.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn diag_scores<const U: usize>(
+unsafe fn single_scores<const U: usize>(
     qt: *const f32,
     dim: usize,
     kt: *const f32,
@@ -257,7 +486,7 @@ unsafe fn fixed_scores<const U: usize>(
     }
 }
 
-/// The inputs of one tiled forward call (rows are `[seq][heads][dim]`, as `forward_into`).
+/// The inputs of one tiled call (rows are `[seq][heads][dim]`, as `forward_into`).
 pub(crate) struct TileInputs<'a> {
     pub cfg: &'a SparseConfig,
     pub shape: AttnShape,
@@ -268,18 +497,237 @@ pub(crate) struct TileInputs<'a> {
     pub lm_v: &'a [f32],
 }
 
-/// Writes the output rows of queries `0..seq / 16 * 16` (the caller finishes the rest).
+impl TileInputs<'_> {
+    fn check(&self, ts: &TileScratch) {
+        let (n, dim) = (self.shape.seq, self.shape.head_dim);
+        let kv_row = self.shape.kv_heads * dim;
+        let nb = if self.cfg.landmarks {
+            n.div_ceil(self.cfg.block_size)
+        } else {
+            0
+        };
+        assert!(
+            applies(&self.shape)
+                && self.q.len() == n * self.shape.q_heads * dim
+                && self.k.len() == n * kv_row
+                && self.v.len() == n * kv_row
+                && self.lm_k.len() >= nb * kv_row
+                && self.lm_v.len() >= nb * kv_row
+                && ts.stride >= n
+        );
+    }
+}
+
+/// Where one head's candidate rows live: transposed token rows (`[dim][stride]`, from the
+/// head's first dim) for offset classes, row-major tokens and landmarks for row classes.
+#[derive(Clone, Copy)]
+struct HeadRows {
+    t: *const f32,
+    tokens: *const f32,
+    landmarks: *const f32,
+    /// `kv_heads * dim` (row length of `tokens` and `landmarks`).
+    row: usize,
+    /// `g * dim`: the head's offset in a row.
+    off: usize,
+}
+
+impl HeadRows {
+    #[inline(always)]
+    unsafe fn fixed(&self, f: Fixed) -> *const f32 {
+        match f {
+            Fixed::Token(j) => self.tokens.add(j * self.row + self.off),
+            Fixed::Landmark(b) => self.landmarks.add(b * self.row + self.off),
+        }
+    }
+}
+
+/// Rows `i0..i0 + 16` of one head (`[seq][row]` with the head at `off`), transposed into
+/// `dst[d * 16 + lane]`; returns their finiteness bits.
+#[inline(always)]
+unsafe fn transpose_tile(
+    src: &[f32],
+    row: usize,
+    off: usize,
+    i0: usize,
+    dim: usize,
+    dst: *mut f32,
+) -> __m512i {
+    assert!(off + dim <= row && (i0 + 16) * row <= src.len());
+    let mut flags = _mm512_setzero_si512();
+    for c0 in (0..dim).step_by(16) {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (l, r) in r.iter_mut().enumerate() {
+            *r = _mm512_loadu_ps(src.as_ptr().add((i0 + l) * row + off + c0));
+        }
+        for r in &r {
+            flags = _mm512_or_si512(flags, finite_bits(*r));
+        }
+        transpose16(&mut r);
+        for (x, r) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add((c0 + x) * 16), *r);
+        }
+    }
+    flags
+}
+
+/// Every class's dot products of the transposed tile `xt` with its rows, times `scale`, plus
+/// the landmark bias, into `out[c * 16 + lane]`; lanes outside a class get -inf.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn class_dots(
+    ts: &TileScratch,
+    xt: *const f32,
+    dim: usize,
+    rows: HeadRows,
+    n: usize,
+    i0: usize,
+    scale: __m512,
+    out: *mut f32,
+) {
+    let (nd, nf, stride) = (ts.diag.len(), ts.fixed.len(), ts.stride);
+    // Offset classes: runs up to eight at a time, then singles eight at a time.
+    for &(first, count, a) in &ts.runs {
+        let blocks = Blocks::new(rows.t, a, n);
+        let (mut c, end) = (first, first + count);
+        macro_rules! scores {
+            ($u:literal) => {
+                while end - c >= $u {
+                    let cls = &ts.diag[c..c + $u];
+                    let o = out.add(16 * c);
+                    diag_scores::<$u>(xt, dim, blocks, stride, i0, a, cls, scale, o);
+                    c += $u;
+                }
+            };
+        }
+        scores!(8);
+        scores!(4);
+        scores!(2);
+        scores!(1);
+    }
+    let mut c = ts.shared;
+    macro_rules! singles {
+        ($u:literal) => {
+            while nd - c >= $u {
+                let cls = &ts.diag[c..c + $u];
+                let o = out.add(16 * c);
+                single_scores::<$u>(xt, dim, rows.t, stride, i0, cls, scale, o);
+                c += $u;
+            }
+        };
+    }
+    singles!(8);
+    singles!(2);
+    singles!(1);
+    // Row classes, four at a time.
+    let mut f = 0;
+    while f + 4 <= nf {
+        let r = core::array::from_fn(|u| rows.fixed(ts.fixed[f + u].0));
+        fixed_scores::<4>(xt, dim, &r, &ts.fixed[f..], scale, out.add(16 * (nd + f)));
+        f += 4;
+    }
+    while f < nf {
+        let r = [rows.fixed(ts.fixed[f].0)];
+        fixed_scores::<1>(xt, dim, &r, &ts.fixed[f..], scale, out.add(16 * (nd + f)));
+        f += 1;
+    }
+}
+
+/// Lane-wise softmax of the scores in `p` (16 lanes per class), in place and unnormalised;
+/// returns `1 / sum` per lane.
+#[inline(always)]
+unsafe fn softmax_lanes(ts: &TileScratch, p: *mut f32) -> __m512 {
+    let (nd, classes) = (ts.diag.len(), ts.diag.len() + ts.fixed.len());
+    let mut mx = _mm512_set1_ps(f32::NEG_INFINITY);
+    for c in 0..classes {
+        mx = _mm512_max_ps(mx, _mm512_loadu_ps(p.add(16 * c)));
+    }
+    let mut sum = _mm512_setzero_ps();
+    for c in 0..classes {
+        let lanes = ts.lanes(c, nd);
+        let s = _mm512_loadu_ps(p.add(16 * c));
+        let e = _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(s, mx)));
+        _mm512_storeu_ps(p.add(16 * c), e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    _mm512_div_ps(_mm512_set1_ps(1.0), sum)
+}
+
+/// `out[i0 + lane][off + d] = mul * sum_c w[c][lane] * row_c[d]` for the tile's 16 rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn class_weighted(
+    ts: &TileScratch,
+    w: *const f32,
+    dim: usize,
+    rows: HeadRows,
+    n: usize,
+    i0: usize,
+    mul: __m512,
+    out: *mut f32,
+    out_row: usize,
+    out_off: usize,
+) {
+    let (nd, stride) = (ts.diag.len(), ts.stride);
+    for c0 in (0..dim).step_by(16) {
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let t_c = rows.t.add(c0 * stride);
+        for &(first, count, a) in &ts.runs {
+            let blocks = Blocks::new(t_c, a, n);
+            let (mut c, end) = (first, first + count);
+            macro_rules! weighted {
+                ($u:literal) => {
+                    while end - c >= $u {
+                        let cls = &ts.diag[c..c + $u];
+                        diag_weighted::<$u>(&mut acc, blocks, stride, i0, a, cls, w.add(16 * c));
+                        c += $u;
+                    }
+                };
+            }
+            weighted!(4);
+            weighted!(2);
+            weighted!(1);
+        }
+        for (c, &(d, lanes)) in ts.diag.iter().enumerate().skip(ts.shared) {
+            let p = _mm512_loadu_ps(w.add(16 * c));
+            let base = t_c.wrapping_offset(i0 as isize - d);
+            for (x, a) in acc.iter_mut().enumerate() {
+                let vv = _mm512_maskz_loadu_ps(lanes, base.wrapping_add(x * stride));
+                *a = _mm512_fmadd_ps(p, vv, *a);
+            }
+        }
+        for (f, &(row, _, _)) in ts.fixed.iter().enumerate() {
+            let p = _mm512_loadu_ps(w.add(16 * (nd + f)));
+            let r = rows.fixed(row).add(c0);
+            for (x, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(p, _mm512_set1_ps(*r.add(x)), *a);
+            }
+        }
+        for a in acc.iter_mut() {
+            *a = _mm512_mul_ps(*a, mul);
+        }
+        transpose16(&mut acc);
+        for (l, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.add((i0 + l) * out_row + out_off + c0), *a);
+        }
+    }
+}
+
+/// Writes the output rows of queries `0..seq / 16 * 16` (the caller finishes the rest) from the
+/// keys and values [`TileScratch::transpose_kv`] transposed; returns the finiteness flags of the
+/// query rows read (bit 31 set: some value is NaN or infinite).
 ///
 /// # Safety
-/// AVX-512F, AVX2 and FMA must be available; `applies(&inputs.shape)` must hold and the slices
-/// must have the shape's lengths (landmark buffers: one row per block when landmarks are on).
+/// AVX-512F, AVX2 and FMA must be available; `applies(&inputs.shape)` must hold, the slices
+/// must have the shape's lengths (landmark buffers: one row per block when landmarks are on),
+/// and `transpose_kv` must have run on this call's keys and values.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn forward_tiles(
     inputs: TileInputs<'_>,
     out: &mut [f32],
     pattern: &mut QueryPattern,
     ts: &mut TileScratch,
-) {
+) -> u32 {
+    inputs.check(ts);
     let TileInputs {
         cfg,
         shape,
@@ -290,21 +738,9 @@ pub(crate) unsafe fn forward_tiles(
         lm_v,
     } = inputs;
     let (n, dim) = (shape.seq, shape.head_dim);
-    let group = shape.group();
-    let kv_row = shape.kv_heads * dim;
-    let q_row = shape.q_heads * dim;
-    assert!(
-        applies(&shape)
-            && q.len() == n * q_row
-            && out.len() == q.len()
-            && k.len() == n * kv_row
-            && v.len() == n * kv_row
-    );
-    // Rows of the transposed keys/values: whole lines, plus one so that the `dim` rows one
-    // score reads do not all map to the same L1 set (rows 4 KiB apart alias).
-    let stride = n.next_multiple_of(16) + 16;
-    transpose_into(k, n, kv_row, ts.kt.get_mut(kv_row * stride), stride);
-    transpose_into(v, n, kv_row, ts.vt.get_mut(kv_row * stride), stride);
+    let (kv_row, q_row) = (shape.kv_heads * dim, shape.q_heads * dim);
+    assert!(out.len() == q.len());
+    let stride = ts.stride;
     let (kt, vt) = (
         ts.kt.staged(kv_row * stride).as_ptr(),
         ts.vt.staged(kv_row * stride).as_ptr(),
@@ -313,151 +749,48 @@ pub(crate) unsafe fn forward_tiles(
         ts.qt.resize(dim * TILE, 0.0);
     }
     let scale = _mm512_set1_ps(1.0 / libm::sqrtf(dim as f32));
-    let tiles = n / TILE;
-    for t in 0..tiles {
+    let mut flags = _mm512_setzero_si512();
+    for t in 0..n / TILE {
         let i0 = t * TILE;
         ts.plan(cfg, n, i0, pattern);
-        let nd = ts.diag.len();
-        let nf = ts.fixed.len();
-        let classes = nd + nf;
-        // Every lane has at least its own key (window offset 0), so the bounds below hold.
-        assert!(ts.probs.len() >= classes * TILE && classes > 0);
         for hh in 0..shape.q_heads {
-            let g = hh / group;
-            // The tile's query rows of this head, transposed to one register per dim.
-            let qt = ts.qt.as_mut_ptr();
-            for c0 in (0..dim).step_by(16) {
-                let mut r: [__m512; 16] = core::array::from_fn(|l| {
-                    _mm512_loadu_ps(q.as_ptr().add((i0 + l) * q_row + hh * dim + c0))
-                });
-                transpose16(&mut r);
-                for (x, r) in r.iter().enumerate() {
-                    _mm512_storeu_ps(qt.add((c0 + x) * 16), *r);
-                }
-            }
-            let probs = ts.probs.as_mut_ptr();
-            let kt_g = kt.add(g * dim * stride);
-            // Scores: offset classes eight at a time, then row classes four at a time.
-            let mut c = 0;
-            while c + 8 <= nd {
-                diag_scores::<8>(
-                    qt,
-                    dim,
-                    kt_g,
-                    stride,
-                    i0,
-                    &ts.diag[c..],
-                    scale,
-                    probs.add(16 * c),
-                );
-                c += 8;
-            }
-            while c + 2 <= nd {
-                diag_scores::<2>(
-                    qt,
-                    dim,
-                    kt_g,
-                    stride,
-                    i0,
-                    &ts.diag[c..],
-                    scale,
-                    probs.add(16 * c),
-                );
-                c += 2;
-            }
-            if c < nd {
-                diag_scores::<1>(
-                    qt,
-                    dim,
-                    kt_g,
-                    stride,
-                    i0,
-                    &ts.diag[c..],
-                    scale,
-                    probs.add(16 * c),
-                );
-            }
-            let key_row = |f: Fixed| -> *const f32 {
-                match f {
-                    Fixed::Token(j) => k.as_ptr().add(j * kv_row + g * dim),
-                    Fixed::Landmark(b) => lm_k.as_ptr().add(b * kv_row + g * dim),
-                }
+            let g = hh / shape.group();
+            let off = g * dim;
+            let keys = HeadRows {
+                t: kt.add(off * stride),
+                tokens: k.as_ptr(),
+                landmarks: lm_k.as_ptr(),
+                row: kv_row,
+                off,
             };
-            let mut f = 0;
-            while f + 4 <= nf {
-                let rows = core::array::from_fn(|u| key_row(ts.fixed[f + u].0));
-                fixed_scores::<4>(
-                    qt,
-                    dim,
-                    &rows,
-                    &ts.fixed[f..],
-                    scale,
-                    probs.add(16 * (nd + f)),
-                );
-                f += 4;
-            }
-            while f < nf {
-                let rows = [key_row(ts.fixed[f].0)];
-                fixed_scores::<1>(
-                    qt,
-                    dim,
-                    &rows,
-                    &ts.fixed[f..],
-                    scale,
-                    probs.add(16 * (nd + f)),
-                );
-                f += 1;
-            }
-            // Lane-wise softmax (unnormalised; 1 / sum goes on the output).
-            let mut mx = _mm512_set1_ps(f32::NEG_INFINITY);
-            for c in 0..classes {
-                mx = _mm512_max_ps(mx, _mm512_loadu_ps(probs.add(16 * c)));
-            }
-            let mut sum = _mm512_setzero_ps();
-            for c in 0..classes {
-                let lanes = if c < nd {
-                    ts.diag[c].1
-                } else {
-                    ts.fixed[c - nd].1
-                };
-                let s = _mm512_loadu_ps(probs.add(16 * c));
-                let e = _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(s, mx)));
-                _mm512_storeu_ps(probs.add(16 * c), e);
-                sum = _mm512_add_ps(sum, e);
-            }
-            let inv = _mm512_div_ps(_mm512_set1_ps(1.0), sum);
-            // Weighted values, 16 dims at a time: one accumulator per dim, lanes = queries.
-            for c0 in (0..dim).step_by(16) {
-                let mut acc = [_mm512_setzero_ps(); 16];
-                let vt_c = vt.add((g * dim + c0) * stride);
-                for (c, &(d, lanes)) in ts.diag.iter().enumerate() {
-                    let p = _mm512_loadu_ps(probs.add(16 * c));
-                    let base = vt_c.wrapping_offset(i0 as isize - d);
-                    for (x, a) in acc.iter_mut().enumerate() {
-                        let vv = _mm512_maskz_loadu_ps(lanes, base.wrapping_add(x * stride));
-                        *a = _mm512_fmadd_ps(p, vv, *a);
-                    }
-                }
-                for (f, &(row, _, _)) in ts.fixed.iter().enumerate() {
-                    let p = _mm512_loadu_ps(probs.add(16 * (nd + f)));
-                    let r = match row {
-                        Fixed::Token(j) => v.as_ptr().add(j * kv_row + g * dim + c0),
-                        Fixed::Landmark(b) => lm_v.as_ptr().add(b * kv_row + g * dim + c0),
-                    };
-                    for (x, a) in acc.iter_mut().enumerate() {
-                        *a = _mm512_fmadd_ps(p, _mm512_set1_ps(*r.add(x)), *a);
-                    }
-                }
-                for a in acc.iter_mut() {
-                    *a = _mm512_mul_ps(*a, inv);
-                }
-                transpose16(&mut acc);
-                for (l, a) in acc.iter().enumerate() {
-                    _mm512_storeu_ps(out.as_mut_ptr().add((i0 + l) * q_row + hh * dim + c0), *a);
-                }
-            }
+            let values = HeadRows {
+                t: vt.add(off * stride),
+                tokens: v.as_ptr(),
+                landmarks: lm_v.as_ptr(),
+                ..keys
+            };
+            let qt = ts.qt.as_mut_ptr();
+            flags = _mm512_or_si512(flags, transpose_tile(q, q_row, hh * dim, i0, dim, qt));
+            let p = ts.probs.as_mut_ptr();
+            class_dots(ts, qt, dim, keys, n, i0, scale, p);
+            let inv = softmax_lanes(ts, p);
+            let o = out.as_mut_ptr();
+            class_weighted(ts, p, dim, values, n, i0, inv, o, q_row, hh * dim);
         }
     }
+    reduce_flags(flags)
+}
+
+/// Per lane, bit 31 set iff the value is NaN or infinite (see `sparse::finite_flags`).
+#[inline(always)]
+unsafe fn finite_bits(v: __m512) -> __m512i {
+    let bits = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7f80_0000));
+    _mm512_add_epi32(bits, _mm512_set1_epi32(0x0080_0000))
+}
+
+#[inline(always)]
+unsafe fn reduce_flags(flags: __m512i) -> u32 {
+    _mm512_reduce_or_epi32(flags) as u32
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -466,28 +799,53 @@ mod tests {
     use alloc::vec;
 
     #[test]
-    fn transpose_matches_scalar() {
-        if !(std::is_x86_feature_detected!("avx512f")) {
+    fn scan_transposes_sums_blocks_and_flags() {
+        if !std::is_x86_feature_detected!("avx512f") {
             return;
         }
-        for (rows, cols) in [(16usize, 16usize), (33, 32), (7, 48), (64, 16)] {
-            let src: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
-            let stride = rows.next_multiple_of(16);
-            let mut dst = vec![0.0; cols * stride];
-            #[target_feature(enable = "avx512f,avx2,fma")]
-            unsafe fn run(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], stride: usize) {
-                unsafe { transpose_into(src, rows, cols, dst, stride) }
-            }
-            unsafe { run(&src, rows, cols, &mut dst, stride) };
-            for r in 0..rows {
-                for c in 0..cols {
-                    assert_eq!(
-                        dst[c * stride + r],
-                        src[r * cols + c],
-                        "{rows}x{cols} at {r},{c}"
-                    );
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn run(
+            x: &[f32],
+            n: usize,
+            row: usize,
+            block: usize,
+            m: &mut [f32],
+            d: &mut [f32],
+            stride: usize,
+        ) -> u32 {
+            unsafe { scan_transpose(x, n, row, block, Some(m), d, stride) }
+        }
+        for (n, row, block) in [
+            (16usize, 16usize, 16usize),
+            (33, 32, 7),
+            (7, 48, 32),
+            (64, 16, 1),
+        ] {
+            let mut x: Vec<f32> = (0..n * row).map(|v| (v as f32 * 0.37).sin()).collect();
+            let stride = n.next_multiple_of(16) + 16;
+            let nb = n.div_ceil(block);
+            let (mut m, mut d) = (vec![f32::NAN; nb * row], vec![0.0; row * stride]);
+            assert_eq!(
+                unsafe { run(&x, n, row, block, &mut m, &mut d, stride) } & 0x8000_0000,
+                0
+            );
+            for r in 0..n {
+                for c in 0..row {
+                    assert_eq!(d[c * stride + r], x[r * row + c], "{n}x{row} at {r},{c}");
                 }
             }
+            for b in 0..nb {
+                let (s, e) = crate::pattern::block_range(b, block, n);
+                for c in 0..row {
+                    let mean = (s..e).map(|r| x[r * row + c]).sum::<f32>() / (e - s) as f32;
+                    assert!((m[b * row + c] - mean).abs() < 1e-6, "block {b} col {c}");
+                }
+            }
+            x[n * row - 1] = f32::INFINITY;
+            assert_ne!(
+                unsafe { run(&x, n, row, block, &mut m, &mut d, stride) } & 0x8000_0000,
+                0
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ mod bench;
 mod calibrate;
 mod decode;
 mod eval;
+mod features;
 mod gate;
 mod init_random;
 mod inspect;
@@ -42,6 +43,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Score a model on labelled recordings: accuracy, macro F1, per class, fp rate, confusion.
     Eval(eval::Args),
+    /// Per-frame features of a recording, as training sees them (time, node, label, values).
+    Features(features::Args),
     /// The sparse-vs-dense gate (spec §7.3): two embedding heads, same budget, four gates.
     Gate(gate::Args),
     /// Write the seed's deterministic v1 weight file (model_init.rvne).
@@ -94,6 +97,7 @@ fn run() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Features(args) => features::run(args),
         Command::Gate(args) => gate::run(args),
     }
 }

@@ -241,3 +241,106 @@ fn record_stops_cleanly_on_ctrl_c() {
     );
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// `aether features --json` prints, per node, exactly the frames and values training reads
+/// (settling frames dropped); `--features`, `--every` and `--span` select what they say.
+#[test]
+fn features_print_what_training_sees() {
+    let Some(p) = data("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let streams = aether_train::data::read_streams(&p, &Default::default()).unwrap();
+    assert_eq!(streams.len(), 2, "two nodes");
+    let out = aether()
+        .args(["features", "--json", "--input"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        streams.iter().map(|s| s.t_s.len()).sum::<usize>()
+    );
+    let names = aether_csi::CSI19_NAMES;
+    let mut at = 0;
+    for s in &streams {
+        for (i, (t, frame)) in s.t_s.iter().zip(&s.features).enumerate() {
+            let v = &lines[at + i];
+            assert_eq!(v["node_id"], s.node_id);
+            assert_eq!(v["t_s"].as_f64().unwrap(), *t);
+            assert_eq!(v["label"].as_str(), s.labels[i].as_deref());
+            let f = v["features"].as_object().unwrap();
+            assert_eq!(f.len(), names.len());
+            for (name, x) in names.iter().zip(frame) {
+                assert_eq!(f[*name].as_f64().unwrap() as f32, *x, "{name} at {t}");
+            }
+        }
+        at += s.t_s.len();
+    }
+
+    let subset = aether()
+        .args(["features", "--json", "--every", "10", "--span", "10-20"])
+        .args([
+            "--feature-set",
+            "csi16",
+            "--features",
+            "corr_ref,13",
+            "--input",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        subset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&subset.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8(subset.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: usize = streams
+        .iter()
+        .map(|s| {
+            s.t_s
+                .iter()
+                .filter(|t| **t >= 10.0 && **t < 20.0)
+                .count()
+                .div_ceil(10)
+        })
+        .sum();
+    assert_eq!(rows.len(), expected);
+    for r in &rows {
+        let t = r["t_s"].as_f64().unwrap();
+        assert!((10.0..20.0).contains(&t));
+        let keys: Vec<&String> = r["features"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["corr_prev", "corr_ref"]);
+    }
+
+    // Set 1 has no decorrelation features: a clear error, not an empty table.
+    let bad = aether()
+        .args([
+            "features",
+            "--feature-set",
+            "csi16",
+            "--features",
+            "decorr_growth",
+            "--input",
+        ])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown feature \"decorr_growth\""));
+}

@@ -307,3 +307,29 @@ fn empty_sequence_is_fine() {
         .unwrap();
     assert_eq!(out.shape(), (0, 4, 8));
 }
+
+/// On every ISA, a bad query value is found wherever it sits: in the rows the AVX-512 path
+/// runs as 16-query tiles (checked as they are transposed) and in the last `seq % 16` rows
+/// (the per-query path).
+#[test]
+fn a_bad_query_is_found_in_tiles_and_in_the_tail_rows() {
+    let shape = AttnShape::mha(40, 2, 16);
+    let len = 40 * 2 * 16;
+    for isa in aether_kernel::IsaKind::ALL
+        .into_iter()
+        .filter(|i| i.is_available())
+    {
+        let a = attn().with_isa(isa).unwrap();
+        for index in [0, 17 * 32 + 5, 31 * 32 + 31, 32 * 32, len - 1] {
+            let mut q = vec![0.1; len];
+            q[index] = f32::NAN;
+            let kv = vec![0.2; len];
+            let mut out = vec![0.0; len];
+            assert_eq!(
+                a.forward_into(shape, &q, &kv, &kv, &mut out, &mut Scratch::new()),
+                Err(KernelError::NonFinite { tensor: "q", index }),
+                "{isa:?}"
+            );
+        }
+    }
+}

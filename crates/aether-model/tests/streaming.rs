@@ -287,6 +287,8 @@ fn whole_window_products_match_the_per_frame_path_bit_for_bit() {
     // Projections, norms and FFN run as 4-frame blocks in `classify` and frame by frame in
     // `Session::push`; with the kernel's decode matching its prefill exactly, every final
     // state agrees bit for bit (f32 and int8 weights, 1..=9 frames: full blocks and remainders).
+    // (Exactly: this head's width, 4, keeps the prefill on the kernel's per-query path. Widths
+    // that are multiples of 16 take the AVX-512 tiled prefill, equal to decode to rounding.)
     let spec = small_spec();
     let p = params(&spec, 12);
     for dtype in [

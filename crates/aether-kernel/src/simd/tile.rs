@@ -3,9 +3,11 @@
 //! Neighbouring queries attend to the same *offsets*: query `i`'s window key `i - δ`, its
 //! log-stride keys `i ∓ 2^k`. With keys and values transposed (`kt[g * dim + d][j]`), the
 //! scores of 16 queries against offset `δ` are `dim` FMAs of the tile's transposed queries with
-//! one unaligned 16-lane load of `kt` each, and the weighted sum is `dim` FMAs per offset into
-//! transposed output rows: no horizontal reductions, no per-edge broadcasts, and the softmax
-//! runs lane-wise. Globals and landmarks (the same row for every lane) are broadcast.
+//! one 16-key slice of `kt` each, and the weighted sum is `dim` FMAs per offset into transposed
+//! output rows: no horizontal reductions, no per-edge broadcasts, and the softmax runs
+//! lane-wise. Offsets whose slices start in the same 16-key block (the window) share two aligned
+//! loads per row and shift them with a permute; single offsets are loaded unaligned. Globals and
+//! landmarks (the same row for every lane) are broadcast.
 //!
 //! Every candidate class carries a lane mask built from each query's [`QueryPattern`], so the
 //! candidate sets (and therefore the results, to rounding) are exactly the per-query path's;
@@ -79,9 +81,12 @@ impl TileScratch {
         block: usize,
         means: Option<[&mut [f32]; 2]>,
     ) -> u32 {
-        // Rows of the transposed keys/values: whole lines, plus one so that the `dim` rows one
-        // score reads do not all map to the same L1 set (rows 4 KiB apart alias).
-        self.stride = n.next_multiple_of(16) + 16;
+        // Rows of the transposed keys/values: an odd number of whole lines, at least one more
+        // than `n` needs. One score reads `dim` rows at the same column; with an odd line
+        // stride up to 64 of them fall in distinct L1 sets, while an even one (rows 1, 2 or
+        // 4 KiB apart) maps them onto a few sets and runs up to 1.5x slower.
+        let lines = n.div_ceil(16) + 1;
+        self.stride = 16 * (lines | 1);
         let stride = self.stride;
         let [mk, mv] = match means {
             Some([a, b]) => [Some(a), Some(b)],
@@ -94,7 +99,6 @@ impl TileScratch {
         flags
     }
 
-    /// Classes of queries `i0..i0 + 16`, from each query's own pattern.
     /// Lane mask of class `c` (`nd` = offset classes).
     #[inline(always)]
     fn lanes(&self, c: usize, nd: usize) -> u16 {
@@ -105,6 +109,7 @@ impl TileScratch {
         }
     }
 
+    /// Classes of queries `i0..i0 + 16`, from each query's own pattern.
     fn plan(&mut self, cfg: &SparseConfig, n: usize, i0: usize, pattern: &mut QueryPattern) {
         let wmax = cfg.window.min(n - 1);
         let base = if cfg.causal { 0 } else { wmax };
@@ -158,18 +163,20 @@ impl TileScratch {
                 _ => self.runs.push((c, 1, a)),
             }
         }
-        self.far.clear();
-        self.far.extend(self.diag.iter().map(|&(d, m)| (d, m, ())));
+        // Reorder: shared runs first, then singles (`far` is free again and holds the old order).
+        let old = &mut self.far;
+        old.clear();
+        old.extend(self.diag.iter().map(|&(d, m)| (d, m, ())));
         self.diag.clear();
         for r in self.runs.iter_mut().filter(|r| r.1 > 1) {
             let first = self.diag.len();
             self.diag
-                .extend(self.far[r.0..r.0 + r.1].iter().map(|&(d, m, ())| (d, m)));
+                .extend(old[r.0..r.0 + r.1].iter().map(|&(d, m, ())| (d, m)));
             r.0 = first;
         }
         self.shared = self.diag.len();
         for r in self.runs.iter().filter(|r| r.1 == 1) {
-            let (d, m, ()) = self.far[r.0];
+            let (d, m, ()) = old[r.0];
             self.diag.push((d, m));
         }
         self.runs.retain(|r| r.1 > 1);

@@ -30,6 +30,21 @@ fn json_of(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs `cmd`, which must succeed, and parses one JSON value per stdout line.
+fn json_lines(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("aether-cli-rec-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -251,22 +266,7 @@ fn features_print_what_training_sees() {
     };
     let streams = aether_train::data::read_streams(&p, &Default::default()).unwrap();
     assert_eq!(streams.len(), 2, "two nodes");
-    let out = aether()
-        .args(["features", "--json", "--input"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = out
-        .stdout
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
+    let lines = json_lines(aether().args(["features", "--json", "--input"]).arg(&p));
     assert_eq!(
         lines.len(),
         streams.iter().map(|s| s.t_s.len()).sum::<usize>()
@@ -288,28 +288,13 @@ fn features_print_what_training_sees() {
         at += s.t_s.len();
     }
 
-    let subset = aether()
-        .args(["features", "--json", "--every", "10", "--span", "10-20"])
-        .args([
-            "--feature-set",
-            "csi16",
-            "--features",
-            "corr_ref,13",
-            "--input",
-        ])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        subset.status.success(),
-        "{}",
-        String::from_utf8_lossy(&subset.stderr)
+    let rows = json_lines(
+        aether()
+            .args(["features", "--json", "--every", "10", "--span", "10-20"])
+            .args(["--feature-set", "csi16", "--features", "corr_ref,13"])
+            .arg("--input")
+            .arg(&p),
     );
-    let rows: Vec<serde_json::Value> = String::from_utf8(subset.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let expected: usize = streams
         .iter()
         .map(|s| {

@@ -256,30 +256,49 @@ impl SparseAttention {
             Err(e) => return check_finite("q", q).and(Err(e)),
         };
         let pattern = pattern.as_mut().expect("prepared");
-        let q_flags = dispatch(
+        let q_flags =
+            self.per_query_rows(shape, q, [k, v, lm_k, lm_v], out, 0, pattern, probs, offs);
+        if q_flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+        }
+        Ok(())
+    }
+
+    /// Output rows `first..` (held by `out`) one query at a time; returns the finiteness flags
+    /// of the query rows read.
+    #[allow(clippy::too_many_arguments)]
+    fn per_query_rows(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        [k, v, lm_k, lm_v]: [&[f32]; 4],
+        out: &mut [f32],
+        first: usize,
+        pattern: &mut QueryPattern,
+        probs: &mut [f32],
+        offs: &mut [usize],
+    ) -> u32 {
+        let rows = DenseRows {
+            k,
+            v,
+            lm_k,
+            lm_v,
+            row: shape.kv_heads * shape.head_dim,
+        };
+        dispatch(
             self.isa,
             ForwardRows {
                 cfg: &self.cfg,
                 shape,
                 q,
-                rows: DenseRows {
-                    k,
-                    v,
-                    lm_k,
-                    lm_v,
-                    row: shape.kv_heads * shape.head_dim,
-                },
+                rows,
                 out,
-                first: 0,
+                first,
                 pattern,
                 probs,
                 offs,
             },
-        );
-        if q_flags & 0x8000_0000 != 0 {
-            check_finite("q", q)?;
-        }
-        Ok(())
+        )
     }
 
     /// `forward_into` on AVX-512: whole tiles of 16 queries lane-parallel (`simd::tile`), the
@@ -330,25 +349,16 @@ impl SparseAttention {
         let mut q_flags = unsafe { tile::forward_tiles(inputs, out, pattern, tile) };
         let done = shape.seq / tile::TILE * tile::TILE;
         let q_row = shape.q_heads * shape.head_dim;
-        q_flags |= dispatch(
-            self.isa,
-            ForwardRows {
-                cfg: &self.cfg,
-                shape,
-                q,
-                rows: DenseRows {
-                    k,
-                    v,
-                    lm_k,
-                    lm_v,
-                    row: shape.kv_heads * shape.head_dim,
-                },
-                out: &mut out[done * q_row..],
-                first: done,
-                pattern,
-                probs,
-                offs,
-            },
+        let tail = &mut out[done * q_row..];
+        q_flags |= self.per_query_rows(
+            shape,
+            q,
+            [k, v, lm_k, lm_v],
+            tail,
+            done,
+            pattern,
+            probs,
+            offs,
         );
         if q_flags & 0x8000_0000 != 0 {
             check_finite("q", q)?;
@@ -460,12 +470,10 @@ impl SparseAttention {
         let per = shape.seq.div_ceil(threads);
         std::thread::scope(|s| {
             for (t, chunk) in out.chunks_mut(per * row).enumerate() {
-                let cfg = &self.cfg;
-                let isa = self.isa;
                 s.spawn(move || {
                     let mut local = Scratch::new();
                     local
-                        .prepare(cfg, &shape)
+                        .prepare(&self.cfg, &shape)
                         .expect("sizes checked by the caller");
                     let Scratch {
                         pattern,
@@ -473,26 +481,9 @@ impl SparseAttention {
                         offs,
                         ..
                     } = &mut local;
-                    dispatch(
-                        isa,
-                        ForwardRows {
-                            cfg,
-                            shape,
-                            q,
-                            rows: DenseRows {
-                                k,
-                                v,
-                                lm_k,
-                                lm_v,
-                                row: shape.kv_heads * shape.head_dim,
-                            },
-                            out: chunk,
-                            first: t * per,
-                            pattern: pattern.as_mut().expect("prepared"),
-                            probs,
-                            offs,
-                        },
-                    );
+                    let pattern = pattern.as_mut().expect("prepared");
+                    let rows = [k, v, lm_k, lm_v];
+                    self.per_query_rows(shape, q, rows, chunk, t * per, pattern, probs, offs);
                 });
             }
         });

@@ -529,6 +529,10 @@ impl SparseAttention {
             .ok_or(KernelError::SizeOverflow)?;
         grow(&mut scratch.win_ds, win);
         grow(&mut scratch.win_p, win);
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == IsaKind::Avx512 && tile::applies(&shape) {
+            return self.backward_tiled(shape, [q, k, v, d_out], [d_q, d_k, d_v], scratch);
+        }
         let stage = self.stage_rows(k, v)
             || (self.isa != IsaKind::Scalar && !(is_line_aligned(d_k) && is_line_aligned(d_v)));
         let Scratch {
@@ -592,6 +596,7 @@ impl SparseAttention {
                 d_v: gv,
                 d_lm_k,
                 d_lm_v,
+                start: 0,
                 pattern: pattern.as_mut().expect("prepared"),
                 probs,
                 offs,
@@ -607,6 +612,100 @@ impl SparseAttention {
         if stage {
             d_k.copy_from_slice(dk_line.get_mut(d_k.len()));
             d_v.copy_from_slice(dv_line.get_mut(d_v.len()));
+        }
+        Ok(())
+    }
+}
+
+impl SparseAttention {
+    /// `backward_into` on AVX-512: whole tiles of 16 queries lane-parallel (`simd::tile`), the
+    /// last `seq % 16` queries and the landmark spread per query.
+    #[cfg(target_arch = "x86_64")]
+    fn backward_tiled(
+        &self,
+        shape: AttnShape,
+        [q, k, v, d_out]: [&[f32]; 4],
+        [d_q, d_k, d_v]: [&mut [f32]; 3],
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            d_lm_k,
+            d_lm_v,
+            dp,
+            win_ds,
+            win_p,
+            tile,
+            ..
+        } = scratch;
+        let row = shape.kv_heads * shape.head_dim;
+        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
+        // SAFETY: as in `forward_tiled`.
+        let kv_flags =
+            unsafe { tile.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+        if kv_flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+            check_finite("k", k)?;
+            check_finite("v", v)?;
+        }
+        d_k.fill(0.0);
+        d_v.fill(0.0);
+        let pattern = pattern.as_mut().expect("prepared");
+        let inputs = tile::TileInputs {
+            cfg: &self.cfg,
+            shape,
+            q,
+            k,
+            v,
+            lm_k,
+            lm_v,
+        };
+        let grads = tile::TileGrads {
+            d_out,
+            d_q: &mut *d_q,
+            d_k: &mut *d_k,
+            d_v: &mut *d_v,
+            d_lm_k: &mut *d_lm_k,
+            d_lm_v: &mut *d_lm_v,
+        };
+        // SAFETY: as above; the gradient buffers passed `check_backward_lengths` and `prepare`
+        // sized the landmark gradients with the means.
+        let mut flags = unsafe { tile::backward_tiles(inputs, grads, pattern, tile) };
+        flags |= dispatch(
+            self.isa,
+            Backward {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows: DenseRows {
+                    k,
+                    v,
+                    lm_k,
+                    lm_v,
+                    row,
+                },
+                d_out,
+                d_q,
+                d_k,
+                d_v,
+                d_lm_k,
+                d_lm_v,
+                start: shape.seq / tile::TILE * tile::TILE,
+                pattern,
+                probs,
+                offs,
+                dp,
+                win_ds,
+                win_p,
+            },
+        );
+        if flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+            check_finite("d_out", d_out)?;
         }
         Ok(())
     }
@@ -770,6 +869,8 @@ struct Backward<'a> {
     d_v: &'a mut [f32],
     d_lm_k: &'a mut [f32],
     d_lm_v: &'a mut [f32],
+    /// The first query this pass handles (earlier ones were done by the tiled backward).
+    start: usize,
     pattern: &'a mut QueryPattern,
     probs: &'a mut [f32],
     offs: &'a mut [usize],
@@ -818,6 +919,7 @@ impl WithIsa for Backward<'_> {
             d_v,
             d_lm_k,
             d_lm_v,
+            start,
             pattern,
             probs,
             offs,
@@ -839,8 +941,8 @@ impl WithIsa for Backward<'_> {
         let mut win_lo = [0usize; WINDOW_TILE];
         let mut win_len = [0usize; WINDOW_TILE];
         let mut w_at = [0usize; WINDOW_TILE];
-        for i in 0..n {
-            let r = i % tile;
+        for i in start..n {
+            let r = (i - start) % tile;
             pattern.build(cfg, n, i);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
             let offs = &offs[..nc];

@@ -308,9 +308,9 @@ fn empty_sequence_is_fine() {
     assert_eq!(out.shape(), (0, 4, 8));
 }
 
-/// On every ISA, a bad query value is found wherever it sits: in the rows the AVX-512 path
-/// runs as 16-query tiles (checked as they are transposed) and in the last `seq % 16` rows
-/// (the per-query path).
+/// On every ISA, a bad query (or, in the backward, output-gradient) value is found wherever it
+/// sits: in the rows the AVX-512 path runs as 16-query tiles (checked as they are transposed)
+/// and in the last `seq % 16` rows (the per-query path).
 #[test]
 fn a_bad_query_is_found_in_tiles_and_in_the_tail_rows() {
     let shape = AttnShape::mha(40, 2, 16);
@@ -330,6 +330,17 @@ fn a_bad_query_is_found_in_tiles_and_in_the_tail_rows() {
                 Err(KernelError::NonFinite { tensor: "q", index }),
                 "{isa:?}"
             );
+            let good = vec![0.1; len];
+            for (tensor, q, d_out) in [("q", &q, &good), ("d_out", &good, &q)] {
+                let mut g = [vec![0.0; len], vec![0.0; len], vec![0.0; len]];
+                let [dq, dk, dv] = &mut g;
+                let mut s = Scratch::new();
+                assert_eq!(
+                    a.backward_into(shape, q, &kv, &kv, d_out, dq, dk, dv, &mut s),
+                    Err(KernelError::NonFinite { tensor, index }),
+                    "{isa:?} backward"
+                );
+            }
         }
     }
 }

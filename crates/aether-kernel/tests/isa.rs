@@ -182,13 +182,13 @@ fn results_do_not_depend_on_buffer_alignment() {
     assert_eq!(run(0), run(1));
 }
 
-/// The AVX-512 tiled forward (tiles of 16 queries, one per lane) against the scalar path over
+/// The AVX-512 tiled forward and backward (tiles of 16 queries, one per lane) against the scalar path over
 /// random draws from the pattern grid: every option on and off, windows from 0 to beyond `n`,
 /// blocks of 1 to beyond `n`, globals duplicated, inside the window and out of range, lengths
 /// with and without a partial tile, several head widths, MHA and GQA, one `Scratch` reused
 /// across every shape and outputs starting as NaN.
 #[test]
-fn tiled_forward_matches_scalar_over_the_pattern_grid() {
+fn tiled_forward_and_backward_match_scalar_over_the_pattern_grid() {
     if !IsaKind::Avx512.is_available() {
         eprintln!("AVX-512 unavailable: the tiled forward does not run on this machine");
         return;
@@ -233,6 +233,26 @@ fn tiled_forward_matches_scalar_over_the_pattern_grid() {
             .unwrap();
         if let Err(e) = close(&got, &want, 2e-5) {
             panic!("case {case}: {cfg:?} {shape:?}: {e}");
+        }
+        // The backward: gradients are written, not added to, so they start as NaN.
+        let d_out = data.vec(q.len());
+        let grads = |attn: &SparseAttention, s: &mut Scratch| {
+            let mut g = [q.len(), k.len(), v.len()].map(|len| vec![f32::NAN; len]);
+            let [dq, dk, dv] = &mut g;
+            attn.backward_into(shape, &q, &k, &v, &d_out, dq, dk, dv, s)
+                .unwrap();
+            g
+        };
+        let want = grads(&scalar, &mut Scratch::new());
+        let got = grads(&tiled, &mut tiled_scratch);
+        for (name, g, w) in [
+            ("d_q", &got[0], &want[0]),
+            ("d_k", &got[1], &want[1]),
+            ("d_v", &got[2], &want[2]),
+        ] {
+            if let Err(e) = close(g, w, 2e-5) {
+                panic!("case {case} {name}: {cfg:?} {shape:?}: {e}");
+            }
         }
     }
 }

@@ -55,6 +55,13 @@ pub(crate) struct TileScratch {
     probs: Vec<f32>,
     /// One head's tile of queries, transposed: `qt[d * 16 + lane]`.
     qt: Vec<f32>,
+    /// Backward only: the tile's output gradients transposed (as `qt`), the score gradients
+    /// (16 lanes per class, as `probs`), and the offset classes' key/value gradients
+    /// transposed (as `kt`/`vt`) until they are added to the caller's rows.
+    dot: Vec<f32>,
+    ds: Vec<f32>,
+    dkt: LineAligned,
+    dvt: LineAligned,
     /// Row length of `kt` and `vt`.
     stride: usize,
 }
@@ -477,6 +484,7 @@ unsafe fn fixed_scores<const U: usize>(
     rows: &[*const f32; U],
     cls: &[(Fixed, u16, f32)],
     scale: __m512,
+    bias: bool,
     out: *mut f32,
 ) {
     let mut acc = [_mm512_setzero_ps(); U];
@@ -488,7 +496,8 @@ unsafe fn fixed_scores<const U: usize>(
     }
     let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
     for u in 0..U {
-        let s = _mm512_fmadd_ps(acc[u], scale, _mm512_set1_ps(cls[u].2));
+        let b = if bias { cls[u].2 } else { 0.0 };
+        let s = _mm512_fmadd_ps(acc[u], scale, _mm512_set1_ps(b));
         _mm512_storeu_ps(out.add(16 * u), _mm512_mask_mov_ps(neg_inf, cls[u].1, s));
     }
 }
@@ -578,7 +587,7 @@ unsafe fn transpose_tile(
 }
 
 /// Every class's dot products of the transposed tile `xt` with its rows, times `scale`, plus
-/// the landmark bias, into `out[c * 16 + lane]`; lanes outside a class get -inf.
+/// (with `bias`) the landmark bias, into `out[c * 16 + lane]`; lanes outside a class get -inf.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn class_dots(
@@ -589,6 +598,7 @@ unsafe fn class_dots(
     n: usize,
     i0: usize,
     scale: __m512,
+    bias: bool,
     out: *mut f32,
 ) {
     let (nd, nf, stride) = (ts.diag.len(), ts.fixed.len(), ts.stride);
@@ -629,12 +639,14 @@ unsafe fn class_dots(
     let mut f = 0;
     while f + 4 <= nf {
         let r = core::array::from_fn(|u| rows.fixed(ts.fixed[f + u].0));
-        fixed_scores::<4>(xt, dim, &r, &ts.fixed[f..], scale, out.add(16 * (nd + f)));
+        let o = out.add(16 * (nd + f));
+        fixed_scores::<4>(xt, dim, &r, &ts.fixed[f..], scale, bias, o);
         f += 4;
     }
     while f < nf {
         let r = [rows.fixed(ts.fixed[f].0)];
-        fixed_scores::<1>(xt, dim, &r, &ts.fixed[f..], scale, out.add(16 * (nd + f)));
+        let o = out.add(16 * (nd + f));
+        fixed_scores::<1>(xt, dim, &r, &ts.fixed[f..], scale, bias, o);
         f += 1;
     }
 }
@@ -779,12 +791,312 @@ pub(crate) unsafe fn forward_tiles(
             let qt = ts.qt.as_mut_ptr();
             flags = _mm512_or_si512(flags, transpose_tile(q, q_row, hh * dim, i0, dim, qt));
             let p = ts.probs.as_mut_ptr();
-            class_dots(ts, qt, dim, keys, n, i0, scale, p);
+            class_dots(ts, qt, dim, keys, n, i0, scale, true, p);
             let inv = softmax_lanes(ts, p);
             let o = out.as_mut_ptr();
             class_weighted(ts, p, dim, values, n, i0, inv, o, q_row, hh * dim);
         }
     }
+    reduce_flags(flags)
+}
+
+/// The gradient buffers of one tiled backward call (rows `[seq][heads][dim]`, as `forward_into`).
+pub(crate) struct TileGrads<'a> {
+    pub d_out: &'a [f32],
+    /// Written for the tiled queries `0..seq / 16 * 16`.
+    pub d_q: &'a mut [f32],
+    /// Added to (the caller zeroes them): every key/value row's gradient from the tiled queries.
+    pub d_k: &'a mut [f32],
+    pub d_v: &'a mut [f32],
+    /// Added to: landmark block means' gradients (`[blocks][kv_heads * dim]`).
+    pub d_lm_k: &'a mut [f32],
+    pub d_lm_v: &'a mut [f32],
+}
+
+/// Scatters the weights `w` (16 lanes per offset class) times the transposed tile `xt` into
+/// transposed gradient rows `t` (`[dim][stride]` from the head's first dim): lane `l` of class
+/// `δ` adds to key `i0 + l - δ`. Only keys inside `0..n` are read and written.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn diag_scatter(
+    ts: &TileScratch,
+    w: *const f32,
+    xt: *const f32,
+    dim: usize,
+    t: *mut f32,
+    n: usize,
+    i0: usize,
+) {
+    let stride = ts.stride;
+    for &(first, count, a) in &ts.runs {
+        let (mut c, end) = (first, first + count);
+        macro_rules! scatter {
+            ($u:literal) => {
+                while end - c >= $u {
+                    let cls = &ts.diag[c..c + $u];
+                    run_scatter::<$u>(t, stride, dim, n, i0, a, cls, w.add(16 * c), xt);
+                    c += $u;
+                }
+            };
+        }
+        scatter!(8);
+        scatter!(4);
+        scatter!(2);
+        scatter!(1);
+    }
+    for (c, &(d, lanes)) in ts.diag.iter().enumerate().skip(ts.shared) {
+        let wv = _mm512_loadu_ps(w.add(16 * c));
+        let base = t.wrapping_offset(i0 as isize - d);
+        for x in 0..dim {
+            let p = base.wrapping_add(x * stride);
+            let xv = _mm512_loadu_ps(xt.add(16 * x));
+            let cur = _mm512_maskz_loadu_ps(lanes, p);
+            _mm512_mask_storeu_ps(p, lanes, _mm512_fmadd_ps(wv, xv, cur));
+        }
+    }
+}
+
+/// `diag_scatter` for `U` classes of one run, whose keys all fall in the two aligned 16-key
+/// blocks at `a`: the blocks are read and written once per row (aligned, in registers between)
+/// and each class's lanes are rotated onto them with a permute. Class `δ` starts at lane
+/// `s = i0 - δ - a` of the pair, so key lane `m` of the low block takes query lane `m - s`
+/// (`m >= s`) and of the high block query lane `m + 16 - s` (`m < s`): one rotation by `s`
+/// serves both, split by mask.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_scatter<const U: usize>(
+    t: *mut f32,
+    stride: usize,
+    dim: usize,
+    n: usize,
+    i0: usize,
+    a: isize,
+    cls: &[(isize, u16)],
+    w: *const f32,
+    xt: *const f32,
+) {
+    let (lo_lanes, hi_lanes) = (lanes_in(a, n), lanes_in(a + 16, n));
+    let (lo_p, hi_p) = (t.wrapping_offset(a), t.wrapping_offset(a + 16));
+    let iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let (mut idx, mut w_lo, mut w_hi) = (
+        [_mm512_setzero_si512(); U],
+        [_mm512_setzero_ps(); U],
+        [_mm512_setzero_ps(); U],
+    );
+    for u in 0..U {
+        let s = (i0 as isize - cls[u].0 - a) as u32;
+        idx[u] = _mm512_and_si512(
+            _mm512_sub_epi32(iota, _mm512_set1_epi32(s as i32)),
+            _mm512_set1_epi32(15),
+        );
+        // Weights are zero outside the class, so only the block split needs a mask.
+        let rotated = _mm512_permutexvar_ps(idx[u], _mm512_loadu_ps(w.add(16 * u)));
+        let low = (0xffff_u32 << s) as __mmask16;
+        w_lo[u] = _mm512_maskz_mov_ps(low, rotated);
+        w_hi[u] = _mm512_maskz_mov_ps(!low, rotated);
+    }
+    for x in 0..dim {
+        let (lp, hp) = (lo_p.wrapping_add(x * stride), hi_p.wrapping_add(x * stride));
+        let mut lo = _mm512_maskz_loadu_ps(lo_lanes, lp);
+        let mut hi = _mm512_maskz_loadu_ps(hi_lanes, hp);
+        let xv = _mm512_loadu_ps(xt.add(16 * x));
+        for u in 0..U {
+            let r = _mm512_permutexvar_ps(idx[u], xv);
+            lo = _mm512_fmadd_ps(w_lo[u], r, lo);
+            hi = _mm512_fmadd_ps(w_hi[u], r, hi);
+        }
+        _mm512_mask_storeu_ps(lp, lo_lanes, lo);
+        _mm512_mask_storeu_ps(hp, hi_lanes, hi);
+    }
+}
+
+/// Adds, for every row class, `sum_l w[c][l] * src[i0 + l][off..off + dim]` to its gradient
+/// row: the global token's row of `tokens` or the landmark block's row of `landmarks`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fixed_scatter(
+    ts: &TileScratch,
+    w: *const f32,
+    src: *const f32,
+    src_row: usize,
+    i0: usize,
+    dim: usize,
+    [tokens, landmarks]: [*mut f32; 2],
+    row: usize,
+    off: usize,
+) {
+    let nd = ts.diag.len();
+    for (f, &(fixed, lanes, _)) in ts.fixed.iter().enumerate() {
+        let wc = w.add(16 * (nd + f));
+        let dst = match fixed {
+            Fixed::Token(j) => tokens.add(j * row + off),
+            Fixed::Landmark(b) => landmarks.add(b * row + off),
+        };
+        for c0 in (0..dim).step_by(16) {
+            let mut acc = _mm512_setzero_ps();
+            for l in 0..TILE {
+                if lanes & (1 << l) != 0 {
+                    let x = _mm512_loadu_ps(src.add((i0 + l) * src_row + c0));
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(*wc.add(l)), x, acc);
+                }
+            }
+            let d = dst.add(c0);
+            _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc));
+        }
+    }
+}
+
+/// `rows[j][c] += t[c][j]` for `j < n`, `c < row` (`t` transposed with row length `stride`).
+#[inline(always)]
+unsafe fn add_transposed(rows: &mut [f32], t: *const f32, n: usize, row: usize, stride: usize) {
+    assert!(rows.len() >= n * row && row.is_multiple_of(16));
+    let r = rows.as_mut_ptr();
+    let full = n / 16 * 16;
+    for j0 in (0..full).step_by(16) {
+        for c0 in (0..row).step_by(16) {
+            let mut b = [_mm512_setzero_ps(); 16];
+            for (x, b) in b.iter_mut().enumerate() {
+                *b = _mm512_loadu_ps(t.add((c0 + x) * stride + j0));
+            }
+            transpose16(&mut b);
+            for (l, b) in b.iter().enumerate() {
+                let d = r.add((j0 + l) * row + c0);
+                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), *b));
+            }
+        }
+    }
+    for j in full..n {
+        for c in 0..row {
+            *r.add(j * row + c) += *t.add(c * stride + j);
+        }
+    }
+}
+
+/// The backward of [`forward_tiles`] for queries `0..seq / 16 * 16`: writes their `d_q` rows
+/// and adds their share of the key, value and landmark gradients; returns the finiteness flags
+/// of the query and output-gradient rows read. Per tile and head, in lanes: the scores and
+/// softmax again, `dp = d_out · v` per class, `ds = p (dp - Σ p dp) / sqrt(dim)`, then
+/// `d_q = Σ ds k` (transposed back like the forward's output), and `d_k += ds q`,
+/// `d_v += p d_out` into transposed rows (offset classes) or row by row (row classes).
+///
+/// # Safety
+/// As [`forward_tiles`]; the gradient slices must have the lengths of `q`, `k`, `v` and (with
+/// landmarks) the landmark means.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn backward_tiles(
+    inputs: TileInputs<'_>,
+    grads: TileGrads<'_>,
+    pattern: &mut QueryPattern,
+    ts: &mut TileScratch,
+) -> u32 {
+    inputs.check(ts);
+    let TileInputs {
+        cfg,
+        shape,
+        q,
+        k,
+        v,
+        lm_k,
+        lm_v,
+    } = inputs;
+    let TileGrads {
+        d_out,
+        d_q,
+        d_k,
+        d_v,
+        d_lm_k,
+        d_lm_v,
+    } = grads;
+    let (n, dim) = (shape.seq, shape.head_dim);
+    let (kv_row, q_row) = (shape.kv_heads * dim, shape.q_heads * dim);
+    assert!(
+        d_out.len() == q.len()
+            && d_q.len() == q.len()
+            && d_k.len() == k.len()
+            && d_v.len() == v.len()
+            && d_lm_v.len() == d_lm_k.len()
+            && (!cfg.landmarks || d_lm_k.len() >= n.div_ceil(cfg.block_size) * kv_row)
+    );
+    let stride = ts.stride;
+    let (kt, vt) = (
+        ts.kt.staged(kv_row * stride).as_ptr(),
+        ts.vt.staged(kv_row * stride).as_ptr(),
+    );
+    let dkt = ts.dkt.get_mut(kv_row * stride);
+    dkt.fill(0.0);
+    let dkt = dkt.as_mut_ptr();
+    let dvt = ts.dvt.get_mut(kv_row * stride);
+    dvt.fill(0.0);
+    let dvt = dvt.as_mut_ptr();
+    for buf in [&mut ts.qt, &mut ts.dot] {
+        if buf.len() < dim * TILE {
+            buf.resize(dim * TILE, 0.0);
+        }
+    }
+    let scale = _mm512_set1_ps(1.0 / libm::sqrtf(dim as f32));
+    let one = _mm512_set1_ps(1.0);
+    let mut flags = _mm512_setzero_si512();
+    for t in 0..n / TILE {
+        let i0 = t * TILE;
+        ts.plan(cfg, n, i0, pattern);
+        let (nd, classes) = (ts.diag.len(), ts.diag.len() + ts.fixed.len());
+        if ts.ds.len() < classes * TILE {
+            ts.ds.resize(classes * TILE, 0.0);
+        }
+        for hh in 0..shape.q_heads {
+            let g = hh / shape.group();
+            let off = g * dim;
+            let keys = HeadRows {
+                t: kt.add(off * stride),
+                tokens: k.as_ptr(),
+                landmarks: lm_k.as_ptr(),
+                row: kv_row,
+                off,
+            };
+            let values = HeadRows {
+                t: vt.add(off * stride),
+                tokens: v.as_ptr(),
+                landmarks: lm_v.as_ptr(),
+                ..keys
+            };
+            let (qt, dot) = (ts.qt.as_mut_ptr(), ts.dot.as_mut_ptr());
+            flags = _mm512_or_si512(flags, transpose_tile(q, q_row, hh * dim, i0, dim, qt));
+            flags = _mm512_or_si512(flags, transpose_tile(d_out, q_row, hh * dim, i0, dim, dot));
+            let (p, ds) = (ts.probs.as_mut_ptr(), ts.ds.as_mut_ptr());
+            class_dots(ts, qt, dim, keys, n, i0, scale, true, p);
+            let inv = softmax_lanes(ts, p);
+            class_dots(ts, dot, dim, values, n, i0, one, false, ds);
+            // ds = p (dp - delta) * scale with delta = sum_c p dp, lanes outside a class 0.
+            let mut delta = _mm512_setzero_ps();
+            for c in 0..classes {
+                let lanes = ts.lanes(c, nd);
+                let pc = _mm512_mul_ps(_mm512_loadu_ps(p.add(16 * c)), inv);
+                _mm512_storeu_ps(p.add(16 * c), pc);
+                let dp = _mm512_maskz_mov_ps(lanes, _mm512_loadu_ps(ds.add(16 * c)));
+                _mm512_storeu_ps(ds.add(16 * c), dp);
+                delta = _mm512_fmadd_ps(pc, dp, delta);
+            }
+            for c in 0..classes {
+                let lanes = ts.lanes(c, nd);
+                let pc = _mm512_loadu_ps(p.add(16 * c));
+                let dp = _mm512_loadu_ps(ds.add(16 * c));
+                let g = _mm512_mul_ps(_mm512_mul_ps(pc, _mm512_sub_ps(dp, delta)), scale);
+                _mm512_storeu_ps(ds.add(16 * c), _mm512_maskz_mov_ps(lanes, g));
+            }
+            let dq = d_q.as_mut_ptr();
+            class_weighted(ts, ds, dim, keys, n, i0, one, dq, q_row, hh * dim);
+            diag_scatter(ts, ds, qt, dim, dkt.add(off * stride), n, i0);
+            diag_scatter(ts, p, dot, dim, dvt.add(off * stride), n, i0);
+            let qh = q.as_ptr().add(hh * dim);
+            let doh = d_out.as_ptr().add(hh * dim);
+            let (dk, dlk) = (d_k.as_mut_ptr(), d_lm_k.as_mut_ptr());
+            fixed_scatter(ts, ds, qh, q_row, i0, dim, [dk, dlk], kv_row, off);
+            let (dv, dlv) = (d_v.as_mut_ptr(), d_lm_v.as_mut_ptr());
+            fixed_scatter(ts, p, doh, q_row, i0, dim, [dv, dlv], kv_row, off);
+        }
+    }
+    add_transposed(d_k, dkt, n, kv_row, stride);
+    add_transposed(d_v, dvt, n, kv_row, stride);
     reduce_flags(flags)
 }
 

@@ -35,7 +35,7 @@ pub struct Scratch {
     v_line: LineAligned,
     dk_line: LineAligned,
     dv_line: LineAligned,
-    /// AVX-512 forward over tiles of queries (see `simd::tile`).
+    /// AVX-512 forward and backward over tiles of queries (see `simd::tile`).
     #[cfg(target_arch = "x86_64")]
     tile: tile::TileScratch,
 }
@@ -652,8 +652,6 @@ impl SparseAttention {
             check_finite("k", k)?;
             check_finite("v", v)?;
         }
-        d_k.fill(0.0);
-        d_v.fill(0.0);
         let pattern = pattern.as_mut().expect("prepared");
         let inputs = tile::TileInputs {
             cfg: &self.cfg,

@@ -805,7 +805,7 @@ pub(crate) struct TileGrads<'a> {
     pub d_out: &'a [f32],
     /// Written for the tiled queries `0..seq / 16 * 16`.
     pub d_q: &'a mut [f32],
-    /// Added to (the caller zeroes them): every key/value row's gradient from the tiled queries.
+    /// Written: every key/value row's gradient from the tiled queries.
     pub d_k: &'a mut [f32],
     pub d_v: &'a mut [f32],
     /// Added to: landmark block means' gradients (`[blocks][kv_heads * dim]`).
@@ -911,7 +911,8 @@ unsafe fn run_scatter<const U: usize>(
 }
 
 /// Adds, for every row class, `sum_l w[c][l] * src[i0 + l][off..off + dim]` to its gradient
-/// row: the global token's row of `tokens` or the landmark block's row of `landmarks`.
+/// row: the global token's column of the transposed `tokens` (`[dim][stride]` from the head's
+/// first dim) or the landmark block's row of `landmarks` (`[blocks][row]`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn fixed_scatter(
@@ -921,34 +922,73 @@ unsafe fn fixed_scatter(
     src_row: usize,
     i0: usize,
     dim: usize,
+    dst: [*mut f32; 2],
+    row: usize,
+    off: usize,
+) {
+    let (nd, nf) = (ts.diag.len(), ts.fixed.len());
+    let mut f = 0;
+    macro_rules! group {
+        ($u:literal) => {
+            while nf - f >= $u {
+                let cls = &ts.fixed[f..f + $u];
+                let wf = w.add(16 * (nd + f));
+                fixed_group::<$u>(ts, cls, wf, src, src_row, i0, dim, dst, row, off);
+                f += $u;
+            }
+        };
+    }
+    group!(8);
+    group!(4);
+    group!(1);
+}
+
+/// `fixed_scatter` for `U` row classes: each source row is loaded once for all of them.
+/// Weights are zero outside a class's lanes, so every lane is summed without a branch.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fixed_group<const U: usize>(
+    ts: &TileScratch,
+    cls: &[(Fixed, u16, f32)],
+    w: *const f32,
+    src: *const f32,
+    src_row: usize,
+    i0: usize,
+    dim: usize,
     [tokens, landmarks]: [*mut f32; 2],
     row: usize,
     off: usize,
 ) {
-    let nd = ts.diag.len();
-    for (f, &(fixed, lanes, _)) in ts.fixed.iter().enumerate() {
-        let wc = w.add(16 * (nd + f));
-        let dst = match fixed {
-            Fixed::Token(j) => tokens.add(j * row + off),
-            Fixed::Landmark(b) => landmarks.add(b * row + off),
-        };
-        for c0 in (0..dim).step_by(16) {
-            let mut acc = _mm512_setzero_ps();
-            for l in 0..TILE {
-                if lanes & (1 << l) != 0 {
-                    let x = _mm512_loadu_ps(src.add((i0 + l) * src_row + c0));
-                    acc = _mm512_fmadd_ps(_mm512_set1_ps(*wc.add(l)), x, acc);
+    for c0 in (0..dim).step_by(16) {
+        let mut acc = [_mm512_setzero_ps(); U];
+        for l in 0..TILE {
+            let x = _mm512_loadu_ps(src.add((i0 + l) * src_row + c0));
+            for (u, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*w.add(16 * u + l)), x, *acc);
+            }
+        }
+        for (acc, &(fixed, _, _)) in acc.iter().zip(cls) {
+            match fixed {
+                Fixed::Token(j) => {
+                    // A handful of globals: sixteen scalar adds down the column.
+                    let mut g = [0.0f32; 16];
+                    _mm512_storeu_ps(g.as_mut_ptr(), *acc);
+                    for (x, g) in g.iter().enumerate() {
+                        *tokens.add((c0 + x) * ts.stride + j) += g;
+                    }
+                }
+                Fixed::Landmark(b) => {
+                    let d = landmarks.add(b * row + off + c0);
+                    _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), *acc));
                 }
             }
-            let d = dst.add(c0);
-            _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc));
         }
     }
 }
 
-/// `rows[j][c] += t[c][j]` for `j < n`, `c < row` (`t` transposed with row length `stride`).
+/// `rows[j][c] = t[c][j]` for `j < n`, `c < row` (`t` transposed with row length `stride`).
 #[inline(always)]
-unsafe fn add_transposed(rows: &mut [f32], t: *const f32, n: usize, row: usize, stride: usize) {
+unsafe fn untranspose(rows: &mut [f32], t: *const f32, n: usize, row: usize, stride: usize) {
     assert!(rows.len() >= n * row && row.is_multiple_of(16));
     let r = rows.as_mut_ptr();
     let full = n / 16 * 16;
@@ -960,24 +1000,24 @@ unsafe fn add_transposed(rows: &mut [f32], t: *const f32, n: usize, row: usize, 
             }
             transpose16(&mut b);
             for (l, b) in b.iter().enumerate() {
-                let d = r.add((j0 + l) * row + c0);
-                _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), *b));
+                _mm512_storeu_ps(r.add((j0 + l) * row + c0), *b);
             }
         }
     }
     for j in full..n {
         for c in 0..row {
-            *r.add(j * row + c) += *t.add(c * stride + j);
+            *r.add(j * row + c) = *t.add(c * stride + j);
         }
     }
 }
 
 /// The backward of [`forward_tiles`] for queries `0..seq / 16 * 16`: writes their `d_q` rows
-/// and adds their share of the key, value and landmark gradients; returns the finiteness flags
+/// and their share of the key and value gradients (written) and landmark gradients (added); returns the finiteness flags
 /// of the query and output-gradient rows read. Per tile and head, in lanes: the scores and
 /// softmax again, `dp = d_out · v` per class, `ds = p (dp - Σ p dp) / sqrt(dim)`, then
 /// `d_q = Σ ds k` (transposed back like the forward's output), and `d_k += ds q`,
-/// `d_v += p d_out` into transposed rows (offset classes) or row by row (row classes).
+/// `d_v += p d_out` into transposed rows (landmark classes: row by row), transposed back at
+/// the end.
 ///
 /// # Safety
 /// As [`forward_tiles`]; the gradient slices must have the lengths of `q`, `k`, `v` and (with
@@ -1089,14 +1129,14 @@ pub(crate) unsafe fn backward_tiles(
             diag_scatter(ts, p, dot, dim, dvt.add(off * stride), n, i0);
             let qh = q.as_ptr().add(hh * dim);
             let doh = d_out.as_ptr().add(hh * dim);
-            let (dk, dlk) = (d_k.as_mut_ptr(), d_lm_k.as_mut_ptr());
+            let (dk, dlk) = (dkt.add(off * stride), d_lm_k.as_mut_ptr());
             fixed_scatter(ts, ds, qh, q_row, i0, dim, [dk, dlk], kv_row, off);
-            let (dv, dlv) = (d_v.as_mut_ptr(), d_lm_v.as_mut_ptr());
+            let (dv, dlv) = (dvt.add(off * stride), d_lm_v.as_mut_ptr());
             fixed_scatter(ts, p, doh, q_row, i0, dim, [dv, dlv], kv_row, off);
         }
     }
-    add_transposed(d_k, dkt, n, kv_row, stride);
-    add_transposed(d_v, dvt, n, kv_row, stride);
+    untranspose(d_k, dkt, n, kv_row, stride);
+    untranspose(d_v, dvt, n, kv_row, stride);
     reduce_flags(flags)
 }
 

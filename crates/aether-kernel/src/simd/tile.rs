@@ -1,4 +1,4 @@
-//! AVX-512 prefill over tiles of 16 consecutive queries, one query per lane.
+//! AVX-512 prefill and its backward over tiles of 16 consecutive queries, one query per lane.
 //!
 //! Neighbouring queries attend to the same *offsets*: query `i`'s window key `i - δ`, its
 //! log-stride keys `i ∓ 2^k`. With keys and values transposed (`kt[g * dim + d][j]`), the
@@ -12,6 +12,12 @@
 //! Every candidate class carries a lane mask built from each query's [`QueryPattern`], so the
 //! candidate sets (and therefore the results, to rounding) are exactly the per-query path's;
 //! a class absent from some lanes costs those lanes nothing but idle FMA lanes.
+//!
+//! The backward repeats the scores and softmax, then runs the gradients through the same
+//! classes: `dp` like a score, `d_q` like the weighted sum, and `d_k`/`d_v` the other way round,
+//! into transposed gradient rows that are transposed back once at the end. A run's classes
+//! are rotated into its two aligned key blocks and added in registers, so overlapping offsets
+//! never read back each other's unaligned stores.
 
 use super::avx512::exp16;
 use crate::aligned::LineAligned;

@@ -95,4 +95,18 @@ fn decode_and_reused_forward_do_not_allocate() {
             .unwrap();
     }
     assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+    // So does the backward (the same scratch serves both; on AVX-512 this is the tiled path).
+    let (mut d_q, mut d_k, mut d_v) =
+        (vec![0.0; q.len()], vec![0.0; kv.len()], vec![0.0; kv.len()]);
+    let d_out = vec![0.03; q.len()];
+    let mut backward = |s: &mut Scratch| {
+        attn.backward_into(shape, &q, &kv, &kv, &d_out, &mut d_q, &mut d_k, &mut d_v, s)
+            .unwrap()
+    };
+    backward(&mut scratch);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..5 {
+        backward(&mut scratch);
+    }
+    assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
 }

@@ -208,12 +208,12 @@ fn tiled_forward_and_backward_match_scalar_over_the_pattern_grid() {
             landmark_log_count: pick(2) == 0,
             landmark_exclude_window: pick(2) == 0,
         };
-        let (q_heads, kv_heads) = [(2, 2), (4, 1), (3, 3)][pick(3)];
+        let (q_heads, kv_heads) = [(2, 2), (4, 1), (3, 3), (6, 2)][pick(4)];
         let shape = AttnShape {
             seq: [16, 32, 47, 64, 200][pick(5)],
             q_heads,
             kv_heads,
-            head_dim: [16, 32, 48][pick(3)],
+            head_dim: [16, 32, 48, 64][pick(4)],
         };
         let q = data.vec(shape.seq * q_heads * shape.head_dim);
         let k = data.vec(shape.seq * kv_heads * shape.head_dim);

@@ -39,7 +39,7 @@ enum Fixed {
     Landmark(usize),
 }
 
-/// Working memory of the tiled forward. Grows to the largest call and is reused.
+/// Working memory of the tiled forward and backward. Grows to the largest call and is reused.
 #[derive(Debug, Default)]
 pub(crate) struct TileScratch {
     kt: LineAligned,
@@ -62,8 +62,8 @@ pub(crate) struct TileScratch {
     /// One head's tile of queries, transposed: `qt[d * 16 + lane]`.
     qt: Vec<f32>,
     /// Backward only: the tile's output gradients transposed (as `qt`), the score gradients
-    /// (16 lanes per class, as `probs`), and the offset classes' key/value gradients
-    /// transposed (as `kt`/`vt`) until they are added to the caller's rows.
+    /// (16 lanes per class, as `probs`), and the key/value gradients transposed (as `kt`/`vt`)
+    /// until they are transposed back into the caller's rows.
     dot: Vec<f32>,
     ds: Vec<f32>,
     dkt: LineAligned,
@@ -1116,7 +1116,9 @@ pub(crate) unsafe fn backward_tiles(
             let mut delta = _mm512_setzero_ps();
             for c in 0..classes {
                 let lanes = ts.lanes(c, nd);
-                let pc = _mm512_mul_ps(_mm512_loadu_ps(p.add(16 * c)), inv);
+                // Masked: a lane whose sum overflowed has `inv` NaN, and the scatters rely on
+                // weights being zero outside each class's lanes.
+                let pc = _mm512_maskz_mul_ps(lanes, _mm512_loadu_ps(p.add(16 * c)), inv);
                 _mm512_storeu_ps(p.add(16 * c), pc);
                 let dp = _mm512_maskz_mov_ps(lanes, _mm512_loadu_ps(ds.add(16 * c)));
                 _mm512_storeu_ps(ds.add(16 * c), dp);

@@ -38,6 +38,8 @@ pub struct Scratch {
     /// AVX-512 forward and backward over tiles of queries (see `simd::tile`).
     #[cfg(target_arch = "x86_64")]
     tile: tile::TileScratch,
+    #[cfg(target_arch = "x86_64")]
+    tile_kv: tile::TransposedKv,
 }
 
 impl Scratch {
@@ -320,6 +322,7 @@ impl SparseAttention {
             lm_k,
             lm_v,
             tile,
+            tile_kv,
             ..
         } = scratch;
         let row = shape.kv_heads * shape.head_dim;
@@ -328,7 +331,7 @@ impl SparseAttention {
         // is a multiple of 16) and `shape.check` validated the lengths; `prepare` sized the
         // landmark buffers.
         let kv_flags =
-            unsafe { tile.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
         if kv_flags & 0x8000_0000 != 0 {
             // A bad query is reported first, as everywhere.
             check_finite("q", q)?;
@@ -345,11 +348,13 @@ impl SparseAttention {
             lm_k,
             lm_v,
         };
-        // SAFETY: as above, and `transpose_kv` has run on these keys and values.
-        let mut q_flags = unsafe { tile::forward_tiles(inputs, out, pattern, tile) };
-        let done = shape.seq / tile::TILE * tile::TILE;
+        let tiles = shape.seq / tile::TILE;
+        let done = tiles * tile::TILE;
         let q_row = shape.q_heads * shape.head_dim;
-        let tail = &mut out[done * q_row..];
+        let (tiled, tail) = out.split_at_mut(done * q_row);
+        // SAFETY: as above, and `transpose_kv` has run on these keys and values.
+        let mut q_flags =
+            unsafe { tile::forward_tiles(inputs, tiled, 0..tiles, tile_kv, pattern, tile) };
         q_flags |= self.per_query_rows(
             shape,
             q,
@@ -431,7 +436,13 @@ impl SparseAttention {
     }
 
     /// [`forward_into`](Self::forward_into) split over `threads` OS threads by query rows.
+    /// On AVX-512 (head width a multiple of 16) the threads share one transposed copy of the
+    /// keys and values and each runs whole tiles, so the result equals `forward_into`'s bit for
+    /// bit; otherwise each thread runs the per-query path on the caller's rows. `scratch` holds
+    /// what the threads share (the transposed copy, megabytes at long sequences) across calls;
+    /// each thread's own working memory is allocated per call.
     #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_threaded(
         &self,
         shape: AttnShape,
@@ -440,10 +451,11 @@ impl SparseAttention {
         v: &[f32],
         out: &mut [f32],
         threads: usize,
+        scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
         let threads = threads.max(1).min(shape.seq.max(1));
         if threads == 1 {
-            return self.forward_into(shape, q, k, v, out, &mut Scratch::new());
+            return self.forward_into(shape, q, k, v, out, scratch);
         }
         shape.check(q.len(), k.len(), v.len())?;
         if out.len() != q.len() {
@@ -454,8 +466,12 @@ impl SparseAttention {
             });
         }
         check_finite("q", q)?;
-        let mut shared = Scratch::new();
+        let shared = scratch;
         shared.prepare(&self.cfg, &shape)?;
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == IsaKind::Avx512 && tile::applies(&shape) {
+            return self.forward_tiled_threaded(shape, [q, k, v], out, threads, shared);
+        }
         // The threads share the caller's rows: no staging.
         let Scratch {
             lm_k,
@@ -463,7 +479,7 @@ impl SparseAttention {
             k_line,
             v_line,
             ..
-        } = &mut shared;
+        } = &mut *shared;
         self.scan_kv(&shape, k, v, false, [lm_k, lm_v], k_line, v_line)?;
         let (lm_k, lm_v) = (&shared.lm_k[..], &shared.lm_v[..]);
         let row = shape.q_heads * shape.head_dim;
@@ -486,6 +502,81 @@ impl SparseAttention {
                     self.per_query_rows(shape, q, rows, chunk, t * per, pattern, probs, offs);
                 });
             }
+        });
+        Ok(())
+    }
+
+    /// `forward_threaded` on AVX-512: the keys and values are transposed once, then each thread
+    /// (the calling one included) runs a contiguous range of whole tiles with its own plan; the
+    /// calling thread also takes the last `seq % 16` rows per query. `q` has been checked.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    fn forward_tiled_threaded(
+        &self,
+        shape: AttnShape,
+        [q, k, v]: [&[f32]; 3],
+        out: &mut [f32],
+        threads: usize,
+        shared: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            tile,
+            tile_kv,
+            ..
+        } = shared;
+        let row = shape.kv_heads * shape.head_dim;
+        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
+        // SAFETY: as in `forward_tiled`.
+        let kv_flags =
+            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+        if kv_flags & 0x8000_0000 != 0 {
+            check_finite("k", k)?;
+            check_finite("v", v)?;
+        }
+        let inputs = tile::TileInputs {
+            cfg: &self.cfg,
+            shape,
+            q,
+            k,
+            v,
+            lm_k,
+            lm_v,
+        };
+        let tiles = shape.seq / tile::TILE;
+        let q_row = shape.q_heads * shape.head_dim;
+        let (tiled, tail) = out.split_at_mut(tiles * tile::TILE * q_row);
+        let per = tiles.div_ceil(threads).max(1);
+        let (tile_kv, tile_work) = (&*tile_kv, tile);
+        let pattern = pattern.as_mut().expect("prepared");
+        let run = |chunk: &mut [f32],
+                   t: usize,
+                   pattern: &mut QueryPattern,
+                   work: &mut tile::TileScratch| {
+            let first = t * per;
+            let range = first..first + chunk.len() / (tile::TILE * q_row);
+            // SAFETY: as in `forward_tiled`; `chunk` holds exactly the rows of `range`.
+            unsafe { tile::forward_tiles(inputs, chunk, range, tile_kv, pattern, work) };
+        };
+        std::thread::scope(|s| {
+            let mut chunks = tiled.chunks_mut(per * tile::TILE * q_row).enumerate();
+            // The calling thread takes the first range (with the caller's scratch) and the tail.
+            let mine = chunks.next();
+            for (t, chunk) in chunks {
+                s.spawn(move || {
+                    let mut pattern = QueryPattern::with_capacity(&self.cfg);
+                    run(chunk, t, &mut pattern, &mut tile::TileScratch::default());
+                });
+            }
+            if let Some((t, chunk)) = mine {
+                run(chunk, t, pattern, tile_work);
+            }
+            let rows = [k, v, &lm_k[..], &lm_v[..]];
+            let done = tiles * tile::TILE;
+            self.per_query_rows(shape, q, rows, tail, done, pattern, probs, offs);
         });
         Ok(())
     }
@@ -640,13 +731,14 @@ impl SparseAttention {
             win_ds,
             win_p,
             tile,
+            tile_kv,
             ..
         } = scratch;
         let row = shape.kv_heads * shape.head_dim;
         let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
         // SAFETY: as in `forward_tiled`.
         let kv_flags =
-            unsafe { tile.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
         if kv_flags & 0x8000_0000 != 0 {
             check_finite("q", q)?;
             check_finite("k", k)?;
@@ -672,7 +764,7 @@ impl SparseAttention {
         };
         // SAFETY: as above; the gradient buffers passed `check_backward_lengths` and `prepare`
         // sized the landmark gradients with the means.
-        let mut flags = unsafe { tile::backward_tiles(inputs, grads, pattern, tile) };
+        let mut flags = unsafe { tile::backward_tiles(inputs, grads, tile_kv, pattern, tile) };
         flags |= dispatch(
             self.isa,
             Backward {

@@ -95,7 +95,7 @@ fn time_forward(
 ) -> f64 {
     median_us(budget, 5, || {
         if threads > 1 {
-            ours.forward_threaded(shape, q, k, v, out, threads)
+            ours.forward_threaded(shape, q, k, v, out, threads, scratch)
         } else {
             ours.forward_into(shape, q, k, v, out, scratch)
         }

@@ -39,11 +39,20 @@ enum Fixed {
     Landmark(usize),
 }
 
-/// Working memory of the tiled forward and backward. Grows to the largest call and is reused.
+/// Keys and values transposed (`kt[g * dim + d][j]`), read by every tile of a call (and shared
+/// by the threads of a threaded forward). Grows to the largest call and is reused.
 #[derive(Debug, Default)]
-pub(crate) struct TileScratch {
+pub(crate) struct TransposedKv {
     kt: LineAligned,
     vt: LineAligned,
+    /// Row length of `kt` and `vt`.
+    stride: usize,
+}
+
+/// Working memory of the tiled forward and backward (one per thread). Grows to the largest call
+/// and is reused.
+#[derive(Debug, Default)]
+pub(crate) struct TileScratch {
     /// Lane masks of the window offsets, indexed by `δ + base`.
     window: Vec<u16>,
     /// Offset classes (window first, then log-stride): `(δ, lanes)`.
@@ -68,7 +77,7 @@ pub(crate) struct TileScratch {
     ds: Vec<f32>,
     dkt: LineAligned,
     dvt: LineAligned,
-    /// Row length of `kt` and `vt`.
+    /// Row length of the transposed rows of this call (`TransposedKv::stride`).
     stride: usize,
 }
 
@@ -77,7 +86,7 @@ pub(crate) fn applies(shape: &AttnShape) -> bool {
     shape.head_dim.is_multiple_of(16) && shape.head_dim > 0 && shape.seq >= TILE
 }
 
-impl TileScratch {
+impl TransposedKv {
     /// Reads keys and values (`[n][row]`) once: transposes them into `kt`/`vt`, writes their
     /// landmark block means (when `means` is given, as `[blocks][row]`) and returns their
     /// finiteness flags (bit 31 set: some value is NaN or infinite).
@@ -112,6 +121,14 @@ impl TileScratch {
         flags
     }
 
+    /// The transposed keys and values (`row` = `kv_heads * dim` rows of `stride`).
+    fn rows(&self, row: usize) -> (*const f32, *const f32) {
+        let len = row * self.stride;
+        (self.kt.staged(len).as_ptr(), self.vt.staged(len).as_ptr())
+    }
+}
+
+impl TileScratch {
     /// Lane mask of class `c` (`nd` = offset classes).
     #[inline(always)]
     fn lanes(&self, c: usize, nd: usize) -> u16 {
@@ -509,6 +526,7 @@ unsafe fn fixed_scores<const U: usize>(
 }
 
 /// The inputs of one tiled call (rows are `[seq][heads][dim]`, as `forward_into`).
+#[derive(Clone, Copy)]
 pub(crate) struct TileInputs<'a> {
     pub cfg: &'a SparseConfig,
     pub shape: AttnShape,
@@ -520,7 +538,7 @@ pub(crate) struct TileInputs<'a> {
 }
 
 impl TileInputs<'_> {
-    fn check(&self, ts: &TileScratch) {
+    fn check(&self, kv: &TransposedKv) {
         let (n, dim) = (self.shape.seq, self.shape.head_dim);
         let kv_row = self.shape.kv_heads * dim;
         let nb = if self.cfg.landmarks {
@@ -535,7 +553,7 @@ impl TileInputs<'_> {
                 && self.v.len() == n * kv_row
                 && self.lm_k.len() >= nb * kv_row
                 && self.lm_v.len() >= nb * kv_row
-                && ts.stride >= n
+                && kv.stride >= n
         );
     }
 }
@@ -677,7 +695,8 @@ unsafe fn softmax_lanes(ts: &TileScratch, p: *mut f32) -> __m512 {
     _mm512_div_ps(_mm512_set1_ps(1.0), sum)
 }
 
-/// `out[i0 + lane][off + d] = mul * sum_c w[c][lane] * row_c[d]` for the tile's 16 rows.
+/// `out[lane][off + d] = mul * sum_c w[c][lane] * row_c[d]` for the tile's 16 rows (`out` points
+/// at the tile's first row).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn class_weighted(
@@ -732,14 +751,15 @@ unsafe fn class_weighted(
         }
         transpose16(&mut acc);
         for (l, a) in acc.iter().enumerate() {
-            _mm512_storeu_ps(out.add((i0 + l) * out_row + out_off + c0), *a);
+            _mm512_storeu_ps(out.add(l * out_row + out_off + c0), *a);
         }
     }
 }
 
-/// Writes the output rows of queries `0..seq / 16 * 16` (the caller finishes the rest) from the
-/// keys and values [`TileScratch::transpose_kv`] transposed; returns the finiteness flags of the
-/// query rows read (bit 31 set: some value is NaN or infinite).
+/// Writes the output rows of the queries of `tiles` (tile `t` holds queries `16 t..16 t + 16`;
+/// `out` holds exactly their rows) from the keys and values [`TransposedKv::transpose_kv`]
+/// transposed; returns the finiteness flags of the query rows read (bit 31 set: some value is
+/// NaN or infinite). The caller finishes the last `seq % 16` rows.
 ///
 /// # Safety
 /// AVX-512F, AVX2 and FMA must be available; `applies(&inputs.shape)` must hold, the slices
@@ -749,10 +769,12 @@ unsafe fn class_weighted(
 pub(crate) unsafe fn forward_tiles(
     inputs: TileInputs<'_>,
     out: &mut [f32],
+    tiles: core::ops::Range<usize>,
+    kv: &TransposedKv,
     pattern: &mut QueryPattern,
     ts: &mut TileScratch,
 ) -> u32 {
-    inputs.check(ts);
+    inputs.check(kv);
     let TileInputs {
         cfg,
         shape,
@@ -764,18 +786,17 @@ pub(crate) unsafe fn forward_tiles(
     } = inputs;
     let (n, dim) = (shape.seq, shape.head_dim);
     let (kv_row, q_row) = (shape.kv_heads * dim, shape.q_heads * dim);
-    assert!(out.len() == q.len());
+    assert!(tiles.end <= n / TILE && out.len() == tiles.len() * TILE * q_row);
+    let row0 = tiles.start * TILE;
+    ts.stride = kv.stride;
     let stride = ts.stride;
-    let (kt, vt) = (
-        ts.kt.staged(kv_row * stride).as_ptr(),
-        ts.vt.staged(kv_row * stride).as_ptr(),
-    );
+    let (kt, vt) = kv.rows(kv_row);
     if ts.qt.len() < dim * TILE {
         ts.qt.resize(dim * TILE, 0.0);
     }
     let scale = _mm512_set1_ps(1.0 / libm::sqrtf(dim as f32));
     let mut flags = _mm512_setzero_si512();
-    for t in 0..n / TILE {
+    for t in tiles {
         let i0 = t * TILE;
         ts.plan(cfg, n, i0, pattern);
         for hh in 0..shape.q_heads {
@@ -799,7 +820,7 @@ pub(crate) unsafe fn forward_tiles(
             let p = ts.probs.as_mut_ptr();
             class_dots(ts, qt, dim, keys, n, i0, scale, true, p);
             let inv = softmax_lanes(ts, p);
-            let o = out.as_mut_ptr();
+            let o = out.as_mut_ptr().add((i0 - row0) * q_row);
             class_weighted(ts, p, dim, values, n, i0, inv, o, q_row, hh * dim);
         }
     }
@@ -1032,10 +1053,11 @@ unsafe fn untranspose(rows: &mut [f32], t: *const f32, n: usize, row: usize, str
 pub(crate) unsafe fn backward_tiles(
     inputs: TileInputs<'_>,
     grads: TileGrads<'_>,
+    kv: &TransposedKv,
     pattern: &mut QueryPattern,
     ts: &mut TileScratch,
 ) -> u32 {
-    inputs.check(ts);
+    inputs.check(kv);
     let TileInputs {
         cfg,
         shape,
@@ -1063,11 +1085,9 @@ pub(crate) unsafe fn backward_tiles(
             && d_lm_v.len() == d_lm_k.len()
             && (!cfg.landmarks || d_lm_k.len() >= n.div_ceil(cfg.block_size) * kv_row)
     );
+    ts.stride = kv.stride;
     let stride = ts.stride;
-    let (kt, vt) = (
-        ts.kt.staged(kv_row * stride).as_ptr(),
-        ts.vt.staged(kv_row * stride).as_ptr(),
-    );
+    let (kt, vt) = kv.rows(kv_row);
     let dkt = ts.dkt.get_mut(kv_row * stride);
     dkt.fill(0.0);
     let dkt = dkt.as_mut_ptr();
@@ -1131,7 +1151,7 @@ pub(crate) unsafe fn backward_tiles(
                 let g = _mm512_mul_ps(_mm512_mul_ps(pc, _mm512_sub_ps(dp, delta)), scale);
                 _mm512_storeu_ps(ds.add(16 * c), _mm512_maskz_mov_ps(lanes, g));
             }
-            let dq = d_q.as_mut_ptr();
+            let dq = d_q.as_mut_ptr().add(i0 * q_row);
             class_weighted(ts, ds, dim, keys, n, i0, one, dq, q_row, hh * dim);
             diag_scatter(ts, ds, qt, dim, dkt.add(off * stride), n, i0);
             diag_scatter(ts, p, dot, dim, dvt.add(off * stride), n, i0);

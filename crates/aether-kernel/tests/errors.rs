@@ -241,8 +241,10 @@ fn non_finite_precedence_is_the_same_on_every_path() {
                 let mut s = Scratch::new();
                 let fwd = a.forward_into(shape, q, k, v, out, &mut s);
                 #[cfg(feature = "std")]
-                let threaded = a.forward_threaded(shape, q, k, v, out, 2, &mut Scratch::new());
-                assert_eq!(fwd, threaded, "{isa:?}");
+                {
+                    let threaded = a.forward_threaded(shape, q, k, v, out, 2, &mut Scratch::new());
+                    assert_eq!(fwd, threaded, "{isa:?}");
+                }
                 let (dq, dk, dv) = (&mut dq[r.clone()], &mut dk[r.clone()], &mut dv[r]);
                 let bwd = a.backward_into(shape, q, k, v, d_out, dq, dk, dv, &mut s);
                 (fwd, bwd)

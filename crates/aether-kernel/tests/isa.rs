@@ -260,6 +260,7 @@ fn tiled_forward_and_backward_match_scalar_over_the_pattern_grid() {
 /// `forward_threaded` gives `forward_into`'s numbers bit for bit on every ISA, for thread counts
 /// that split the tiles evenly, unevenly, into fewer tiles than threads, and with a tail of
 /// per-query rows (on AVX-512 every thread runs whole tiles on one shared transposed copy).
+#[cfg(feature = "std")]
 #[test]
 fn threaded_forward_equals_forward_into() {
     let mut data = Rng::new(17);

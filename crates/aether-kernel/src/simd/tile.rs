@@ -153,9 +153,11 @@ impl TileScratch {
             let bit = 1u16 << l;
             let mut at_far = 0;
             pattern.build(cfg, n, i);
-            // Window key j is offset δ = i - j, at index δ + base (never negative).
-            for j in pattern.lo..=pattern.hi {
-                self.window[(i + base) - j] |= bit;
+            // Window key j is offset δ = i - j, at index δ + base (never negative): keys
+            // hi..=lo are indices i + base - hi ..= i + base - lo. (A slice, not a loop over an
+            // inclusive range with an index each: this loop was a sixth of planning.)
+            for w in &mut self.window[(i + base) - pattern.hi..=(i + base) - pattern.lo] {
+                *w |= bit;
             }
             // Neighbouring lanes list their far offsets and blocks in the same order, so each
             // lookup tries the entry after the previous match first.
@@ -422,19 +424,30 @@ unsafe fn scan_transpose(
     let mut flags = _mm512_setzero_si512();
     for r0 in (0..n).step_by(16) {
         let rows = (n - r0).min(16);
-        // Flags and block sums row by row (the rows stay in L1 for the transpose).
-        for r in r0..r0 + rows {
-            let m = means
-                .as_deref_mut()
-                .map(|m| m.as_mut_ptr().add(r / block * row));
+        // Flags and block sums (the rows stay in L1 for the transpose). Each run of rows in
+        // one block adds into a register, row by row from the stored partial sum: the same
+        // additions in the same order as adding into memory row by row, without a store to
+        // load chain through the means for every row.
+        let mut r = r0;
+        while r < r0 + rows {
+            let b = r / block;
+            let end = ((b + 1) * block).min(r0 + rows);
+            let m = means.as_deref_mut().map(|m| m.as_mut_ptr().add(b * row));
             for c in (0..row).step_by(16) {
-                let xv = _mm512_loadu_ps(s.add(r * row + c));
-                flags = _mm512_or_si512(flags, finite_bits(xv));
+                let mut sum = match m {
+                    Some(m) => _mm512_loadu_ps(m.add(c)),
+                    None => _mm512_setzero_ps(),
+                };
+                for rr in r..end {
+                    let xv = _mm512_loadu_ps(s.add(rr * row + c));
+                    flags = _mm512_or_si512(flags, finite_bits(xv));
+                    sum = _mm512_add_ps(sum, xv);
+                }
                 if let Some(m) = m {
-                    let mp = m.add(c);
-                    _mm512_storeu_ps(mp, _mm512_add_ps(_mm512_loadu_ps(mp), xv));
+                    _mm512_storeu_ps(m.add(c), sum);
                 }
             }
+            r = end;
         }
         if rows == 16 {
             for c0 in (0..row).step_by(16) {

@@ -435,10 +435,11 @@ impl SparseAttention {
         Ok(out)
     }
 
-    /// [`forward_into`](Self::forward_into) split over `threads` OS threads by query rows.
-    /// On AVX-512 (head width a multiple of 16) the threads share one transposed copy of the
-    /// keys and values and each runs whole tiles, so the result equals `forward_into`'s bit for
-    /// bit; otherwise each thread runs the per-query path on the caller's rows. `scratch` holds
+    /// [`forward_into`](Self::forward_into) split over `threads` threads by query rows. On
+    /// AVX-512 (head width a multiple of 16) the calling thread and `threads - 1` spawned ones
+    /// share one transposed copy of the keys and values and each runs whole tiles, so the result
+    /// equals `forward_into`'s bit for bit; otherwise `threads` spawned threads each run the
+    /// per-query path on the caller's rows. `scratch` holds
     /// what the threads share (the transposed copy, megabytes at long sequences) across calls;
     /// each thread's own working memory is allocated per call.
     #[cfg(feature = "std")]
@@ -549,30 +550,42 @@ impl SparseAttention {
         let tiles = shape.seq / tile::TILE;
         let q_row = shape.q_heads * shape.head_dim;
         let (tiled, tail) = out.split_at_mut(tiles * tile::TILE * q_row);
-        let per = tiles.div_ceil(threads).max(1);
         let (tile_kv, tile_work) = (&*tile_kv, tile);
         let pattern = pattern.as_mut().expect("prepared");
         let run = |chunk: &mut [f32],
-                   t: usize,
+                   range: core::ops::Range<usize>,
                    pattern: &mut QueryPattern,
                    work: &mut tile::TileScratch| {
-            let first = t * per;
-            let range = first..first + chunk.len() / (tile::TILE * q_row);
             // SAFETY: as in `forward_tiled`; `chunk` holds exactly the rows of `range`.
             unsafe { tile::forward_tiles(inputs, chunk, range, tile_kv, pattern, work) };
         };
         std::thread::scope(|s| {
-            let mut chunks = tiled.chunks_mut(per * tile::TILE * q_row).enumerate();
-            // The calling thread takes the first range (with the caller's scratch) and the tail.
-            let mine = chunks.next();
-            for (t, chunk) in chunks {
-                s.spawn(move || {
-                    let mut pattern = QueryPattern::with_capacity(&self.cfg);
-                    run(chunk, t, &mut pattern, &mut tile::TileScratch::default());
-                });
+            // Thread t takes tiles t·tiles/threads.. (sizes differ by at most one; with more
+            // threads than tiles some take none). The calling thread takes the first range,
+            // one of the smallest, with the caller's scratch, and then the per-query tail.
+            let mut rest = tiled;
+            let mut mine = None;
+            for t in 0..threads {
+                let range = tiles * t / threads..tiles * (t + 1) / threads;
+                let (chunk, after) =
+                    core::mem::take(&mut rest).split_at_mut(range.len() * tile::TILE * q_row);
+                rest = after;
+                if t == 0 {
+                    mine = Some((chunk, range));
+                } else if !range.is_empty() {
+                    s.spawn(move || {
+                        let mut pattern = QueryPattern::with_capacity(&self.cfg);
+                        run(
+                            chunk,
+                            range,
+                            &mut pattern,
+                            &mut tile::TileScratch::default(),
+                        );
+                    });
+                }
             }
-            if let Some((t, chunk)) = mine {
-                run(chunk, t, pattern, tile_work);
+            if let Some((chunk, range)) = mine.filter(|(_, r)| !r.is_empty()) {
+                run(chunk, range, pattern, tile_work);
             }
             let rows = [k, v, &lm_k[..], &lm_v[..]];
             let done = tiles * tile::TILE;

@@ -325,34 +325,13 @@ impl SparseAttention {
             tile_kv,
             ..
         } = scratch;
-        let row = shape.kv_heads * shape.head_dim;
-        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
-        // SAFETY: the ISA is AVX-512 (checked when it was chosen), `applies` holds (so `row`
-        // is a multiple of 16) and `shape.check` validated the lengths; `prepare` sized the
-        // landmark buffers.
-        let kv_flags =
-            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
-        if kv_flags & 0x8000_0000 != 0 {
-            // A bad query is reported first, as everywhere.
-            check_finite("q", q)?;
-            check_finite("k", k)?;
-            check_finite("v", v)?;
-        }
+        let inputs = self.transpose_for_tiles(shape, [q, k, v], [lm_k, lm_v], tile_kv)?;
         let pattern = pattern.as_mut().expect("prepared");
-        let inputs = tile::TileInputs {
-            cfg: &self.cfg,
-            shape,
-            q,
-            k,
-            v,
-            lm_k,
-            lm_v,
-        };
         let tiles = shape.seq / tile::TILE;
         let done = tiles * tile::TILE;
         let q_row = shape.q_heads * shape.head_dim;
         let (tiled, tail) = out.split_at_mut(done * q_row);
-        // SAFETY: as above, and `transpose_kv` has run on these keys and values.
+        // SAFETY: as in `transpose_for_tiles`, which has run on these keys and values.
         let mut q_flags =
             unsafe { tile::forward_tiles(inputs, tiled, 0..tiles, tile_kv, pattern, tile) };
         q_flags |= self.per_query_rows(
@@ -369,6 +348,39 @@ impl SparseAttention {
             check_finite("q", q)?;
         }
         Ok(())
+    }
+
+    /// The tiled paths' first step: keys and values transposed into `tile_kv` and their landmark
+    /// means written, in one read; non-finite values rejected (a bad query first, as everywhere).
+    #[cfg(target_arch = "x86_64")]
+    fn transpose_for_tiles<'a>(
+        &'a self,
+        shape: AttnShape,
+        [q, k, v]: [&'a [f32]; 3],
+        [lm_k, lm_v]: [&'a mut [f32]; 2],
+        tile_kv: &mut tile::TransposedKv,
+    ) -> Result<tile::TileInputs<'a>, KernelError> {
+        let row = shape.kv_heads * shape.head_dim;
+        let means = self.cfg.landmarks.then_some([&mut *lm_k, &mut *lm_v]);
+        // SAFETY: the tiled paths run only when the ISA is AVX-512 (checked when it was
+        // chosen) and `applies` holds (so `row` is a multiple of 16); the callers validated the
+        // lengths with `shape.check` and `prepare` sized the landmark buffers.
+        let kv_flags =
+            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
+        if kv_flags & 0x8000_0000 != 0 {
+            check_finite("q", q)?;
+            check_finite("k", k)?;
+            check_finite("v", v)?;
+        }
+        Ok(tile::TileInputs {
+            cfg: &self.cfg,
+            shape,
+            q,
+            k,
+            v,
+            lm_k,
+            lm_v,
+        })
     }
 
     /// Whether keys/values go through line-aligned scratch: on vector paths, when the caller's
@@ -529,24 +541,8 @@ impl SparseAttention {
             tile_kv,
             ..
         } = shared;
-        let row = shape.kv_heads * shape.head_dim;
-        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
-        // SAFETY: as in `forward_tiled`.
-        let kv_flags =
-            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
-        if kv_flags & 0x8000_0000 != 0 {
-            check_finite("k", k)?;
-            check_finite("v", v)?;
-        }
-        let inputs = tile::TileInputs {
-            cfg: &self.cfg,
-            shape,
-            q,
-            k,
-            v,
-            lm_k,
-            lm_v,
-        };
+        let inputs = self.transpose_for_tiles(shape, [q, k, v], [lm_k, lm_v], tile_kv)?;
+        let (lm_k, lm_v) = (inputs.lm_k, inputs.lm_v);
         let tiles = shape.seq / tile::TILE;
         let q_row = shape.q_heads * shape.head_dim;
         let (tiled, tail) = out.split_at_mut(tiles * tile::TILE * q_row);
@@ -556,7 +552,7 @@ impl SparseAttention {
                    range: core::ops::Range<usize>,
                    pattern: &mut QueryPattern,
                    work: &mut tile::TileScratch| {
-            // SAFETY: as in `forward_tiled`; `chunk` holds exactly the rows of `range`.
+            // SAFETY: as in `transpose_for_tiles`; `chunk` holds exactly the rows of `range`.
             unsafe { tile::forward_tiles(inputs, chunk, range, tile_kv, pattern, work) };
         };
         std::thread::scope(|s| {
@@ -587,7 +583,7 @@ impl SparseAttention {
             if let Some((chunk, range)) = mine.filter(|(_, r)| !r.is_empty()) {
                 run(chunk, range, pattern, tile_work);
             }
-            let rows = [k, v, &lm_k[..], &lm_v[..]];
+            let rows = [k, v, lm_k, lm_v];
             let done = tiles * tile::TILE;
             self.per_query_rows(shape, q, rows, tail, done, pattern, probs, offs);
         });
@@ -747,26 +743,9 @@ impl SparseAttention {
             tile_kv,
             ..
         } = scratch;
-        let row = shape.kv_heads * shape.head_dim;
-        let means = self.cfg.landmarks.then_some([&mut lm_k[..], &mut lm_v[..]]);
-        // SAFETY: as in `forward_tiled`.
-        let kv_flags =
-            unsafe { tile_kv.transpose_kv([k, v], shape.seq, row, self.cfg.block_size, means) };
-        if kv_flags & 0x8000_0000 != 0 {
-            check_finite("q", q)?;
-            check_finite("k", k)?;
-            check_finite("v", v)?;
-        }
+        let inputs = self.transpose_for_tiles(shape, [q, k, v], [lm_k, lm_v], tile_kv)?;
+        let (lm_k, lm_v, row) = (inputs.lm_k, inputs.lm_v, shape.kv_heads * shape.head_dim);
         let pattern = pattern.as_mut().expect("prepared");
-        let inputs = tile::TileInputs {
-            cfg: &self.cfg,
-            shape,
-            q,
-            k,
-            v,
-            lm_k,
-            lm_v,
-        };
         let grads = tile::TileGrads {
             d_out,
             d_q: &mut *d_q,
@@ -775,8 +754,8 @@ impl SparseAttention {
             d_lm_k: &mut *d_lm_k,
             d_lm_v: &mut *d_lm_v,
         };
-        // SAFETY: as above; the gradient buffers passed `check_backward_lengths` and `prepare`
-        // sized the landmark gradients with the means.
+        // SAFETY: as in `transpose_for_tiles`; the gradient buffers passed
+        // `check_backward_lengths` and `prepare` sized the landmark gradients with the means.
         let mut flags = unsafe { tile::backward_tiles(inputs, grads, tile_kv, pattern, tile) };
         flags |= dispatch(
             self.isa,

@@ -571,6 +571,35 @@ impl TileInputs<'_> {
     }
 }
 
+impl TileInputs<'_> {
+    /// Query head `hh`'s key and value rows: its KV head's transposed rows (`kt`, `vt` with row
+    /// length `stride`) and the row-major tokens and landmarks.
+    #[inline(always)]
+    unsafe fn head_rows(
+        &self,
+        [kt, vt]: [*const f32; 2],
+        stride: usize,
+        hh: usize,
+    ) -> [HeadRows; 2] {
+        let dim = self.shape.head_dim;
+        let off = hh / self.shape.group() * dim;
+        let keys = HeadRows {
+            t: kt.add(off * stride),
+            tokens: self.k.as_ptr(),
+            landmarks: self.lm_k.as_ptr(),
+            row: self.shape.kv_heads * dim,
+            off,
+        };
+        let values = HeadRows {
+            t: vt.add(off * stride),
+            tokens: self.v.as_ptr(),
+            landmarks: self.lm_v.as_ptr(),
+            ..keys
+        };
+        [keys, values]
+    }
+}
+
 /// Where one head's candidate rows live: transposed token rows (`[dim][stride]`, from the
 /// head's first dim) for offset classes, row-major tokens and landmarks for row classes.
 #[derive(Clone, Copy)]
@@ -788,15 +817,7 @@ pub(crate) unsafe fn forward_tiles(
     ts: &mut TileScratch,
 ) -> u32 {
     inputs.check(kv);
-    let TileInputs {
-        cfg,
-        shape,
-        q,
-        k,
-        v,
-        lm_k,
-        lm_v,
-    } = inputs;
+    let TileInputs { cfg, shape, q, .. } = inputs;
     let (n, dim) = (shape.seq, shape.head_dim);
     let (kv_row, q_row) = (shape.kv_heads * dim, shape.q_heads * dim);
     assert!(tiles.end <= n / TILE && out.len() == tiles.len() * TILE * q_row);
@@ -813,21 +834,7 @@ pub(crate) unsafe fn forward_tiles(
         let i0 = t * TILE;
         ts.plan(cfg, n, i0, pattern);
         for hh in 0..shape.q_heads {
-            let g = hh / shape.group();
-            let off = g * dim;
-            let keys = HeadRows {
-                t: kt.add(off * stride),
-                tokens: k.as_ptr(),
-                landmarks: lm_k.as_ptr(),
-                row: kv_row,
-                off,
-            };
-            let values = HeadRows {
-                t: vt.add(off * stride),
-                tokens: v.as_ptr(),
-                landmarks: lm_v.as_ptr(),
-                ..keys
-            };
+            let [keys, values] = inputs.head_rows([kt, vt], stride, hh);
             let qt = ts.qt.as_mut_ptr();
             flags = _mm512_or_si512(flags, transpose_tile(q, q_row, hh * dim, i0, dim, qt));
             let p = ts.probs.as_mut_ptr();
@@ -1077,8 +1084,7 @@ pub(crate) unsafe fn backward_tiles(
         q,
         k,
         v,
-        lm_k,
-        lm_v,
+        ..
     } = inputs;
     let TileGrads {
         d_out,
@@ -1123,21 +1129,8 @@ pub(crate) unsafe fn backward_tiles(
             ts.ds.resize(classes * TILE, 0.0);
         }
         for hh in 0..shape.q_heads {
-            let g = hh / shape.group();
-            let off = g * dim;
-            let keys = HeadRows {
-                t: kt.add(off * stride),
-                tokens: k.as_ptr(),
-                landmarks: lm_k.as_ptr(),
-                row: kv_row,
-                off,
-            };
-            let values = HeadRows {
-                t: vt.add(off * stride),
-                tokens: v.as_ptr(),
-                landmarks: lm_v.as_ptr(),
-                ..keys
-            };
+            let [keys, values] = inputs.head_rows([kt, vt], stride, hh);
+            let off = keys.off;
             let (qt, dot) = (ts.qt.as_mut_ptr(), ts.dot.as_mut_ptr());
             flags = _mm512_or_si512(flags, transpose_tile(q, q_row, hh * dim, i0, dim, qt));
             flags = _mm512_or_si512(flags, transpose_tile(d_out, q_row, hh * dim, i0, dim, dot));

@@ -209,6 +209,11 @@ pub struct Args {
     /// 5 s of each held-out session's empty-room capture as the reference).
     #[arg(long)]
     calibrated: bool,
+    /// Threads per training batch (contiguous shards of the batch, gradients summed in shard
+    /// order) and for validation (`--task classify`). The same count gives the same model on
+    /// every run; another count sums in another order, so the numbers differ by rounding.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -228,8 +233,16 @@ impl Args {
         head.d_ff = self.d_ff;
         head.attn.window = self.attn_window;
         head.attn.block_size = self.block_size;
-        if self.window == 0 || self.hop == 0 || self.batch == 0 {
-            anyhow::bail!("--window, --hop and --batch must be positive");
+        if self.window == 0 || self.hop == 0 || self.batch == 0 || self.threads == 0 {
+            anyhow::bail!("--window, --hop, --batch and --threads must be positive");
+        }
+        if self.threads > 1 && self.task != "classify" {
+            // InfoNCE compares every window of a batch with every other: its batches are not
+            // cut into shards.
+            anyhow::bail!(
+                "--threads applies to --task classify; --task {} trains on one thread",
+                self.task
+            );
         }
         if !self.events.is_empty() && !(1..=self.window).contains(&self.event_min_frames) {
             anyhow::bail!("--event-min-frames must be between 1 and --window");
@@ -300,6 +313,7 @@ impl Args {
             },
             progress: !self.quiet && !self.json,
             augment: self.augment,
+            threads: self.threads,
             ..TrainOptions::default()
         })
     }

@@ -16,6 +16,29 @@ pub fn weighted_cross_entropy(
     targets: &[u32],
     class_weights: &[f32],
 ) -> Result<Tensor> {
+    let (sum, wsum) = weighted_nll_sum(logits, targets, class_weights)?;
+    sum / f64::from(wsum.max(f32::MIN_POSITIVE))
+}
+
+/// The loss of a shard of a batch: `-sum_i w[y_i] log p_i(y_i)` over the shard's rows divided
+/// by `batch_wsum`, the whole batch's `sum_i w[y_i]`. The shards' losses add up to the batch's
+/// `weighted_cross_entropy`, and so do their gradients.
+pub fn weighted_cross_entropy_shard(
+    logits: &Tensor,
+    targets: &[u32],
+    class_weights: &[f32],
+    batch_wsum: f32,
+) -> Result<Tensor> {
+    let (sum, _) = weighted_nll_sum(logits, targets, class_weights)?;
+    sum / f64::from(batch_wsum.max(f32::MIN_POSITIVE))
+}
+
+/// `-sum_i w[y_i] log p_i(y_i)` and `sum_i w[y_i]`.
+fn weighted_nll_sum(
+    logits: &Tensor,
+    targets: &[u32],
+    class_weights: &[f32],
+) -> Result<(Tensor, f32)> {
     let (b, c) = logits.dims2()?;
     if targets.len() != b || class_weights.len() != c {
         candle_core::bail!(
@@ -34,5 +57,5 @@ pub fn weighted_cross_entropy(
     let w: Vec<f32> = targets.iter().map(|&t| class_weights[t as usize]).collect();
     let wsum: f32 = w.iter().sum();
     let w = Tensor::from_vec(w, b, dev)?.to_dtype(logits.dtype())?;
-    (picked * w)?.sum_all()?.neg()? / f64::from(wsum.max(f32::MIN_POSITIVE))
+    Ok(((picked * w)?.sum_all()?.neg()?, wsum))
 }

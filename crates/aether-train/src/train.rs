@@ -1,18 +1,21 @@
 //! The training loop: split by group, class weighting, AdamW with warm-up + cosine, early
-//! stopping on validation loss, checkpoints with optimiser state, deterministic on one thread.
+//! stopping on validation loss, checkpoints with optimiser state. Runs are deterministic for a
+//! given thread count (`TrainOptions::threads`: batches cut into shards, gradients summed in
+//! shard order).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
     cut_windows, feature_stats, session_references, Frame, Stream, Window, WindowLabels,
 };
-use crate::loss::{log_softmax, weighted_cross_entropy};
+use crate::loss::{log_softmax, weighted_cross_entropy_shard};
 use crate::metrics::{default_idle_class, report, Decision, Hop, Report};
 use crate::model::{AttnBackend, HeadConfig, HeadNet, Rng};
 use aether_csi::{FeatureSet, CSI19_DIMS};
@@ -90,6 +93,10 @@ pub struct TrainOptions {
     /// checkpoint, `resume` continues it exactly.
     pub stop_after: Option<usize>,
     pub progress: bool,
+    /// Threads for each batch's forward and backward (contiguous shards, gradients summed in
+    /// shard order) and for validation. The same count gives the same model on every run;
+    /// another count sums in another order, so the numbers differ by rounding.
+    pub threads: usize,
 }
 
 impl Default for TrainOptions {
@@ -122,6 +129,7 @@ impl Default for TrainOptions {
             feature_set: FeatureSet::Csi19,
             features: None,
             progress: false,
+            threads: 1,
         }
     }
 }
@@ -253,14 +261,123 @@ pub fn predict(
     len: usize,
     batch: usize,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    predict_threaded(net, inputs, windows, len, batch, 1)
+}
+
+/// [`predict`] with the batches of `batch` windows spread over `threads` threads (each window's
+/// batch is the same whatever the thread count, so the probabilities are too).
+pub fn predict_threaded(
+    net: &HeadNet,
+    inputs: &[Vec<f32>],
+    windows: &[Window],
+    len: usize,
+    batch: usize,
+    threads: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let run = |chunks: &[Window]| -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for chunk in chunks.chunks(batch.max(1)) {
+            let refs: Vec<&Window> = chunk.iter().collect();
+            let x = batch_tensor(inputs, &refs, len, net.cfg.input_dim)?;
+            let p = log_softmax(&net.forward(&x)?)?.exp()?;
+            out.extend(p.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    };
+    let batches = windows.len().div_ceil(batch.max(1));
+    let threads = threads.clamp(1, batches.max(1));
+    if threads == 1 {
+        return run(windows);
+    }
+    // Whole batches per thread, contiguous, in order.
+    let per = batches.div_ceil(threads) * batch.max(1);
+    let parts: Vec<anyhow::Result<Vec<Vec<f32>>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = windows
+            .chunks(per)
+            .map(|part| s.spawn(move || run(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("prediction thread panicked")))
+            })
+            .collect()
+    });
     let mut out = Vec::with_capacity(windows.len());
-    for chunk in windows.chunks(batch.max(1)) {
-        let refs: Vec<&Window> = chunk.iter().collect();
-        let x = batch_tensor(inputs, &refs, len, net.cfg.input_dim)?;
-        let p = log_softmax(&net.forward(&x)?)?.exp()?;
-        out.extend(p.to_vec2::<f32>()?);
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
+}
+
+/// One training batch's mean loss, predicted classes and parameter gradients.
+pub struct BatchStep {
+    pub loss: f64,
+    pub preds: Vec<u32>,
+    pub grads: GradStore,
+}
+
+/// Loss and gradients of the class-weighted cross-entropy of one batch (`x` `[B, T, F]`,
+/// targets `y`). With `threads > 1` the batch is cut into that many contiguous shards, each
+/// shard's forward and backward runs on its own thread against the whole batch's weight sum,
+/// and the parameter gradients are added in shard order: the batch's gradient, the same on
+/// every run for a given thread count.
+pub fn batch_step(
+    net: &HeadNet,
+    x: &Tensor,
+    y: &[u32],
+    class_weights: &[f32],
+    threads: usize,
+) -> anyhow::Result<BatchStep> {
+    let rows = y.len();
+    let wsum: f32 = y.iter().map(|&t| class_weights[t as usize]).sum();
+    let shard = |from: usize, to: usize| -> anyhow::Result<(f64, Vec<u32>, GradStore)> {
+        let xs = x.narrow(0, from, to - from)?;
+        let logits = net.forward(&xs)?;
+        let loss = weighted_cross_entropy_shard(&logits, &y[from..to], class_weights, wsum)?;
+        let grads = loss.backward()?;
+        let preds = logits.argmax(1)?.to_vec1::<u32>()?;
+        Ok((f64::from(loss.to_scalar::<f32>()?), preds, grads))
+    };
+    let threads = threads.clamp(1, rows.max(1));
+    let bounds: Vec<(usize, usize)> = (0..threads)
+        .map(|t| (rows * t / threads, rows * (t + 1) / threads))
+        .collect();
+    let mut parts = if threads == 1 {
+        vec![shard(0, rows)?]
+    } else {
+        let results: Vec<anyhow::Result<(f64, Vec<u32>, GradStore)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .iter()
+                .map(|&(a, b)| s.spawn(move || shard(a, b)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("training thread panicked")))
+                })
+                .collect()
+        });
+        results.into_iter().collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let (mut loss, mut preds, mut grads) = parts.remove(0);
+    for (l, p, g) in parts {
+        loss += l;
+        preds.extend(p);
+        for v in net.params.values() {
+            let t = v.as_tensor();
+            if let Some(add) = g.get(t) {
+                let sum = match grads.get(t) {
+                    Some(cur) => (cur + add)?,
+                    None => add.clone(),
+                };
+                grads.insert(t, sum);
+            }
+        }
+    }
+    Ok(BatchStep { loss, preds, grads })
 }
 
 fn argmax(p: &[f32]) -> usize {
@@ -279,8 +396,9 @@ pub fn evaluate(
     len: usize,
     hop: Hop,
     idle: Option<usize>,
+    threads: usize,
 ) -> anyhow::Result<(f64, Report)> {
-    let probs = predict(net, &prep.inputs, windows, len, 128)?;
+    let probs = predict_threaded(net, &prep.inputs, windows, len, 128, threads)?;
     let mut loss = 0.0;
     let mut decisions = Vec::with_capacity(windows.len());
     for (w, p) in windows.iter().zip(&probs) {
@@ -777,9 +895,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                 batch_tensor(&prep.inputs, &ws, opts.window, dims)?
             };
             let y: Vec<u32> = ws.iter().map(|w| class_of(&w.label) as u32).collect();
-            let logits = net.forward(&x)?;
-            let loss = weighted_cross_entropy(&logits, &y, &class_weights)?;
-            let grads = loss.backward()?;
+            let BatchStep {
+                loss: lv,
+                preds,
+                grads,
+            } = batch_step(&net, &x, &y, &class_weights, opts.threads)?;
             let mut norm2 = 0.0f64;
             for p in net.params.values() {
                 if let Some(g) = grads.get(p.as_tensor()) {
@@ -795,9 +915,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             let step = epoch * steps_per_epoch + bi;
             lr = lr_at(step, total_steps, warmup, opts.lr);
             opt.update(&net.params, &grads, lr, scale)?;
-            let lv = f64::from(loss.to_scalar::<f32>()?);
             loss_sum += lv * ws.len() as f64;
-            let preds = logits.argmax(1)?.to_vec1::<u32>()?;
             correct += preds.iter().zip(&y).filter(|(a, b)| a == b).count();
             seen += ws.len();
             if let Some(b) = &bar {
@@ -823,7 +941,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let monitored = if val_w.is_empty() {
             stats.train_loss
         } else {
-            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop, idle)?;
+            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop, idle, opts.threads)?;
             stats.val_loss = vl;
             stats.val_acc = rep.accuracy;
             stats.val_f1 = rep.f1_macro;
@@ -882,7 +1000,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let val_report = if val_w.is_empty() {
         None
     } else {
-        Some(evaluate(&net, &prep, &val_w, opts.window, hop, idle)?.1)
+        Some(evaluate(&net, &prep, &val_w, opts.window, hop, idle, opts.threads)?.1)
     };
     Ok(Trained {
         net,

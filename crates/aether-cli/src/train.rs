@@ -53,6 +53,18 @@ impl DataArgs {
     /// Streams of every recording under `paths`, cut to `--span`.
     pub fn load(&self, paths: &[PathBuf]) -> anyhow::Result<Vec<aether_train::data::Stream>> {
         let mut streams = load_streams(paths, &self.label_source()?)?;
+        // Skipped records are not fatal (docs/recordings.md), but say so, once per file.
+        let mut noted = std::collections::BTreeSet::new();
+        for s in &streams {
+            if s.skipped.count > 0 && noted.insert(s.path.clone()) {
+                eprintln!(
+                    "note: {}: {} malformed record(s) skipped (the first: {})",
+                    s.path.display(),
+                    s.skipped.count,
+                    s.skipped.first.as_deref().unwrap_or("")
+                );
+            }
+        }
         if let Some((a, b)) = self.span()? {
             for s in &mut streams {
                 s.span(a, b);

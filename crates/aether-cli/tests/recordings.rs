@@ -329,3 +329,55 @@ fn features_print_what_training_sees() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown feature \"decorr_growth\""));
 }
+
+/// A line that does not parse is skipped with a note, not fatal (`docs/recordings.md`): the
+/// recording's frames all still reach the features (and so training, `eval` and `run`); a
+/// file with nothing but such lines is an error.
+#[test]
+fn a_malformed_line_is_skipped_with_a_note() {
+    let Some(p) = data("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(lines.len() / 2, "{\"type\":\"csi\",\"this is\": not json");
+    let dir = tmp("malformed");
+    let bad = dir.join("one-bad-line.csi.jsonl");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let clean = json_lines(aether().args(["features", "--json", "--input"]).arg(&p));
+    let out = aether()
+        .args(["features", "--json", "--input"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 malformed record(s) skipped"),
+        "no note: {stderr}"
+    );
+    // (The copy lacks the original's label sidecar: compare all but the label.)
+    let unlabelled = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("label");
+        v
+    };
+    let got: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| unlabelled(serde_json::from_str(l).unwrap()))
+        .collect();
+    let clean: Vec<serde_json::Value> = clean.into_iter().map(unlabelled).collect();
+    assert_eq!(got, clean, "every frame still read, with the same features");
+
+    let junk = dir.join("only-junk.csi.jsonl");
+    std::fs::write(&junk, "{not json\n{\"type\":\"csi\"}\n").unwrap();
+    let out = aether()
+        .args(["features", "--input"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no usable CSI frames"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -42,6 +42,17 @@ pub struct Stream {
     pub features: Vec<Frame>,
     /// Label per frame (`None` = unlabelled).
     pub labels: Vec<Option<String>>,
+    /// Records of the recording that could not be decoded and were skipped (a bad line or
+    /// packet; the same count on every node's stream of the file), with the first one's error.
+    pub skipped: Skipped,
+}
+
+/// Malformed records a reader skipped (`docs/recordings.md`: counted, never fatal).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Skipped {
+    pub count: usize,
+    /// The first skipped record's error (line number and cause).
+    pub first: Option<String>,
 }
 
 impl Stream {
@@ -265,8 +276,18 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
     let mut nodes: BTreeMap<u8, Acc> = BTreeMap::new();
     let mut t0: Option<f64> = None;
     let mut out = [0f32; FRAME_DIMS];
+    let mut skipped = Skipped::default();
     for rec in reader.by_ref() {
-        let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(e) if e.is_fatal() => anyhow::bail!("{}: {e}", path.display()),
+            // One undecodable line or packet: skip it and go on, as every reader does.
+            Err(e) => {
+                skipped.count += 1;
+                skipped.first.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+        };
         let Record::Csi(frame) = rec else { continue };
         let t_rel = frame.t_s - *t0.get_or_insert(frame.t_s);
         let acc = nodes.entry(frame.node_id).or_insert_with(|| Acc {
@@ -283,6 +304,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
                 t_s: Vec::new(),
                 features: Vec::new(),
                 labels: Vec::new(),
+                skipped: Skipped::default(),
             },
         });
         if !acc.fx.push(t_rel, &frame, &mut out) {
@@ -297,11 +319,23 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
         acc.s.features.push(out);
         acc.s.labels.push(label);
     }
-    Ok(nodes
+    let streams: Vec<Stream> = nodes
         .into_values()
-        .map(|a| a.s)
+        .map(|a| Stream {
+            skipped: skipped.clone(),
+            ..a.s
+        })
         .filter(|s| !s.t_s.is_empty())
-        .collect())
+        .collect();
+    if streams.is_empty() && skipped.count > 0 {
+        anyhow::bail!(
+            "{}: no usable CSI frames ({} malformed records skipped; the first: {})",
+            path.display(),
+            skipped.count,
+            skipped.first.as_deref().unwrap_or("")
+        );
+    }
+    Ok(streams)
 }
 
 /// One node's CSI frames to head inputs, exactly as training reads them (so a live node sees
@@ -472,6 +506,7 @@ mod tests {
                 .map(|i| [value + i as f32 / 1000.0; FRAME_DIMS])
                 .collect(),
             labels: vec![Some(label.to_owned()); 100],
+            skipped: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! node's empty-room reference (per-feature mean/std of >= 5 s of frames) in the model file as
 //! `calib.mean` / `calib.std`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use aether_train::eval::reference_of;
-use aether_train::model::with_calibration;
+use aether_train::metrics::default_idle_class;
+use aether_train::model::{load_rvne_v2, with_calibration};
 use anyhow::Context;
 use serde_json::json;
 
@@ -32,7 +34,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let head = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
     let mut streams = args.data_args.load(std::slice::from_ref(&args.data))?;
+    let files: BTreeSet<&PathBuf> = streams.iter().map(|s| &s.path).collect();
+    anyhow::ensure!(
+        files.len() == 1,
+        "{} holds {} recordings: calibrate takes one empty-room recording of one node",
+        args.data.display(),
+        files.len()
+    );
     if let Some(n) = args.node {
         streams.retain(|s| s.node_id == n);
         anyhow::ensure!(!streams.is_empty(), "no frames from node {n}");
@@ -43,10 +55,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "{} holds nodes {nodes:?}: pick one with --node",
         args.data.display()
     );
+    // A reference taken while someone moves would make the room's motion its "empty" level.
+    let names = &head.meta.class_names;
+    if let Some(idle) = default_idle_class(names).map(|i| &names[i]) {
+        let mut other: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in streams[0].labels.iter().flatten().filter(|l| *l != idle) {
+            *other.entry(l.as_str()).or_default() += 1;
+        }
+        anyhow::ensure!(
+            other.is_empty(),
+            "{}: a reference must be an empty-room capture, but frames are labelled {other:?} \
+             (the model's empty-room class is {idle:?}); give an empty-room recording, or a \
+             --span where the room is empty",
+            args.data.display()
+        );
+    }
     let (mean, std) = reference_of(&streams)?;
-    let bytes =
-        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let out = with_calibration(&bytes, &mean, &std)?;
+    let out =
+        with_calibration(&bytes, &mean, &std).with_context(|| args.model.display().to_string())?;
     aether_io::atomic::write_atomic(&args.out, &out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let s = &streams[0];

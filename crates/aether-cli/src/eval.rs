@@ -100,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::train::single_thread();
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let head = load_rvne_v2(&bytes)?;
+    let head = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
     let mut scorer = Scorer::from_loaded(&head)?;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let streams = args.data_args.load(&args.data)?;

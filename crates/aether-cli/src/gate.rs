@@ -39,7 +39,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
     crate::train::single_thread();
     anyhow::ensure!(
         args.window > 0 && args.hop > 0 && args.deployed_window > 0,
@@ -80,5 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         println!("all gates: {}", if r.all_pass { "PASS" } else { "FAIL" });
     }
-    Ok(())
+    Ok(if r.all_pass {
+        crate::Verdict::Pass
+    } else {
+        crate::Verdict::Fail
+    })
 }

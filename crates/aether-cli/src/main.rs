@@ -64,9 +64,14 @@ enum Command {
     Train(Box<train::Args>),
 }
 
+/// Exit status of a run that worked but whose verdict is "fail" (`aether gate`): distinct from
+/// 1 (an error) and 2 (a usage error, clap's).
+pub const EXIT_VERDICT_FAIL: u8 = 3;
+
 fn main() -> std::process::ExitCode {
     match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(Verdict::Pass) => std::process::ExitCode::SUCCESS,
+        Ok(Verdict::Fail) => std::process::ExitCode::from(EXIT_VERDICT_FAIL),
         Err(e) => {
             // One line with its causes, whatever RUST_BACKTRACE says: bad input is not a crash.
             eprintln!("error: {e:#}");
@@ -75,7 +80,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
+/// What a subcommand that ran to the end concluded (only `gate` can say `Fail`).
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+fn run() -> anyhow::Result<Verdict> {
     // Rust ignores SIGPIPE, so `println!` into a closed pipe (`aether inspect F | head`)
     // panics; restore the default so the process ends quietly, as command-line tools do.
     #[cfg(unix)]
@@ -85,7 +96,8 @@ fn run() -> anyhow::Result<()> {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    match cli.command {
+    let done = match cli.command {
+        Command::Gate(args) => return gate::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Decode(args) => decode::run(args),
         Command::InitRandom(args) => init_random::run(args),
@@ -98,6 +110,6 @@ fn run() -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Features(args) => features::run(args),
-        Command::Gate(args) => gate::run(args),
-    }
+    };
+    done.map(|()| Verdict::Pass)
 }

@@ -22,12 +22,13 @@ use crate::record::{duration_arg, stop_on_ctrl_c};
 use crate::train::DataArgs;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "listen"])))]
 pub struct Args {
     /// RVNE v2 model.
     #[arg(long)]
     model: PathBuf,
     /// A recording (any supported format).
-    #[arg(long, required_unless_present = "listen", conflicts_with = "listen")]
+    #[arg(long)]
     input: Option<PathBuf>,
     /// Listen for the 0xC51100xx packet family on this UDP address (e.g. 0.0.0.0:5005) and
     /// decide live from raw and compressed CSI frames; Ctrl-C, --duration or --max-packets stop.
@@ -183,11 +184,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         anyhow::bail!("--duration, --max-packets and --first-word-invalid go with --listen");
     }
+    if args.hop == Some(0) {
+        anyhow::bail!("--hop must be at least 1 frame");
+    }
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let info = load_rvne_v2(&bytes)?;
+    let info = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
+    let hop = args.hop.unwrap_or(info.meta.hop);
     let head = TemporalHead::from_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", args.model.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let Some(dims) = FeatureSet::csi_width(head.spec().feature_set, head.spec().input_dim) else {
         anyhow::bail!(
             "{}: the head takes {} features per frame of feature set {}; run feeds CSI feature \
@@ -201,7 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut runner = Runner {
         head: &head,
         window,
-        hop: args.hop.unwrap_or(info.meta.hop).max(1),
+        hop,
         dims,
         logits: vec![0f32; info.cfg.n_out],
     };

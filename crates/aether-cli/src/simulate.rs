@@ -71,7 +71,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.ideal {
         config.impairments = ImpairmentParams::ideal();
     }
-    let out = write_simulation(&config, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = write_simulation(&config, &args.out)
+        .map_err(|e| anyhow::anyhow!("writing into {}: {e}", args.out.display()))?;
     let segments: Vec<_> = out
         .labels
         .segments()

@@ -52,7 +52,30 @@ impl DataArgs {
 
     /// Streams of every recording under `paths`, cut to `--span`.
     pub fn load(&self, paths: &[PathBuf]) -> anyhow::Result<Vec<aether_train::data::Stream>> {
-        let mut streams = load_streams(paths, &self.label_source()?)?;
+        // Labels are renamed here rather than while reading, to catch a `--label-map` name
+        // that no recording carries (a typo would otherwise rename nothing, silently).
+        let mut source = self.label_source()?;
+        let label_map = std::mem::take(&mut source.label_map);
+        let mut streams = load_streams(paths, &source)?;
+        let mut unused: std::collections::BTreeSet<&String> = label_map.keys().collect();
+        for l in streams
+            .iter_mut()
+            .flat_map(|s| s.labels.iter_mut().flatten())
+        {
+            if let Some(to) = label_map.get(l) {
+                unused.remove(l);
+                *l = to.clone();
+            }
+        }
+        if !unused.is_empty() {
+            let found: std::collections::BTreeSet<&String> = streams
+                .iter()
+                .flat_map(|s| s.labels.iter().flatten())
+                .collect();
+            anyhow::bail!(
+                "--label-map renames {unused:?}, but no recording carries such a label (labels found: {found:?})"
+            );
+        }
         // Skipped records are not fatal (docs/recordings.md), but say so, once per file.
         let mut noted = std::collections::BTreeSet::new();
         for s in &streams {
@@ -245,8 +268,16 @@ impl Args {
         head.d_ff = self.d_ff;
         head.attn.window = self.attn_window;
         head.attn.block_size = self.block_size;
-        if self.window == 0 || self.hop == 0 || self.batch == 0 || self.threads == 0 {
-            anyhow::bail!("--window, --hop, --batch and --threads must be positive");
+        if self.window == 0
+            || self.hop == 0
+            || self.batch == 0
+            || self.threads == 0
+            || self.epochs == 0
+        {
+            anyhow::bail!("--window, --hop, --batch, --epochs and --threads must be positive");
+        }
+        if self.calibrated && self.leave_one_out.is_none() {
+            anyhow::bail!("--calibrated goes with --leave-one-out (to score one model calibrated, use `aether calibrate` and `aether eval`)");
         }
         if self.threads > 1 && self.task != "classify" {
             // InfoNCE compares every window of a batch with every other: its batches are not
@@ -410,6 +441,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n.push(".ckpt.safetensors");
         out.with_file_name(n)
     }));
+    if let Some(ck) = opts
+        .checkpoint
+        .as_ref()
+        .filter(|c| opts.resume && !c.is_file())
+    {
+        eprintln!(
+            "note: --resume: no checkpoint at {}, so training starts from the beginning",
+            ck.display()
+        );
+    }
     let trained = match args.task.as_str() {
         "classify" => train(streams, &opts)?,
         "embed" => {

@@ -538,3 +538,165 @@ fn a_set_1_head_is_scored_and_run() {
     assert!(lines > 10, "{lines} decisions");
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// Names and options that match nothing are refused with a clear error (exit 1; usage errors
+/// 2), never accepted silently: a `--label-map` or `--idle-class` name no recording carries,
+/// data labelled with classes the model lacks, a movement capture or a whole folder as a
+/// calibration reference, hop 0, a file that is not an RVNE v2 model. `gate` exits 3 when
+/// it ran but a gate failed.
+#[test]
+fn names_and_options_that_match_nothing_are_refused() {
+    let Some(dir) = espectre() else { return };
+    let f = |p: &str| dir.join(p).display().to_string();
+    let base = f("baseline/baseline_c3_64sc_20260329_130303.npz");
+    let moving = f("movement/movement_c3_64sc_20260329_130321.npz");
+    let tmp = std::env::temp_dir().join(format!("aether-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let m = tmp.join("m.rvne").display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        &base,
+        &moving,
+        "--out",
+        &m,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "32",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    ]);
+    let refused = |args: &[&str], code: i32, needle: &str| {
+        let out = aether(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    };
+    refused(
+        &[
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            &base,
+            &moving,
+            "--label-map",
+            "movement=walking",
+        ],
+        1,
+        "labels the model does not know",
+    );
+    refused(
+        &[
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            &base,
+            "--label-map",
+            "nosuch=baseline",
+        ],
+        1,
+        "no recording carries such a label",
+    );
+    refused(
+        &[
+            "train",
+            "--data",
+            &base,
+            &moving,
+            "--out",
+            &m,
+            "--idle-class",
+            "nosuch",
+        ],
+        1,
+        "idle class \"nosuch\" is not one of the classes",
+    );
+    refused(
+        &[
+            "train",
+            "--data",
+            &base,
+            &moving,
+            "--out",
+            &m,
+            "--calibrated",
+        ],
+        1,
+        "--calibrated goes with --leave-one-out",
+    );
+    let cal = tmp.join("cal.rvne").display().to_string();
+    refused(
+        &["calibrate", "--model", &m, "--data", &moving, "--out", &cal],
+        1,
+        "must be an empty-room capture",
+    );
+    refused(
+        &[
+            "calibrate",
+            "--model",
+            &m,
+            "--data",
+            &f("baseline"),
+            "--out",
+            &cal,
+        ],
+        1,
+        "recordings: calibrate takes one",
+    );
+    assert!(!std::path::Path::new(&cal).exists(), "nothing written");
+    refused(
+        &["run", "--model", &m, "--input", &base, "--hop", "0"],
+        1,
+        "--hop must be at least 1",
+    );
+    refused(&["run", "--model", &m], 2, "--listen");
+    let junk = tmp.join("junk.rvne");
+    std::fs::write(&junk, b"not a model at all, just some bytes").unwrap();
+    let junk = junk.display().to_string();
+    refused(
+        &["eval", "--model", &junk, "--data", &base],
+        1,
+        &format!("{junk}: not a valid RVNE v2 model"),
+    );
+    let v1 = tmp.join("v1.rvne").display().to_string();
+    aether_ok(&["init-random", "--out", &v1]);
+    refused(
+        &["run", "--model", &v1, "--input", &base],
+        1,
+        "an RVNE v1 file",
+    );
+
+    // gate: exit 0 only when every gate passes, 3 when one fails (the JSON says which).
+    let (base2, moving2) = (
+        f("baseline/baseline_c3_64sc_20260329_130411.npz"),
+        f("movement/movement_c3_64sc_20260329_130429.npz"),
+    );
+    let out = aether(&[
+        "gate",
+        "--data",
+        &base,
+        &moving,
+        &base2,
+        &moving2,
+        "--epochs",
+        "1",
+        "--deployed-window",
+        "64",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = if r["all_pass"].as_bool().unwrap() {
+        0
+    } else {
+        3
+    };
+    assert_eq!(out.status.code(), Some(expected), "{r}");
+    std::fs::remove_dir_all(&tmp).ok();
+}

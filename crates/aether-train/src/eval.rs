@@ -94,21 +94,22 @@ impl Scorer {
             .into_iter()
             .filter(|w| self.classes.contains(&w.label))
             .collect();
-        let skipped = streams
-            .iter()
-            .flat_map(|s| s.labels.iter().flatten())
-            .filter(|l| !self.classes.contains(l))
-            .count();
-        if windows.is_empty() {
+        // Frames whose label the model does not know would silently drop out of every metric
+        // (a typo in --label-map scored a perfect 1.0 on the rest): refuse them.
+        let mut foreign: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in streams.iter().flat_map(|s| s.labels.iter().flatten()) {
+            if !self.classes.contains(l) {
+                *foreign.entry(l.as_str()).or_default() += 1;
+            }
+        }
+        if !foreign.is_empty() {
             bail!(
-                "no labelled windows of {} frames in the data{}",
-                self.window,
-                if skipped > 0 {
-                    " (labels outside the model's classes; try --label-map)"
-                } else {
-                    ""
-                }
+                "the data holds labels the model does not know (frames per label: {foreign:?}; the model's classes: {:?}): rename them with --label-map or leave those recordings out",
+                self.classes
             );
+        }
+        if windows.is_empty() {
+            bail!("no labelled windows of {} frames in the data", self.window);
         }
         let probs = predict(&self.net, &inputs, &windows, self.window, 128)?;
         let decisions: Vec<Decision> = windows

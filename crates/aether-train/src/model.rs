@@ -1,4 +1,4 @@
-//! The temporal head (docs: /notes MODEL.md) as a candle graph whose parameter names are the
+//! The temporal head (`crates/aether-model/README.md`, "The model") as a candle graph whose parameter names are the
 //! RVNE v2 tensor names, so export is a lookup.
 //!
 //! Every op here is a plain differentiable candle op or the kernel op: candle-nn's fused
@@ -470,7 +470,7 @@ pub fn parse_dtype(s: &str) -> anyhow::Result<TensorDtype> {
     }
 }
 
-/// Writes the RVNE v2 bytes of a head: metadata keys and tensor names as MODEL.md.
+/// Writes the RVNE v2 bytes of a head: metadata keys and tensor names as `docs/rvne.md` gives them.
 /// Matrices use `dtype`; norms, biases and input/calibration stats stay f32.
 pub fn export_rvne_v2(
     cfg: &HeadConfig,
@@ -542,7 +542,7 @@ pub fn export_rvne_v2(
             b.meta_u32(&format!("train.event_min_frames.{event}"), u(frames));
         }
     }
-    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
+    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e}");
     b.add_tensor(
         "input.mean",
         TensorDtype::F32,
@@ -590,11 +590,21 @@ pub struct LoadedHead {
     pub meta: ExportMeta,
 }
 
+/// Why bytes are not an RVNE v2 model, in words (a v1 file is the seed's format: `inspect`
+/// reads it, the trained-head commands need v2).
+fn not_v2(e: aether_rvne::RvneError) -> anyhow::Error {
+    match e {
+        aether_rvne::RvneError::WrongVersion(1) => anyhow::anyhow!(
+            "an RVNE v1 file (the seed's format): this command needs an RVNE v2 model, as `aether train` writes"
+        ),
+        e => anyhow::anyhow!("not a valid RVNE v2 model: {e}"),
+    }
+}
+
 /// Reads an RVNE v2 head written by [`export_rvne_v2`] (or any file with the same names).
 pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
     use aether_rvne::v2::RvneV2View;
-    let view =
-        RvneV2View::parse(bytes).map_err(|e| anyhow::anyhow!("not an RVNE v2 model: {e:?}"))?;
+    let view = RvneV2View::parse(bytes).map_err(not_v2)?;
     let u = |k: &str| -> anyhow::Result<usize> {
         view.meta_u32(k)
             .map(|v| v as usize)
@@ -639,7 +649,7 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
     for (name, shape) in cfg.param_shapes() {
         let t = view
             .require_tensor(&name, &shape)
-            .map_err(|e| anyhow::anyhow!("tensor {name}: {e:?}"))?;
+            .map_err(|e| anyhow::anyhow!("tensor {name}: {e}"))?;
         params.insert(name, t.to_f32_vec());
     }
     let vec_of = |name: &str| -> Option<Vec<f32>> {
@@ -661,7 +671,11 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         feature_set: view.meta_u32("feature_set").unwrap_or(1) as u16,
         frame_rate_hz: view.meta_f32("frame_rate_hz").unwrap_or(0.0),
         window_len: u("window_len")?,
-        hop: view.meta_u32("hop").map(|h| h as usize).unwrap_or(1),
+        hop: match view.meta_u32("hop") {
+            Some(0) => bail!("model metadata: hop is 0 (a decision needs at least one new frame)"),
+            Some(h) => h as usize,
+            None => 1,
+        },
         window_labels: {
             let events: Vec<String> = view
                 .meta_str_array("train.event_classes")
@@ -714,8 +728,7 @@ impl LoadedHead {
 /// features than the head reads (set 3 stats for a set-1 head) is cut to its prefix.
 pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
     use aether_rvne::v2::{MetaValue, RvneV2View};
-    let view =
-        RvneV2View::parse(bytes).map_err(|e| anyhow::anyhow!("not an RVNE v2 model: {e:?}"))?;
+    let view = RvneV2View::parse(bytes).map_err(not_v2)?;
     let input_dim = view
         .meta_u32("input_dim")
         .context("model metadata lacks input_dim")? as usize;
@@ -752,7 +765,7 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
             MetaValue::StrArray(a) => b.meta_str_array(e.key, &a.collect::<Vec<_>>()),
         };
     }
-    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e:?}");
+    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e}");
     for t in view.tensors() {
         if t.name() == "calib.mean" || t.name() == "calib.std" {
             continue;

@@ -497,7 +497,7 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
 /// Copies every parameter but `head.*` from an RVNE v2 file into `net` (shapes must match).
 pub fn load_encoder(net: &HeadNet, path: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let src = crate::model::load_rvne_v2(&bytes)?;
+    let src = crate::model::load_rvne_v2(&bytes).with_context(|| path.display().to_string())?;
     for (name, var) in &net.params {
         if name.starts_with("head.") {
             continue;
@@ -611,7 +611,8 @@ fn prepare_inner(
         bail!("training needs at least two classes, found {classes:?} (labels come from the recording, a sibling segments file or --labels)");
     }
     let idle_name = match &opts.idle_class {
-        Some(c) => Some(c.clone()),
+        Some(c) if classes.contains(c) => Some(c.clone()),
+        Some(c) => bail!("idle class {c:?} is not one of the classes {classes:?}"),
         None => default_idle_class(&classes).map(|i| classes[i].clone()),
     };
     if let Some(idle) = &idle_name {

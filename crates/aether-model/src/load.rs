@@ -105,7 +105,7 @@ impl TemporalHead {
         })
     }
 
-    /// A v2 file with the tensor names and metadata of notes/MODEL.md.
+    /// A v2 file with the tensor names and metadata of `docs/rvne.md` ("Naming convention for the temporal head").
     pub fn from_v2(view: &RvneV2View<'_>) -> Result<Self> {
         let spec = spec_from_meta(view)?;
         spec.validate()?;

@@ -266,7 +266,7 @@ impl HeadParams {
             .sum()
     }
 
-    /// Encodes a v2 file: the metadata keys and tensor names of notes/MODEL.md. Matrices
+    /// Encodes a v2 file: the metadata keys and tensor names of `docs/rvne.md`. Matrices
     /// (rank 2) are stored as `dtype`; norms, biases and input statistics always as f32.
     /// Errors if a tensor's length contradicts the spec, or a value cannot be stored as `dtype`.
     pub fn to_rvne_v2(&self, dtype: TensorDtype) -> Result<Vec<u8>> {

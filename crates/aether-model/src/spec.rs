@@ -20,7 +20,7 @@ pub enum Architecture {
     /// RVNE v1 (the seed's blob): width = `input_dim`, attention layers with residuals only,
     /// no norms, biases, FFN or input projection; mean pooling; classifier (docs/rvne.md).
     SeedV1,
-    /// RVNE v2: the pre-norm transformer of notes/MODEL.md.
+    /// RVNE v2: the pre-norm transformer of the crate README ("The model").
     PreNorm,
 }
 

@@ -1,4 +1,4 @@
-//! The forward pass against an independent f64 restatement of notes/MODEL.md and docs/rvne.md.
+//! The forward pass against an independent f64 restatement of the crate README ("The model") and docs/rvne.md.
 
 mod common;
 

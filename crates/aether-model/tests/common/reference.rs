@@ -1,4 +1,4 @@
-//! An independent f64 restatement of the v2 forward pass (notes/MODEL.md), written from the
+//! An independent f64 restatement of the v2 forward pass (the crate README, "The model"), written from the
 //! spec and `HeadParams` only: no code shared with the crate except the kernel's f64 sparse
 //! attention reference (`aether_kernel::reference`).
 #![allow(dead_code)]

@@ -7,6 +7,7 @@
 # Usage: scripts/sim-activity.sh [WINDOW] [DIR] [TRAIN OPTIONS...]
 # DIR keeps the recordings: a second run on DIR reuses them (delete DIR/train to regenerate).
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
+# THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +45,5 @@ calibrate=()
 for a in "$@"; do [ "$a" = --reference ] && calibrate=(--calibrate-sessions); done
 "$aether" train --data train --split-by session --window "$window" --hop "${HOP:-8}" \
     --idle-class empty --out "sim-w$window.rvne" "$@"
-"$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty "${calibrate[@]}"
+"$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty --threads "${THREADS:-1}" \
+    "${calibrate[@]}"

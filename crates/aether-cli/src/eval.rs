@@ -35,6 +35,9 @@ pub struct Args {
     /// Confusion matrix PNG to write.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Threads to score on (batches of windows spread over them; the scores do not change).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     #[arg(long)]
     json: bool,
 }
@@ -101,7 +104,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let head = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
+    anyhow::ensure!(args.threads > 0, "--threads must be positive");
     let mut scorer = Scorer::from_loaded(&head)?;
+    scorer.threads = args.threads;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let streams = args.data_args.load(&args.data)?;
     let mut left_out = Vec::new();

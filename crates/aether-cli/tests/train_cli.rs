@@ -117,6 +117,23 @@ fn train_eval_calibrate_run_on_espectre() {
     assert_eq!(total, r["windows"].as_u64().unwrap());
     assert!(png.is_file());
     assert_eq!(r["mode"], "zero_shot");
+    // Scoring on several threads spreads the same batches: the same report.
+    let threaded: serde_json::Value = serde_json::from_slice(
+        &aether_ok(&[
+            "eval",
+            "--model",
+            &m,
+            "--data",
+            &base2,
+            &moving2,
+            "--json",
+            "--threads",
+            "3",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(threaded, r);
 
     // Calibrate from the first seconds of an empty-room capture; eval then reports both.
     let cal = tmp.join("cal.rvne").display().to_string();

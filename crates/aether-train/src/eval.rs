@@ -12,7 +12,8 @@ use crate::metrics::{
 };
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
-    apply_reference, assign_sessions, normalise, predict, train, Prepared, SplitBy, TrainOptions,
+    apply_reference, assign_sessions, normalise, predict_threaded, train, Prepared, SplitBy,
+    TrainOptions,
 };
 
 /// Seconds of empty-room frames a node reference needs.
@@ -33,6 +34,8 @@ pub struct Scorer {
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
     /// Training empty-room stats, to fold raw node references.
     pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
+    /// Threads the windows' batches are spread over (the scores do not depend on it).
+    pub threads: usize,
 }
 
 impl Scorer {
@@ -49,6 +52,7 @@ impl Scorer {
             frame_rate_hz: h.meta.frame_rate_hz,
             calib: h.meta.calib.clone(),
             idle_ref: h.meta.idle_ref.clone(),
+            threads: 1,
         })
     }
 
@@ -111,7 +115,7 @@ impl Scorer {
         if windows.is_empty() {
             bail!("no labelled windows of {} frames in the data", self.window);
         }
-        let probs = predict(&self.net, &inputs, &windows, self.window, 128)?;
+        let probs = predict_threaded(&self.net, &inputs, &windows, self.window, 128, self.threads)?;
         let decisions: Vec<Decision> = windows
             .iter()
             .zip(&probs)
@@ -242,6 +246,7 @@ fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<S
         frame_rate_hz: t.frame_rate_hz,
         calib: None,
         idle_ref: t.prep.idle_ref.clone(),
+        threads: opts.threads,
     })
 }
 

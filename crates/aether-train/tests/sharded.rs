@@ -74,3 +74,38 @@ fn shards_on_threads_give_the_batch_gradient() {
         assert_eq!(again.loss.to_bits(), many.loss.to_bits());
     }
 }
+
+/// Prediction spreads whole batches over threads: every window's probabilities are those of
+/// one thread, bit for bit (`aether eval --threads`, validation during training).
+#[test]
+fn prediction_on_threads_equals_one_thread() {
+    use aether_train::data::Window;
+    use aether_train::train::predict_threaded;
+    let (dims, classes, frames, len) = (16, 3, 200, 32);
+    let net = HeadNet::new(
+        HeadConfig::motion(dims, classes),
+        AttnBackend::Sparse,
+        5,
+        DType::F32,
+    )
+    .unwrap();
+    let mut rng = Rng::new(3);
+    let inputs = vec![(0..frames * dims)
+        .map(|_| rng.normal() as f32)
+        .collect::<Vec<f32>>()];
+    let windows: Vec<Window> = (0..=frames - len)
+        .step_by(8)
+        .map(|start| Window {
+            stream: 0,
+            start,
+            label: "x".into(),
+        })
+        .collect();
+    assert_eq!(windows.len(), 22);
+    let one = predict_threaded(&net, &inputs, &windows, len, 4, 1).unwrap();
+    assert_eq!(one.len(), windows.len());
+    for threads in [2, 3, 6, 50] {
+        let many = predict_threaded(&net, &inputs, &windows, len, 4, threads).unwrap();
+        assert_eq!(many, one, "{threads} threads");
+    }
+}

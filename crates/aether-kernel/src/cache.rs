@@ -17,9 +17,8 @@ use crate::config::{AttnShape, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::{dispatch, Isa, WithIsa};
 use crate::sparse::{check_finite, SparseAttention};
-use crate::tensor::{checked_len, Tensor3};
+use crate::tensor::{checked_len, try_filled, Tensor3};
 use crate::KernelError;
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// Storage element of a cache: `f32`, or `half::f16` for half the memory.
@@ -99,7 +98,55 @@ impl KvCache<f32> {
     }
 }
 
+/// Element counts of a cache's buffers (one definition for `try_new` and `heap_bytes`).
+struct CacheSizes {
+    /// Keys (and values): `capacity * kv_heads * dim`.
+    n: usize,
+    /// Landmark means (each of keys and values): one row per complete block.
+    lm: usize,
+    /// One row, `kv_heads * dim` (the partial block sums).
+    row: usize,
+}
+
+impl CacheSizes {
+    fn of(
+        capacity: usize,
+        kv_heads: usize,
+        dim: usize,
+        block_size: usize,
+    ) -> Result<Self, KernelError> {
+        Ok(Self {
+            n: checked_len(capacity, kv_heads, dim)?,
+            lm: checked_len(capacity / block_size.max(1), kv_heads, dim)?,
+            row: checked_len(1, kv_heads, dim)?,
+        })
+    }
+}
+
+/// `a * size + b * size + ...` in bytes, or `SizeOverflow`.
+fn bytes_of(parts: &[(usize, usize)]) -> Result<usize, KernelError> {
+    parts.iter().try_fold(0usize, |acc, &(n, size)| {
+        n.checked_mul(size)
+            .and_then(|b| acc.checked_add(b))
+            .ok_or(KernelError::SizeOverflow)
+    })
+}
+
 impl<E: KvElem> KvCache<E> {
+    /// Heap bytes [`try_new`](Self::try_new) allocates for these arguments (the buffers'
+    /// contents, not the allocator's bookkeeping), without allocating: for firmware that sizes
+    /// a heap region before it builds anything.
+    pub fn heap_bytes(
+        capacity: usize,
+        kv_heads: usize,
+        dim: usize,
+        block_size: usize,
+    ) -> Result<usize, KernelError> {
+        let CacheSizes { n, lm, row } = CacheSizes::of(capacity, kv_heads, dim, block_size)?;
+        let e = core::mem::size_of::<E>();
+        bytes_of(&[(n, e), (n, e), (lm, 4), (lm, 4), (row, 4), (row, 4)])
+    }
+
     pub fn try_new(
         capacity: usize,
         kv_heads: usize,
@@ -120,12 +167,10 @@ impl<E: KvElem> KvCache<E> {
                 ));
             }
         }
-        let n = checked_len(capacity, kv_heads, dim)?;
-        let row = kv_heads * dim;
-        let lm = checked_len(capacity / block_size, kv_heads, dim)?;
+        let CacheSizes { n, lm, row } = CacheSizes::of(capacity, kv_heads, dim, block_size)?;
         Ok(Self {
-            keys: vec![E::default(); n],
-            values: vec![E::default(); n],
+            keys: try_filled(n, E::default())?,
+            values: try_filled(n, E::default())?,
             capacity,
             kv_heads,
             dim,
@@ -134,10 +179,10 @@ impl<E: KvElem> KvCache<E> {
             len: 0,
             head: 0,
             appended: 0,
-            lm_k: vec![0.0; lm],
-            lm_v: vec![0.0; lm],
-            part_k: vec![0.0; row],
-            part_v: vec![0.0; row],
+            lm_k: try_filled(lm, 0.0)?,
+            lm_v: try_filled(lm, 0.0)?,
+            part_k: try_filled(row, 0.0)?,
+            part_v: try_filled(row, 0.0)?,
         })
     }
 
@@ -332,12 +377,30 @@ pub struct DecodeScratch {
     kv_row: usize,
 }
 
-impl DecodeScratch {
-    pub fn new(
+/// Element counts of a decode scratch's buffers (one definition for `new`, `new_for` and
+/// `heap_bytes`).
+struct ScratchSizes {
+    /// Most candidates of one step (tokens + landmark blocks).
+    max_c: usize,
+    /// Weights of every query head plus their inverse sums: `(max_c + 1) * q_heads`.
+    probs: usize,
+    /// Sliding-mode landmark means (each of keys and values).
+    lm: usize,
+    /// f16 caches: converted candidate rows (each of keys and values); 0 for f32.
+    gather: usize,
+    kv_row: usize,
+}
+
+impl ScratchSizes {
+    /// `capacity`: the cache's, when known (the window part never exceeds it); otherwise
+    /// absurd windows are clamped to 2^20 keys and `decode_step` checks each step's pattern.
+    fn of(
         cfg: &SparseConfig,
         q_heads: usize,
         kv_heads: usize,
         dim: usize,
+        capacity: Option<usize>,
+        f16: bool,
     ) -> Result<Self, KernelError> {
         AttnShape {
             seq: 1,
@@ -352,35 +415,75 @@ impl DecodeScratch {
         } else {
             cfg.window.saturating_mul(2).saturating_add(1)
         };
-        // Decode never sees more than `capacity` tokens, but the window bound is what matters
-        // here; clamp absurd windows so the scratch stays bounded (the pattern cannot exceed
-        // the cache length, checked per step).
-        let span = span.min(1 << 20);
-        let tokens = span + cfg.global_tokens.len() + 2 * bits;
+        let span = span.min(capacity.unwrap_or(1 << 20));
+        let overflow = KernelError::SizeOverflow;
+        let tokens = span
+            .checked_add(cfg.global_tokens.len())
+            .and_then(|x| x.checked_add(2 * bits))
+            .ok_or(overflow)?;
         let blocks = 2 + 2 * bits;
-        let kv_row = kv_heads * dim;
-        let max_c = tokens + blocks;
+        let kv_row = checked_len(1, kv_heads, dim)?;
+        let max_c = tokens.checked_add(blocks).ok_or(overflow)?;
         Ok(Self {
-            pattern: QueryPattern::with_capacity(cfg),
-            // + 1: each head's inverse softmax sum follows the weights (see `exp_weights`).
-            probs: vec![0.0; (max_c + 1) * q_heads],
-            offs: vec![0; max_c],
-            lm_k: vec![0.0; blocks * kv_row],
-            lm_v: vec![0.0; blocks * kv_row],
-            gk: Vec::new(),
-            gv: Vec::new(),
-            q_heads,
+            max_c,
+            probs: checked_len(max_c + 1, q_heads, 1)?,
+            lm: checked_len(blocks, kv_row, 1)?,
+            gather: if f16 {
+                checked_len(tokens, kv_row, 1)?
+            } else {
+                0
+            },
             kv_row,
         })
     }
 
-    /// Reserves the f16 gather buffers (done by `new_for` automatically for f16 caches).
-    fn ensure_gather(&mut self, tokens: usize) {
-        let n = tokens * self.kv_row;
-        if self.gk.len() < n {
-            self.gk.resize(n, 0.0);
-            self.gv.resize(n, 0.0);
-        }
+    fn bytes(&self) -> Result<usize, KernelError> {
+        let u = core::mem::size_of::<usize>();
+        bytes_of(&[
+            (self.probs, 4),
+            (self.max_c, u),
+            (self.lm, 4),
+            (self.lm, 4),
+            (self.gather, 4),
+            (self.gather, 4),
+        ])
+    }
+}
+
+impl DecodeScratch {
+    /// Scratch for decoding with `cfg` and these head counts, for any cache (windows wider
+    /// than 2^20 keys are sized for 2^20; prefer [`new_for`](Self::new_for), which sizes for
+    /// the cache and also covers f16 storage).
+    pub fn new(
+        cfg: &SparseConfig,
+        q_heads: usize,
+        kv_heads: usize,
+        dim: usize,
+    ) -> Result<Self, KernelError> {
+        Self::with_sizes(
+            cfg,
+            q_heads,
+            ScratchSizes::of(cfg, q_heads, kv_heads, dim, None, false)?,
+        )
+    }
+
+    fn with_sizes(
+        cfg: &SparseConfig,
+        q_heads: usize,
+        z: ScratchSizes,
+    ) -> Result<Self, KernelError> {
+        Ok(Self {
+            pattern: QueryPattern::with_capacity(cfg),
+            // + 1: each head's inverse softmax sum follows the weights (see `exp_weights`).
+            probs: try_filled(z.probs, 0.0)?,
+            offs: try_filled(z.max_c, 0)?,
+            lm_k: try_filled(z.lm, 0.0)?,
+            lm_v: try_filled(z.lm, 0.0)?,
+            gk: try_filled(z.gather, 0.0)?,
+            gv: try_filled(z.gather, 0.0)?,
+            q_heads,
+            kv_row: z.kv_row,
+        })
     }
 
     /// Scratch for decoding against `cache` with no allocation in any later step.
@@ -389,18 +492,36 @@ impl DecodeScratch {
         q_heads: usize,
         cache: &KvCache<E>,
     ) -> Result<Self, KernelError> {
-        let mut s = Self::new(cfg, q_heads, cache.kv_heads, cache.dim)?;
-        if E::as_f32(&cache.keys[..0]).is_none() {
-            let span = if cfg.causal {
-                cfg.window.saturating_add(1)
-            } else {
-                cfg.window.saturating_mul(2).saturating_add(1)
-            };
-            let tokens =
-                span.min(cache.capacity) + cfg.global_tokens.len() + 2 * usize::BITS as usize;
-            s.ensure_gather(tokens);
-        }
-        Ok(s)
+        let f16 = E::as_f32(&cache.keys[..0]).is_none();
+        let z = ScratchSizes::of(
+            cfg,
+            q_heads,
+            cache.kv_heads,
+            cache.dim,
+            Some(cache.capacity),
+            f16,
+        )?;
+        Self::with_sizes(cfg, q_heads, z)
+    }
+
+    /// Heap bytes [`new_for`](Self::new_for) allocates for a cache of `capacity` tokens of
+    /// element `E` (the buffers' contents and the pattern's lists, not the allocator's
+    /// bookkeeping), without allocating.
+    pub fn heap_bytes<E: KvElem>(
+        cfg: &SparseConfig,
+        q_heads: usize,
+        kv_heads: usize,
+        dim: usize,
+        capacity: usize,
+    ) -> Result<usize, KernelError> {
+        let f16 = E::as_f32(&[]).is_none();
+        let z = ScratchSizes::of(cfg, q_heads, kv_heads, dim, Some(capacity), f16)?;
+        let bits = usize::BITS as usize;
+        let u = core::mem::size_of::<usize>();
+        let pattern = bytes_of(&[(cfg.global_tokens.len() + 2 * bits, u), (2 + 2 * bits, u)])?;
+        z.bytes()?
+            .checked_add(pattern)
+            .ok_or(KernelError::SizeOverflow)
     }
 }
 
@@ -648,6 +769,14 @@ impl SparseAttention {
             ..
         } = scratch;
         pattern.build(cfg, n, n - 1);
+        let candidates = pattern.tokens() + pattern.blocks.len();
+        if candidates > offs.len() || (candidates + 1).saturating_mul(q_heads) > probs.len() {
+            return Err(KernelError::CacheMismatch {
+                what: "decode scratch candidates (build it with DecodeScratch::new_for for this attention and cache)",
+                cache: candidates,
+                call: offs.len(),
+            });
+        }
         let sliding = matches!(cache.mode, CacheMode::Sliding { .. });
         let isa = self.isa();
         if sliding && cfg.landmarks {

@@ -2,7 +2,6 @@
 
 use crate::KernelError;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// Row-major `[seq][heads][dim]`; element `(t, h, d)` is at `(t * heads + h) * dim + d`.
@@ -24,7 +23,7 @@ impl Tensor3 {
     pub fn try_zeros(seq: usize, heads: usize, dim: usize) -> Result<Self, KernelError> {
         let n = checked_len(seq, heads, dim)?;
         Ok(Self {
-            data: vec![0.0; n],
+            data: try_filled(n, 0.0)?,
             seq,
             heads,
             dim,
@@ -79,6 +78,16 @@ impl Tensor3 {
     pub fn shape(&self) -> (usize, usize, usize) {
         (self.seq, self.heads, self.dim)
     }
+}
+
+/// `n` copies of `x`, or `SizeOverflow` when the allocator cannot provide them (instead of the
+/// panic or abort of `vec![x; n]`): sizes may come from files and callers.
+pub(crate) fn try_filled<T: Clone>(n: usize, x: T) -> Result<Vec<T>, KernelError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| KernelError::SizeOverflow)?;
+    v.resize(n, x);
+    Ok(v)
 }
 
 pub(crate) fn checked_len(seq: usize, heads: usize, dim: usize) -> Result<usize, KernelError> {

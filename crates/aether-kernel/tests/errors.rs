@@ -386,3 +386,74 @@ fn a_bad_query_is_found_in_tiles_and_in_the_tail_rows() {
         }
     }
 }
+
+/// Sizes from files or callers that no allocator can provide, and a decode scratch built for
+/// another attention, are errors, not panics or aborts.
+#[test]
+fn oversized_and_mismatched_decode_inputs_are_errors() {
+    use aether_kernel::CacheMode;
+    assert_eq!(
+        KvCache::<f32>::try_new(1 << 61, 1, 1, 16, CacheMode::Growing).err(),
+        Some(KernelError::SizeOverflow)
+    );
+    assert_eq!(
+        KvCache::<f32>::try_new(0, usize::MAX, 2, 16, CacheMode::Growing).err(),
+        Some(KernelError::SizeOverflow)
+    );
+    let cfg = SparseConfig::upstream(4, 16);
+    assert_eq!(
+        DecodeScratch::new(&cfg, 1 << 50, 1, 1).err(),
+        Some(KernelError::SizeOverflow)
+    );
+    assert_eq!(
+        DecodeScratch::heap_bytes::<f32>(&cfg, 1 << 62, 1 << 10, 1, 10).err(),
+        Some(KernelError::SizeOverflow)
+    );
+
+    // Scratch for a window of 4, attention with a window of 1000: an error at the step.
+    let small = SparseAttention::new(cfg.clone()).unwrap();
+    let wide = SparseAttention::new(SparseConfig::upstream(1000, 16)).unwrap();
+    let mut cache = wide.make_cache::<f32>(600, 1, 4, false).unwrap();
+    let mut scratch = DecodeScratch::new_for(small.config(), 2, &cache).unwrap();
+    let row = [0.1f32; 4];
+    for _ in 0..600 {
+        cache.append(&row, &row).unwrap();
+    }
+    let mut out = [0.0f32; 8];
+    let err = wide
+        .decode_step(&[0.1; 8], &cache, &mut out, &mut scratch)
+        .unwrap_err();
+    assert!(matches!(err, KernelError::CacheMismatch { .. }), "{err:?}");
+    // Built for this attention and cache, the same step works.
+    let mut scratch = DecodeScratch::new_for(wide.config(), 2, &cache).unwrap();
+    wide.decode_step(&[0.1; 8], &cache, &mut out, &mut scratch)
+        .unwrap();
+}
+
+/// A window wider than 2^20 keys: `DecodeScratch::new` (which knows no cache) is sized for
+/// 2^20 and a longer step is an error; `new_for` sizes for the cache and the step works.
+#[test]
+fn decode_windows_beyond_the_scratch_bound_are_errors_not_panics() {
+    let cfg = SparseConfig {
+        log_stride: false,
+        landmarks: false,
+        ..SparseConfig::upstream(1 << 21, 16)
+    };
+    let attn = SparseAttention::new(cfg).unwrap();
+    let n = (1 << 20) + 400;
+    let mut cache = attn.make_cache::<f32>(n, 1, 1, false).unwrap();
+    for i in 0..n {
+        let x = [(i % 7) as f32 * 0.01];
+        cache.append(&x, &x).unwrap();
+    }
+    let mut out = [0.0f32];
+    let mut bounded = DecodeScratch::new(attn.config(), 1, 1, 1).unwrap();
+    let err = attn
+        .decode_step(&[0.1], &cache, &mut out, &mut bounded)
+        .unwrap_err();
+    assert!(matches!(err, KernelError::CacheMismatch { .. }), "{err:?}");
+    let mut sized = DecodeScratch::new_for(attn.config(), 1, &cache).unwrap();
+    attn.decode_step(&[0.1], &cache, &mut out, &mut sized)
+        .unwrap();
+    assert!(out[0].is_finite());
+}

@@ -6,28 +6,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+/// Bytes requested while counting (allocations, plus growth by reallocation).
+static BYTES: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     // Only the measuring thread counts: the test harness allocates on its own threads.
     static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-fn note_alloc() {
+fn note_alloc(bytes: usize) {
     if COUNTING.with(|c| c.get()) {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note_alloc();
+        note_alloc(l.size());
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        note_alloc();
+        note_alloc(n.saturating_sub(l.size()));
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -35,8 +38,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counters are shared: tests that count take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn my_turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn decode_and_reused_forward_do_not_allocate() {
+    let _turn = my_turn();
     COUNTING.with(|c| c.set(true));
     let cfg = SparseConfig {
         global_tokens: vec![0, 2],
@@ -109,4 +120,51 @@ fn decode_and_reused_forward_do_not_allocate() {
         backward(&mut scratch);
     }
     assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+}
+
+/// `KvCache::heap_bytes` and `DecodeScratch::heap_bytes` are exactly what construction
+/// allocates (firmware sizes its heap region from them before building anything).
+#[test]
+fn heap_bytes_is_what_construction_allocates() {
+    let _turn = my_turn();
+    use aether_kernel::{CacheMode, KvCache, KvElem};
+    fn check<E: KvElem>(cfg: &SparseConfig, qh: usize, kvh: usize, d: usize, cap: usize) {
+        let before = BYTES.load(Ordering::Relaxed);
+        let cache = KvCache::<E>::try_new(cap, kvh, d, cfg.block_size, CacheMode::Growing).unwrap();
+        let mid = BYTES.load(Ordering::Relaxed);
+        let scratch = DecodeScratch::new_for(cfg, qh, &cache).unwrap();
+        let after = BYTES.load(Ordering::Relaxed);
+        let what = format!(
+            "{} q{qh}/kv{kvh} d{d} cap {cap} window {}",
+            E::NAME,
+            cfg.window
+        );
+        assert_eq!(
+            mid - before,
+            KvCache::<E>::heap_bytes(cap, kvh, d, cfg.block_size).unwrap(),
+            "cache {what}"
+        );
+        assert_eq!(
+            after - mid,
+            DecodeScratch::heap_bytes::<E>(cfg, qh, kvh, d, cap).unwrap(),
+            "scratch {what}"
+        );
+        drop((cache, scratch));
+    }
+    COUNTING.with(|c| c.set(true));
+    for (window, block, globals) in [
+        (16, 32, vec![0]),
+        (65536, 16, vec![0, 5, 1023]),
+        (0, 1, vec![]),
+    ] {
+        let cfg = SparseConfig {
+            global_tokens: globals,
+            ..SparseConfig::upstream(window, block)
+        };
+        for (qh, kvh, d, cap) in [(4, 1, 32, 600), (8, 8, 8, 1), (2, 2, 64, 5000)] {
+            check::<f32>(&cfg, qh, kvh, d, cap);
+            check::<half::f16>(&cfg, qh, kvh, d, cap);
+        }
+    }
+    COUNTING.with(|c| c.set(false));
 }

@@ -268,7 +268,9 @@ impl<'a> CompressedCsiRepr<'a> {
     pub fn buffer_len(&self) -> usize {
         COMPRESSED_HEADER_LEN + self.rle.len()
     }
-    /// Write into a buffer of `buffer_len()` bytes.
+    /// Write into a buffer of `buffer_len()` bytes. `rle` must fit the 16-bit length field
+    /// (every parsed packet's does; [`AnyPacket::emit`](crate::AnyPacket::emit) checks it and
+    /// returns `None` otherwise).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut CompressedCsiPacket<T>) {
         packet.set_magic(MAGIC_VALUE);
         packet.set_node_id(self.node_id);

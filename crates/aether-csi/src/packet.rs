@@ -70,8 +70,13 @@ impl AnyPacket<'_> {
 
     /// Writes the packet's canonical bytes (every byte, CRC included) into the first
     /// [`AnyPacket::buffer_len`] bytes of `buf`; `parse_any` reads them back as the same type.
-    /// Returns the length written, or `None` (nothing written) when `buf` is too short.
+    /// Returns the length written, or `None` (nothing written) when `buf` is too short or the
+    /// packet cannot be encoded (a hand-built compressed frame whose RLE payload exceeds the
+    /// 16-bit length field).
     pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
+        if let AnyPacket::CompressedCsi(r) = self {
+            u16::try_from(r.rle.len()).ok()?;
+        }
         let n = self.buffer_len();
         let b = buf.get_mut(..n)?;
         match self {

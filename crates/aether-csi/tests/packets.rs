@@ -374,3 +374,19 @@ fn any_packet_emits_its_own_bytes_back() {
         );
     }
 }
+
+/// A hand-built compressed frame whose RLE payload exceeds the 16-bit length field cannot be
+/// encoded: `AnyPacket::emit` says so with `None` and writes nothing (it used to panic).
+#[test]
+fn any_packet_refuses_a_payload_its_length_field_cannot_hold() {
+    let rle = vec![0u8; 70_000];
+    let p = AnyPacket::CompressedCsi(CompressedCsiRepr {
+        node_id: 1,
+        channel: 6,
+        original_len: 128,
+        rle: &rle,
+    });
+    let mut buf = vec![0xAAu8; p.buffer_len()];
+    assert_eq!(p.emit(&mut buf), None);
+    assert!(buf.iter().all(|&b| b == 0xAA), "nothing written");
+}

@@ -13,7 +13,7 @@
 //! Neither mode allocates or does O(T) work per step.
 
 use crate::attend::{candidate_offsets, exp_weights, weighted_values, KvRows};
-use crate::config::{AttnShape, SparseConfig};
+use crate::config::{AttnShape, PatternExtent, SparseConfig};
 use crate::pattern::{block_range, QueryPattern};
 use crate::simd::{dispatch, Isa, WithIsa};
 use crate::sparse::{check_finite, SparseAttention};
@@ -395,7 +395,7 @@ impl ScratchSizes {
     /// `capacity`: the cache's, when known (the window part never exceeds it); otherwise
     /// absurd windows are clamped to 2^20 keys and `decode_step` checks each step's pattern.
     fn of(
-        cfg: &SparseConfig,
+        cfg: PatternExtent,
         q_heads: usize,
         kv_heads: usize,
         dim: usize,
@@ -418,7 +418,7 @@ impl ScratchSizes {
         let span = span.min(capacity.unwrap_or(1 << 20));
         let overflow = KernelError::SizeOverflow;
         let tokens = span
-            .checked_add(cfg.global_tokens.len())
+            .checked_add(cfg.globals)
             .and_then(|x| x.checked_add(2 * bits))
             .ok_or(overflow)?;
         let blocks = 2 + 2 * bits;
@@ -463,7 +463,7 @@ impl DecodeScratch {
         Self::with_sizes(
             cfg,
             q_heads,
-            ScratchSizes::of(cfg, q_heads, kv_heads, dim, None, false)?,
+            ScratchSizes::of(cfg.extent(), q_heads, kv_heads, dim, None, false)?,
         )
     }
 
@@ -494,7 +494,7 @@ impl DecodeScratch {
     ) -> Result<Self, KernelError> {
         let f16 = E::as_f32(&cache.keys[..0]).is_none();
         let z = ScratchSizes::of(
-            cfg,
+            cfg.extent(),
             q_heads,
             cache.kv_heads,
             cache.dim,
@@ -504,11 +504,11 @@ impl DecodeScratch {
         Self::with_sizes(cfg, q_heads, z)
     }
 
-    /// Heap bytes [`new_for`](Self::new_for) allocates for a cache of `capacity` tokens of
-    /// element `E` (the buffers' contents and the pattern's lists, not the allocator's
-    /// bookkeeping), without allocating.
+    /// Heap bytes [`new_for`](Self::new_for) allocates for a pattern of this extent
+    /// (`cfg.extent()`) and a cache of `capacity` tokens of element `E` (the buffers' contents
+    /// and the pattern's lists, not the allocator's bookkeeping), without allocating.
     pub fn heap_bytes<E: KvElem>(
-        cfg: &SparseConfig,
+        cfg: PatternExtent,
         q_heads: usize,
         kv_heads: usize,
         dim: usize,
@@ -518,7 +518,11 @@ impl DecodeScratch {
         let z = ScratchSizes::of(cfg, q_heads, kv_heads, dim, Some(capacity), f16)?;
         let bits = usize::BITS as usize;
         let u = core::mem::size_of::<usize>();
-        let pattern = bytes_of(&[(cfg.global_tokens.len() + 2 * bits, u), (2 + 2 * bits, u)])?;
+        let extra = cfg
+            .globals
+            .checked_add(2 * bits)
+            .ok_or(KernelError::SizeOverflow)?;
+        let pattern = bytes_of(&[(extra, u), (2 + 2 * bits, u)])?;
         z.bytes()?
             .checked_add(pattern)
             .ok_or(KernelError::SizeOverflow)

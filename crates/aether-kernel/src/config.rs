@@ -27,6 +27,29 @@ pub struct SparseConfig {
     pub landmark_exclude_window: bool,
 }
 
+/// What a pattern's per-query candidate count depends on, without the global token list: for
+/// sizing memory before anything is allocated ([`DecodeScratch::heap_bytes`](crate::DecodeScratch::heap_bytes)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatternExtent {
+    /// `SparseConfig::window`.
+    pub window: usize,
+    /// `SparseConfig::causal`.
+    pub causal: bool,
+    /// How many global tokens the pattern lists.
+    pub globals: usize,
+}
+
+impl SparseConfig {
+    /// This pattern's [`PatternExtent`].
+    pub fn extent(&self) -> PatternExtent {
+        PatternExtent {
+            window: self.window,
+            causal: self.causal,
+            globals: self.global_tokens.len(),
+        }
+    }
+}
+
 impl Default for SparseConfig {
     /// The upstream default: W=128, B=64, globals [0], causal, log-stride and landmarks on.
     fn default() -> Self {

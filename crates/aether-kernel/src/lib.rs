@@ -43,7 +43,7 @@ mod sparse;
 mod tensor;
 
 pub use cache::{CacheMode, DecodeScratch, KvCache, KvElem};
-pub use config::{AttnShape, SparseConfig};
+pub use config::{AttnShape, PatternExtent, SparseConfig};
 pub use dense::{dense_backward, dense_forward};
 pub use error::KernelError;
 pub use pattern::{block_range, edge_count, QueryPattern};

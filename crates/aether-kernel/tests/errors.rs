@@ -406,7 +406,7 @@ fn oversized_and_mismatched_decode_inputs_are_errors() {
         Some(KernelError::SizeOverflow)
     );
     assert_eq!(
-        DecodeScratch::heap_bytes::<f32>(&cfg, 1 << 62, 1 << 10, 1, 10).err(),
+        DecodeScratch::heap_bytes::<f32>(cfg.extent(), 1 << 62, 1 << 10, 1, 10).err(),
         Some(KernelError::SizeOverflow)
     );
 

@@ -146,7 +146,7 @@ fn heap_bytes_is_what_construction_allocates() {
         );
         assert_eq!(
             after - mid,
-            DecodeScratch::heap_bytes::<E>(cfg, qh, kvh, d, cap).unwrap(),
+            DecodeScratch::heap_bytes::<E>(cfg.extent(), qh, kvh, d, cap).unwrap(),
             "scratch {what}"
         );
         drop((cache, scratch));

@@ -35,7 +35,7 @@ mod spec;
 pub use error::{ModelError, Result, TensorId};
 pub use head::{Backend, HeadScratch, TemporalHead};
 pub use params::{HeadParams, LayerParams, NamedTensor};
-pub use session::{KvStorage, Session, WindowMode};
+pub use session::{KvStorage, Session, SessionShape, WindowMode};
 pub use spec::{Architecture, HeadSpec, OutputKind, Pooling, MAX_DIM, MAX_PARAMS, MAX_WINDOW};
 
 pub use seed::{
@@ -43,7 +43,7 @@ pub use seed::{
     TemporalHeadConfig,
 };
 
-pub use aether_kernel::{KvCache, SparseConfig, Tensor3};
+pub use aether_kernel::{KvCache, PatternExtent, SparseConfig, Tensor3};
 pub use aether_rvne::v2::TensorDtype;
 pub use aether_rvne::{
     WeightBlob, WeightBlobHeader, WeightDtype, WEIGHT_BLOB_FOOTER_LEN, WEIGHT_BLOB_HEADER_LEN,

@@ -16,6 +16,50 @@ const fn id(layer: Option<u32>, name: &'static str) -> TensorId {
     TensorId { layer, name }
 }
 
+/// The architecture of a v1 (seed) blob: its header's numbers, the seed's fixed pattern.
+fn v1_spec(view: &WeightBlobView<'_>) -> Result<HeadSpec> {
+    view.check_shape()?;
+    let h = view.header;
+    let i = h.input_dim as usize;
+    let spec = HeadSpec {
+        architecture: Architecture::SeedV1,
+        input_dim: i,
+        d_model: i,
+        n_layers: h.n_layers as usize,
+        q_heads: h.n_q_heads as usize,
+        kv_heads: h.n_kv_heads as usize,
+        head_dim: h.head_dim as usize,
+        d_ff: 0,
+        n_out: h.n_classes as usize,
+        attn: SparseConfig::upstream(32, 16),
+        norm_eps: 1e-5,
+        pooling: Pooling::Mean,
+        output_kind: OutputKind::Classes,
+        class_names: Vec::new(),
+        feature_set: 0,
+        frame_rate_hz: 0.0,
+        window_len: 256,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+impl HeadSpec {
+    /// The validated architecture a model file describes (v1 header or v2 metadata), without
+    /// reading its weights: what firmware needs to size memory before loading. The same
+    /// errors as [`TemporalHead::from_bytes`] for the header and metadata.
+    pub fn of_file(bytes: &[u8]) -> Result<HeadSpec> {
+        match parse_any(bytes)? {
+            RvneFile::V1(v) => v1_spec(&v),
+            RvneFile::V2(v) => {
+                let spec = spec_from_meta(&v)?;
+                spec.validate()?;
+                Ok(spec)
+            }
+        }
+    }
+}
+
 fn attention(spec: &HeadSpec) -> Result<SparseAttention> {
     SparseAttention::new(spec.attn.clone()).map_err(ModelError::Kernel)
 }
@@ -34,29 +78,7 @@ impl TemporalHead {
 
     /// A v1 (seed) blob: docs/rvne.md "Weight order and orientation".
     pub fn from_v1(view: &WeightBlobView<'_>) -> Result<Self> {
-        view.check_shape()?;
-        let h = view.header;
-        let i = h.input_dim as usize;
-        let spec = HeadSpec {
-            architecture: Architecture::SeedV1,
-            input_dim: i,
-            d_model: i,
-            n_layers: h.n_layers as usize,
-            q_heads: h.n_q_heads as usize,
-            kv_heads: h.n_kv_heads as usize,
-            head_dim: h.head_dim as usize,
-            d_ff: 0,
-            n_out: h.n_classes as usize,
-            attn: SparseConfig::upstream(32, 16),
-            norm_eps: 1e-5,
-            pooling: Pooling::Mean,
-            output_kind: OutputKind::Classes,
-            class_names: Vec::new(),
-            feature_set: 0,
-            frame_rate_hz: 0.0,
-            window_len: 256,
-        };
-        spec.validate()?;
+        let spec = v1_spec(view)?;
         // v1 stores [in][out] (y = x W); we hold [out][in] (y = W x).
         let transpose = |m: Option<WeightMatrix<'_>>, tid: TensorId| -> Result<Linear> {
             let m = m.ok_or(ModelError::MissingTensor(tid))?;

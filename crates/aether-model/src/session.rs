@@ -38,9 +38,8 @@
 use crate::error::{ModelError, Result};
 use crate::head::{map_kernel, Backend, TemporalHead};
 use crate::math::{all_finite, dot};
-use crate::spec::{OutputKind, Pooling};
-use aether_kernel::{CacheMode, DecodeScratch, KernelError, KvCache};
-use alloc::vec;
+use crate::spec::{HeadSpec, OutputKind, Pooling};
+use aether_kernel::{CacheMode, DecodeScratch, KernelError, KvCache, PatternExtent};
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 
@@ -196,6 +195,179 @@ pub(crate) fn pinned_prefix(globals: &[usize], len: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// Where a session's frames go: cache capacity (sliding: `len + P`), whether it slides, the
+/// pinned prefix `P`.
+struct Geometry {
+    capacity: usize,
+    sliding: bool,
+    pinned: usize,
+}
+
+/// `pinned`: `P` for this mode's sliding length (ignored when growing).
+fn geometry(causal: bool, pinned: usize, mode: WindowMode) -> Result<Geometry> {
+    if !causal {
+        return Err(ModelError::Unsupported("streaming needs causal attention"));
+    }
+    let g = match mode {
+        WindowMode::Growing { capacity } => Geometry {
+            capacity,
+            sliding: false,
+            pinned: 0,
+        },
+        WindowMode::Sliding { len } => Geometry {
+            capacity: len.checked_add(pinned).ok_or(overflow())?,
+            sliding: true,
+            pinned,
+        },
+    };
+    let window = match mode {
+        WindowMode::Growing { capacity } | WindowMode::Sliding { len: capacity } => capacity,
+    };
+    if window == 0 {
+        return Err(ModelError::InvalidSpec(
+            "session capacity / len must be > 0",
+        ));
+    }
+    Ok(g)
+}
+
+fn overflow() -> ModelError {
+    ModelError::Kernel(KernelError::SizeOverflow)
+}
+
+/// `n` copies of `x`, or a size error when the allocator cannot provide them (session sizes
+/// come from callers and files; `vec![x; n]` would panic or abort).
+fn try_vec<T: Clone>(n: usize, x: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| overflow())?;
+    v.resize(n, x);
+    Ok(v)
+}
+
+/// What a session's memory depends on: a [`HeadSpec`]'s numbers without its lists, so
+/// firmware can size a heap region from a model file before anything is allocated
+/// ([`HeadSpec::session_shape`] for a spec in hand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionShape {
+    pub input_dim: usize,
+    pub d_model: usize,
+    pub d_ff: usize,
+    pub n_layers: usize,
+    pub q_heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub block_size: usize,
+    pub pattern: PatternExtent,
+    /// Mean pooling (a sliding session then keeps a ring of pooled states).
+    pub mean_pooling: bool,
+    /// `P` of a sliding session: one past the largest global token below its length (0 when
+    /// growing).
+    pub pinned: usize,
+}
+
+impl SessionShape {
+    /// Heap bytes [`Session::with_kv`] allocates for a head of this shape on the sparse
+    /// backend in `mode` (the buffers' contents, not the allocator's bookkeeping), without
+    /// allocating. Errors as `Session::new` would give.
+    pub fn heap_bytes(&self, mode: WindowMode, kv: KvStorage) -> Result<usize> {
+        let g = geometry(self.pattern.causal, self.pinned, mode)?;
+        let (q, kh, dim, bs) = (self.q_heads, self.kv_heads, self.head_dim, self.block_size);
+        let (cap, ext) = (g.capacity, self.pattern);
+        let per_layer = match kv {
+            KvStorage::F32 => core::mem::size_of::<(KvCache<f32>, DecodeScratch)>()
+                .checked_add(KvCache::<f32>::heap_bytes(cap, kh, dim, bs)?)
+                .and_then(|b| {
+                    b.checked_add(DecodeScratch::heap_bytes::<f32>(ext, q, kh, dim, cap).ok()?)
+                }),
+            KvStorage::F16 => core::mem::size_of::<(KvCache<half::f16>, DecodeScratch)>()
+                .checked_add(KvCache::<half::f16>::heap_bytes(cap, kh, dim, bs)?)
+                .and_then(|b| {
+                    b.checked_add(
+                        DecodeScratch::heap_bytes::<half::f16>(ext, q, kh, dim, cap).ok()?,
+                    )
+                }),
+        }
+        .ok_or(overflow())?;
+        let layers = per_layer
+            .checked_add(core::mem::size_of::<LayerState>())
+            .and_then(|b| b.checked_mul(self.n_layers))
+            .ok_or(overflow())?;
+        let ring = self.ring_floats(mode)?;
+        let ring_sum = if ring == 0 { 0 } else { self.d_model };
+        let floats = self
+            .activation_floats()
+            .ok_or(overflow())?
+            .iter()
+            .try_fold(ring, |acc, &x| acc.checked_add(x))
+            .ok_or(overflow())?;
+        floats
+            .checked_mul(4)
+            .and_then(|b| b.checked_add(ring_sum.checked_mul(8)?))
+            .and_then(|b| b.checked_add(layers))
+            .ok_or(overflow())
+    }
+
+    /// Floats of the per-frame activations: `xn, h, a, q, k, v, att, tmp, ff, z, pooled, sum`
+    /// (one definition for `with_kv` and `heap_bytes`).
+    fn activation_floats(&self) -> Option<[usize; 12]> {
+        let d = self.d_model;
+        let qt = self.q_heads.checked_mul(self.head_dim)?;
+        let kt = self.kv_heads.checked_mul(self.head_dim)?;
+        let tmp = d.max(self.input_dim).checked_mul(2)?;
+        Some([
+            self.input_dim,
+            d,
+            d,
+            qt,
+            kt,
+            kt,
+            qt,
+            tmp,
+            self.d_ff,
+            d,
+            d,
+            d,
+        ])
+    }
+
+    /// Floats of the sliding mean's ring of pooled states (`len * d_model`; 0 otherwise).
+    fn ring_floats(&self, mode: WindowMode) -> Result<usize> {
+        match mode {
+            WindowMode::Sliding { len } if self.mean_pooling => {
+                len.checked_mul(self.d_model).ok_or(overflow())
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+impl HeadSpec {
+    /// This spec's [`SessionShape`] for a session in `mode`.
+    pub fn session_shape(&self, mode: WindowMode) -> SessionShape {
+        SessionShape {
+            input_dim: self.input_dim,
+            d_model: self.d_model,
+            d_ff: self.d_ff,
+            n_layers: self.n_layers,
+            q_heads: self.q_heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            block_size: self.attn.block_size,
+            pattern: self.attn.extent(),
+            mean_pooling: self.pooling == Pooling::Mean,
+            pinned: match mode {
+                WindowMode::Sliding { len } => pinned_prefix(&self.attn.global_tokens, len),
+                WindowMode::Growing { .. } => 0,
+            },
+        }
+    }
+
+    /// [`SessionShape::heap_bytes`] of this spec.
+    pub fn session_heap_bytes(&self, mode: WindowMode, kv: KvStorage) -> Result<usize> {
+        self.session_shape(mode).heap_bytes(mode, kv)
+    }
+}
+
 impl TemporalHead {
     /// A session borrowing this head (see [`Session::new`]).
     pub fn session(&self, mode: WindowMode) -> Result<Session<&TemporalHead>> {
@@ -217,31 +389,17 @@ impl<H: Borrow<TemporalHead>> Session<H> {
     pub fn with_kv(head: H, mode: WindowMode, kv: KvStorage) -> Result<Self> {
         let hd = head.borrow();
         let s = hd.spec();
-        if !s.attn.causal {
-            return Err(ModelError::Unsupported("streaming needs causal attention"));
-        }
-        let (capacity, sliding, pinned) = match mode {
-            WindowMode::Growing { capacity } => (capacity, false, 0),
-            WindowMode::Sliding { len } => {
-                let p = pinned_prefix(&s.attn.global_tokens, len);
-                (
-                    len.checked_add(p)
-                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?,
-                    true,
-                    p,
-                )
-            }
-        };
-        let window = match mode {
-            WindowMode::Growing { capacity } | WindowMode::Sliding { len: capacity } => capacity,
-        };
-        if window == 0 {
-            return Err(ModelError::InvalidSpec(
-                "session capacity / len must be > 0",
-            ));
-        }
-        let (d, qt, kt) = (s.d_model, s.q_total(), s.kv_total());
-        let mut layers = Vec::with_capacity(s.n_layers);
+        let shape = s.session_shape(mode);
+        let Geometry {
+            capacity,
+            sliding,
+            pinned,
+        } = geometry(s.attn.causal, shape.pinned, mode)?;
+        let kt = s.kv_total();
+        let mut layers = Vec::new();
+        layers
+            .try_reserve_exact(s.n_layers)
+            .map_err(|_| overflow())?;
         for _ in 0..s.n_layers {
             layers.push(match hd.backend() {
                 Backend::Sparse => {
@@ -268,13 +426,11 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                     }
                 }
                 Backend::Dense => {
-                    let n = capacity
-                        .checked_mul(kt)
-                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?;
+                    let n = capacity.checked_mul(kt).ok_or(overflow())?;
                     LayerState::Dense(DenseKv {
-                        k: vec![0.0; n],
-                        v: vec![0.0; n],
-                        scores: vec![0.0; capacity],
+                        k: try_vec(n, 0.0)?,
+                        v: try_vec(n, 0.0)?,
+                        scores: try_vec(capacity, 0.0)?,
                         capacity,
                         pinned,
                         len: 0,
@@ -283,33 +439,25 @@ impl<H: Borrow<TemporalHead>> Session<H> {
                 }
             });
         }
-        let ring = match (mode, s.pooling) {
-            (WindowMode::Sliding { len }, Pooling::Mean) => {
-                vec![
-                    0.0;
-                    len.checked_mul(d)
-                        .ok_or(ModelError::Kernel(KernelError::SizeOverflow))?
-                ]
-            }
-            _ => Vec::new(),
-        };
-        let wide = d.max(s.input_dim);
+        let ring = try_vec(shape.ring_floats(mode)?, 0.0)?;
+        let [xn, h, a, q, k, v, att, tmp, ff, z, pooled, sum] =
+            shape.activation_floats().ok_or(overflow())?;
         Ok(Session {
             mode,
             layers,
-            xn: vec![0.0; s.input_dim],
-            h: vec![0.0; d],
-            a: vec![0.0; d],
-            q: vec![0.0; qt],
-            k: vec![0.0; kt],
-            v: vec![0.0; kt],
-            att: vec![0.0; qt],
-            tmp: vec![0.0; 2 * wide],
-            ff: vec![0.0; s.d_ff],
-            z: vec![0.0; d],
-            pooled: vec![0.0; d],
-            sum: vec![0.0; d],
-            ring_sum: vec![0.0; if ring.is_empty() { 0 } else { d }],
+            xn: try_vec(xn, 0.0)?,
+            h: try_vec(h, 0.0)?,
+            a: try_vec(a, 0.0)?,
+            q: try_vec(q, 0.0)?,
+            k: try_vec(k, 0.0)?,
+            v: try_vec(v, 0.0)?,
+            att: try_vec(att, 0.0)?,
+            tmp: try_vec(tmp, 0.0)?,
+            ff: try_vec(ff, 0.0)?,
+            z: try_vec(z, 0.0)?,
+            pooled: try_vec(pooled, 0.0)?,
+            sum: try_vec(sum, 0.0)?,
+            ring_sum: try_vec(if ring.is_empty() { 0 } else { s.d_model }, 0.0)?,
             ring,
             ring_next: 0,
             frames: 0,

@@ -403,3 +403,34 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !c
 }
+
+/// Session and seed-API cache sizes no allocator can provide are errors (the documented
+/// `Kernel(SizeOverflow)`), not a panic or an abort.
+#[test]
+fn impossible_session_sizes_are_errors() {
+    use aether_kernel::KernelError;
+    use aether_model::{Session, WindowMode};
+    let bytes = params(&small_spec(), 1)
+        .to_rvne_v2(TensorDtype::F32)
+        .unwrap();
+    let head = TemporalHead::from_bytes(&bytes).unwrap();
+    for mode in [
+        WindowMode::Growing { capacity: 1 << 60 },
+        WindowMode::Sliding { len: 1 << 60 },
+    ] {
+        let r = Session::new(&head, mode);
+        assert!(
+            matches!(r, Err(ModelError::Kernel(KernelError::SizeOverflow))),
+            "{mode:?}: {:?}",
+            r.err()
+        );
+        assert!(
+            aether_model::HeadSpec::session_heap_bytes(head.spec(), mode, Default::default())
+                .is_err()
+        );
+    }
+    let seed =
+        aether_model::SparseGqaHead::new(&aether_model::TemporalHeadConfig::default_aether())
+            .unwrap();
+    assert!(seed.make_cache(1 << 57).is_err());
+}

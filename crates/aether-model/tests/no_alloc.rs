@@ -12,11 +12,14 @@ struct Counting;
 
 thread_local! {
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes requested on this thread (allocations, plus growth by reallocation).
+    static BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        let _ = BYTES.try_with(|c| c.set(c.get() + l.size() as u64));
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -24,6 +27,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        let _ = BYTES.try_with(|c| c.set(c.get() + n.saturating_sub(l.size()) as u64));
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -85,5 +89,52 @@ fn sized_classify_does_not_allocate() {
             head.classify(&w[..t * 16], &mut out, &mut scratch).unwrap();
         }
         assert_eq!(allocs() - before, 0, "{:?}", head.backend());
+    }
+}
+
+/// `HeadSpec::session_heap_bytes` is exactly what `Session::with_kv` allocates (firmware
+/// budgets its heap region with it before building), over head shapes, patterns, modes and
+/// KV storage; `HeadSpec::of_file` reads that spec from the file without its weights.
+#[test]
+fn session_heap_bytes_is_what_a_session_allocates() {
+    let mut specs = vec![HeadSpec::default_v2()];
+    let mut wide = HeadSpec::default_v2();
+    wide.q_heads = 8;
+    wide.kv_heads = 8;
+    wide.attn.window = 65536;
+    specs.push(wide);
+    let mut globals = HeadSpec::default_v2();
+    globals.attn.global_tokens = vec![0, 7, 1023];
+    globals.q_heads = 4;
+    globals.kv_heads = 4;
+    globals.head_dim = 16;
+    globals.d_model = 64;
+    specs.push(globals);
+    for spec in specs {
+        let bytes = params(&spec, 1).to_rvne_v2(TensorDtype::F32).unwrap();
+        let head = TemporalHead::from_bytes(&bytes).unwrap();
+        let read = HeadSpec::of_file(&bytes).unwrap();
+        assert_eq!(read.attn, head.spec().attn);
+        for mode in [
+            WindowMode::Sliding { len: 1 },
+            WindowMode::Sliding { len: 1024 },
+            WindowMode::Growing { capacity: 300 },
+        ] {
+            for kv in [aether_model::KvStorage::F32, aether_model::KvStorage::F16] {
+                let before = BYTES.with(|c| c.get());
+                let s = aether_model::Session::with_kv(&head, mode, kv).unwrap();
+                let used = BYTES.with(|c| c.get()) - before;
+                assert_eq!(
+                    used as usize,
+                    read.session_heap_bytes(mode, kv).unwrap(),
+                    "window {} globals {:?} heads {}/{} {mode:?} {kv:?}",
+                    read.attn.window,
+                    read.attn.global_tokens,
+                    read.q_heads,
+                    read.kv_heads
+                );
+                drop(s);
+            }
+        }
     }
 }

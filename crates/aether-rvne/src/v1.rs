@@ -413,14 +413,22 @@ impl WeightBlobHeader {
         }
         let d = self.input_dim as usize;
         let (q, kv) = (self.q_total(), self.kv_total());
-        let sizes = [d * q, d * kv, d * kv, q * d];
+        // Checked: on a 32-bit target two u16 header fields multiply past usize.
+        let sizes = [
+            d.checked_mul(q)?,
+            d.checked_mul(kv)?,
+            d.checked_mul(kv)?,
+            q.checked_mul(d)?,
+        ];
         let (rows, cols, index) = match m {
             V1Matrix::Wq => (d, q, 0),
             V1Matrix::Wk => (d, kv, 1),
             V1Matrix::Wv => (d, kv, 2),
             V1Matrix::Wo => (q, d, 3),
         };
-        let before: usize = sizes[..index].iter().sum();
+        let before = sizes[..index]
+            .iter()
+            .try_fold(0usize, |acc, &x| acc.checked_add(x))?;
         let start_elem = self
             .layer_elems()?
             .checked_mul(layer)?

@@ -11,7 +11,12 @@
 //! this size.
 
 use crate::context::{fail, Failure, Mode, RuvTemporalCtx};
+use alloc::vec::Vec;
 use crate::status::*;
+use aether_model::{
+    Architecture, HeadSpec, KvStorage, OutputKind, PatternExtent, Pooling, SessionShape,
+    SparseConfig, WindowMode,
+};
 use aether_rvne::v2::{RvneV2View, TensorDtype};
 use aether_rvne::{parse_any, RvneFile, WeightBlobView};
 
@@ -60,6 +65,8 @@ struct Dims {
     globals: usize,
     causal: bool,
     landmarks: bool,
+    /// Pooling is "mean" (a sliding session keeps a ring of pooled states).
+    mean_pooling: bool,
     weight_bytes: usize,
     tensors: usize,
     largest_tensor: usize,
@@ -93,6 +100,7 @@ fn v1_dims(v: &WeightBlobView<'_>) -> Result<Dims, Failure> {
         globals: 1,
         causal: true,
         landmarks: true,
+        mean_pooling: true,
         weight_bytes: bytes,
         tensors: 4 * n(h.n_layers) + 1,
         largest_tensor: bytes,
@@ -140,48 +148,99 @@ fn v2_dims(v: &RvneV2View<'_>) -> Result<Dims, Failure> {
             .map_or(1, |a| a.len()),
         causal: v.meta_bool("attn.causal").unwrap_or(true),
         landmarks: v.meta_bool("attn.landmarks").unwrap_or(true),
+        mean_pooling: v.meta_str("pooling").unwrap_or("mean") == "mean",
         weight_bytes,
         tensors,
         largest_tensor: largest,
     })
 }
 
-/// Bytes of a sliding streaming session over `t` frames (aether-model `Session`): per layer the
-/// f32 KV cache of `t + 1` frames (pinned global prefix), landmark means and decode scratch;
-/// the per-frame activations; the ring of pooled states. None on overflow.
-fn streaming_bytes(d: &Dims, t: usize) -> Option<usize> {
-    let kv_total = d.kv_heads.checked_mul(d.head_dim)?;
-    let q_total = d.q_heads.checked_mul(d.head_dim)?;
-    let cap = t.checked_add(d.globals.max(1))?;
-    let bits = usize::BITS as usize;
-    let group = d.q_heads / d.kv_heads.max(1);
-    let kv = cap.checked_mul(kv_total)?.checked_mul(2)?.checked_add(
-        (cap / d.block_size + 2)
-            .checked_mul(kv_total)?
-            .checked_mul(2)?,
-    )?;
-    let span = d.attn_window.saturating_add(1);
-    let probs = (span + d.globals + 4 * bits + 2).checked_mul(group.max(1))?;
-    let scratch_lm = (2 + 2 * bits).checked_mul(kv_total)?.checked_mul(2)?;
-    let per_layer = kv.checked_add(probs)?.checked_add(scratch_lm)?;
-    let mut floats = per_layer.checked_mul(d.n_layers)?;
-    let wide = d.d_model.max(d.input_dim);
-    floats = floats.checked_add(
-        d.input_dim + 6 * d.d_model + 2 * q_total + 2 * kv_total + 2 * wide + d.d_ff,
-    )?;
-    // Ring of pooled states (`t` rows of d_model) and its f64 running sums.
-    floats = floats
-        .checked_add(t.checked_mul(d.d_model)?)?
-        .checked_add(4 * d.d_model)?;
-    let mut bytes = floats.checked_mul(4)?;
-    bytes = bytes.checked_add(
-        (d.globals + 4 * bits + 4) * 2 * core::mem::size_of::<usize>() * d.n_layers.max(1),
-    )?;
-    bytes = bytes.checked_add(core::mem::size_of::<RuvTemporalCtx>())?;
-    let allocs = d.tensors + FIXED_ALLOCS + ALLOCS_PER_LAYER * d.n_layers * 2;
-    bytes = bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)?;
-    // Headroom for state the model may add between releases (1/16).
-    bytes.checked_add(bytes / 16)
+/// `P` of a sliding session of `len` frames: one past the largest global token below `len`
+/// (aether-model's rule), read from the metadata without allocating; globals default to [0].
+fn v2_pinned(v: &RvneV2View<'_>, len: usize) -> usize {
+    let below = |g: usize| (g < len).then_some(g + 1);
+    match v.meta_u32_array("attn.global_tokens") {
+        Some(a) => a.filter_map(|g| below(g as usize)).max().unwrap_or(0),
+        None => below(0).unwrap_or(0),
+    }
+}
+
+/// Bytes of a sliding streaming session over `t` frames: what aether-model's `Session`
+/// allocates for this architecture (`SessionShape::heap_bytes`, exact by construction: the
+/// session sizes its buffers with the same definitions), the context, the allocator's
+/// per-allocation allowance, and 1/16 headroom. `pinned`: the session's pinned prefix `P`.
+fn streaming_bytes(d: &Dims, t: usize, pinned: usize) -> Result<usize, Failure> {
+    let shape = SessionShape {
+        input_dim: d.input_dim,
+        d_model: d.d_model,
+        d_ff: d.d_ff,
+        n_layers: d.n_layers,
+        q_heads: d.q_heads,
+        kv_heads: d.kv_heads,
+        head_dim: d.head_dim,
+        block_size: d.block_size,
+        pattern: PatternExtent {
+            window: d.attn_window,
+            causal: d.causal,
+            globals: d.globals,
+        },
+        mean_pooling: d.mean_pooling,
+        pinned,
+    };
+    let mode = WindowMode::Sliding { len: t };
+    let session = shape
+        .heap_bytes(mode, KvStorage::F32)
+        .map_err(|e| fail!(model_error_code(&e), "streaming session: {e}"))?;
+    let allocs = d
+        .tensors
+        .checked_add(FIXED_ALLOCS)
+        .and_then(|a| a.checked_add(ALLOCS_PER_LAYER.checked_mul(d.n_layers)?.checked_mul(2)?));
+    let bytes = allocs
+        .and_then(|a| a.checked_mul(PER_ALLOC))
+        .and_then(|a| a.checked_add(session))
+        .and_then(|b| b.checked_add(core::mem::size_of::<RuvTemporalCtx>()))
+        .ok_or_else(too_large)?;
+    bytes.checked_add(bytes / 16).ok_or_else(too_large)
+}
+
+/// The architecture checked as init will check it (dimensions no model can have refused
+/// before any arithmetic on them), built without allocating: the planner runs before a heap
+/// exists, so the spec's lists stay empty (their lengths are in `Dims`; init checks them).
+fn check_dims(d: &Dims) -> Result<(), Failure> {
+    let spec = HeadSpec {
+        architecture: if d.version == 1 {
+            Architecture::SeedV1
+        } else {
+            Architecture::PreNorm
+        },
+        input_dim: d.input_dim,
+        d_model: d.d_model,
+        n_layers: d.n_layers,
+        q_heads: d.q_heads,
+        kv_heads: d.kv_heads,
+        head_dim: d.head_dim,
+        d_ff: d.d_ff,
+        n_out: d.n_out,
+        attn: SparseConfig {
+            window: d.attn_window,
+            block_size: d.block_size,
+            global_tokens: Vec::new(),
+            causal: d.causal,
+            log_stride: true,
+            landmarks: d.landmarks,
+            landmark_log_count: false,
+            landmark_exclude_window: false,
+        },
+        norm_eps: 1e-5,
+        pooling: Pooling::Mean,
+        output_kind: OutputKind::Classes,
+        class_names: Vec::new(),
+        feature_set: 0,
+        frame_rate_hz: 0.0,
+        window_len: 0,
+    };
+    spec.validate()
+        .map_err(|e| fail!(model_error_code(&e), "model file: {e}"))
 }
 
 /// Bytes of working memory at `t` frames, or None on overflow.
@@ -200,7 +259,11 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
         .checked_add(kv_total.checked_mul(2)?)?
         .checked_add(d.d_ff)?;
     let mut floats = t.checked_mul(per_frame)?;
-    floats = floats.checked_add(2 * wide + d.d_ff.max(1) + d.d_model + d.n_out)?;
+    floats = floats
+        .checked_add(wide.checked_mul(2)?)?
+        .checked_add(d.d_ff.max(1))?
+        .checked_add(d.d_model)?
+        .checked_add(d.n_out)?;
     // Attention kernel scratch: candidate probabilities per query head, landmark keys/values.
     let bits = usize::BITS as usize;
     let span = if d.causal {
@@ -209,7 +272,10 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
         d.attn_window.saturating_mul(2).saturating_add(1)
     };
     // (+ 1: each head's inverse softmax sum follows its weights.)
-    let candidates = span.min(t) + d.globals + 4 * bits + 3;
+    let candidates = span
+        .min(t)
+        .checked_add(d.globals)?
+        .checked_add(4 * bits + 3)?;
     floats = floats.checked_add(candidates.checked_mul(d.q_heads)?)?;
     // Vector ISAs (hosts) stage keys and values in cache-line-aligned copies; the scalar path
     // (devices) does not.
@@ -226,10 +292,16 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     // Frame ring and its chronological copy.
     floats = floats.checked_add(t.checked_mul(d.input_dim)?.checked_mul(2)?)?;
     let mut bytes = floats.checked_mul(4)?;
-    // Pattern index lists (usize pairs), the context, allocator allowances.
-    bytes = bytes.checked_add((d.globals + 4 * bits + 4) * 2 * core::mem::size_of::<usize>())?;
+    // Candidate offsets (one usize per candidate), pattern index lists (usize pairs), the
+    // context, allocator allowances.
+    let u = core::mem::size_of::<usize>();
+    bytes = bytes.checked_add(candidates.checked_mul(u)?)?;
+    bytes = bytes.checked_add(d.globals.checked_add(4 * bits + 4)?.checked_mul(2 * u)?)?;
     bytes = bytes.checked_add(core::mem::size_of::<RuvTemporalCtx>())?;
-    let allocs = d.tensors + FIXED_ALLOCS + ALLOCS_PER_LAYER * d.n_layers;
+    let allocs = d
+        .tensors
+        .checked_add(FIXED_ALLOCS)?
+        .checked_add(ALLOCS_PER_LAYER.checked_mul(d.n_layers)?)?;
     bytes = bytes.checked_add(allocs.checked_mul(PER_ALLOC)?)?;
     // Headroom for scratch the model may add between releases (1/16).
     bytes.checked_add(bytes / 16)
@@ -249,15 +321,15 @@ pub(crate) fn plan_with(
     self_test: bool,
 ) -> Result<Budget, Failure> {
     let file = parse_any(model).map_err(|e| fail!(file_error_code(&e), "model file: {e}"))?;
-    let d = match &file {
-        RvneFile::V1(v) => v1_dims(v)?,
-        RvneFile::V2(v) => v2_dims(v)?,
+    let (d, pinned) = match &file {
+        RvneFile::V1(v) => (v1_dims(v)?, 1),
+        RvneFile::V2(v) => (v2_dims(v)?, v2_pinned(v, window_len as usize)),
     };
+    check_dims(&d)?;
     let working = match mode {
-        Mode::Window => working_bytes(&d, window_len as usize),
-        Mode::Streaming => streaming_bytes(&d, window_len as usize),
-    }
-    .ok_or_else(too_large)?;
+        Mode::Window => working_bytes(&d, window_len as usize).ok_or_else(too_large)?,
+        Mode::Streaming => streaming_bytes(&d, window_len as usize, pinned)?,
+    };
     let total = d
         .weight_bytes
         .checked_add(working)

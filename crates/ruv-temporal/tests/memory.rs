@@ -190,7 +190,29 @@ fn peak_heap_stays_within_required_heap() {
         .unwrap()
         .to_rvne_v2(TensorDtype::Int8)
         .unwrap();
+    // Shapes a helper's audit found beyond the streaming budget of the time (the session's
+    // decode scratch per query head, candidate offsets over a wide window, a pinned prefix up
+    // to the largest global token): MHA over a window of 65,536, and a global token at 1023.
+    let mut mha_wide = HeadSpec::default_v2();
+    mha_wide.q_heads = 8;
+    mha_wide.kv_heads = 8;
+    mha_wide.attn.window = 65536;
+    let mha_wide = HeadParams::random(&mha_wide, 5)
+        .unwrap()
+        .to_rvne_v2(TensorDtype::F32)
+        .unwrap();
+    let mut far_global = HeadSpec::default_v2();
+    far_global.q_heads = 4;
+    far_global.kv_heads = 4;
+    far_global.head_dim = 64;
+    far_global.attn.global_tokens = vec![0, 1023];
+    let far_global = HeadParams::random(&far_global, 6)
+        .unwrap()
+        .to_rvne_v2(TensorDtype::F32)
+        .unwrap();
     let models: Vec<(&str, Vec<u8>, u32, u32)> = vec![
+        ("mha window 65536", mha_wide, 16, 4),
+        ("global token 1023", far_global, 16, 4),
         ("v2 f32", default_model(TensorDtype::F32), 16, 4),
         ("v2 f16", default_model(TensorDtype::F16), 16, 4),
         ("v2 int8", default_model(TensorDtype::Int8), 16, 4),
@@ -200,7 +222,12 @@ fn peak_heap_stays_within_required_heap() {
     for (name, model, input_dim, n) in &models {
         for window in [1u32, 32, 256, 1024] {
             for streaming in [false, true] {
-                let need = required(model, window, streaming);
+                // The planner runs before firmware has a heap: it must not allocate.
+                let (allocs, _, need) = measure(|| required(model, window, streaming));
+                assert_eq!(
+                    allocs, 0,
+                    "{name} window {window} streaming {streaming}: planning allocated"
+                );
                 let (_, peak, ()) = measure(|| {
                     let ctx = init(model, *input_dim, window, *n, streaming);
                     let mut logits = vec![0.0f32; *n as usize];
@@ -227,5 +254,48 @@ fn peak_heap_stays_within_required_heap() {
                 );
             }
         }
+    }
+}
+
+/// Metadata no model can have (head counts and widths whose products overflow) is refused by
+/// the heap planners and by init with an error code: never an abort from an overflow, never
+/// `ESP_OK` with a wrapped size.
+#[test]
+fn impossible_dimensions_are_refused_before_any_arithmetic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut b = aether_rvne::v2::RvneV2Builder::new();
+    b.meta_u32("input_dim", 16)
+        .meta_u32("d_model", 32)
+        .meta_u32("n_layers", 1)
+        .meta_u32("n_q_heads", 0xFFFF_FFFF)
+        .meta_u32("n_kv_heads", 1)
+        .meta_u32("head_dim", 0x8000_0000)
+        .meta_u32("d_ff", 64)
+        .meta_u32("n_out", 4)
+        .meta_u32("attn.window", 32)
+        .meta_u32("attn.block_size", 16);
+    let model = b.to_bytes().unwrap();
+    for streaming in [false, true] {
+        let mut need = 0usize;
+        // SAFETY: valid buffers.
+        let err = unsafe {
+            if streaming {
+                ruv_temporal_required_heap_streaming(model.as_ptr(), model.len(), 1, &mut need)
+            } else {
+                ruv_temporal_required_heap(model.as_ptr(), model.len(), 1, &mut need)
+            }
+        };
+        assert_ne!(err, ESP_OK, "streaming {streaming}: need {need}");
+        let mut ctx = std::ptr::null_mut();
+        // SAFETY: valid buffers.
+        let err = unsafe {
+            if streaming {
+                ruv_temporal_init_streaming(model.as_ptr(), model.len(), 16, 1, 4, &mut ctx)
+            } else {
+                ruv_temporal_init(model.as_ptr(), model.len(), 16, 1, 4, &mut ctx)
+            }
+        };
+        assert_ne!(err, ESP_OK, "init, streaming {streaming}");
+        assert!(ctx.is_null());
     }
 }

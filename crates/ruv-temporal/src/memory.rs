@@ -11,7 +11,6 @@
 //! this size.
 
 use crate::context::{fail, Failure, Mode, RuvTemporalCtx};
-use alloc::vec::Vec;
 use crate::status::*;
 use aether_model::{
     Architecture, HeadSpec, KvStorage, OutputKind, PatternExtent, Pooling, SessionShape,
@@ -19,6 +18,7 @@ use aether_model::{
 };
 use aether_rvne::v2::{RvneV2View, TensorDtype};
 use aether_rvne::{parse_any, RvneFile, WeightBlobView};
+use alloc::vec::Vec;
 
 /// Allowance per heap allocation (linked-list allocator rounding and alignment).
 const PER_ALLOC: usize = 16;

@@ -41,14 +41,28 @@ static GLOBAL: Counting = Counting;
 /// The counters are shared: tests that count take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn my_turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
+/// A test's turn at the counters: this thread counts until the turn ends (the harness's own
+/// allocations on the test thread after the test body, its result among them, must not land
+/// in the next test's counts).
+struct Turn {
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        COUNTING.with(|c| c.set(false));
+    }
+}
+
+fn my_turn() -> Turn {
+    let lock = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    COUNTING.with(|c| c.set(true));
+    Turn { _lock: lock }
 }
 
 #[test]
 fn decode_and_reused_forward_do_not_allocate() {
     let _turn = my_turn();
-    COUNTING.with(|c| c.set(true));
     let cfg = SparseConfig {
         global_tokens: vec![0, 2],
         ..SparseConfig::upstream(16, 32)
@@ -151,7 +165,6 @@ fn heap_bytes_is_what_construction_allocates() {
         );
         drop((cache, scratch));
     }
-    COUNTING.with(|c| c.set(true));
     for (window, block, globals) in [
         (16, 32, vec![0]),
         (65536, 16, vec![0, 5, 1023]),
@@ -166,5 +179,4 @@ fn heap_bytes_is_what_construction_allocates() {
             check::<half::f16>(&cfg, qh, kvh, d, cap);
         }
     }
-    COUNTING.with(|c| c.set(false));
 }

@@ -40,11 +40,39 @@ pub struct Scratch {
     tile: tile::TileScratch,
     #[cfg(target_arch = "x86_64")]
     tile_kv: tile::TransposedKv,
+    /// `backward_threaded`: each extra thread's own working memory and gradient partial sums
+    /// (in its `dk_line`/`dv_line`, `d_lm_*` and `tile`), kept across calls.
+    #[cfg(feature = "std")]
+    workers: Vec<Scratch>,
 }
 
 impl Scratch {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// `prepare` plus the backward-only buffers: landmark gradients (zeroed), value dots and
+    /// the window tile.
+    fn prepare_backward(
+        &mut self,
+        cfg: &SparseConfig,
+        shape: &AttnShape,
+    ) -> Result<(), KernelError> {
+        self.prepare(cfg, shape)?;
+        let lm_len = if cfg.landmarks { self.lm_k.len() } else { 0 };
+        self.d_lm_k.clear();
+        self.d_lm_k.resize(lm_len, 0.0);
+        self.d_lm_v.clear();
+        self.d_lm_v.resize(lm_len, 0.0);
+        grow(&mut self.dp, self.probs.len());
+        let span = window_span(cfg, shape.seq);
+        let win = window_tile(shape.q_heads, span)
+            .checked_mul(shape.q_heads)
+            .and_then(|x| x.checked_mul(span))
+            .ok_or(KernelError::SizeOverflow)?;
+        grow(&mut self.win_ds, win);
+        grow(&mut self.win_p, win);
+        Ok(())
     }
 
     fn prepare(&mut self, cfg: &SparseConfig, shape: &AttnShape) -> Result<(), KernelError> {
@@ -611,24 +639,7 @@ impl SparseAttention {
         if shape.seq == 0 {
             return Ok(());
         }
-        scratch.prepare(&self.cfg, &shape)?;
-        let lm_len = if self.cfg.landmarks {
-            scratch.lm_k.len()
-        } else {
-            0
-        };
-        scratch.d_lm_k.clear();
-        scratch.d_lm_k.resize(lm_len, 0.0);
-        scratch.d_lm_v.clear();
-        scratch.d_lm_v.resize(lm_len, 0.0);
-        grow(&mut scratch.dp, scratch.probs.len());
-        let span = window_span(&self.cfg, shape.seq);
-        let win = window_tile(shape.q_heads, span)
-            .checked_mul(shape.q_heads)
-            .and_then(|x| x.checked_mul(span))
-            .ok_or(KernelError::SizeOverflow)?;
-        grow(&mut scratch.win_ds, win);
-        grow(&mut scratch.win_p, win);
+        scratch.prepare_backward(&self.cfg, &shape)?;
         #[cfg(target_arch = "x86_64")]
         if self.isa == IsaKind::Avx512 && tile::applies(&shape) {
             return self.backward_tiled(shape, [q, k, v, d_out], [d_q, d_k, d_v], scratch);
@@ -697,6 +708,8 @@ impl SparseAttention {
                 d_lm_k,
                 d_lm_v,
                 start: 0,
+                end: shape.seq,
+                spread: true,
                 pattern: pattern.as_mut().expect("prepared"),
                 probs,
                 offs,
@@ -718,6 +731,336 @@ impl SparseAttention {
 }
 
 impl SparseAttention {
+    /// [`backward_into`](Self::backward_into) split over `threads` threads by query rows
+    /// (on AVX-512 with a head width that is a multiple of 16: by whole tiles). Each thread
+    /// adds its queries' key/value and landmark gradients into its own buffers (kept in
+    /// `scratch` across calls); the calling thread then adds them up in thread order and
+    /// spreads the landmark gradients. The result is the same on every run for a given thread
+    /// count and equals `backward_into`'s up to rounding (the partial sums are added in
+    /// another order); one thread is `backward_into` itself.
+    #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_threaded(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        d_out: &[f32],
+        d_q: &mut [f32],
+        d_k: &mut [f32],
+        d_v: &mut [f32],
+        threads: usize,
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        let threads = threads.max(1).min(shape.seq.max(1));
+        if threads == 1 {
+            return self.backward_into(shape, q, k, v, d_out, d_q, d_k, d_v, scratch);
+        }
+        check_backward_lengths(shape, [q, k, v, d_out], [d_q.len(), d_k.len(), d_v.len()])?;
+        scratch.prepare_backward(&self.cfg, &shape)?;
+        scratch.workers.resize_with(threads - 1, Scratch::default);
+        for w in &mut scratch.workers {
+            w.prepare_backward(&self.cfg, &shape)?;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == IsaKind::Avx512 && tile::applies(&shape) {
+            return self.backward_tiled_threaded(shape, [q, k, v, d_out], [d_q, d_k, d_v], scratch);
+        }
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            d_lm_k,
+            d_lm_v,
+            dp,
+            win_ds,
+            win_p,
+            k_line,
+            v_line,
+            workers,
+            ..
+        } = scratch;
+        // The threads share the caller's rows: no staging.
+        let (k, v) = match self.scan_kv(
+            &shape,
+            k,
+            v,
+            false,
+            [&mut *lm_k, &mut *lm_v],
+            k_line,
+            v_line,
+        ) {
+            Ok(rows) => rows,
+            Err(e) => return check_finite("q", q).and(Err(e)),
+        };
+        let (lm_k, lm_v) = (&lm_k[..], &lm_v[..]);
+        let (n, q_row, kv_row) = (
+            shape.seq,
+            shape.q_heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+        );
+        let rows = DenseRows {
+            k,
+            v,
+            lm_k,
+            lm_v,
+            row: kv_row,
+        };
+        let pass = |range: core::ops::Range<usize>,
+                    d_q: &mut [f32],
+                    [d_k, d_v, d_lm_k, d_lm_v]: [&mut [f32]; 4],
+                    w: PerQueryWork<'_>| {
+            dispatch(
+                self.isa,
+                Backward {
+                    cfg: &self.cfg,
+                    shape,
+                    q,
+                    rows: DenseRows { ..rows },
+                    d_out,
+                    d_q,
+                    d_k,
+                    d_v,
+                    d_lm_k,
+                    d_lm_v,
+                    start: range.start,
+                    end: range.end,
+                    spread: false,
+                    pattern: w.pattern,
+                    probs: w.probs,
+                    offs: w.offs,
+                    dp: w.dp,
+                    win_ds: w.win_ds,
+                    win_p: w.win_p,
+                },
+            )
+        };
+        d_k.fill(0.0);
+        d_v.fill(0.0);
+        let mut flags = 0;
+        std::thread::scope(|s| {
+            let mut rest = &mut *d_q;
+            let mut handles = Vec::with_capacity(threads - 1);
+            let mut mine = None;
+            let mut ws = workers.iter_mut();
+            for t in 0..threads {
+                let range = n * t / threads..n * (t + 1) / threads;
+                let (chunk, after) = core::mem::take(&mut rest).split_at_mut(range.len() * q_row);
+                rest = after;
+                if t == 0 {
+                    mine = Some((chunk, range));
+                    continue;
+                }
+                let w = ws.next().expect("a worker per extra thread");
+                let (gk, gv) = (w.dk_line.get_mut(k.len()), w.dv_line.get_mut(v.len()));
+                gk.fill(0.0);
+                gv.fill(0.0);
+                let work = PerQueryWork {
+                    pattern: w.pattern.as_mut().expect("prepared"),
+                    probs: &mut w.probs,
+                    offs: &mut w.offs,
+                    dp: &mut w.dp,
+                    win_ds: &mut w.win_ds,
+                    win_p: &mut w.win_p,
+                };
+                let grads = [gk, gv, &mut w.d_lm_k[..], &mut w.d_lm_v[..]];
+                handles.push(s.spawn(move || pass(range, chunk, grads, work)));
+            }
+            let (chunk, range) = mine.expect("the calling thread's rows");
+            let work = PerQueryWork {
+                pattern: pattern.as_mut().expect("prepared"),
+                probs,
+                offs,
+                dp,
+                win_ds,
+                win_p,
+            };
+            flags |= pass(
+                range,
+                chunk,
+                [&mut *d_k, &mut *d_v, &mut *d_lm_k, &mut *d_lm_v],
+                work,
+            );
+            for h in handles {
+                flags |= h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+        });
+        for w in &workers[..threads - 1] {
+            add_into(d_k, w.dk_line.staged(k.len()));
+            add_into(d_v, w.dv_line.staged(v.len()));
+            add_into(d_lm_k, &w.d_lm_k);
+            add_into(d_lm_v, &w.d_lm_v);
+        }
+        // The landmark spread, once, over the summed landmark gradients (a pass of no queries).
+        let work = PerQueryWork {
+            pattern: pattern.as_mut().expect("prepared"),
+            probs,
+            offs,
+            dp,
+            win_ds,
+            win_p,
+        };
+        dispatch(
+            self.isa,
+            Backward {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows,
+                d_out,
+                d_q: &mut [],
+                d_k,
+                d_v,
+                d_lm_k,
+                d_lm_v,
+                start: n,
+                end: n,
+                spread: true,
+                pattern: work.pattern,
+                probs: work.probs,
+                offs: work.offs,
+                dp: work.dp,
+                win_ds: work.win_ds,
+                win_p: work.win_p,
+            },
+        );
+        check_backward_flags(flags, q, d_out)
+    }
+
+    /// `backward_threaded` on AVX-512: the keys and values transposed once, then each thread (the
+    /// calling one included) runs a contiguous range of whole tiles into its own transposed
+    /// gradients; the calling thread writes its own back, adds the others' in thread order, and
+    /// runs the last `seq % 16` queries and the landmark spread per query.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    fn backward_tiled_threaded(
+        &self,
+        shape: AttnShape,
+        [q, k, v, d_out]: [&[f32]; 4],
+        [d_q, d_k, d_v]: [&mut [f32]; 3],
+        scratch: &mut Scratch,
+    ) -> Result<(), KernelError> {
+        let Scratch {
+            pattern,
+            probs,
+            offs,
+            lm_k,
+            lm_v,
+            d_lm_k,
+            d_lm_v,
+            dp,
+            win_ds,
+            win_p,
+            tile,
+            tile_kv,
+            workers,
+            ..
+        } = scratch;
+        let threads = workers.len() + 1;
+        let inputs = self.transpose_for_tiles(shape, [q, k, v], [lm_k, lm_v], tile_kv)?;
+        let (n, row, q_row) = (
+            shape.seq,
+            shape.kv_heads * shape.head_dim,
+            shape.q_heads * shape.head_dim,
+        );
+        let tiles = n / tile::TILE;
+        let (tiled_dq, tail_dq) = d_q.split_at_mut(tiles * tile::TILE * q_row);
+        let kv = &*tile_kv;
+        let run = |d_q: &mut [f32],
+                   range: core::ops::Range<usize>,
+                   [d_lm_k, d_lm_v]: [&mut [f32]; 2],
+                   pattern: &mut QueryPattern,
+                   ts: &mut tile::TileScratch| {
+            let grads = tile::TileGrads {
+                d_out,
+                d_q,
+                d_lm_k,
+                d_lm_v,
+            };
+            // SAFETY: as in `transpose_for_tiles`, which has run on these keys and values; each
+            // `d_q` chunk holds exactly its range's rows and the landmark gradients were sized
+            // by `prepare_backward`.
+            unsafe { tile::backward_tiles(inputs, grads, range, kv, pattern, ts) }
+        };
+        let pattern = pattern.as_mut().expect("prepared");
+        let mut flags = 0;
+        let mut ran = Vec::with_capacity(threads - 1);
+        std::thread::scope(|s| {
+            let mut rest = tiled_dq;
+            let mut handles = Vec::with_capacity(threads - 1);
+            let mut mine = None;
+            for (t, w) in core::iter::once(None)
+                .chain(workers.iter_mut().map(Some))
+                .enumerate()
+            {
+                // Thread t takes tiles t·tiles/threads..; the calling thread always runs (its
+                // transposed gradients, zeroed even for no tiles, are the sum's base).
+                let range = tiles * t / threads..tiles * (t + 1) / threads;
+                let (chunk, after) =
+                    core::mem::take(&mut rest).split_at_mut(range.len() * tile::TILE * q_row);
+                rest = after;
+                match w {
+                    None => mine = Some((chunk, range)),
+                    Some(w) if !range.is_empty() => {
+                        ran.push(t - 1);
+                        let Scratch {
+                            pattern,
+                            d_lm_k,
+                            d_lm_v,
+                            tile,
+                            ..
+                        } = w;
+                        let pattern = pattern.as_mut().expect("prepared");
+                        handles.push(s.spawn(move || {
+                            run(
+                                chunk,
+                                range,
+                                [&mut d_lm_k[..], &mut d_lm_v[..]],
+                                pattern,
+                                tile,
+                            )
+                        }));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let (chunk, range) = mine.expect("the calling thread's tiles");
+            flags |= run(
+                chunk,
+                range,
+                [&mut d_lm_k[..], &mut d_lm_v[..]],
+                pattern,
+                tile,
+            );
+            for h in handles {
+                flags |= h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+        });
+        // SAFETY: each scratch's `backward_tiles` just ran for this sequence.
+        unsafe { tile.untranspose_grads([&mut *d_k, &mut *d_v], n, row, false) };
+        for &i in &ran {
+            let w = &workers[i];
+            // SAFETY: as above.
+            unsafe {
+                w.tile
+                    .untranspose_grads([&mut *d_k, &mut *d_v], n, row, true)
+            };
+            add_into(d_lm_k, &w.d_lm_k);
+            add_into(d_lm_v, &w.d_lm_v);
+        }
+        flags |= self.backward_rows(
+            inputs,
+            d_out,
+            tail_dq,
+            [d_k, d_v, d_lm_k, d_lm_v],
+            tiles * tile::TILE..n,
+            [pattern_work(pattern, probs, offs, dp, win_ds, win_p)],
+        );
+        check_backward_flags(flags, q, d_out)
+    }
+
     /// `backward_into` on AVX-512: whole tiles of 16 queries lane-parallel (`simd::tile`), the
     /// last `seq % 16` queries and the landmark spread per query.
     #[cfg(target_arch = "x86_64")]
@@ -744,31 +1087,60 @@ impl SparseAttention {
             ..
         } = scratch;
         let inputs = self.transpose_for_tiles(shape, [q, k, v], [lm_k, lm_v], tile_kv)?;
-        let (lm_k, lm_v, row) = (inputs.lm_k, inputs.lm_v, shape.kv_heads * shape.head_dim);
+        let (n, row) = (shape.seq, shape.kv_heads * shape.head_dim);
+        let tiles = n / tile::TILE;
+        let (tiled_dq, tail_dq) =
+            d_q.split_at_mut(tiles * tile::TILE * shape.q_heads * shape.head_dim);
         let pattern = pattern.as_mut().expect("prepared");
         let grads = tile::TileGrads {
             d_out,
-            d_q: &mut *d_q,
-            d_k: &mut *d_k,
-            d_v: &mut *d_v,
+            d_q: tiled_dq,
             d_lm_k: &mut *d_lm_k,
             d_lm_v: &mut *d_lm_v,
         };
         // SAFETY: as in `transpose_for_tiles`; the gradient buffers passed
         // `check_backward_lengths` and `prepare` sized the landmark gradients with the means.
-        let mut flags = unsafe { tile::backward_tiles(inputs, grads, tile_kv, pattern, tile) };
-        flags |= dispatch(
+        let mut flags =
+            unsafe { tile::backward_tiles(inputs, grads, 0..tiles, tile_kv, pattern, tile) };
+        // SAFETY: `backward_tiles` just ran with `tile` for this sequence.
+        unsafe { tile.untranspose_grads([&mut *d_k, &mut *d_v], n, row, false) };
+        flags |= self.backward_rows(
+            inputs,
+            d_out,
+            tail_dq,
+            [d_k, d_v, d_lm_k, d_lm_v],
+            tiles * tile::TILE..n,
+            [pattern_work(pattern, probs, offs, dp, win_ds, win_p)],
+        );
+        check_backward_flags(flags, q, d_out)
+    }
+
+    /// The per-query backward of queries `rows` (their `d_q` rows in `d_q`), added onto
+    /// `d_k`/`d_v` and the landmark gradients, then (when `rows` ends the sequence) the landmark
+    /// spread. Returns the finiteness flags of the rows read.
+    #[cfg(target_arch = "x86_64")]
+    fn backward_rows(
+        &self,
+        inputs: tile::TileInputs<'_>,
+        d_out: &[f32],
+        d_q: &mut [f32],
+        [d_k, d_v, d_lm_k, d_lm_v]: [&mut [f32]; 4],
+        rows: core::ops::Range<usize>,
+        [w]: [PerQueryWork<'_>; 1],
+    ) -> u32 {
+        let shape = inputs.shape;
+        dispatch(
             self.isa,
             Backward {
                 cfg: &self.cfg,
                 shape,
-                q,
+                q: inputs.q,
                 rows: DenseRows {
-                    k,
-                    v,
-                    lm_k,
-                    lm_v,
-                    row,
+                    k: inputs.k,
+                    v: inputs.v,
+                    lm_k: inputs.lm_k,
+                    lm_v: inputs.lm_v,
+                    row: shape.kv_heads * shape.head_dim,
                 },
                 d_out,
                 d_q,
@@ -776,21 +1148,63 @@ impl SparseAttention {
                 d_v,
                 d_lm_k,
                 d_lm_v,
-                start: shape.seq / tile::TILE * tile::TILE,
-                pattern,
-                probs,
-                offs,
-                dp,
-                win_ds,
-                win_p,
+                spread: rows.end == shape.seq,
+                start: rows.start,
+                end: rows.end,
+                pattern: w.pattern,
+                probs: w.probs,
+                offs: w.offs,
+                dp: w.dp,
+                win_ds: w.win_ds,
+                win_p: w.win_p,
             },
-        );
-        if flags & 0x8000_0000 != 0 {
-            check_finite("q", q)?;
-            check_finite("d_out", d_out)?;
-        }
-        Ok(())
+        )
     }
+}
+
+/// A per-query pass's working buffers (from one `Scratch`).
+struct PerQueryWork<'a> {
+    pattern: &'a mut QueryPattern,
+    probs: &'a mut [f32],
+    offs: &'a mut [usize],
+    dp: &'a mut [f32],
+    win_ds: &'a mut [f32],
+    win_p: &'a mut [f32],
+}
+
+fn pattern_work<'a>(
+    pattern: &'a mut QueryPattern,
+    probs: &'a mut [f32],
+    offs: &'a mut [usize],
+    dp: &'a mut [f32],
+    win_ds: &'a mut [f32],
+    win_p: &'a mut [f32],
+) -> PerQueryWork<'a> {
+    PerQueryWork {
+        pattern,
+        probs,
+        offs,
+        dp,
+        win_ds,
+        win_p,
+    }
+}
+
+/// `dst += src`, element by element (the threads' partial gradient sums).
+#[cfg(feature = "std")]
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += *s;
+    }
+}
+
+/// `NonFinite` for the first bad value of `q`, then `d_out`, when the passes flagged one.
+fn check_backward_flags(flags: u32, q: &[f32], d_out: &[f32]) -> Result<(), KernelError> {
+    if flags & 0x8000_0000 != 0 {
+        check_finite("q", q)?;
+        check_finite("d_out", d_out)?;
+    }
+    Ok(())
 }
 
 /// Shape of a `Tensor3` triple: equal seq and dim, `k` and `v` identical, head ratio integral.
@@ -951,8 +1365,12 @@ struct Backward<'a> {
     d_v: &'a mut [f32],
     d_lm_k: &'a mut [f32],
     d_lm_v: &'a mut [f32],
-    /// The first query this pass handles (earlier ones were done by the tiled backward).
+    /// The queries this pass handles, `start..end` (`d_q` holds exactly their rows; the rest
+    /// are another pass's: the tiled backward's, another thread's).
     start: usize,
+    end: usize,
+    /// Spread the landmark gradients over their blocks' tokens at the end (the last pass).
+    spread: bool,
     pattern: &'a mut QueryPattern,
     probs: &'a mut [f32],
     offs: &'a mut [usize],
@@ -1002,6 +1420,8 @@ impl WithIsa for Backward<'_> {
             d_lm_k,
             d_lm_v,
             start,
+            end,
+            spread,
             pattern,
             probs,
             offs,
@@ -1023,7 +1443,7 @@ impl WithIsa for Backward<'_> {
         let mut win_lo = [0usize; WINDOW_TILE];
         let mut win_len = [0usize; WINDOW_TILE];
         let mut w_at = [0usize; WINDOW_TILE];
-        for i in start..n {
+        for i in start..end {
             let r = (i - start) % tile;
             pattern.build(cfg, n, i);
             let nc = candidate_offsets::<I, _>(pattern, &rows, offs);
@@ -1057,7 +1477,7 @@ impl WithIsa for Backward<'_> {
             }
             // Only query i writes d_q[i]: dq = sum_c ds k_c.
             I::weighted_list(
-                &mut d_q[i * row..(i + 1) * row],
+                &mut d_q[(i - start) * row..(i - start + 1) * row],
                 heads,
                 rows.keys(),
                 rows.lm_keys(),
@@ -1079,7 +1499,7 @@ impl WithIsa for Backward<'_> {
                 win_ds[at..at + wl].copy_from_slice(&dp[hh * nc..hh * nc + wl]);
                 win_p[at..at + wl].copy_from_slice(&probs[hh * nc..hh * nc + wl]);
             }
-            if r + 1 == tile || i + 1 == n {
+            if r + 1 == tile || i + 1 == end {
                 // Windows start and end no earlier than the previous query's, so the tile
                 // rows whose window holds key j are a contiguous run `first..end` that only
                 // moves forward with j.
@@ -1106,7 +1526,7 @@ impl WithIsa for Backward<'_> {
                 }
             }
         }
-        if cfg.landmarks {
+        if cfg.landmarks && spread {
             // A block mean's gradient reaches each member token divided by the block's count.
             let nb = n.div_ceil(cfg.block_size);
             for b in 0..nb {

@@ -306,3 +306,144 @@ fn threaded_forward_equals_forward_into() {
         }
     }
 }
+
+/// `backward_threaded` gives `backward_into`'s gradients up to rounding (the threads' partial
+/// sums are added in another order) on every ISA, both paths (tiled head widths and not),
+/// tails, GQA, landmarks on and off, causal or not; one thread is `backward_into` bit for bit;
+/// a given thread count gives the same bits on every run, with one scratch kept across calls.
+#[cfg(feature = "std")]
+#[test]
+fn threaded_backward_matches_backward_into() {
+    let mut data = Rng::new(23);
+    let mut scratch = Scratch::new();
+    for isa in IsaKind::ALL.into_iter().filter(|i| i.is_available()) {
+        for (seq, head_dim, (q_heads, kv_heads), causal, landmarks) in [
+            (16, 16, (2, 2), true, true),
+            (47, 32, (4, 1), false, true),
+            (200, 32, (4, 4), true, true),
+            (257, 64, (6, 2), false, false),
+            (100, 8, (4, 2), true, true),
+            (5, 8, (2, 1), true, true),
+        ] {
+            let cfg = SparseConfig {
+                causal,
+                landmarks,
+                global_tokens: vec![0, 9],
+                ..SparseConfig::upstream(16, 8)
+            };
+            let shape = AttnShape {
+                seq,
+                q_heads,
+                kv_heads,
+                head_dim,
+            };
+            let q = data.vec(seq * q_heads * head_dim);
+            let k = data.vec(seq * kv_heads * head_dim);
+            let v = data.vec(k.len());
+            let d_out = data.vec(q.len());
+            let attn = SparseAttention::new(cfg).unwrap().with_isa(isa).unwrap();
+            let grads = |threads: usize, scratch: &mut Scratch| {
+                let mut g = [
+                    vec![f32::NAN; q.len()],
+                    vec![f32::NAN; k.len()],
+                    vec![f32::NAN; v.len()],
+                ];
+                let [dq, dk, dv] = &mut g;
+                attn.backward_threaded(shape, &q, &k, &v, &d_out, dq, dk, dv, threads, scratch)
+                    .unwrap();
+                g
+            };
+            let mut want = [vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]];
+            {
+                let [dq, dk, dv] = &mut want;
+                attn.backward_into(shape, &q, &k, &v, &d_out, dq, dk, dv, &mut Scratch::new())
+                    .unwrap();
+            }
+            for threads in [1, 2, 3, 40] {
+                let got = grads(threads, &mut scratch);
+                let again = grads(threads, &mut scratch);
+                for ((g, w), a) in got.iter().zip(&want).zip(&again) {
+                    let what = format!(
+                        "{isa:?} {shape:?} causal {causal} landmarks {landmarks} threads {threads}"
+                    );
+                    assert!(
+                        g.iter().zip(a).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{what}: not the same bits on a second run"
+                    );
+                    if threads == 1 {
+                        assert!(
+                            g.iter().zip(w).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{what}: one thread is not backward_into"
+                        );
+                    }
+                    let scale = w.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+                    let worst = g
+                        .iter()
+                        .zip(w)
+                        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                    assert!(
+                        worst <= 1e-5 * scale,
+                        "{what}: differs by {worst} (scale {scale})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A bad value in `q` or `d_out` is reported as by `backward_into`, whichever thread reads it.
+#[cfg(feature = "std")]
+#[test]
+fn threaded_backward_reports_bad_input_like_backward_into() {
+    let mut data = Rng::new(29);
+    for isa in IsaKind::ALL.into_iter().filter(|i| i.is_available()) {
+        for head_dim in [8, 32] {
+            let shape = AttnShape {
+                seq: 70,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim,
+            };
+            let attn = SparseAttention::new(SparseConfig::upstream(8, 8))
+                .unwrap()
+                .with_isa(isa)
+                .unwrap();
+            for (tensor, at) in [
+                ("q", 5),
+                ("q", 69 * 2 * head_dim),
+                ("d_out", 40 * 2 * head_dim),
+                ("k", 3),
+            ] {
+                let mut q = data.vec(shape.seq * 2 * head_dim);
+                let mut k = data.vec(shape.seq * head_dim);
+                let v = data.vec(k.len());
+                let mut d_out = data.vec(q.len());
+                match tensor {
+                    "q" => q[at] = f32::NAN,
+                    "k" => k[at] = f32::INFINITY,
+                    _ => d_out[at] = f32::NAN,
+                }
+                let run = |threads: usize| {
+                    let (mut dq, mut dk, mut dv) =
+                        (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+                    attn.backward_threaded(
+                        shape,
+                        &q,
+                        &k,
+                        &v,
+                        &d_out,
+                        &mut dq,
+                        &mut dk,
+                        &mut dv,
+                        threads,
+                        &mut Scratch::new(),
+                    )
+                    .unwrap_err()
+                };
+                let one = run(1);
+                assert!(matches!(one, KernelError::NonFinite { .. }), "{one:?}");
+                assert_eq!(run(3), one, "{isa:?} head_dim {head_dim} {tensor}[{at}]");
+            }
+        }
+    }
+}

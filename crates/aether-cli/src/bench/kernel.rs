@@ -16,7 +16,7 @@ pub struct Args {
     /// Sequence lengths.
     #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096")]
     n: Vec<usize>,
-    /// Threads for our forward (upstream runs single-threaded).
+    /// Threads for our forward and backward (upstream runs single-threaded).
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Seconds of repeats per measurement (median is reported).
@@ -332,18 +332,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .collect();
             let (mut dq, mut dk, mut dv) =
                 (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+            let threads = args.threads;
             let ours_us = median_us(budget, 3, || {
-                ours.backward_into(
-                    shape,
-                    &q,
-                    &k,
-                    &v,
-                    &d_out,
-                    &mut dq,
-                    &mut dk,
-                    &mut dv,
-                    &mut scratch,
-                )
+                if threads > 1 {
+                    ours.backward_threaded(
+                        shape,
+                        &q,
+                        &k,
+                        &v,
+                        &d_out,
+                        &mut dq,
+                        &mut dk,
+                        &mut dv,
+                        threads,
+                        &mut scratch,
+                    )
+                } else {
+                    ours.backward_into(
+                        shape,
+                        &q,
+                        &k,
+                        &v,
+                        &d_out,
+                        &mut dq,
+                        &mut dk,
+                        &mut dv,
+                        &mut scratch,
+                    )
+                }
                 .expect("backward")
             });
             emit(Row {

@@ -848,13 +848,12 @@ pub(crate) unsafe fn forward_tiles(
 }
 
 /// The gradient buffers of one tiled backward call (rows `[seq][heads][dim]`, as `forward_into`).
+/// The key/value gradients stay transposed in the `TileScratch` until
+/// [`TileScratch::untranspose_grads`].
 pub(crate) struct TileGrads<'a> {
     pub d_out: &'a [f32],
-    /// Written for the tiled queries `0..seq / 16 * 16`.
+    /// Written: the `d_q` rows of exactly the call's tiles.
     pub d_q: &'a mut [f32],
-    /// Written: every key/value row's gradient from the tiled queries.
-    pub d_k: &'a mut [f32],
-    pub d_v: &'a mut [f32],
     /// Added to: landmark block means' gradients (`[blocks][kv_heads * dim]`).
     pub d_lm_k: &'a mut [f32],
     pub d_lm_v: &'a mut [f32],
@@ -1033,9 +1032,17 @@ unsafe fn fixed_group<const U: usize>(
     }
 }
 
-/// `rows[j][c] = t[c][j]` for `j < n`, `c < row` (`t` transposed with row length `stride`).
+/// `rows[j][c] = t[c][j]` (with `add`: `+=`) for `j < n`, `c < row` (`t` transposed with row
+/// length `stride`).
 #[inline(always)]
-unsafe fn untranspose(rows: &mut [f32], t: *const f32, n: usize, row: usize, stride: usize) {
+unsafe fn untranspose(
+    rows: &mut [f32],
+    t: *const f32,
+    n: usize,
+    row: usize,
+    stride: usize,
+    add: bool,
+) {
     assert!(rows.len() >= n * row && row.is_multiple_of(16));
     let r = rows.as_mut_ptr();
     let full = n / 16 * 16;
@@ -1047,32 +1054,64 @@ unsafe fn untranspose(rows: &mut [f32], t: *const f32, n: usize, row: usize, str
             }
             transpose16(&mut b);
             for (l, b) in b.iter().enumerate() {
-                _mm512_storeu_ps(r.add((j0 + l) * row + c0), *b);
+                let p = r.add((j0 + l) * row + c0);
+                let v = if add {
+                    _mm512_add_ps(_mm512_loadu_ps(p), *b)
+                } else {
+                    *b
+                };
+                _mm512_storeu_ps(p, v);
             }
         }
     }
     for j in full..n {
         for c in 0..row {
-            *r.add(j * row + c) = *t.add(c * stride + j);
+            let v = *t.add(c * stride + j);
+            let p = r.add(j * row + c);
+            *p = if add { *p + v } else { v };
         }
     }
 }
 
-/// The backward of [`forward_tiles`] for queries `0..seq / 16 * 16`: writes their `d_q` rows
-/// and their share of the key and value gradients (written) and landmark gradients (added); returns the finiteness flags
+impl TileScratch {
+    /// Writes (with `add`: adds) the key and value gradients the last [`backward_tiles`] left
+    /// transposed here into `d_k` / `d_v` (`[n][row]`).
+    ///
+    /// # Safety
+    /// AVX-512F, AVX2 and FMA must be available; `backward_tiles` must have run with this
+    /// scratch for a sequence of `n` and rows of `row` floats.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn untranspose_grads(
+        &self,
+        [d_k, d_v]: [&mut [f32]; 2],
+        n: usize,
+        row: usize,
+        add: bool,
+    ) {
+        let len = row * self.stride;
+        assert!(self.stride >= n);
+        untranspose(d_k, self.dkt.staged(len).as_ptr(), n, row, self.stride, add);
+        untranspose(d_v, self.dvt.staged(len).as_ptr(), n, row, self.stride, add);
+    }
+}
+
+/// The backward of [`forward_tiles`] for the queries of `tiles` (tile `t` holds queries
+/// `16 t..16 t + 16`): writes their `d_q` rows (`grads.d_q` holds exactly those rows), adds
+/// their landmark gradients, and leaves their share of the key and value gradients transposed
+/// in `ts` (zeroed first) for [`TileScratch::untranspose_grads`]; returns the finiteness flags
 /// of the query and output-gradient rows read. Per tile and head, in lanes: the scores and
 /// softmax again, `dp = d_out · v` per class, `ds = p (dp - Σ p dp) / sqrt(dim)`, then
 /// `d_q = Σ ds k` (transposed back like the forward's output), and `d_k += ds q`,
-/// `d_v += p d_out` into transposed rows (landmark classes: row by row), transposed back at
-/// the end.
+/// `d_v += p d_out` into transposed rows (landmark classes: row by row).
 ///
 /// # Safety
-/// As [`forward_tiles`]; the gradient slices must have the lengths of `q`, `k`, `v` and (with
-/// landmarks) the landmark means.
+/// As [`forward_tiles`]; `d_out` must have the length of `q` and the landmark gradients that
+/// of the landmark means.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn backward_tiles(
     inputs: TileInputs<'_>,
     grads: TileGrads<'_>,
+    tiles: core::ops::Range<usize>,
     kv: &TransposedKv,
     pattern: &mut QueryPattern,
     ts: &mut TileScratch,
@@ -1089,8 +1128,6 @@ pub(crate) unsafe fn backward_tiles(
     let TileGrads {
         d_out,
         d_q,
-        d_k,
-        d_v,
         d_lm_k,
         d_lm_v,
     } = grads;
@@ -1098,12 +1135,13 @@ pub(crate) unsafe fn backward_tiles(
     let (kv_row, q_row) = (shape.kv_heads * dim, shape.q_heads * dim);
     assert!(
         d_out.len() == q.len()
-            && d_q.len() == q.len()
-            && d_k.len() == k.len()
-            && d_v.len() == v.len()
+            && tiles.end <= n / TILE
+            && d_q.len() == tiles.len() * TILE * q_row
+            && k.len() == v.len()
             && d_lm_v.len() == d_lm_k.len()
             && (!cfg.landmarks || d_lm_k.len() >= n.div_ceil(cfg.block_size) * kv_row)
     );
+    let row0 = tiles.start * TILE;
     ts.stride = kv.stride;
     let stride = ts.stride;
     let (kt, vt) = kv.rows(kv_row);
@@ -1121,7 +1159,7 @@ pub(crate) unsafe fn backward_tiles(
     let scale = _mm512_set1_ps(1.0 / libm::sqrtf(dim as f32));
     let one = _mm512_set1_ps(1.0);
     let mut flags = _mm512_setzero_si512();
-    for t in 0..n / TILE {
+    for t in tiles {
         let i0 = t * TILE;
         ts.plan(cfg, n, i0, pattern);
         let (nd, classes) = (ts.diag.len(), ts.diag.len() + ts.fixed.len());
@@ -1157,7 +1195,7 @@ pub(crate) unsafe fn backward_tiles(
                 let g = _mm512_mul_ps(_mm512_mul_ps(pc, _mm512_sub_ps(dp, delta)), scale);
                 _mm512_storeu_ps(ds.add(16 * c), _mm512_maskz_mov_ps(lanes, g));
             }
-            let dq = d_q.as_mut_ptr().add(i0 * q_row);
+            let dq = d_q.as_mut_ptr().add((i0 - row0) * q_row);
             class_weighted(ts, ds, dim, keys, n, i0, one, dq, q_row, hh * dim);
             diag_scatter(ts, ds, qt, dim, dkt.add(off * stride), n, i0);
             diag_scatter(ts, p, dot, dim, dvt.add(off * stride), n, i0);
@@ -1169,8 +1207,6 @@ pub(crate) unsafe fn backward_tiles(
             fixed_scatter(ts, p, doh, q_row, i0, dim, [dv, dlv], kv_row, off);
         }
     }
-    untranspose(d_k, dkt, n, kv_row, stride);
-    untranspose(d_v, dvt, n, kv_row, stride);
     reduce_flags(flags)
 }
 

@@ -102,7 +102,10 @@ pub(crate) fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
 /// `--duration` seconds: positive and finite, or absent.
 pub(crate) fn duration_arg(seconds: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match seconds {
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if s > 0.0 => match Duration::try_from_secs_f64(s) {
+            Ok(d) => Ok(Some(d)),
+            Err(_) => anyhow::bail!("--duration {s} s is longer than a clock can count"),
+        },
         Some(s) => anyhow::bail!("--duration must be a positive number of seconds, got {s}"),
         None => Ok(None),
     }

@@ -467,10 +467,13 @@ pub fn replay(
         let offset = frame.t_s - t0;
         report.span_s = report.span_s.max(offset);
         if opts.speed > 0.0 && offset.is_finite() && offset > 0.0 {
-            let due = Duration::from_secs_f64(offset / opts.speed);
-            let now = started.elapsed();
-            if due > now {
-                std::thread::sleep(due - now);
+            // A gap no clock can count (a corrupt timestamp, an absurdly slow speed) is not
+            // waited for: the frame goes out at once, as after a backwards jump.
+            if let Ok(due) = Duration::try_from_secs_f64(offset / opts.speed) {
+                let now = started.elapsed();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
             }
         }
         let node = usize::from(frame.node_id);

@@ -39,20 +39,72 @@ fn container(msg: impl Into<String>) -> ReadError {
     ReadError::new(0, ReadErrorKind::Container(msg.into()))
 }
 
-/// Scalar members are tiny; anything bigger than this is not a scalar we understand.
-const MAX_SCALAR_ELEMENTS: u64 = 16;
+/// Bytes a scalar member (header and value) may take, and bytes one value may declare (a
+/// string scalar's width): these files hold short labels and dates.
+const MAX_SCALAR_MEMBER_BYTES: u64 = 64 * 1024;
+const MAX_SCALAR_ITEM_BYTES: usize = 4096;
+/// Longest `.npy` header accepted (numpy's own reader refuses past 10,000 bytes by default):
+/// the header's length field is otherwise trusted with an allocation of up to 4 GiB.
+const MAX_NPY_HEADER: usize = 64 * 1024;
+
+/// Checks an `.npy` preamble (magic, version, header length) before anything trusts its length.
+fn check_preamble(name: &str, pre: &[u8]) -> Result<(), ReadError> {
+    if pre.len() < 10 || &pre[..6] != b"\x93NUMPY" {
+        return Err(container(format!("member {name}: not an .npy array")));
+    }
+    let len = match pre[6] {
+        1 => usize::from(u16::from_le_bytes([pre[8], pre[9]])),
+        2 | 3 if pre.len() >= 12 => u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize,
+        v => return Err(container(format!("member {name}: .npy version {v}"))),
+    };
+    if len > MAX_NPY_HEADER {
+        return Err(container(format!(
+            "member {name}: .npy header of {len} bytes (at most {MAX_NPY_HEADER})"
+        )));
+    }
+    Ok(())
+}
 
 fn scalar<T: npyz::Deserialize, R: Read + Seek>(
     archive: &mut NpzArchive<R>,
     name: &str,
 ) -> Result<Option<T>, ReadError> {
-    let Some(file) = archive
-        .by_name(name)
-        .map_err(|e| container(format!("member {name}: {e}")))?
-    else {
-        return Ok(None);
+    // Read the member ourselves, bounded, so neither its header length nor its dtype's item
+    // size is trusted with an allocation.
+    let bytes = match archive.zip_archive().by_name(&format!("{name}.npy")) {
+        Ok(member) => {
+            if member.size() > MAX_SCALAR_MEMBER_BYTES {
+                return Err(container(format!(
+                    "member {name} declares {} bytes: not a scalar",
+                    member.size()
+                )));
+            }
+            let mut bytes = Vec::new();
+            member
+                .take(MAX_SCALAR_MEMBER_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| container(format!("member {name}: {e}")))?;
+            bytes
+        }
+        Err(npyz::zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(container(format!("member {name}: {e}"))),
     };
-    if file.len() != 1 || file.shape().len() > 1 || file.len() > MAX_SCALAR_ELEMENTS {
+    check_preamble(name, &bytes[..bytes.len().min(12)])?;
+    let file = npyz::NpyFile::new(std::io::Cursor::new(&bytes[..]))
+        .map_err(|e| container(format!("member {name}: {e}")))?;
+    let item = match file.dtype() {
+        DType::Plain(t) => t.num_bytes(),
+        _ => None,
+    };
+    if item.is_none_or(|b| b > MAX_SCALAR_ITEM_BYTES) {
+        return Err(container(format!(
+            "member {name} has dtype {}: not a scalar we read",
+            file.dtype().descr()
+        )));
+    }
+    // (Shape checked before `len()`, whose product of a hostile shape overflows.)
+    let shape = file.shape();
+    if shape.len() > 1 || shape.first().is_some_and(|&n| n != 1) {
         return Err(container(format!(
             "member {name} is not a scalar (shape {:?})",
             file.shape()
@@ -112,6 +164,11 @@ impl NpzReader {
             )),
             other => return Err(container(format!("csi_data compressed with {other:?}"))),
         };
+        let mut pre = [0u8; 12];
+        rows.read_exact(&mut pre)
+            .map_err(|e| container(format!("csi_data header: {e}")))?;
+        check_preamble("csi_data", &pre)?;
+        let mut rows: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(pre).chain(rows));
         let header = NpyHeader::from_reader(&mut rows)
             .map_err(|e| container(format!("csi_data header: {e}")))?;
         let int8 = matches!(header.dtype(), DType::Plain(ref t)
@@ -135,7 +192,7 @@ impl NpzReader {
             )));
         }
         if let Some(n) = num_subcarriers {
-            if n as usize * 2 != width {
+            if usize::try_from(n).ok().and_then(|n| n.checked_mul(2)) != Some(width) {
                 return Err(container(format!(
                     "num_subcarriers {n} but rows of {width} bytes"
                 )));

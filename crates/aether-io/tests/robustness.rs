@@ -173,3 +173,101 @@ fn both_parsers_agree_on_a_line_with_several_faults() {
         assert_eq!(fast, full, "{text}");
     }
 }
+
+/// `.npy` member bytes: preamble (version 1 or 2), a header for `descr` and `shape`, `data`.
+fn npy(descr: &str, shape: &str, data: &[u8], version: u8) -> Vec<u8> {
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (12 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    out.extend([version, 0]);
+    if version == 1 {
+        out.extend((h.len() as u16).to_le_bytes());
+    } else {
+        out.extend((h.len() as u32).to_le_bytes());
+    }
+    out.extend(h.as_bytes());
+    out.extend(data);
+    out
+}
+
+fn write_npz(path: &std::path::Path, members: &[(&str, Vec<u8>)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in members {
+        let stored =
+            zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        z.start_file(format!("{name}.npy"), stored).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+/// Members whose header or dtype claims sizes no capture has (a 1 TB string label, a 1 GiB
+/// `.npy` header, a negative subcarrier count, a scalar of 2^64 elements) are refused with a
+/// container error before anything allocates what they claim; a well-formed file still opens.
+#[test]
+fn hostile_npz_members_are_refused_before_allocating() {
+    let dir = std::env::temp_dir().join(format!("aether-io-npz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: Vec<u8> = [1u8, 2, 3, 4].repeat(32 * 3);
+    let good = || {
+        vec![
+            ("csi_data", npy("|i1", "(3, 128)", &rows, 1)),
+            ("num_subcarriers", npy("<i8", "()", &64i64.to_le_bytes(), 1)),
+            ("duration_ms", npy("<f8", "()", &30f64.to_le_bytes(), 1)),
+        ]
+    };
+    let with = |name: &'static str, bytes: Vec<u8>| {
+        let mut m = good();
+        m.retain(|(n, _)| *n != name);
+        m.push((name, bytes));
+        m
+    };
+    let mut bomb = npy("|i1", "(3, 128)", &rows, 2);
+    bomb[8..12].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    let cases = [
+        ("good", good(), None),
+        (
+            "huge label",
+            with("label", npy("|S1099511627776", "()", b"abc", 1)),
+            Some("dtype"),
+        ),
+        (
+            "header bomb",
+            with("csi_data", bomb),
+            Some("header of 1073741824 bytes"),
+        ),
+        (
+            "negative subcarriers",
+            with(
+                "num_subcarriers",
+                npy("<i8", "()", &(i64::MIN + 64).to_le_bytes(), 1),
+            ),
+            Some("num_subcarriers"),
+        ),
+        (
+            "scalar of 2^64 elements",
+            with(
+                "duration_ms",
+                npy("<f8", "(4294967296, 4294967296)", &30f64.to_le_bytes(), 1),
+            ),
+            Some("not a scalar"),
+        ),
+    ];
+    for (what, members, refused) in cases {
+        let path = dir.join(format!("{}.npz", what.replace(' ', "-")));
+        write_npz(&path, &members);
+        match (aether_io::npz::NpzReader::open(&path), refused) {
+            (Ok(r), None) => assert_eq!(r.meta().subcarriers, 64, "{what}"),
+            (Err(e), Some(needle)) => {
+                assert!(e.is_fatal(), "{what}: {e}");
+                assert!(e.to_string().contains(needle), "{what}: {e}");
+            }
+            (r, _) => panic!("{what}: {:?}", r.err()),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

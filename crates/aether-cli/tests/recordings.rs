@@ -208,7 +208,15 @@ fn replay_into_record_on_loopback() {
 
 #[test]
 fn record_stops_cleanly_on_ctrl_c() {
-    let d = tmp("sigint");
+    // SIGINT as Ctrl-C sends; SIGTERM as `kill`, systemd or `timeout` send; SIGHUP as a closed
+    // terminal sends: each ends the session with the recording finished.
+    for signal in ["INT", "TERM", "HUP"] {
+        record_stops_cleanly_on(signal);
+    }
+}
+
+fn record_stops_cleanly_on(signal: &str) {
+    let d = tmp(&format!("sig{signal}"));
     let out = d.join("rec.csi.jsonl");
     let mut rec = aether()
         .args(["record", "--listen", "127.0.0.1:0", "--json", "--out"])
@@ -230,14 +238,14 @@ fn record_stops_cleanly_on_ctrl_c() {
     vitals[..4].copy_from_slice(&0xC511_0002u32.to_le_bytes());
     vitals[4] = 9;
     tx.send_to(&vitals, &addr).unwrap();
-    // SIGINT, as Ctrl-C sends; the handler is installed before the first stderr line.
+    // The handler is installed before the first stderr line.
     let status = Command::new("kill")
-        .args(["-INT", &rec.id().to_string()])
+        .args([format!("-{signal}"), rec.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = rec.wait_with_output().unwrap();
-    assert!(output.status.success(), "{:?}", output.status);
+    assert!(output.status.success(), "SIG{signal}: {:?}", output.status);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     // Datagrams sent before the signal may still be in flight: count what arrived.
     let received = report["received"].as_u64().unwrap();
@@ -380,4 +388,68 @@ fn a_malformed_line_is_skipped_with_a_note() {
     assert!(stderr.contains("no usable CSI frames"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An output error mid-session (here the file-size limit, `ulimit -f`, with SIGXFSZ ignored so
+/// the write fails instead of killing the process) ends the recording with an error that says
+/// where the records received so far are; they are kept, not deleted with the temporary file.
+#[cfg(unix)]
+#[test]
+fn an_output_error_keeps_what_was_recorded() {
+    let d = tmp("efbig");
+    let out = d.join("rec.csi.jsonl");
+    let mut rec = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 40; exec '{}' record --listen 127.0.0.1:0 --out '{}'",
+            env!("CARGO_BIN_EXE_aether"),
+            out.display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(rec.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split_whitespace().nth(2).unwrap().to_owned();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut vitals = [0u8; 32];
+    vitals[..4].copy_from_slice(&0xC511_0002u32.to_le_bytes());
+    // ~100 bytes a line: 6000 lines pass the 40 KiB limit several times over.
+    let mut sent = 0;
+    while rec.try_wait().unwrap().is_none() && sent < 6000 {
+        vitals[4] = (sent % 7) as u8;
+        tx.send_to(&vitals, &addr).unwrap();
+        sent += 1;
+        if sent % 200 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    if rec.try_wait().unwrap().is_none() {
+        // Not stopped by the limit yet (the socket dropped some): stop it as Ctrl-C would.
+        Command::new("kill")
+            .args(["-INT", &rec.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    let status = rec.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("records before it"), "{rest}");
+    // What reached the disk is kept: the target, or the temporary file the error names.
+    let kept: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}: {rest}");
+    assert!(rest.contains(&kept[0].display().to_string()), "{rest}");
+    let text = std::fs::read(&kept[0]).unwrap();
+    let complete = text
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{") && l.ends_with(b"}"))
+        .count();
+    assert!(complete > 100, "{complete} complete lines kept: {rest}");
+    std::fs::remove_dir_all(d).unwrap();
 }

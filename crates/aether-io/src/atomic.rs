@@ -28,6 +28,13 @@ impl AtomicFile {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
+        // A directory in the way is found now, not by the rename after the whole session.
+        if target.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is a directory", target.display()),
+            ));
+        }
         let tmp = target.with_file_name(tmp_name);
         let file = File::create(&tmp)?;
         Ok(AtomicFile {
@@ -42,13 +49,20 @@ impl AtomicFile {
         self.writer.as_mut().expect("writer present until commit")
     }
 
-    /// Flushes, fsyncs and renames onto the target.
+    /// Flushes, fsyncs and renames onto the target. On failure the temporary file is kept,
+    /// holding whatever reached it, and the error names it: nothing written is thrown away.
     pub fn commit(mut self) -> std::io::Result<()> {
         let writer = self.writer.take().expect("writer present until commit");
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        let kept = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{e} (what was written is kept in {})", self.tmp.display()),
+            )
+        };
+        let file = writer.into_inner().map_err(|e| kept(e.into_error()))?;
+        file.sync_all().map_err(kept)?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.target)
+        std::fs::rename(&self.tmp, &self.target).map_err(kept)
     }
 }
 

@@ -342,8 +342,9 @@ pub fn recv_datagram(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Opti
 }
 
 /// Receives the packet family on `socket` and writes RuView JSONL to `out` (atomically, on
-/// return) until `opts` or `stop` says so. I/O errors on the output end the session; bad
-/// datagrams never do.
+/// return) until `opts` or `stop` says so. Bad datagrams never end the session. An I/O error
+/// (on the socket or the output) does, and what was recorded before it is still committed to
+/// `out` (or, if that fails too, kept in the temporary file the error names).
 pub fn record(
     socket: &UdpSocket,
     out: &Path,
@@ -367,8 +368,10 @@ pub fn record(
         if opts.max_packets.is_some_and(|m| report.received >= m) {
             break;
         }
-        let Some(n) = recv_datagram(socket, &mut buf)? else {
-            continue;
+        let n = match recv_datagram(socket, &mut buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => continue,
+            Err(e) => return Err(keep_recorded(writer, e, &report, out)),
         };
         report.received += 1;
         let decoded = if n >= RECV_BUFFER_LEN {
@@ -378,7 +381,9 @@ pub fn record(
         };
         match decoded {
             Ok(rec) => {
-                writer.write(&rec)?;
+                if let Err(e) = writer.write(&rec) {
+                    return Err(keep_recorded(writer, e, &report, out));
+                }
                 report.written += 1;
                 *report.nodes.entry(rec.node_id()).or_default() += 1;
                 *report
@@ -395,6 +400,27 @@ pub fn record(
     report.elapsed_s = started.elapsed().as_secs_f64();
     writer.finish()?;
     Ok(report)
+}
+
+/// After an I/O error `e` mid-session: commits what was written so far and says where it is.
+fn keep_recorded(
+    writer: RuviewWriter,
+    e: std::io::Error,
+    report: &RecordReport,
+    out: &Path,
+) -> std::io::Error {
+    let kept = match writer.finish() {
+        Ok(()) => format!(
+            "the {} records before it are in {}",
+            report.written,
+            out.display()
+        ),
+        Err(f) => format!(
+            "committing the {} records before it failed too: {f}",
+            report.written
+        ),
+    };
+    std::io::Error::new(e.kind(), format!("{e}; {kept}"))
 }
 
 /// How `replay` paces.

@@ -172,7 +172,14 @@ pub fn parse_csv_line(
     let rssi: i8 = num(&fields, field::RSSI, "rssi", line)?;
     let noise_floor: i8 = num(&fields, field::NOISE_FLOOR, "noise_floor", line)?;
     let channel: u8 = num(&fields, field::CHANNEL, "channel", line)?;
-    let local_us: u64 = num(&fields, field::LOCAL_TIMESTAMP, "local_timestamp", line)?;
+    // The ESP32's `local_timestamp` is a 32-bit microsecond counter (wraps every ~71.6 min,
+    // handled by the reader); a larger value is a corrupt field, not a time.
+    let local_us = u64::from(num::<u32>(
+        &fields,
+        field::LOCAL_TIMESTAMP,
+        "local_timestamp",
+        line,
+    )?);
     let mac = parse_mac(fields[field::MAC].trim())
         .ok_or_else(|| ReadError::invalid(line, "mac", format!("{:?}", fields[field::MAC])))?;
     let mut subcarriers = Vec::with_capacity(bytes.len() / 2);
@@ -266,11 +273,15 @@ impl<R: BufRead> Iterator for CsvReader<R> {
                 }
                 Line::TooLong => Err(ReadError::new(self.line, ReadErrorKind::LineTooLong)),
                 Line::Ok => {
-                    if !self.buf.starts_with(b"CSI_DATA") {
+                    // As the format detector reads lines: a UTF-8 byte-order mark (first line)
+                    // and leading whitespace do not hide a data line.
+                    let line = crate::lines::strip_bom(&self.buf);
+                    let line = &line[line.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+                    if !line.starts_with(b"CSI_DATA") {
                         self.stats.skipped += 1;
                         continue;
                     }
-                    match std::str::from_utf8(&self.buf) {
+                    match std::str::from_utf8(line) {
                         Ok(text) => parse_csv_line(text, self.dialect, self.line, &mut self.bytes),
                         Err(_) => Err(ReadError::new(
                             self.line,

@@ -135,19 +135,26 @@ impl Segments {
                     detail: "needs 0 <= start_s < end_s".into(),
                 });
             }
-            if let Some(prev) = segments.last() {
-                let prev: &Segment = prev;
-                if start_s < prev.end_s {
-                    return Err(LabelError::Overlap { line: i + 1 });
-                }
-            }
-            segments.push(Segment {
-                start_s,
-                end_s,
-                label: label.to_owned(),
-            });
+            segments.push((
+                i + 1,
+                Segment {
+                    start_s,
+                    end_s,
+                    label: label.to_owned(),
+                },
+            ));
         }
-        Ok(Segments { segments })
+        // Segments may come in any order; only time overlaps are an error (named by the line
+        // of the later-starting one).
+        segments.sort_by(|a, b| a.1.start_s.total_cmp(&b.1.start_s));
+        for w in segments.windows(2) {
+            if w[1].1.start_s < w[0].1.end_s {
+                return Err(LabelError::Overlap { line: w[1].0 });
+            }
+        }
+        Ok(Segments {
+            segments: segments.into_iter().map(|(_, s)| s).collect(),
+        })
     }
 
     /// Reads a segments file.

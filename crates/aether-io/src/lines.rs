@@ -60,3 +60,10 @@ pub(crate) fn read_line_bounded<R: BufRead>(
     }
     Ok(Line::Ok)
 }
+
+/// `line` without a leading UTF-8 byte-order mark (editors and spreadsheet exports put one at
+/// the start of a file; the format detector ignores it, so the readers must too).
+pub(crate) fn strip_bom(line: &[u8]) -> &[u8] {
+    line.strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(line)
+}

@@ -150,13 +150,37 @@ fn sidecar_path(path: &Path) -> Option<PathBuf> {
     Some(path.with_file_name(format!("{stem}.meta.json")))
 }
 
-/// The sidecar's path, `label` and `session` (strings; other types are ignored).
-fn read_sidecar(path: &Path) -> Option<(PathBuf, Option<String>, Option<String>)> {
-    let side = sidecar_path(path)?;
-    let text = std::fs::read_to_string(&side).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+/// Largest sidecar read (they hold a label, a session and a few notes).
+const MAX_SIDECAR_BYTES: u64 = 1 << 20;
+
+/// The sidecar's path, `label` and `session` (strings; other types are ignored); `Ok(None)`
+/// without a sidecar. A sidecar that is there but unreadable, oversized or not JSON is an
+/// error: ignoring it would quietly turn a labelled recording into an unlabelled one.
+#[allow(clippy::type_complexity)]
+fn read_sidecar(
+    path: &Path,
+) -> Result<Option<(PathBuf, Option<String>, Option<String>)>, ReadError> {
+    let Some(side) = sidecar_path(path).filter(|p| p.exists()) else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        ReadError::new(
+            0,
+            ReadErrorKind::Container(format!("sidecar {}: {why}", side.display())),
+        )
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::open(&side)?, MAX_SIDECAR_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    if text.len() as u64 > MAX_SIDECAR_BYTES {
+        return Err(bad(format!("longer than {MAX_SIDECAR_BYTES} bytes")));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let field = |k: &str| v.get(k).and_then(|l| l.as_str()).map(str::to_owned);
-    Some((side, field("label"), field("session")))
+    Ok(Some((side.clone(), field("label"), field("session"))))
 }
 
 impl RecordingReader {
@@ -173,7 +197,7 @@ impl RecordingReader {
         let mut meta = RecordingMeta::default();
         let inner = match format {
             Format::RuviewJsonl => {
-                if let Some((side, label, session)) = read_sidecar(path) {
+                if let Some((side, label, session)) = read_sidecar(path)? {
                     meta.sidecar = Some(side);
                     meta.label = label;
                     meta.session = session;

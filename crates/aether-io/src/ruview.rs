@@ -56,7 +56,9 @@ struct LineFields<'a> {
     device_ms: Option<i64>,
     // feature
     features: Option<Vec<Nullable>>,
-    device_us: Option<i64>,
+    // Wide: feature vectors carry a signed device time, feature-state and classification
+    // packets an unsigned 64-bit one (the writer writes any u64).
+    device_us: Option<i128>,
     // feature_state
     mode: Option<i64>,
     motion_score: Option<Nullable>,
@@ -80,16 +82,25 @@ fn req<T>(v: Option<T>, line: u64, name: &'static str) -> Result<T, ReadError> {
     v.ok_or_else(|| ReadError::new(line, ReadErrorKind::MissingField(name)))
 }
 
-fn int_in<T: TryFrom<i64>>(v: i64, line: u64, name: &'static str) -> Result<T, ReadError> {
+fn int_in<T: TryFrom<i128>, V: Into<i128> + Copy>(
+    v: V,
+    line: u64,
+    name: &'static str,
+) -> Result<T, ReadError> {
+    let v: i128 = v.into();
     T::try_from(v).map_err(|_| ReadError::invalid(line, name, format!("{v} out of range")))
 }
 
-fn req_int<T: TryFrom<i64>>(v: Option<i64>, line: u64, name: &'static str) -> Result<T, ReadError> {
+fn req_int<T: TryFrom<i128>, V: Into<i128> + Copy>(
+    v: Option<V>,
+    line: u64,
+    name: &'static str,
+) -> Result<T, ReadError> {
     int_in(req(v, line, name)?, line, name)
 }
 
-fn opt_int<T: TryFrom<i64>>(
-    v: Option<i64>,
+fn opt_int<T: TryFrom<i128>, V: Into<i128> + Copy>(
+    v: Option<V>,
     line: u64,
     name: &'static str,
 ) -> Result<Option<T>, ReadError> {
@@ -446,7 +457,7 @@ pub fn parse_line_serde(text: &str, line: u64) -> Result<Record, ReadError> {
                 rssi: rssi_of(f.rssi, line)?,
                 seq: req_int(f.seq, line, "seq")?,
                 features,
-                device_us: f.device_us,
+                device_us: opt_int(f.device_us, line, "device_us")?,
             }))
         }
         Some("feature_state") => {
@@ -570,7 +581,7 @@ impl<R: BufRead> Iterator for RuviewReader<R> {
                         self.stats.skipped += 1;
                         continue;
                     }
-                    match std::str::from_utf8(&self.buf) {
+                    match std::str::from_utf8(crate::lines::strip_bom(&self.buf)) {
                         Ok(text) => parse_line(text, self.line),
                         Err(_) => Err(ReadError::new(
                             self.line,

@@ -289,3 +289,138 @@ fn fast_path_agrees_with_serde_on_every_line() {
         }
     }
 }
+
+/// What the format detector accepts the readers read: a UTF-8 byte-order mark before the
+/// first line (JSONL and CSV) and indented CSV data lines are data, not skipped or malformed.
+#[test]
+fn a_byte_order_mark_or_indentation_hides_no_record() {
+    let body: String = ESP_CSI
+        .lines()
+        .skip(1)
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let indented: String = body.lines().map(|l| format!("  {l}\n")).collect();
+    for (what, text) in [("bom", format!("\u{feff}{body}")), ("indented", indented)] {
+        assert_eq!(
+            detect_format_bytes(text.as_bytes()),
+            Some(Format::EspCsi),
+            "{what}"
+        );
+        let mut r = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi);
+        let ok = r.by_ref().filter(|x| x.is_ok()).count();
+        assert_eq!(ok, 2, "{what}: both data lines read");
+        assert_eq!(r.stats().malformed, 0, "{what}");
+    }
+    // JSONL: write two records, prefix a BOM, read both back.
+    let d = tmp_dir("bom-jsonl");
+    let p = d.join("r.csi.jsonl");
+    let mut w = RuviewWriter::create(&p).unwrap();
+    let mut r = CsvReader::new(Cursor::new(ESP_CSI), CsvDialect::EspCsi);
+    let recs: Vec<Record> = r.by_ref().filter_map(Result::ok).collect();
+    for rec in &recs {
+        w.write(rec).unwrap();
+    }
+    w.finish().unwrap();
+    let plain = std::fs::read(&p).unwrap();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(&plain);
+    let read = |b: Vec<u8>| -> Vec<Record> {
+        RuviewReader::new(Cursor::new(b))
+            .map(Result::unwrap)
+            .collect()
+    };
+    let got = read(bytes);
+    assert_eq!(got.len(), recs.len());
+    assert_eq!(got, read(plain));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// The ESP32 `local_timestamp` is a 32-bit counter: a larger value is a malformed field (it
+/// used to shift every later frame by a counter wrap, or overflow), and the frames after it
+/// keep their times.
+#[test]
+fn a_timestamp_past_32_bits_is_malformed_not_a_wrap() {
+    let line = |ts: &str| {
+        format!("CSI_DATA,0,1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
+    };
+    let text = [
+        line("3000000000"),
+        line("1000000000000"),
+        line("18446744073709551615"),
+        line("3000010000"),
+    ]
+    .concat();
+    let mut r = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi);
+    let items: Vec<_> = r.by_ref().collect();
+    assert!(items[1].is_err() && items[2].is_err(), "{items:?}");
+    let t = |i: usize| match &items[i] {
+        Ok(Record::Csi(f)) => f.t_s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(t(0), 3000.0);
+    assert!((t(3) - 3000.01).abs() < 1e-6, "{}", t(3));
+}
+
+/// A feature-state or classification record's unsigned 64-bit device time survives the
+/// writer and reader (it was written in full and refused on reading past i64).
+#[test]
+fn unsigned_device_times_round_trip() {
+    use aether_io::record::Classification;
+    let rec = Record::Classification(Classification {
+        t_s: 1.5,
+        node_id: 3,
+        version: 1,
+        n_classes: 2,
+        device_us: u64::MAX,
+        seq: 7,
+        argmax: 1,
+        top_logit: 0.25,
+        margin: 0.5,
+    });
+    let d = tmp_dir("u64-device");
+    let p = d.join("c.csi.jsonl");
+    let mut w = RuviewWriter::create(&p).unwrap();
+    w.write(&rec).unwrap();
+    w.finish().unwrap();
+    let back: Vec<Record> = RuviewReader::new(Cursor::new(std::fs::read(&p).unwrap()))
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(back, vec![rec]);
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// Segments may be listed in any order; only overlapping times are an error.
+#[test]
+fn segments_in_any_order() {
+    let s = Segments::parse_csv("start_s,end_s,label\n5,6,a\n0,1,b\n").unwrap();
+    assert_eq!(s.label_at(0.5), Some("b"));
+    assert_eq!(s.label_at(5.5), Some("a"));
+    assert!(matches!(
+        Segments::parse_csv("start_s,end_s,label\n5,7,a\n0,1,b\n6,8,c\n"),
+        Err(LabelError::Overlap { line: 4 })
+    ));
+}
+
+/// A label sidecar that is there but not JSON is an error, not silently ignored (the
+/// recording would read as unlabelled); a good one labels the recording.
+#[test]
+fn a_broken_sidecar_is_an_error() {
+    let d = tmp_dir("sidecar");
+    let p = d.join("r.csi.jsonl");
+    let mut w = RuviewWriter::create(&p).unwrap();
+    let mut r = CsvReader::new(Cursor::new(ESP_CSI), CsvDialect::EspCsi);
+    for rec in r.by_ref().filter_map(Result::ok) {
+        w.write(&rec).unwrap();
+    }
+    w.finish().unwrap();
+    let side = d.join("r.csi.meta.json");
+    std::fs::write(&side, "{\"label\": \"walking\", ").unwrap();
+    let err = RecordingReader::open(&p).err().expect("refused");
+    assert!(err.to_string().contains("sidecar"), "{err}");
+    std::fs::write(&side, "{\"label\": \"walking\"}").unwrap();
+    let r = RecordingReader::open(&p).unwrap();
+    assert_eq!(r.meta().label.as_deref(), Some("walking"));
+    std::fs::remove_dir_all(d).unwrap();
+}

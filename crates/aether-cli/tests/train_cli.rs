@@ -648,6 +648,40 @@ fn names_and_options_that_match_nothing_are_refused() {
         1,
         "--calibrated goes with --leave-one-out",
     );
+    refused(
+        &[
+            "train", "--data", &base, &moving, "--out", &m, "--epochs", "0",
+        ],
+        1,
+        "--epochs and --threads must be positive",
+    );
+    refused(
+        &[
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            &m,
+            "--duration",
+            "1e20",
+        ],
+        1,
+        "longer than a clock can count",
+    );
+    let out_dir = tmp.display().to_string();
+    refused(
+        &[
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            &out_dir,
+            "--duration",
+            "1",
+        ],
+        1,
+        "is a directory",
+    );
     let cal = tmp.join("cal.rvne").display().to_string();
     refused(
         &["calibrate", "--model", &m, "--data", &moving, "--out", &cal],

@@ -358,26 +358,38 @@ pub fn record(
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut report = RecordReport::default();
     let started = Instant::now();
+    // Timestamps: the wall clock once, then the monotonic clock, so a clock step (NTP) during
+    // a session cannot make them jump or run backwards.
+    let wall0 = unix_now();
+    // Once stopped by Ctrl-C or the duration, the datagrams already queued in the socket are
+    // still read (they arrived during the session), briefly and boundedly.
+    let mut draining = None;
     loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if opts.duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
-        }
         if opts.max_packets.is_some_and(|m| report.received >= m) {
+            break;
+        }
+        if draining.is_none()
+            && (stop.load(Ordering::Relaxed)
+                || opts.duration.is_some_and(|d| started.elapsed() >= d))
+        {
+            socket.set_read_timeout(Some(Duration::from_millis(1)))?;
+            draining = Some(Instant::now());
+        }
+        if draining.is_some_and(|t| t.elapsed() >= Duration::from_millis(200)) {
             break;
         }
         let n = match recv_datagram(socket, &mut buf) {
             Ok(Some(n)) => n,
+            Ok(None) if draining.is_some() => break,
             Ok(None) => continue,
             Err(e) => return Err(keep_recorded(writer, e, &report, out)),
         };
         report.received += 1;
+        let now = wall0 + started.elapsed().as_secs_f64();
         let decoded = if n >= RECV_BUFFER_LEN {
             Err(DatagramError::Oversize)
         } else {
-            decoder.decode(unix_now(), &buf[..n])
+            decoder.decode(now, &buf[..n])
         };
         match decoded {
             Ok(rec) => {

@@ -349,3 +349,41 @@ fn iq_order_agrees_with_aether_csi() {
     assert_eq!(pairs, vec![(3, 15), (-128, 127)]);
     assert_eq!(&raw[20..24], &[15, 3, 127, 128]);
 }
+
+/// Datagrams that arrived before the stop (queued in the socket) are recorded, not dropped,
+/// and their timestamps never run backwards.
+#[test]
+fn datagrams_queued_at_the_stop_are_recorded() {
+    let _s = serial();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut buf = [0u8; 32];
+    for i in 0..50u8 {
+        VitalsRepr {
+            node_id: i % 3,
+            flags: 0,
+            breathing_centi_bpm: 1500,
+            heartrate_decimilli_bpm: 700_000,
+            rssi: -40,
+            n_persons: 1,
+            reserved: [0; 2],
+            motion_energy: 0.1,
+            presence_score: 0.2,
+            timestamp_ms: u32::from(i),
+            reserved2: 0,
+        }
+        .emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
+        tx.send_to(&buf, rx.local_addr().unwrap()).unwrap();
+    }
+    let out = tmp("queued.csi.jsonl");
+    let stop = AtomicBool::new(true);
+    let report = record(&rx, &out, &RecordOptions::default(), &stop).unwrap();
+    assert_eq!((report.received, report.written), (50, 50));
+    let times: Vec<f64> = RuviewReader::open(&out)
+        .unwrap()
+        .map(|r| r.unwrap().t_s())
+        .collect();
+    assert_eq!(times.len(), 50);
+    assert!(times.windows(2).all(|w| w[1] >= w[0]));
+    std::fs::remove_file(out).unwrap();
+}

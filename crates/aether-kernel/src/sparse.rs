@@ -688,36 +688,23 @@ impl SparseAttention {
             d_v.fill(0.0);
             (&mut *d_k, &mut *d_v)
         };
-        let flags = dispatch(
-            self.isa,
-            Backward {
-                cfg: &self.cfg,
-                shape,
-                q,
-                rows: DenseRows {
-                    k,
-                    v,
-                    lm_k,
-                    lm_v,
-                    row: shape.kv_heads * shape.head_dim,
-                },
-                d_out,
-                d_q,
-                d_k: gk,
-                d_v: gv,
-                d_lm_k,
-                d_lm_v,
-                start: 0,
-                end: shape.seq,
-                spread: true,
-                pattern: pattern.as_mut().expect("prepared"),
-                probs,
-                offs,
-                dp,
-                win_ds,
-                win_p,
-            },
-        );
+        let rows = DenseRows {
+            k,
+            v,
+            lm_k,
+            lm_v,
+            row: shape.kv_heads * shape.head_dim,
+        };
+        let work = PerQueryWork {
+            pattern: pattern.as_mut().expect("prepared"),
+            probs,
+            offs,
+            dp,
+            win_ds,
+            win_p,
+        };
+        let grads = [gk, gv, &mut d_lm_k[..], &mut d_lm_v[..]];
+        let flags = self.backward_pass(shape, q, rows, d_out, d_q, grads, 0..shape.seq, true, work);
         if flags & 0x8000_0000 != 0 {
             check_finite("q", q)?;
             check_finite("d_out", d_out)?;
@@ -809,33 +796,17 @@ impl SparseAttention {
             lm_v,
             row: kv_row,
         };
-        let pass = |range: core::ops::Range<usize>,
-                    d_q: &mut [f32],
-                    [d_k, d_v, d_lm_k, d_lm_v]: [&mut [f32]; 4],
-                    w: PerQueryWork<'_>| {
-            dispatch(
-                self.isa,
-                Backward {
-                    cfg: &self.cfg,
-                    shape,
-                    q,
-                    rows: DenseRows { ..rows },
-                    d_out,
-                    d_q,
-                    d_k,
-                    d_v,
-                    d_lm_k,
-                    d_lm_v,
-                    start: range.start,
-                    end: range.end,
-                    spread: false,
-                    pattern: w.pattern,
-                    probs: w.probs,
-                    offs: w.offs,
-                    dp: w.dp,
-                    win_ds: w.win_ds,
-                    win_p: w.win_p,
-                },
+        let pass = |range: core::ops::Range<usize>, d_q: &mut [f32], grads, w| {
+            self.backward_pass(
+                shape,
+                q,
+                DenseRows { ..rows },
+                d_out,
+                d_q,
+                grads,
+                range,
+                false,
+                w,
             )
         };
         d_k.fill(0.0);
@@ -903,30 +874,8 @@ impl SparseAttention {
             win_ds,
             win_p,
         };
-        dispatch(
-            self.isa,
-            Backward {
-                cfg: &self.cfg,
-                shape,
-                q,
-                rows,
-                d_out,
-                d_q: &mut [],
-                d_k,
-                d_v,
-                d_lm_k,
-                d_lm_v,
-                start: n,
-                end: n,
-                spread: true,
-                pattern: work.pattern,
-                probs: work.probs,
-                offs: work.offs,
-                dp: work.dp,
-                win_ds: work.win_ds,
-                win_p: work.win_p,
-            },
-        );
+        let grads = [d_k, d_v, &mut d_lm_k[..], &mut d_lm_v[..]];
+        self.backward_pass(shape, q, rows, d_out, &mut [], grads, n..n, true, work);
         check_backward_flags(flags, q, d_out)
     }
 
@@ -1056,7 +1005,14 @@ impl SparseAttention {
             tail_dq,
             [d_k, d_v, d_lm_k, d_lm_v],
             tiles * tile::TILE..n,
-            [pattern_work(pattern, probs, offs, dp, win_ds, win_p)],
+            PerQueryWork {
+                pattern,
+                probs,
+                offs,
+                dp,
+                win_ds,
+                win_p,
+            },
         );
         check_backward_flags(flags, q, d_out)
     }
@@ -1110,7 +1066,14 @@ impl SparseAttention {
             tail_dq,
             [d_k, d_v, d_lm_k, d_lm_v],
             tiles * tile::TILE..n,
-            [pattern_work(pattern, probs, offs, dp, win_ds, win_p)],
+            PerQueryWork {
+                pattern,
+                probs,
+                offs,
+                dp,
+                win_ds,
+                win_p,
+            },
         );
         check_backward_flags(flags, q, d_out)
     }
@@ -1124,41 +1087,20 @@ impl SparseAttention {
         inputs: tile::TileInputs<'_>,
         d_out: &[f32],
         d_q: &mut [f32],
-        [d_k, d_v, d_lm_k, d_lm_v]: [&mut [f32]; 4],
+        grads: [&mut [f32]; 4],
         rows: core::ops::Range<usize>,
-        [w]: [PerQueryWork<'_>; 1],
+        w: PerQueryWork<'_>,
     ) -> u32 {
         let shape = inputs.shape;
-        dispatch(
-            self.isa,
-            Backward {
-                cfg: &self.cfg,
-                shape,
-                q: inputs.q,
-                rows: DenseRows {
-                    k: inputs.k,
-                    v: inputs.v,
-                    lm_k: inputs.lm_k,
-                    lm_v: inputs.lm_v,
-                    row: shape.kv_heads * shape.head_dim,
-                },
-                d_out,
-                d_q,
-                d_k,
-                d_v,
-                d_lm_k,
-                d_lm_v,
-                spread: rows.end == shape.seq,
-                start: rows.start,
-                end: rows.end,
-                pattern: w.pattern,
-                probs: w.probs,
-                offs: w.offs,
-                dp: w.dp,
-                win_ds: w.win_ds,
-                win_p: w.win_p,
-            },
-        )
+        let dense = DenseRows {
+            k: inputs.k,
+            v: inputs.v,
+            lm_k: inputs.lm_k,
+            lm_v: inputs.lm_v,
+            row: shape.kv_heads * shape.head_dim,
+        };
+        let spread = rows.end == shape.seq;
+        self.backward_pass(shape, inputs.q, dense, d_out, d_q, grads, rows, spread, w)
     }
 }
 
@@ -1172,21 +1114,47 @@ struct PerQueryWork<'a> {
     win_p: &'a mut [f32],
 }
 
-fn pattern_work<'a>(
-    pattern: &'a mut QueryPattern,
-    probs: &'a mut [f32],
-    offs: &'a mut [usize],
-    dp: &'a mut [f32],
-    win_ds: &'a mut [f32],
-    win_p: &'a mut [f32],
-) -> PerQueryWork<'a> {
-    PerQueryWork {
-        pattern,
-        probs,
-        offs,
-        dp,
-        win_ds,
-        win_p,
+impl SparseAttention {
+    /// The per-query backward of queries `range` (their `d_q` rows in `d_q`), added onto the
+    /// key/value and landmark gradients; with `spread`, then the landmark spread (the last
+    /// pass of a call). Returns the finiteness flags of the rows read.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_pass(
+        &self,
+        shape: AttnShape,
+        q: &[f32],
+        rows: DenseRows<'_>,
+        d_out: &[f32],
+        d_q: &mut [f32],
+        [d_k, d_v, d_lm_k, d_lm_v]: [&mut [f32]; 4],
+        range: core::ops::Range<usize>,
+        spread: bool,
+        w: PerQueryWork<'_>,
+    ) -> u32 {
+        dispatch(
+            self.isa,
+            Backward {
+                cfg: &self.cfg,
+                shape,
+                q,
+                rows,
+                d_out,
+                d_q,
+                d_k,
+                d_v,
+                d_lm_k,
+                d_lm_v,
+                start: range.start,
+                end: range.end,
+                spread,
+                pattern: w.pattern,
+                probs: w.probs,
+                offs: w.offs,
+                dp: w.dp,
+                win_ds: w.win_ds,
+                win_p: w.win_p,
+            },
+        )
     }
 }
 

@@ -453,3 +453,63 @@ fn an_output_error_keeps_what_was_recorded() {
     assert!(complete > 100, "{complete} complete lines kept: {rest}");
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// Segment times (and `--span`) count from the recording's first record of any kind, as
+/// docs/recordings.md says, not from its first CSI frame: a vitals record 2 s before the
+/// first frame moves every label boundary 2 s earlier in CSI time.
+#[test]
+fn segment_times_count_from_the_first_record() {
+    use aether_io::record::{Record, Vitals};
+    use aether_io::recording::RecordingReader;
+    use aether_io::ruview::RuviewWriter;
+    let Some(p) = data("ruview/pretrain-1775182186.csi.jsonl") else {
+        return;
+    };
+    let records: Vec<Record> = RecordingReader::open(&p)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    let first = records[0].t_s();
+    let d = tmp("t0");
+    let with_vitals = d.join("v.csi.jsonl");
+    let mut w = RuviewWriter::create(&with_vitals).unwrap();
+    w.write(&Record::Vitals(Vitals {
+        t_s: first - 2.0,
+        node_id: 1,
+        rssi: -40,
+        flags: 0,
+        breathing_bpm: 0.0,
+        heartrate_bpm: 0.0,
+        n_persons: 0,
+        motion_energy: 0.0,
+        presence_score: 0.0,
+        device_ms: None,
+    }))
+    .unwrap();
+    for r in &records {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap();
+    let labels = aether_train::data::LabelSource {
+        segments: Some(
+            aether_io::labels::Segments::parse_csv("start_s,end_s,label\n0,3,a\n3,1000,b\n")
+                .unwrap(),
+        ),
+        label_map: Default::default(),
+    };
+    let streams = aether_train::data::read_streams(&with_vitals, &labels).unwrap();
+    let plain = aether_train::data::read_streams(&p, &labels).unwrap();
+    for (s, q) in streams.iter().zip(&plain) {
+        // Every frame 2 s later than when the first CSI frame was time zero.
+        assert!(
+            (s.t_s[0] - q.t_s[0] - 2.0).abs() < 1e-6,
+            "node {}",
+            s.node_id
+        );
+        for (t, l) in s.t_s.iter().zip(&s.labels) {
+            let want = if *t < 3.0 { "a" } else { "b" };
+            assert_eq!(l.as_deref(), Some(want), "node {} at {t}", s.node_id);
+        }
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}

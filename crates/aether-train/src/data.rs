@@ -288,8 +288,11 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
                 continue;
             }
         };
+        // Time zero is the recording's first record of any kind, as segments files and
+        // `--span` count it (docs/recordings.md), not its first CSI frame.
+        let t0 = *t0.get_or_insert(rec.t_s());
         let Record::Csi(frame) = rec else { continue };
-        let t_rel = frame.t_s - *t0.get_or_insert(frame.t_s);
+        let t_rel = frame.t_s - t0;
         let acc = nodes.entry(frame.node_id).or_insert_with(|| Acc {
             fx: NodeFeatures::new(first_word_invalid),
             s: Stream {

@@ -12,8 +12,8 @@ use crate::metrics::{
 };
 use crate::model::{AttnBackend, HeadNet, LoadedHead};
 use crate::train::{
-    apply_reference, assign_sessions, normalise, predict_threaded, train, Prepared, SplitBy,
-    TrainOptions,
+    apply_reference, assign_sessions, hop_seconds, normalise, predict_threaded, train, Prepared,
+    SplitBy, TrainOptions,
 };
 
 /// Seconds of empty-room frames a node reference needs.
@@ -116,6 +116,7 @@ impl Scorer {
             bail!("no labelled windows of {} frames in the data", self.window);
         }
         let probs = predict_threaded(&self.net, &inputs, &windows, self.window, 128, self.threads)?;
+        let hop_s = hop_seconds(&streams, self.hop, self.frame_rate_hz);
         let decisions: Vec<Decision> = windows
             .iter()
             .zip(&probs)
@@ -133,17 +134,10 @@ impl Scorer {
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map(|(i, _)| i)
                     .unwrap_or(0),
+                seconds: hop_s[w.stream],
             })
             .collect();
-        let hop_s = if self.frame_rate_hz > 0.0 {
-            self.hop as f64 / f64::from(self.frame_rate_hz)
-        } else {
-            0.0
-        };
-        let hop = Hop {
-            frames: self.hop,
-            seconds: hop_s,
-        };
+        let hop = Hop { frames: self.hop };
         let mut r = report(&self.classes, &decisions, idle, hop);
         let events: Vec<usize> = (self.window_labels.events.iter())
             .filter_map(|e| self.classes.iter().position(|c| c == e))
@@ -185,26 +179,33 @@ pub fn take_reference(s: &mut Stream, seconds: f64) -> anyhow::Result<(Vec<f32>,
 
 /// Per held-out stream references for calibrated scoring: each session's idle capture gives
 /// its first [`MIN_REFERENCE_S`] seconds (removed from scoring); sessions without an idle
-/// capture are dropped (returned separately by name).
+/// capture are dropped (returned separately by name). A recording that names no session (no
+/// sidecar session, no capture date) is a session of its own, as in training.
 pub fn calibrated_split(
     mut streams: Vec<Stream>,
     idle_class: &str,
 ) -> anyhow::Result<(Vec<Stream>, Vec<FeatureStats>, Vec<String>)> {
     assign_sessions(&mut streams, idle_class);
+    let key = |s: &Stream| {
+        if s.has_session() {
+            s.session()
+        } else {
+            format!("{}#{}", s.path.display(), s.node_id)
+        }
+    };
     let mut refs: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
     for s in streams.iter_mut() {
-        if s.labels.iter().all(|l| l.as_deref() == Some(idle_class))
-            && !refs.contains_key(&s.session())
+        if s.labels.iter().all(|l| l.as_deref() == Some(idle_class)) && !refs.contains_key(&key(s))
         {
             let r = take_reference(s, MIN_REFERENCE_S)?;
-            refs.insert(s.session(), r);
+            refs.insert(key(s), r);
         }
     }
     let mut kept = Vec::new();
     let mut rs = Vec::new();
     let mut dropped = Vec::new();
     for s in streams {
-        match refs.get(&s.session()) {
+        match refs.get(&key(&s)) {
             Some(r) => {
                 rs.push(r.clone());
                 kept.push(s);
@@ -332,4 +333,63 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
     let (m, s) = feature_stats(streams.iter().flat_map(|s| s.features.iter()));
     debug_assert_eq!(m.len(), crate::data::FRAME_DIMS);
     Ok((m, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calibrated_split;
+    use crate::data::{Stream, FRAME_DIMS};
+
+    /// 10 s at 20 Hz of one label.
+    fn stream(file: &str, date: &str, label: &str) -> Stream {
+        Stream {
+            path: file.into(),
+            node_id: 1,
+            chip: "node1".into(),
+            date: date.into(),
+            named_session: None,
+            t_s: (0..200).map(|i| f64::from(i) * 0.05).collect(),
+            features: vec![[0.5; FRAME_DIMS]; 200],
+            labels: vec![Some(label.to_owned()); 200],
+            skipped: Default::default(),
+        }
+    }
+
+    /// A decision stands for one hop at its own stream's frame rate (idle hours and false
+    /// alarms per hour used the model's one training rate for every stream).
+    #[test]
+    fn a_hop_lasts_by_its_own_streams_rate() {
+        let mut fast = stream("fast.jsonl", "", "empty");
+        fast.t_s = (0..200).map(|i| f64::from(i) * 0.01).collect();
+        let mut single = stream("one.jsonl", "", "empty");
+        single.t_s.truncate(1);
+        let hop =
+            crate::train::hop_seconds(&[stream("slow.jsonl", "", "empty"), fast, single], 16, 50.0);
+        let want = [16.0 / 20.0, 16.0 / 100.0, 16.0 / 50.0];
+        for (h, w) in hop.iter().zip(want) {
+            assert!((h - w).abs() < 1e-6, "{hop:?}");
+        }
+    }
+
+    /// Recordings that name no session are each their own: an empty-room capture does not
+    /// become the reference of another undated recording (it did: all fell into `node1/`).
+    /// Dated captures of one chip and day still share their session's reference.
+    #[test]
+    fn a_recording_without_a_session_is_its_own() {
+        let undated = vec![
+            stream("a.jsonl", "", "empty"),
+            stream("b.jsonl", "", "walking"),
+        ];
+        let (kept, refs, dropped) = calibrated_split(undated, "empty").unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(refs.len(), 1);
+        assert_eq!(dropped, vec!["b.jsonl".to_string()]);
+        let dated = vec![
+            stream("a.jsonl", "20260301", "empty"),
+            stream("b.jsonl", "20260301", "walking"),
+        ];
+        let (kept, refs, dropped) = calibrated_split(dated, "empty").unwrap();
+        assert_eq!((kept.len(), refs.len()), (2, 2));
+        assert!(dropped.is_empty());
+    }
 }

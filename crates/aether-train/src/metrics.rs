@@ -132,7 +132,7 @@ pub fn event_scores(
             }
             let others = decisions.iter().filter(|d| d.truth != e);
             let onsets = alarm_onsets(others.clone(), |d| d.pred == e, hop.frames);
-            let hours = others.count() as f64 * hop.seconds / 3600.0;
+            let hours = others.map(|d| d.seconds).sum::<f64>() / 3600.0;
             EventScores {
                 class: classes[e].clone(),
                 episodes: scored,
@@ -178,13 +178,15 @@ pub struct Decision {
     pub start: usize,
     pub truth: usize,
     pub pred: usize,
+    /// Seconds of data the decision stands for: one hop at its own stream's frame rate (chips
+    /// stream at 73-143 Hz; one rate for all misstated idle hours by up to a fifth).
+    pub seconds: f64,
 }
 
-/// The spacing of decisions: windows start every `frames` frames, each standing for `seconds`.
+/// The spacing of decisions: windows start every `frames` frames.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hop {
     pub frames: usize,
-    pub seconds: f64,
 }
 
 /// Alarm onsets among `decisions` (already narrowed to the truth in question): a run of alarm
@@ -260,8 +262,8 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
         let idle_n: u64 = conf.matrix[i].iter().sum();
         if idle_n > 0 {
             fp_rate = Some((idle_n - conf.matrix[i][i]) as f64 / idle_n as f64);
-            idle_hours = idle_n as f64 * hop.seconds / 3600.0;
             let idle_windows = decisions.iter().filter(|d| d.truth == i);
+            idle_hours = idle_windows.clone().map(|d| d.seconds).sum::<f64>() / 3600.0;
             let onsets = alarm_onsets(idle_windows, |d| d.pred != i, hop.frames);
             if idle_hours > 0.0 {
                 fa_h = Some(onsets as f64 / idle_hours);
@@ -305,6 +307,7 @@ mod tests {
                 start: 16 * k,
                 truth: 0,
                 pred: usize::from(k == 3 || k == 4),
+                seconds: 0.36,
             });
         }
         for k in 0..10 {
@@ -313,12 +316,10 @@ mod tests {
                 start: 16 * k,
                 truth: 1,
                 pred: usize::from(k != 0),
+                seconds: 0.36,
             });
         }
-        let hop = Hop {
-            frames: 16,
-            seconds: 0.36,
-        };
+        let hop = Hop { frames: 16 };
         let r = report(&classes, &d, default_idle_class(&classes), hop);
         assert_eq!(r.confusion.matrix, vec![vec![8, 2], vec![1, 9]]);
         assert!((r.accuracy - 0.85).abs() < 1e-12);
@@ -375,12 +376,10 @@ mod tests {
                 start,
                 truth,
                 pred,
+                seconds: 0.1,
             })
             .collect();
-        let hop = Hop {
-            frames: 10,
-            seconds: 0.1,
-        };
+        let hop = Hop { frames: 10 };
         let e = event_scores(&classes, &[1], &eps, &decisions, 20, hop);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 4));
@@ -405,12 +404,10 @@ mod tests {
                 start,
                 truth: 0,
                 pred: 1,
+                seconds: 1.0,
             })
             .collect();
-        let hop = Hop {
-            frames: 8,
-            seconds: 1.0,
-        };
+        let hop = Hop { frames: 8 };
         let r = report(&classes, &d, Some(0), hop);
         let per_h = r.false_alarms_per_hour.unwrap();
         assert!((per_h - 2.0 / (3.0 / 3600.0)).abs() < 1e-9, "{per_h}");

@@ -388,6 +388,25 @@ fn argmax(p: &[f32]) -> usize {
         .unwrap_or(0)
 }
 
+/// Seconds one hop of `frames` stands for in each stream, at the stream's own frame rate
+/// (`fallback_hz` for a stream too short to have one; 0 without either).
+pub fn hop_seconds(streams: &[Stream], frames: usize, fallback_hz: f32) -> Vec<f64> {
+    streams
+        .iter()
+        .map(|s| {
+            let hz = match s.frame_rate_hz() {
+                hz if hz > 0.0 => hz,
+                _ => fallback_hz,
+            };
+            if hz > 0.0 {
+                frames as f64 / f64::from(hz)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Loss, accuracy and report of `net` on windows.
 pub fn evaluate(
     net: &HeadNet,
@@ -399,6 +418,7 @@ pub fn evaluate(
     threads: usize,
 ) -> anyhow::Result<(f64, Report)> {
     let probs = predict_threaded(net, &prep.inputs, windows, len, 128, threads)?;
+    let hop_s = hop_seconds(&prep.streams, hop.frames, 0.0);
     let mut loss = 0.0;
     let mut decisions = Vec::with_capacity(windows.len());
     for (w, p) in windows.iter().zip(&probs) {
@@ -413,6 +433,7 @@ pub fn evaluate(
             start: w.start,
             truth,
             pred: argmax(p),
+            seconds: hop_s[w.stream],
         });
     }
     let n = windows.len().max(1) as f64;
@@ -796,14 +817,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         .as_ref()
         .and_then(|c| prep.classes.iter().position(|x| x == c))
         .or_else(|| default_idle_class(&prep.classes));
-    let hop = Hop {
-        frames: opts.hop,
-        seconds: if frame_rate_hz > 0.0 {
-            opts.hop as f64 / f64::from(frame_rate_hz)
-        } else {
-            0.0
-        },
-    };
+    let hop = Hop { frames: opts.hop };
 
     let steps_per_epoch = train_w.len().div_ceil(opts.batch.max(1));
     let total_steps = steps_per_epoch * opts.epochs.max(1);

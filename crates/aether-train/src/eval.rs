@@ -371,6 +371,16 @@ mod tests {
         }
     }
 
+    /// The training split agrees: undated recordings are separate sessions, dated captures of
+    /// one chip and day one session.
+    #[test]
+    fn the_split_keeps_undated_recordings_apart() {
+        use crate::train::SplitBy;
+        let key = |f: &str, d: &str| SplitBy::Session.key(&stream(f, d, "empty"));
+        assert_ne!(key("a.jsonl", ""), key("b.jsonl", ""));
+        assert_eq!(key("a.jsonl", "20260301"), key("b.jsonl", "20260301"));
+    }
+
     /// Recordings that name no session are each their own: an empty-room capture does not
     /// become the reference of another undated recording (it did: all fell into `node1/`).
     /// Dated captures of one chip and day still share their session's reference.

@@ -40,7 +40,9 @@ impl SplitBy {
     pub fn key(self, s: &Stream) -> String {
         match self {
             SplitBy::Chip => s.chip.clone(),
-            SplitBy::Session => s.session(),
+            // A recording that names no session is a session of its own.
+            SplitBy::Session if s.has_session() => s.session(),
+            SplitBy::Session => format!("{}#{}", s.path.display(), s.node_id),
             // Every node of one file stays on one side.
             SplitBy::Recording => s.path.display().to_string(),
         }

@@ -177,8 +177,9 @@ impl<'a> RvneV2View<'a> {
             }
             let mut earlier = 0;
             for _ in 0..i {
-                let (p, n) = tensor::decode_entry(self.table, earlier, self.bytes)?;
-                if p.name() == t.name() {
+                let (p, n) =
+                    tensor::entry_name(self.table, earlier).ok_or(RvneError::TableTruncated)?;
+                if p == t.name().as_bytes() {
                     return Err(RvneError::DuplicateName);
                 }
                 earlier = n;

@@ -251,6 +251,16 @@ impl<'a> Iterator for TensorIter<'a> {
 /// Decode the table entry at `pos` and check its shape against its byte length, and that
 /// its bytes lie inside `file`. Placement rules (alignment, data region, order) are
 /// checked by the caller.
+/// Name and end of an entry `decode_entry` has already accepted: the duplicate check compares
+/// each new name with every earlier one, and skipping the earlier entries without decoding them
+/// again keeps that quadratic scan cheap on a device.
+pub(crate) fn entry_name(table: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let name_len = le::u16_at(table, pos)? as usize;
+    let name = le::bytes(table, pos + 2, name_len)?;
+    let rank = le::u8_at(table, pos + 2 + name_len + 1)? as usize;
+    Some((name, pos + 2 + name_len + 2 + 4 * rank + 8))
+}
+
 pub(crate) fn decode_entry<'a>(
     table: &'a [u8],
     pos: usize,

@@ -271,13 +271,20 @@ fn correlation(a: &[f32; BLOCK], b: &[f32; BLOCK], mask: u64) -> f32 {
             sbb += db * db;
         }
     }
+    // "Constant" relative to the side's level: a flat profile normalised to mean 1 keeps f32
+    // rounding noise (~1e-7 per slot), whose correlation with anything is noise, not shape.
+    let flat = |ss: f32, m: f32| ss <= n as f32 * (FLAT_REL * m) * (FLAT_REL * m);
     let d = libm::sqrtf(saa * sbb);
-    if d <= 1e-12 {
+    if d <= 1e-12 || flat(saa, ma) || flat(sbb, mb) {
         1.0
     } else {
         (sab / d).clamp(-1.0, 1.0)
     }
 }
+
+/// A side of a correlation is constant when its standard deviation is below this fraction of
+/// its mean (rounding of a flat profile is ~1e-7; real profiles vary by percent).
+const FLAT_REL: f32 = 1e-5;
 
 /// Time-based exponential average with bias correction (the average of the samples seen so far,
 /// each weighted by its recency), so the first values after a reset are not biased toward 0.

@@ -884,3 +884,27 @@ fn dc_is_always_skipped_and_first_word_on_request() {
     fx.extract_f32(0, &garbage, &mut b).unwrap();
     assert_eq!(a, b, "reset keeps the first-word setting");
 }
+
+/// A flat amplitude profile is constant for the correlations (1, per docs/features.md) even
+/// when normalising it to mean 1 leaves f32 rounding in it; it read as ~0 (no correlation) for
+/// some flat levels, and set 3 then took the frame for a glitch.
+#[test]
+fn a_flat_profile_correlates_as_constant() {
+    let idx = |name: &str| CSI19_NAMES.iter().position(|n| *n == name).unwrap();
+    let mut rng = Rng(11);
+    for level in [1i8, 5, 7, 11] {
+        let flat: Vec<(i8, i8)> = (0..64)
+            .map(|i| if is_null(i) { (0, 0) } else { (level, level) })
+            .collect();
+        let shaped: Vec<(i8, i8)> = random_frame(&mut rng)
+            .iter()
+            .map(|&(re, im)| (re as i8, im as i8))
+            .collect();
+        let mut fx = FeatureExtractor::new();
+        let mut out = [0.0; CSI19_DIMS];
+        fx.extract(0, &flat, &mut out).unwrap();
+        fx.extract(10_000, &shaped, &mut out).unwrap();
+        assert_eq!(out[idx("corr_prev")], 1.0, "level {level}");
+        assert_eq!(out[idx("corr_ref")], 1.0, "level {level}");
+    }
+}

@@ -8,6 +8,7 @@
  */
 #include "temporal_task.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "esp_log.h"
@@ -130,6 +131,8 @@ static const char *TAG = "temporal";
 
 static ruv_temporal_ctx_t *s_ctx;
 static QueueHandle_t s_queue;
+/* Set by the task when the kernel self-test fails; start refuses from then on. */
+static bool s_self_test_failed;
 static SemaphoreHandle_t s_pad_lock;
 static TaskHandle_t s_task;
 static uint32_t s_input_dim;
@@ -296,9 +299,11 @@ static void temporal_task_loop(void *arg)
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
         /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. The queue is
-         * left allocated (a producer may be inside xQueueSend right now); this path runs at
-         * most once per boot. */
-        s_queue = NULL;
+         * left allocated (a producer may be inside xQueueSend right now); s_self_test_failed
+         * keeps a later start from allocating another, so this path runs at most once per
+         * boot. */
+        s_self_test_failed = true;
+        __atomic_store_n(&s_queue, NULL, __ATOMIC_RELEASE);
         ruv_temporal_destroy(s_ctx);
         s_ctx = NULL;
         s_task = NULL;
@@ -316,6 +321,10 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
 {
     if (s_task != NULL) {
         return ESP_OK;
+    }
+    if (s_self_test_failed) {
+        /* The kernel failed its self-test on this chip: nothing it computes can be trusted. */
+        return ESP_ERR_INVALID_STATE;
     }
     if (input_dim == 0 || window_len == 0 || n_classes == 0) {
         return ESP_ERR_INVALID_ARG;
@@ -356,7 +365,9 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     s_last_drop_log = xTaskGetTickCount();
     s_next_classify = s_last_drop_log + pdMS_TO_TICKS(CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS);
     s_pad_lock = lock;
-    s_queue = queue;
+    /* Published last, with release order: a producer that sees the queue (acquire, in
+     * temporal_task_push_frame) also sees input_dim and the lock set above, on either core. */
+    __atomic_store_n(&s_queue, queue, __ATOMIC_RELEASE);
     if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, NULL,
                                 TEMPORAL_TASK_PRIORITY, &s_task,
                                 TEMPORAL_TASK_CORE) != pdPASS) {
@@ -394,7 +405,7 @@ esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len)
     if (frame == NULL || frame_len == 0) {
         return ESP_ERR_INVALID_ARG;
     }
-    QueueHandle_t queue = s_queue;
+    QueueHandle_t queue = __atomic_load_n(&s_queue, __ATOMIC_ACQUIRE);
     if (queue == NULL) {
         return ESP_ERR_NOT_FOUND;
     }

@@ -58,13 +58,14 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * Returns ESP_ERR_INVALID_ARG for a zero argument, ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
- * the feature is disabled, otherwise what ruv_temporal_init returns.
+ * the feature is disabled, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this
+ * chip (once per boot; the head stays off), otherwise what ruv_temporal_init returns.
  */
 esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t n_classes);
 
 /**
- * Same, with the model file given by the caller. It must stay readable until
- * temporal_task_stop (ruv_temporal keeps pointers into it).
+ * Same, with the model file given by the caller (ruv_temporal copies what it needs at init,
+ * so the buffer may be freed once this returns).
  */
 esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
                                          uint32_t input_dim, uint32_t window_len,

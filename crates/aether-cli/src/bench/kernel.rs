@@ -94,12 +94,9 @@ fn time_forward(
     budget: Duration,
 ) -> f64 {
     median_us(budget, 5, || {
-        if threads > 1 {
-            ours.forward_threaded(shape, q, k, v, out, threads, scratch)
-        } else {
-            ours.forward_into(shape, q, k, v, out, scratch)
-        }
-        .expect("forward")
+        // One thread is `forward_into` itself.
+        ours.forward_threaded(shape, q, k, v, out, threads, scratch)
+            .expect("forward")
     })
 }
 
@@ -334,32 +331,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
             let threads = args.threads;
             let ours_us = median_us(budget, 3, || {
-                if threads > 1 {
-                    ours.backward_threaded(
-                        shape,
-                        &q,
-                        &k,
-                        &v,
-                        &d_out,
-                        &mut dq,
-                        &mut dk,
-                        &mut dv,
-                        threads,
-                        &mut scratch,
-                    )
-                } else {
-                    ours.backward_into(
-                        shape,
-                        &q,
-                        &k,
-                        &v,
-                        &d_out,
-                        &mut dq,
-                        &mut dk,
-                        &mut dv,
-                        &mut scratch,
-                    )
-                }
+                // One thread is `backward_into` itself.
+                ours.backward_threaded(
+                    shape,
+                    &q,
+                    &k,
+                    &v,
+                    &d_out,
+                    &mut dq,
+                    &mut dk,
+                    &mut dv,
+                    threads,
+                    &mut scratch,
+                )
                 .expect("backward")
             });
             emit(Row {

@@ -39,6 +39,14 @@ gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/inc
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
 
+echo "== c-tests: test_task on a unicore FreeRTOS (the task goes to core 0)"
+gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim" \
+    -I "$component/include" -I "$crate/include" \
+    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
+    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
+    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
+"$work/test_task_unicore" "$work/fixtures"
+
 echo "== c-tests: compile-only: partition + region branches and feature-off build of temporal_task.c, shim.c"
 gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_DISABLED -I "$crate/ctest/shim" \
     -I "$component/include" "$component/temporal_task.c"

@@ -397,6 +397,12 @@ impl FeatureExtractor {
         self
     }
 
+    /// [`Self::with_first_word_invalid`] on a running extractor; the state is kept (the flag
+    /// only masks subcarrier +1 from the next frame on).
+    pub fn set_first_word_invalid(&mut self, invalid: bool) {
+        self.first_word_invalid = invalid;
+    }
+
     /// Features of antenna `antenna` of a parsed raw CSI frame received at `timestamp_us`.
     pub fn extract_frame(
         &mut self,

@@ -243,6 +243,30 @@ static void check_csi(const char *dir, const char *model_file, const char *expec
     }
     printf("parity %-18s max |C - host| = %.3g (raw CSI -> %u features -> model)\n", model_file,
            worst, (unsigned)input_dim);
+    /* first_word_invalid skips subcarrier +1: the same buffers give other logits. */
+    ruv_temporal_ctx_t *fwi = NULL;
+    CHECK_CODE(ruv_temporal_init(model.data, model.len, input_dim, WINDOW, N_CLASSES, &fwi),
+               ESP_OK);
+    if (fwi != NULL) {
+        CHECK_CODE(ruv_temporal_set_first_word_invalid(fwi, 1), ESP_OK);
+        for (int t = 0; t < CHECKPOINTS[2]; t++) {
+            uint64_t ts;
+            memcpy(&ts, ts_b.data + (size_t)t * 8, 8);
+            CHECK_CODE(ruv_temporal_push_csi(fwi, (const int8_t *)(iq.data + (size_t)t * IQ_LEN),
+                                             IQ_LEN, ts),
+                       ESP_OK);
+        }
+        float out[N_CLASSES];
+        CHECK_CODE(ruv_temporal_classify(fwi, out, N_CLASSES), ESP_OK);
+        double moved = 0.0;
+        for (int i = 0; i < N_CLASSES; i++) {
+            double d = fabs((double)out[i] - (double)expect[2 * N_CLASSES + i]);
+            moved = d > moved ? d : moved;
+        }
+        CHECK(moved > 1e-4, "%s: first_word_invalid changed no logit (%.3g)", model_file, moved);
+        ruv_temporal_destroy(fwi);
+    }
+    CHECK_CODE(ruv_temporal_set_first_word_invalid(NULL, 1), ESP_ERR_INVALID_ARG);
     /* Too few subcarriers. */
     CHECK_CODE(ruv_temporal_push_csi(ctx, (const int8_t *)iq.data, 127, 0), ESP_ERR_INVALID_SIZE);
     CHECK_CODE(ruv_temporal_push_csi(ctx, NULL, IQ_LEN, 0), ESP_ERR_INVALID_ARG);

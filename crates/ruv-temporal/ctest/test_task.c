@@ -3,9 +3,12 @@
  * host static library, under ASan + UBSan. Usage: test_task FIXTURE_DIR.
  *
  * Checks: the golden 0xC5110007 packet (spec §3.9), argmax/margin/CRC of real logits, task
- * parameters (stack 16384, priority 4, core 1, queue depth 32), queue-full drops counted,
- * padding/truncation of frames, input_dim at the Kconfig maximum (256) without overflow, the
- * emitted packet equals one built independently from the library's logits, EMBED_FILES path.
+ * parameters (stack 16384, priority 4, core 1 or 0 on a unicore build, queue depth 32),
+ * queue-full drops counted, frames of the wrong length refused for a model that names its
+ * feature set and padded/truncated for one that does not, input_dim at the Kconfig maximum
+ * (256) without overflow, the emitted packet equals one built independently from the library's
+ * logits (feature frames, and raw CSI through temporal_task_push_csi incl. first_word_invalid),
+ * EMBED_FILES path.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +18,12 @@
 #include "ruv_temporal.h"
 #include "shim_state.h"
 #include "temporal_task.h"
+
+#ifndef EXPECT_CORE
+#define EXPECT_CORE 1
+#endif
+/* Queue item header of temporal_task.c (ts_us, kind, flags). */
+#define ITEM_HEADER 16
 
 static int g_checks;
 static int g_failures;
@@ -163,10 +172,12 @@ static void check_task(const char *dir)
     shim_time_us = 5000000;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK);
     CHECK(shim_last_task.alive && shim_last_task.stack_bytes == 16384 &&
-              shim_last_task.priority == 4 && shim_last_task.core == 1,
+              shim_last_task.priority == 4 && shim_last_task.core == EXPECT_CORE,
           "task stack %u prio %u core %d", shim_last_task.stack_bytes,
           (unsigned)shim_last_task.priority, (int)shim_last_task.core);
-    CHECK(shim_last_queue_depth == 32 && shim_last_queue_item_size == 16 * sizeof(float),
+    /* Feature set 1 takes raw CSI too: the item holds 128 I/Q bytes, more than 16 floats. */
+    CHECK(shim_last_queue_depth == 32 &&
+              shim_last_queue_item_size == ITEM_HEADER + TEMPORAL_CSI_BYTES,
           "queue %u x %u", (unsigned)shim_last_queue_depth, (unsigned)shim_last_queue_item_size);
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK); /* idempotent */
     CHECK_CODE(temporal_task_push_frame(NULL, 16), ESP_ERR_INVALID_ARG);
@@ -225,13 +236,17 @@ static void check_task(const char *dir)
     service_until_packet();
     CHECK(g_npkts == 2 && rd32(g_pkts[1] + 20) == 2, "second packet seq");
 
-    /* Short frames are zero-padded, long frames truncated to input_dim. */
+    /* The model names feature set 1: 9 floats of the 0xC5110006 state, or 300, are refused
+     * and counted, not padded into a frame the model was never trained on. */
     float longf[300];
     for (int i = 0; i < 300; i++) {
         longf[i] = (float)i * 0.01f;
     }
-    CHECK_CODE(temporal_task_push_frame(longf, 9), ESP_OK);
-    CHECK_CODE(temporal_task_push_frame(longf, 300), ESP_OK);
+    CHECK_CODE(temporal_task_push_frame(longf, 9), ESP_ERR_INVALID_SIZE);
+    CHECK_CODE(temporal_task_push_frame(longf, 300), ESP_ERR_INVALID_SIZE);
+    CHECK(temporal_task_rejected_count() == 2, "rejected %u", temporal_task_rejected_count());
+    CHECK(temporal_task_drop_count() == 8, "refusals are not drops: %u",
+          temporal_task_drop_count());
     temporal_task_stop();
     CHECK(!shim_last_task.alive, "task deleted by stop");
     CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
@@ -240,14 +255,131 @@ static void check_task(const char *dir)
     free(fb);
 }
 
-/* input_dim at the Kconfig maximum: frames of 256 floats, shorter and longer ones, under ASan. */
+/* Pushes CSI buffers [from, to) through the task (32 at a time: the queue depth) and the same
+ * buffers straight into the reference context. */
+static void push_csi_both(ruv_temporal_ctx_t *ref, const uint8_t *iq, const uint8_t *ts_b,
+                          int from, int to, bool first_word_invalid)
+{
+    CHECK_CODE(ruv_temporal_set_first_word_invalid(ref, first_word_invalid ? 1u : 0u), ESP_OK);
+    for (int t = from; t < to;) {
+        int batch_end = t + 32 < to ? t + 32 : to;
+        for (int u = t; u < batch_end; u++) {
+            uint64_t ts;
+            memcpy(&ts, ts_b + (size_t)u * 8, 8);
+            const int8_t *buf = (const int8_t *)(iq + (size_t)u * TEMPORAL_CSI_BYTES);
+            CHECK_CODE(temporal_task_push_csi(buf, TEMPORAL_CSI_BYTES, ts, first_word_invalid),
+                       ESP_OK);
+            CHECK_CODE(ruv_temporal_push_csi(ref, buf, TEMPORAL_CSI_BYTES, ts), ESP_OK);
+        }
+        for (int u = t; u < batch_end; u++) {
+            temporal_task_service(0); /* a queued item is received without time passing */
+        }
+        t = batch_end;
+    }
+}
+
+/* The packet's argmax, top logit and margin against the reference context's logits. */
+static void check_packet_matches(const uint8_t *p, ruv_temporal_ctx_t *ref, const char *what)
+{
+    float want[4];
+    CHECK_CODE(ruv_temporal_classify(ref, want, 4), ESP_OK);
+    int arg = 0;
+    float top1 = want[0], top2 = -1e30f;
+    for (int i = 1; i < 4; i++) {
+        if (want[i] > top1) {
+            top2 = top1;
+            top1 = want[i];
+            arg = i;
+        } else if (want[i] > top2) {
+            top2 = want[i];
+        }
+    }
+    CHECK(p[24] == arg && rdf(p + 28) == top1 && rdf(p + 32) == top1 - top2,
+          "%s: packet argmax %u top %.9g margin %.9g, library %d %.9g %.9g", what, p[24],
+          rdf(p + 28), rdf(p + 32), arg, top1, top1 - top2);
+}
+
+/* A head on CSI feature set 3 (what aether train writes) fed raw CSI: the packets equal the
+ * library's own result over the same buffers, with first_word_invalid passed through. */
+static void check_csi(const char *dir)
+{
+    size_t mlen, iq_len, ts_len;
+    uint8_t *model = read_file(dir, "model_csi19.rvne", &mlen);
+    uint8_t *iq = read_file(dir, "csi.iq", &iq_len);
+    uint8_t *ts_b = read_file(dir, "csi.ts", &ts_len);
+    if (iq_len != 100 * TEMPORAL_CSI_BYTES || ts_len != 100 * 8) {
+        fprintf(stderr, "csi fixture sizes\n");
+        exit(2);
+    }
+    g_npkts = 0;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 19, 64, 4), ESP_OK);
+    CHECK(shim_last_queue_item_size == ITEM_HEADER + TEMPORAL_CSI_BYTES, "csi item size %u",
+          (unsigned)shim_last_queue_item_size);
+    ruv_temporal_ctx_t *ref = NULL;
+    CHECK_CODE(ruv_temporal_init(model, mlen, 19, 64, 4, &ref), ESP_OK);
+
+    /* Argument checks first: none of these reaches the queue. */
+    const int8_t *buf0 = (const int8_t *)iq;
+    CHECK_CODE(temporal_task_push_csi(NULL, TEMPORAL_CSI_BYTES, 0, false), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_push_csi(buf0, TEMPORAL_CSI_BYTES - 1, 0, false),
+               ESP_ERR_INVALID_SIZE);
+    float state9[9] = {0};
+    CHECK_CODE(temporal_task_push_frame(state9, 9), ESP_ERR_INVALID_SIZE);
+    CHECK(temporal_task_rejected_count() == 1, "rejected %u", temporal_task_rejected_count());
+
+    push_csi_both(ref, iq, ts_b, 0, 64, false);
+    shim_time_us += 1000000;
+    service_until_packet();
+    CHECK(g_npkts == 1, "packet from raw CSI");
+    if (g_npkts == 1) {
+        check_packet_matches(g_pkts[0], ref, "raw CSI");
+    }
+    /* The classic ESP32's invalid first word: the flag reaches the extractor. */
+    push_csi_both(ref, iq, ts_b, 64, 100, true);
+    service_until_packet();
+    CHECK(g_npkts == 2, "second packet from raw CSI");
+    if (g_npkts == 2) {
+        check_packet_matches(g_pkts[1], ref, "raw CSI, first word invalid");
+    }
+    CHECK(temporal_task_drop_count() == 0, "csi drops %u", temporal_task_drop_count());
+    temporal_task_stop();
+    CHECK_CODE(temporal_task_push_csi(buf0, TEMPORAL_CSI_BYTES, 0, false), ESP_ERR_NOT_FOUND);
+    ruv_temporal_destroy(ref);
+    free(model);
+    free(iq);
+    free(ts_b);
+}
+
+/* A head on the 0xC5110006 state (set 2, 9 floats) takes push_frame(feat, 9) and no CSI. */
+static void check_state9(const char *dir)
+{
+    size_t mlen;
+    uint8_t *model = read_file(dir, "model_state9.rvne", &mlen);
+    g_npkts = 0;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 9, 64, 4), ESP_OK);
+    CHECK(shim_last_queue_item_size == ITEM_HEADER + 9 * sizeof(float), "state9 item size %u",
+          (unsigned)shim_last_queue_item_size);
+    float feat[9] = {0.5f, 0.25f, 0.16f, 0.9f, 1.2f, 0.8f, 0.1f, 0.0f, 0.7f};
+    CHECK_CODE(temporal_task_push_frame(feat, 9), ESP_OK);
+    int8_t iq[TEMPORAL_CSI_BYTES] = {0};
+    CHECK_CODE(temporal_task_push_csi(iq, sizeof iq, 0, false), ESP_ERR_NOT_SUPPORTED);
+    shim_time_us += 1000000;
+    service_until_packet();
+    CHECK(g_npkts == 1, "packet from the state-9 head");
+    temporal_task_stop();
+    free(model);
+}
+
+/* input_dim at the Kconfig maximum: frames of 256 floats, shorter and longer ones, under ASan
+ * (the file names no feature set, so the seed's pad/truncate rule holds). */
 static void check_max_dim(const char *dir)
 {
     size_t mlen;
     uint8_t *model = read_file(dir, "model_dim256.rvne", &mlen);
     g_npkts = 0;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, TEMPORAL_MAX_INPUT_DIM, 32, 4), ESP_OK);
-    CHECK(shim_last_queue_item_size == TEMPORAL_MAX_INPUT_DIM * sizeof(float), "item size %u",
+    CHECK(shim_last_queue_item_size == ITEM_HEADER + TEMPORAL_MAX_INPUT_DIM * sizeof(float),
+          "item size %u",
           (unsigned)shim_last_queue_item_size);
     /* Exactly-sized heap buffers so ASan catches a read past any of them. */
     float *exact = malloc(TEMPORAL_MAX_INPUT_DIM * sizeof(float));
@@ -304,6 +436,8 @@ int main(int argc, char **argv)
     }
     check_packets();
     check_task(argv[1]);
+    check_csi(argv[1]);
+    check_state9(argv[1]);
     check_max_dim(argv[1]);
     check_embedded();
     printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);

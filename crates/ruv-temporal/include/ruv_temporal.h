@@ -168,6 +168,18 @@ esp_err_t ruv_temporal_push_csi(ruv_temporal_ctx_t *ctx,
                                 size_t iq_len,
                                 uint64_t timestamp_us);
 
+// Tells [`ruv_temporal_push_csi`] whether the CSI buffers start with an invalid 4-byte word
+// (ESP-IDF's `wifi_csi_info_t.first_word_invalid`; set on the classic ESP32, not on the
+// ESP32-S3): non-zero skips subcarrier +1, which that word covers (DC is always skipped).
+// Off after init; kept by `ruv_temporal_reset`. May change between frames.
+//
+// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL.
+//
+// # Safety
+// `ctx` from `ruv_temporal_init`.
+esp_err_t ruv_temporal_set_first_word_invalid(ruv_temporal_ctx_t *ctx,
+                                              uint32_t invalid);
+
 // Runs the model over the frames in the ring (oldest first; the newest `window_len`, or all
 // frames pushed so far while fewer) and writes `n_classes` logits.
 //

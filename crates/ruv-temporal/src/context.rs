@@ -274,6 +274,13 @@ impl RuvTemporalCtx {
         self.push(&features[..width])
     }
 
+    /// Whether the CSI buffers [`Self::push_csi`] gets start with an invalid 4-byte word
+    /// (ESP-IDF's `wifi_csi_info_t.first_word_invalid`, the classic ESP32): subcarrier +1 is
+    /// then skipped. Off after init; kept by [`Self::reset`].
+    pub fn set_first_word_invalid(&mut self, invalid: bool) {
+        self.csi.set_first_word_invalid(invalid);
+    }
+
     fn run(&mut self, out: &mut [f32], kind: OutputKind) -> Result<(), Failure> {
         if self.head_ref().spec().output_kind != kind {
             return Err(match kind {

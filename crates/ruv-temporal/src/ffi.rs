@@ -235,6 +235,28 @@ pub unsafe extern "C" fn ruv_temporal_push_csi(
     ctx_result(ctx, r)
 }
 
+/// Tells [`ruv_temporal_push_csi`] whether the CSI buffers start with an invalid 4-byte word
+/// (ESP-IDF's `wifi_csi_info_t.first_word_invalid`; set on the classic ESP32, not on the
+/// ESP32-S3): non-zero skips subcarrier +1, which that word covers (DC is always skipped).
+/// Off after init; kept by `ruv_temporal_reset`. May change between frames.
+///
+/// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL.
+///
+/// # Safety
+/// `ctx` from `ruv_temporal_init`.
+#[no_mangle]
+pub unsafe extern "C" fn ruv_temporal_set_first_word_invalid(
+    ctx: *mut ruv_temporal_ctx_t,
+    invalid: u32,
+) -> esp_err_t {
+    // SAFETY: per contract.
+    let Some(ctx) = (unsafe { ctx.as_mut() }) else {
+        return global_failure(fail!(ESP_ERR_INVALID_ARG, "ctx is NULL"));
+    };
+    ctx.set_first_word_invalid(invalid != 0);
+    ctx_result(ctx, Ok(()))
+}
+
 /// Runs the model over the frames in the ring (oldest first; the newest `window_len`, or all
 /// frames pushed so far while fewer) and writes `n_classes` logits.
 ///

@@ -1,14 +1,16 @@
 /*
  * FreeRTOS wiring of the on-device temporal head (see temporal_task.h).
  *
- * Memory: the queue holds TEMPORAL_QUEUE_DEPTH frames of exactly input_dim floats (2 KiB at
- * input_dim 16, 32 KiB at the maximum 256). Frames that need padding are built in a static
- * buffer of TEMPORAL_MAX_INPUT_DIM floats, never on the caller's stack (pushes come from the
- * timer-service task, whose stack is small).
+ * Memory: the queue holds TEMPORAL_QUEUE_DEPTH items of a 16-byte header plus input_dim floats,
+ * or TEMPORAL_CSI_BYTES bytes if that is more and the model takes CSI (2.5 KiB at input_dim 16,
+ * 4.5 KiB for a CSI model, 32.5 KiB at the maximum input_dim 256). Each kind of producer stages
+ * its item in its own static buffer, never on the caller's stack (frames come from the
+ * timer-service task, CSI from the Wi-Fi task; both have small stacks).
  */
 #include "temporal_task.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "esp_log.h"
@@ -129,22 +131,54 @@ static const char *TAG = "temporal";
 #define CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS 1000
 #endif
 
+#ifdef CONFIG_FREERTOS_UNICORE
+#define TASK_CORE 0
+#else
+#define TASK_CORE TEMPORAL_TASK_CORE
+#endif
+
+enum { ITEM_FRAME = 0, ITEM_CSI = 1 };
+
+/* One queue item; the queue copies the header and as much of the payload as the model needs. */
+typedef struct {
+    uint64_t ts_us;   /* ITEM_CSI: receive time */
+    uint32_t kind;    /* ITEM_FRAME or ITEM_CSI */
+    uint32_t flags;   /* ITEM_CSI: 1 = the buffer's first word is invalid */
+    union {
+        float frame[TEMPORAL_MAX_INPUT_DIM];
+        int8_t iq[TEMPORAL_CSI_BYTES];
+    } u;
+} temporal_item_t;
+
 static ruv_temporal_ctx_t *s_ctx;
+/* What producers see (atomic; published last) and what the task reads (set before it runs). */
 static QueueHandle_t s_queue;
-/* Set by the task when the kernel self-test fails; start refuses from then on. */
+static QueueHandle_t s_task_queue;
+/* Set by the task when the kernel self-test fails (atomic); start refuses from then on. */
 static bool s_self_test_failed;
-static SemaphoreHandle_t s_pad_lock;
+static SemaphoreHandle_t s_frame_lock;
+static SemaphoreHandle_t s_csi_lock;
 static TaskHandle_t s_task;
 static uint32_t s_input_dim;
 static uint32_t s_n_classes;
+static uint32_t s_feature_set;
+/* The model file names no feature set: frames are padded/truncated as in the seed. */
+static bool s_pad_frames;
+static bool s_takes_csi;
+static bool s_first_word_invalid;
 static uint32_t s_seq;
-static uint32_t s_drop_count; /* atomic: producers run on any task */
+static uint32_t s_drop_count;     /* atomic: producers run on any task */
+static uint32_t s_rejected_count; /* atomic */
+static uint32_t s_last_rejected_len; /* atomic; for the log line */
 static uint32_t s_drops_logged;
+static uint32_t s_rejects_logged;
 static TickType_t s_next_classify;
 static TickType_t s_last_drop_log;
-/* Producer-side padding buffer (guarded by s_pad_lock) and the task's receive buffer. */
-static float s_pad[TEMPORAL_MAX_INPUT_DIM];
-static float s_rx[TEMPORAL_MAX_INPUT_DIM];
+static TickType_t s_last_reject_log;
+/* Producer staging items (each guarded by its lock) and the task's receive item. */
+static temporal_item_t s_frame_item;
+static temporal_item_t s_csi_item;
+static temporal_item_t s_rx;
 #ifdef CONFIG_TEMPORAL_ALLOC_REGION
 /* Memory region handed to the library once per boot (region allocator). */
 static void *s_heap_region;
@@ -264,13 +298,25 @@ static void classify_and_emit(void)
 
 void temporal_task_service(uint32_t wait_ms)
 {
-    if (s_queue == NULL || s_ctx == NULL) {
+    if (s_task_queue == NULL || s_ctx == NULL) {
         return;
     }
-    if (xQueueReceive(s_queue, s_rx, pdMS_TO_TICKS(wait_ms)) == pdTRUE) {
-        esp_err_t err = ruv_temporal_push(s_ctx, s_rx);
+    if (xQueueReceive(s_task_queue, &s_rx, pdMS_TO_TICKS(wait_ms)) == pdTRUE) {
+        esp_err_t err;
+        if (s_rx.kind == ITEM_CSI) {
+            bool invalid = (s_rx.flags & 1u) != 0;
+            if (invalid != s_first_word_invalid) {
+                ruv_temporal_set_first_word_invalid(s_ctx, invalid ? 1u : 0u);
+                s_first_word_invalid = invalid;
+            }
+            err = ruv_temporal_push_csi(s_ctx, s_rx.u.iq, TEMPORAL_CSI_BYTES, s_rx.ts_us);
+        } else {
+            err = ruv_temporal_push(s_ctx, s_rx.u.frame);
+        }
         if (err != ESP_OK) {
-            ESP_LOGW(TAG, "push failed: 0x%x", (unsigned)err);
+            char detail[96];
+            ruv_temporal_last_error(s_ctx, detail, sizeof detail);
+            ESP_LOGW(TAG, "push failed: 0x%x (%s)", (unsigned)err, detail);
         }
     }
     TickType_t now = xTaskGetTickCount();
@@ -289,6 +335,19 @@ void temporal_task_service(uint32_t wait_ms)
         s_drops_logged = drops;
         s_last_drop_log = now;
     }
+    uint32_t rejects = __atomic_load_n(&s_rejected_count, __ATOMIC_RELAXED);
+    /* A wrong frame length is a wiring mistake, not load: the first refusal is logged at
+     * once, later ones every 10 s. */
+    if (rejects != s_rejects_logged &&
+        (s_rejects_logged == 0 || (now - s_last_reject_log) > pdMS_TO_TICKS(10000))) {
+        ESP_LOGE(TAG,
+                 "%u frames refused: the model takes exactly %u floats (feature set %u), the "
+                 "last one had %u",
+                 (unsigned)rejects, (unsigned)s_input_dim, (unsigned)s_feature_set,
+                 (unsigned)__atomic_load_n(&s_last_rejected_len, __ATOMIC_RELAXED));
+        s_rejects_logged = rejects;
+        s_last_reject_log = now;
+    }
 }
 
 static void temporal_task_loop(void *arg)
@@ -298,12 +357,13 @@ static void temporal_task_loop(void *arg)
         char detail[96];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
-        /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. The queue is
-         * left allocated (a producer may be inside xQueueSend right now); s_self_test_failed
-         * keeps a later start from allocating another, so this path runs at most once per
-         * boot. */
-        s_self_test_failed = true;
-        __atomic_store_n(&s_queue, NULL, __ATOMIC_RELEASE);
+        /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. The queue and
+         * the locks are left allocated (a producer may be inside xQueueSend right now);
+         * s_self_test_failed keeps a later start from allocating more, so this path runs at
+         * most once per boot. Both stores are sequentially consistent: start publishes the
+         * queue and then reads the flag, so whichever runs second leaves s_queue NULL. */
+        __atomic_store_n(&s_self_test_failed, true, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
         ruv_temporal_destroy(s_ctx);
         s_ctx = NULL;
         s_task = NULL;
@@ -315,6 +375,27 @@ static void temporal_task_loop(void *arg)
     }
 }
 
+/* The library's rule for ruv_temporal_push_csi (ffi.rs): input_dim 16 on set 1 or an
+ * unnamed set, or 19 on set 3. */
+static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
+{
+    return (input_dim == 16 && (feature_set == 0 || feature_set == 1)) ||
+           (input_dim == 19 && feature_set == 3);
+}
+
+static void delete_handles(QueueHandle_t queue, SemaphoreHandle_t a, SemaphoreHandle_t b)
+{
+    if (queue != NULL) {
+        vQueueDelete(queue);
+    }
+    if (a != NULL) {
+        vSemaphoreDelete(a);
+    }
+    if (b != NULL) {
+        vSemaphoreDelete(b);
+    }
+}
+
 esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
                                          uint32_t input_dim, uint32_t window_len,
                                          uint32_t n_classes)
@@ -322,7 +403,7 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     if (s_task != NULL) {
         return ESP_OK;
     }
-    if (s_self_test_failed) {
+    if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
         /* The kernel failed its self-test on this chip: nothing it computes can be trusted. */
         return ESP_ERR_INVALID_STATE;
     }
@@ -344,44 +425,67 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
         ESP_LOGE(TAG, "ruv_temporal_init: 0x%x (%s)", (unsigned)err, detail);
         return err;
     }
-    QueueHandle_t queue = xQueueCreate(TEMPORAL_QUEUE_DEPTH, input_dim * sizeof(float));
-    SemaphoreHandle_t lock = xSemaphoreCreateMutex();
-    if (queue == NULL || lock == NULL) {
-        if (queue != NULL) {
-            vQueueDelete(queue);
-        }
-        if (lock != NULL) {
-            vSemaphoreDelete(lock);
-        }
+    ruv_temporal_info_t info;
+    err = ruv_temporal_info(ctx, &info);
+    if (err != ESP_OK) {
+        ruv_temporal_destroy(ctx);
+        return err;
+    }
+    bool takes_csi = model_takes_csi(info.feature_set, input_dim);
+    size_t payload = input_dim * sizeof(float);
+    if (takes_csi && payload < TEMPORAL_CSI_BYTES) {
+        payload = TEMPORAL_CSI_BYTES;
+    }
+    QueueHandle_t queue =
+        xQueueCreate(TEMPORAL_QUEUE_DEPTH, offsetof(temporal_item_t, u) + payload);
+    SemaphoreHandle_t frame_lock = xSemaphoreCreateMutex();
+    SemaphoreHandle_t csi_lock = xSemaphoreCreateMutex();
+    if (queue == NULL || frame_lock == NULL || csi_lock == NULL) {
+        delete_handles(queue, frame_lock, csi_lock);
         ruv_temporal_destroy(ctx);
         return ESP_ERR_NO_MEM;
     }
     s_ctx = ctx;
     s_input_dim = input_dim;
     s_n_classes = n_classes;
+    s_feature_set = info.feature_set;
+    s_pad_frames = info.feature_set == 0;
+    s_takes_csi = takes_csi;
+    s_first_word_invalid = false;
     s_seq = 0;
     __atomic_store_n(&s_drop_count, 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(&s_rejected_count, 0u, __ATOMIC_RELAXED);
     s_drops_logged = 0;
+    s_rejects_logged = 0;
     s_last_drop_log = xTaskGetTickCount();
+    s_last_reject_log = s_last_drop_log;
     s_next_classify = s_last_drop_log + pdMS_TO_TICKS(CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS);
-    s_pad_lock = lock;
-    /* Published last, with release order: a producer that sees the queue (acquire, in
-     * temporal_task_push_frame) also sees input_dim and the lock set above, on either core. */
-    __atomic_store_n(&s_queue, queue, __ATOMIC_RELEASE);
+    s_frame_lock = frame_lock;
+    s_csi_lock = csi_lock;
+    s_task_queue = queue;
+    /* The task exists before producers can see the queue: a failed creation frees handles
+     * no producer can hold. */
     if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, NULL,
-                                TEMPORAL_TASK_PRIORITY, &s_task,
-                                TEMPORAL_TASK_CORE) != pdPASS) {
+                                TEMPORAL_TASK_PRIORITY, &s_task, TASK_CORE) != pdPASS) {
         s_task = NULL;
-        s_queue = NULL;
+        s_task_queue = NULL;
         s_ctx = NULL;
-        s_pad_lock = NULL;
-        vQueueDelete(queue);
-        vSemaphoreDelete(lock);
+        s_frame_lock = NULL;
+        s_csi_lock = NULL;
+        delete_handles(queue, frame_lock, csi_lock);
         ruv_temporal_destroy(ctx);
         return ESP_ERR_NO_MEM;
     }
-    ESP_LOGI(TAG, "started: input_dim=%u window_len=%u n_classes=%u", (unsigned)input_dim,
-             (unsigned)window_len, (unsigned)n_classes);
+    /* Published last, sequentially consistent: a producer that sees the queue (acquire, in the
+     * push functions) also sees everything set above, on either core; see the task's
+     * self-test failure path for the flag. */
+    __atomic_store_n(&s_queue, queue, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
+    }
+    ESP_LOGI(TAG, "started: input_dim=%u window_len=%u n_classes=%u feature_set=%u%s",
+             (unsigned)input_dim, (unsigned)window_len, (unsigned)n_classes,
+             (unsigned)info.feature_set, takes_csi ? " (takes raw CSI)" : "");
     return ESP_OK;
 }
 
@@ -400,6 +504,19 @@ esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t 
     return temporal_task_start_with_model(model, model_len, input_dim, window_len, n_classes);
 }
 
+/* Sends a staged item and releases its lock; a full queue drops and counts. */
+static esp_err_t send_staged(QueueHandle_t queue, const temporal_item_t *item,
+                             SemaphoreHandle_t lock)
+{
+    BaseType_t sent = xQueueSend(queue, item, 0);
+    xSemaphoreGive(lock);
+    if (sent != pdTRUE) {
+        __atomic_fetch_add(&s_drop_count, 1u, __ATOMIC_RELAXED);
+        return ESP_ERR_TIMEOUT;
+    }
+    return ESP_OK;
+}
+
 esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len)
 {
     if (frame == NULL || frame_len == 0) {
@@ -409,32 +526,59 @@ esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len)
     if (queue == NULL) {
         return ESP_ERR_NOT_FOUND;
     }
-    if (frame_len >= s_input_dim) {
-        /* The queue copies exactly input_dim floats from the caller's frame. */
-        if (xQueueSend(queue, frame, 0) != pdTRUE) {
-            __atomic_fetch_add(&s_drop_count, 1u, __ATOMIC_RELAXED);
-            return ESP_ERR_TIMEOUT;
-        }
-        return ESP_OK;
+    if (frame_len != s_input_dim && !s_pad_frames) {
+        __atomic_store_n(&s_last_rejected_len, frame_len, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s_rejected_count, 1u, __ATOMIC_RELAXED);
+        return ESP_ERR_INVALID_SIZE;
     }
-    if (xSemaphoreTake(s_pad_lock, 0) != pdTRUE) {
+    if (xSemaphoreTake(s_frame_lock, 0) != pdTRUE) {
         __atomic_fetch_add(&s_drop_count, 1u, __ATOMIC_RELAXED);
         return ESP_ERR_TIMEOUT;
     }
-    memcpy(s_pad, frame, frame_len * sizeof(float));
-    memset(s_pad + frame_len, 0, (s_input_dim - frame_len) * sizeof(float));
-    BaseType_t sent = xQueueSend(queue, s_pad, 0);
-    xSemaphoreGive(s_pad_lock);
-    if (sent != pdTRUE) {
+    uint32_t n = frame_len < s_input_dim ? frame_len : s_input_dim;
+    s_frame_item.ts_us = 0;
+    s_frame_item.kind = ITEM_FRAME;
+    s_frame_item.flags = 0;
+    memcpy(s_frame_item.u.frame, frame, n * sizeof(float));
+    memset(s_frame_item.u.frame + n, 0, (s_input_dim - n) * sizeof(float));
+    return send_staged(queue, &s_frame_item, s_frame_lock);
+}
+
+esp_err_t temporal_task_push_csi(const int8_t *buf, uint32_t len, uint64_t ts_us,
+                                 bool first_word_invalid)
+{
+    if (buf == NULL) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    QueueHandle_t queue = __atomic_load_n(&s_queue, __ATOMIC_ACQUIRE);
+    if (queue == NULL) {
+        return ESP_ERR_NOT_FOUND;
+    }
+    if (!s_takes_csi) {
+        return ESP_ERR_NOT_SUPPORTED;
+    }
+    if (len < TEMPORAL_CSI_BYTES) {
+        return ESP_ERR_INVALID_SIZE;
+    }
+    if (xSemaphoreTake(s_csi_lock, 0) != pdTRUE) {
         __atomic_fetch_add(&s_drop_count, 1u, __ATOMIC_RELAXED);
         return ESP_ERR_TIMEOUT;
     }
-    return ESP_OK;
+    s_csi_item.ts_us = ts_us;
+    s_csi_item.kind = ITEM_CSI;
+    s_csi_item.flags = first_word_invalid ? 1u : 0u;
+    memcpy(s_csi_item.u.iq, buf, TEMPORAL_CSI_BYTES);
+    return send_staged(queue, &s_csi_item, s_csi_lock);
 }
 
 uint32_t temporal_task_drop_count(void)
 {
     return __atomic_load_n(&s_drop_count, __ATOMIC_RELAXED);
+}
+
+uint32_t temporal_task_rejected_count(void)
+{
+    return __atomic_load_n(&s_rejected_count, __ATOMIC_RELAXED);
 }
 
 uint32_t temporal_task_packet_count(void)
@@ -448,14 +592,11 @@ void temporal_task_stop(void)
         vTaskDelete(s_task);
         s_task = NULL;
     }
-    if (s_queue != NULL) {
-        vQueueDelete(s_queue);
-        s_queue = NULL;
-    }
-    if (s_pad_lock != NULL) {
-        vSemaphoreDelete(s_pad_lock);
-        s_pad_lock = NULL;
-    }
+    __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
+    delete_handles(s_task_queue, s_frame_lock, s_csi_lock);
+    s_task_queue = NULL;
+    s_frame_lock = NULL;
+    s_csi_lock = NULL;
     ruv_temporal_destroy(s_ctx);
     s_ctx = NULL;
 }
@@ -486,7 +627,22 @@ esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len)
     return ESP_ERR_NOT_SUPPORTED;
 }
 
+esp_err_t temporal_task_push_csi(const int8_t *buf, uint32_t len, uint64_t ts_us,
+                                 bool first_word_invalid)
+{
+    (void)buf;
+    (void)len;
+    (void)ts_us;
+    (void)first_word_invalid;
+    return ESP_ERR_NOT_SUPPORTED;
+}
+
 uint32_t temporal_task_drop_count(void)
+{
+    return 0;
+}
+
+uint32_t temporal_task_rejected_count(void)
 {
     return 0;
 }

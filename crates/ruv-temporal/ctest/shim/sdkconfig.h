@@ -7,6 +7,9 @@
 #define CONFIG_TEMPORAL_WINDOW_LEN 256
 #define CONFIG_TEMPORAL_N_CLASSES 16
 #define CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS 1000
+#ifdef SHIM_VARIANT_UNICORE
+#define CONFIG_FREERTOS_UNICORE 1
+#endif
 #ifdef SHIM_VARIANT_PARTITION_REGION
 /* Compile-only variant (scripts/c-tests.sh): the other weights source and allocator branches. */
 #define CONFIG_TEMPORAL_WEIGHTS_PARTITION 1

@@ -1,13 +1,15 @@
 /*
- * FreeRTOS wiring of the on-device temporal head: a queue of feature frames, one task that
- * feeds them to ruv_temporal and sends a 0xC5110007 classification packet every period.
+ * FreeRTOS wiring of the on-device temporal head: a queue of feature frames (or, for a model on
+ * CSI features, raw CSI buffers), one task that feeds them to ruv_temporal and sends a
+ * 0xC5110007 classification packet every period.
  *
- * Threading: temporal_task_push_frame may be called from any task (not from an ISR); start,
- * stop and the setters from one task (normally app_main). The task owns the ruv_temporal
- * context; no other code may call into it.
+ * Threading: temporal_task_push_frame and temporal_task_push_csi may be called from any task
+ * (not from an ISR; the Wi-Fi CSI callback is fine); start, stop and the setters from one task
+ * (normally app_main). The task owns the ruv_temporal context; no other code may call into it.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +23,7 @@ extern "C" {
 #define TEMPORAL_QUEUE_DEPTH 32
 /** Task stack in bytes (classify runs the model on this stack). */
 #define TEMPORAL_TASK_STACK 16384
-/** Core 1: Wi-Fi runs on core 0. */
+/** Core 1 (Wi-Fi runs on core 0); core 0 when FreeRTOS runs on one core. */
 #define TEMPORAL_TASK_CORE 1
 /** Below the edge DSP task. */
 #define TEMPORAL_TASK_PRIORITY 4
@@ -29,6 +31,9 @@ extern "C" {
 #define TEMPORAL_MAX_LOGITS 16
 /** Largest input_dim; Kconfig's TEMPORAL_INPUT_DIM range ends here, buffers are this big. */
 #define TEMPORAL_MAX_INPUT_DIM 256
+/** CSI bytes a queued buffer keeps: the feature extractor reads the first 64 subcarriers
+ *  (the L-LTF block, 2 bytes each) of any layout. */
+#define TEMPORAL_CSI_BYTES 128
 
 /** Magic, version and size of the classification packet (RuView PR #516 §3.9). */
 #define RV_TEMPORAL_PKT_MAGIC 0xC5110007u
@@ -72,15 +77,40 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
                                          uint32_t n_classes);
 
 /**
- * Queues one frame without blocking. Reads min(frame_len, input_dim) floats; a shorter frame
- * is zero-padded. Returns ESP_ERR_INVALID_ARG (NULL or frame_len 0), ESP_ERR_NOT_FOUND (not
- * started), ESP_ERR_TIMEOUT when the queue is full (the frame is dropped and counted),
- * ESP_ERR_NOT_SUPPORTED when the feature is disabled.
+ * Queues one feature frame without blocking.
+ *
+ * A model file that names its feature set (every file `aether train` writes) takes frames of
+ * exactly input_dim floats: any other frame_len returns ESP_ERR_INVALID_SIZE and is counted
+ * (temporal_task_rejected_count; the task logs the mismatch), so 9 floats of the 0xC5110006
+ * state never reach a head trained on 19 CSI features. A file without a feature set (the seed's
+ * v1 format) keeps the seed's rule: min(frame_len, input_dim) floats, zero-padded.
+ *
+ * Returns ESP_OK; ESP_ERR_INVALID_ARG (NULL or frame_len 0), ESP_ERR_INVALID_SIZE (above),
+ * ESP_ERR_NOT_FOUND (not started), ESP_ERR_TIMEOUT when the queue is full or another producer
+ * holds the staging buffer (the frame is dropped and counted), ESP_ERR_NOT_SUPPORTED when the
+ * feature is disabled.
  */
 esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len);
 
-/** Frames dropped since start (queue full or padding buffer busy). */
+/**
+ * Queues one antenna's raw CSI for a model on CSI features (set 1 or 3): `buf`/`len` are
+ * `wifi_csi_info_t.buf`/`.len`, `ts_us` the receive time (`rx_ctrl.timestamp`),
+ * `first_word_invalid` the info's flag. Copies TEMPORAL_CSI_BYTES bytes; the task runs the
+ * feature extractor (ruv_temporal_push_csi). Safe to call from the Wi-Fi CSI callback: it never
+ * blocks and puts nothing on the caller's stack.
+ *
+ * Returns ESP_OK; ESP_ERR_INVALID_ARG (NULL), ESP_ERR_INVALID_SIZE (len < TEMPORAL_CSI_BYTES),
+ * ESP_ERR_NOT_FOUND (not started), ESP_ERR_NOT_SUPPORTED when the model does not take CSI
+ * features or the feature is disabled, ESP_ERR_TIMEOUT as for push_frame.
+ */
+esp_err_t temporal_task_push_csi(const int8_t *buf, uint32_t len, uint64_t ts_us,
+                                 bool first_word_invalid);
+
+/** Frames dropped since start (queue full or staging buffer busy). */
 uint32_t temporal_task_drop_count(void);
+
+/** Frames refused since start because their length does not match the model. */
+uint32_t temporal_task_rejected_count(void);
 
 /** Packets sent since start (equals the last packet's seq). */
 uint32_t temporal_task_packet_count(void);

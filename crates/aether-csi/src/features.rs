@@ -481,11 +481,12 @@ impl FeatureExtractor {
         let mut scale = 0.0f32;
         let skip = self.skipped_slots();
         for (i, &(re, im)) in subcarriers.iter().take(BLOCK).enumerate() {
-            if !re.is_finite() || !im.is_finite() {
-                return Err(FeatureError::NonFinite(i));
-            }
             let s = slot_of(i);
+            // Unused slots (DC, an invalid first word) may hold anything, e.g. 0/0 on a null.
             if skip >> s & 1 == 0 {
+                if !re.is_finite() || !im.is_finite() {
+                    return Err(FeatureError::NonFinite(i));
+                }
                 h[s] = (re, im);
                 scale = scale.max(re.abs()).max(im.abs());
             }
@@ -535,10 +536,13 @@ impl FeatureExtractor {
             };
         for s in 0..BLOCK {
             let (re, im) = h[s];
-            if (re != 0.0 || im != 0.0) && skip >> s & 1 == 0 {
+            // Valid = measurable amplitude: a component so small next to the frame's largest
+            // that its square underflows (f32 front ends) is a null, not an amplitude of 0.
+            let a = libm::sqrtf(re * re + im * im);
+            if a > 0.0 && skip >> s & 1 == 0 {
                 mask |= 1 << s;
-                amp[s] = libm::sqrtf(re * re + im * im);
-                sum += amp[s];
+                amp[s] = a;
+                sum += a;
             }
         }
         let n_valid = mask.count_ones();

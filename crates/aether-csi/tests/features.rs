@@ -908,3 +908,73 @@ fn a_flat_profile_correlates_as_constant() {
         assert_eq!(out[idx("corr_ref")], 1.0, "level {level}");
     }
 }
+
+#[test]
+fn tiny_components_next_to_large_ones_stay_in_range() {
+    // After scaling the largest component to 1, a 1e-25 component squares to 0 in f32: such a
+    // subcarrier carries no measurable amplitude and must count as null, not as a valid
+    // subcarrier of amplitude 0 (whose log power is -inf).
+    let mut rng = Rng(41);
+    let mut fx = FeatureExtractor::new();
+    let mut out = [0.0f32; CSI19_DIMS];
+    for n in 0..40u64 {
+        let mut f = random_frame(&mut rng);
+        f[7] = (1e-25, -1e-25);
+        f[20] = (3e-30, 0.0);
+        fx.extract_f32(n * 10_000, &f, &mut out).unwrap();
+        check_ranges(&out);
+        let mut nulled = f.clone();
+        nulled[7] = (0.0, 0.0);
+        nulled[20] = (0.0, 0.0);
+        let mut reference = [0.0f32; CSI19_DIMS];
+        let mut fresh = FeatureExtractor::new();
+        let mut now = [0.0f32; CSI19_DIMS];
+        fresh.extract_f32(0, &nulled, &mut reference).unwrap();
+        FeatureExtractor::new()
+            .extract_f32(0, &f, &mut now)
+            .unwrap();
+        assert_eq!(
+            now, reference,
+            "frame {n}: a vanishing subcarrier reads as a null one"
+        );
+    }
+}
+
+#[test]
+fn non_finite_values_on_unused_subcarriers_are_ignored() {
+    // DC (buffer index 0) is never used, nor +1 (index 1) when the first word is invalid: a
+    // front end that writes NaN there (e.g. 0/0 on a null tone) loses no frame.
+    let mut rng = Rng(42);
+    let f = random_frame(&mut rng);
+    let mut want = [0.0f32; CSI19_DIMS];
+    FeatureExtractor::new()
+        .extract_f32(0, &f, &mut want)
+        .unwrap();
+    let mut g = f.clone();
+    g[0] = (f32::NAN, f32::INFINITY);
+    let mut got = [0.0f32; CSI19_DIMS];
+    FeatureExtractor::new()
+        .extract_f32(0, &g, &mut got)
+        .unwrap();
+    assert_eq!(got, want);
+    g[1] = (f32::NAN, 0.0);
+    assert_eq!(
+        FeatureExtractor::new()
+            .extract_f32(0, &g, &mut got)
+            .unwrap_err(),
+        FeatureError::NonFinite(1),
+        "+1 is used unless the first word is invalid"
+    );
+    let mut h = f.clone();
+    h[1] = (0.0, 0.0);
+    let mut skip_want = [0.0f32; CSI19_DIMS];
+    FeatureExtractor::new()
+        .with_first_word_invalid(true)
+        .extract_f32(0, &h, &mut skip_want)
+        .unwrap();
+    FeatureExtractor::new()
+        .with_first_word_invalid(true)
+        .extract_f32(0, &g, &mut got)
+        .unwrap();
+    assert_eq!(got, skip_want);
+}

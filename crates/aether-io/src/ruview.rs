@@ -46,6 +46,8 @@ struct LineFields<'a> {
     freq_mhz: Option<i64>,
     channel: Option<i64>,
     noise_floor: Option<i64>,
+    /// Our extension: the line's `rssi` (required by the schema) is a placeholder 0.
+    rssi_unknown: Option<bool>,
     // vitals
     flags: Option<i64>,
     breathing_bpm: Option<Nullable>,
@@ -171,6 +173,7 @@ struct RawCsiFields<'a> {
     freq_mhz: Option<i64>,
     channel: Option<i64>,
     noise_floor: Option<i64>,
+    rssi_unknown: bool,
 }
 
 /// Checks a `raw_csi` line's fields against each other and builds the frame.
@@ -215,7 +218,11 @@ fn build_raw_csi(f: RawCsiFields<'_>, line: u64) -> Result<Record, ReadError> {
         t_s: f.t_s,
         node_id: f.node_id,
         seq: opt_int(f.seq, line, "seq")?,
-        rssi: Some(rssi_of(f.rssi, line)?),
+        rssi: if f.rssi_unknown {
+            None
+        } else {
+            Some(rssi_of(f.rssi, line)?)
+        },
         noise_floor: opt_int(f.noise_floor, line, "noise_floor")?,
         freq_mhz: opt_int(f.freq_mhz, line, "freq_mhz")?,
         channel: opt_int(f.channel, line, "channel")?,
@@ -363,6 +370,8 @@ fn scan_raw_csi(text: &str, line: u64) -> Option<Result<Record, ReadError>> {
             freq_mhz: ext[2],
             channel: ext[3],
             noise_floor: ext[4],
+            // The extension is not in the canonical layout: such lines take the serde path.
+            rssi_unknown: false,
         },
         line,
     ))
@@ -415,6 +424,7 @@ pub fn parse_line_serde(text: &str, line: u64) -> Result<Record, ReadError> {
                     freq_mhz: f.freq_mhz,
                     channel: f.channel,
                     noise_floor: f.noise_floor,
+                    rssi_unknown: f.rssi_unknown == Some(true),
                 },
                 line,
             )
@@ -656,6 +666,11 @@ pub fn format_line(record: &Record, out: &mut Vec<u8>) {
             }
             if let Some(v) = f.noise_floor {
                 push_kv_int(out, "noise_floor", v);
+            }
+            // The schema requires `rssi`; a frame without one (decoded compressed CSI, npz)
+            // writes 0 and says so, so reading the line back gives None again, not 0 dBm.
+            if f.rssi.is_none() {
+                out.extend_from_slice(b", \"rssi_unknown\": true");
             }
         }
         Record::Vitals(v) => {

@@ -268,6 +268,29 @@ fn fast_path_agrees_with_serde_on_every_line() {
         &mut ext,
     );
     lines.push(String::from_utf8(ext).unwrap().trim_end().to_owned());
+    // A frame without RSSI (decoded compressed CSI): written as 0 plus the extension, read
+    // back as None by both paths.
+    let unknown = aether_io::record::CsiFrame {
+        t_s: 1.5e9,
+        node_id: 4,
+        seq: None,
+        rssi: None,
+        noise_floor: None,
+        freq_mhz: None,
+        channel: None,
+        mac: None,
+        n_antennas: 1,
+        subcarriers: vec![Iq::new(3, 2); 64],
+    };
+    let mut line = Vec::new();
+    format_line(&Record::Csi(unknown.clone()), &mut line);
+    let line = String::from_utf8(line).unwrap();
+    assert!(line.contains("\"rssi\": 0,") && line.contains("\"rssi_unknown\": true"));
+    assert_eq!(
+        parse_line(line.trim_end(), 1).unwrap(),
+        Record::Csi(unknown)
+    );
+    lines.push(line.trim_end().to_owned());
     let first = lines[0].clone();
     lines.push(first.replace("\"rssi\": 1", "\"rssi\": 1.0"));
     lines.push(first.replace("\"rssi\": 1", "\"rssi\": 1.5"));

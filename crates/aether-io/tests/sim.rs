@@ -424,3 +424,21 @@ fn walking_doppler_in_generated_csi_matches_the_torso() {
     }
     assert!(checked >= 2, "enough windows with a radial walk");
 }
+
+#[test]
+fn a_failed_sidecar_leaves_no_unlabelled_recording() {
+    // The metadata sidecar cannot be written (a directory holds its name): the run fails and
+    // the recording, which would otherwise be read without its labels, is not there either.
+    let dir = tmp("sidecar-fails");
+    let cfg = SimConfig::new("mixed", 3.0, 5);
+    let stem = aether_io::sim::file_stem(&cfg);
+    std::fs::create_dir_all(dir.join(format!("{stem}.csi.meta.json")).join("blocker")).unwrap();
+    assert!(write_simulation(&cfg, &dir).is_err());
+    assert!(!dir.join(format!("{stem}.csi.jsonl")).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}

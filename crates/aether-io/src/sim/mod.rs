@@ -298,7 +298,7 @@ pub fn file_stem(config: &SimConfig) -> String {
 }
 
 /// Runs a simulation and writes `<stem>.csi.jsonl`, `<stem>.segments.csv` and
-/// `<stem>.csi.meta.json` into `dir` (created if needed), each atomically.
+/// `<stem>.csi.meta.json` into `dir` (created if needed), each atomically, the recording last.
 pub fn write_simulation(
     config: &SimConfig,
     dir: &Path,
@@ -318,7 +318,8 @@ pub fn write_simulation(
         writer.write(&Record::Csi(frame))?;
     }
     let frames = writer.written();
-    writer.finish()?;
+    // The recording is renamed into place last: a run stopped or failing in between leaves at
+    // most sidecars (which no reader opens alone), never a recording without its labels.
     labels.write_csv(&segments)?;
     let imp = &config.impairments;
     let meta_json = serde_json::json!({
@@ -359,6 +360,7 @@ pub fn write_simulation(
         },
     });
     crate::atomic::write_atomic(&meta, serde_json::to_string_pretty(&meta_json)?.as_bytes())?;
+    writer.finish()?;
     Ok(SimOutput {
         recording,
         segments,

@@ -35,6 +35,7 @@ gcc "${cflags[@]}" -I "$crate/include" "$crate/ctest/test_abi.c" "${libs[@]}" -o
 echo "== c-tests: test_task (temporal_task.c on a FreeRTOS shim)"
 gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
@@ -43,6 +44,7 @@ echo "== c-tests: test_task on a unicore FreeRTOS (the task goes to core 0)"
 gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim" \
     -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"

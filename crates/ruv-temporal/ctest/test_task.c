@@ -428,6 +428,31 @@ static void check_embedded(void)
     temporal_task_stop();
 }
 
+/* The kernel self-test fails in the task, which here runs inside task creation as a
+ * higher-priority task would: start reports it, pushes find no queue, and a later start
+ * refuses without allocating another. Runs last: the failure latches for the process. */
+static void check_self_test_failure(const char *dir)
+{
+    size_t mlen;
+    uint8_t *model = read_file(dir, "model_v2_f32.rvne", &mlen);
+    shim_fail_self_test = 1;
+    shim_run_task_on_create = 1;
+    int queues = shim_queues_created;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
+    CHECK(shim_queues_created == queues + 1 && !shim_last_task.alive,
+          "one queue, task deleted itself");
+    float f[16] = {0};
+    CHECK_CODE(temporal_task_push_frame(f, 16), ESP_ERR_NOT_FOUND);
+    int8_t iq[TEMPORAL_CSI_BYTES] = {0};
+    CHECK_CODE(temporal_task_push_csi(iq, sizeof iq, 0, false), ESP_ERR_NOT_FOUND);
+    temporal_task_service(0); /* no context: nothing to do, no crash */
+    shim_fail_self_test = 0;
+    shim_run_task_on_create = 0;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
+    CHECK(shim_queues_created == queues + 1, "a refused start allocated a queue");
+    free(model);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -440,6 +465,7 @@ int main(int argc, char **argv)
     check_state9(argv[1]);
     check_max_dim(argv[1]);
     check_embedded();
+    check_self_test_failure(argv[1]);
     printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -142,7 +142,10 @@ fn main() {
     let mut iq = Vec::new();
     let mut ts = Vec::new();
     let (mut features, mut features19) = (Vec::new(), Vec::new());
+    // The same buffers as a classic ESP32 with an invalid first word would report them.
+    let (mut features_fwi, mut features19_fwi) = (Vec::new(), Vec::new());
     let mut fx = FeatureExtractor::new();
+    let mut fx_fwi = FeatureExtractor::new().with_first_word_invalid(true);
     for t in 0..CSI_FRAMES {
         let buf: Vec<u8> = (0..64)
             .flat_map(|k| [iq_byte(t, k, true), iq_byte(t, k, false)])
@@ -155,6 +158,9 @@ fn main() {
         // Set 1 is the first 16 of set 3.
         features.push(f[..CSI16_DIMS].to_vec());
         features19.push(f.to_vec());
+        fx_fwi.extract_iq(stamp, &buf, &mut f).expect("features");
+        features_fwi.push(f[..CSI16_DIMS].to_vec());
+        features19_fwi.push(f.to_vec());
     }
     write(&dir, "csi.iq", &iq);
     write(&dir, "csi.ts", &ts);
@@ -163,6 +169,11 @@ fn main() {
         &dir,
         "expect_csi.f32",
         &f32_bytes(&expected(&head, &features)),
+    );
+    write(
+        &dir,
+        "expect_csi_fwi.f32",
+        &f32_bytes(&expected(&head, &features_fwi)),
     );
     let mut csi19_spec = spec.clone();
     csi19_spec.input_dim = CSI19_DIMS;
@@ -177,6 +188,11 @@ fn main() {
         &dir,
         "expect_csi19.f32",
         &f32_bytes(&expected(&head, &features19)),
+    );
+    write(
+        &dir,
+        "expect_csi19_fwi.f32",
+        &f32_bytes(&expected(&head, &features19_fwi)),
     );
     println!("fixtures written to {}", dir.display());
 }

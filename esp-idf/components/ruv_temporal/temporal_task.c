@@ -2,8 +2,8 @@
  * FreeRTOS wiring of the on-device temporal head (see temporal_task.h).
  *
  * Memory: the queue holds TEMPORAL_QUEUE_DEPTH items of a 16-byte header plus input_dim floats,
- * or TEMPORAL_CSI_BYTES bytes if that is more and the model takes CSI (2.5 KiB at input_dim 16,
- * 4.5 KiB for a CSI model, 32.5 KiB at the maximum input_dim 256). Each kind of producer stages
+ * or TEMPORAL_CSI_BYTES bytes if that is more and the model takes CSI (4.5 KiB for a model on
+ * CSI feature set 1 or 3, 1.6 KiB for the 9-float state set, 32.5 KiB at input_dim 256). Each kind of producer stages
  * its item in its own static buffer, never on the caller's stack (frames come from the
  * timer-service task, CSI from the Wi-Fi task; both have small stacks).
  */
@@ -129,12 +129,6 @@ static const char *TAG = "temporal";
 
 #ifndef CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS
 #define CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS 1000
-#endif
-
-#ifdef CONFIG_FREERTOS_UNICORE
-#define TASK_CORE 0
-#else
-#define TASK_CORE TEMPORAL_TASK_CORE
 #endif
 
 enum { ITEM_FRAME = 0, ITEM_CSI = 1 };
@@ -331,7 +325,7 @@ void temporal_task_service(uint32_t wait_ms)
     }
     uint32_t drops = __atomic_load_n(&s_drop_count, __ATOMIC_RELAXED);
     if (drops != s_drops_logged && (now - s_last_drop_log) > pdMS_TO_TICKS(1000)) {
-        ESP_LOGW(TAG, "queue full: %u feature frames dropped so far", (unsigned)drops);
+        ESP_LOGW(TAG, "queue full or staging busy: %u items dropped so far", (unsigned)drops);
         s_drops_logged = drops;
         s_last_drop_log = now;
     }
@@ -466,7 +460,7 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     /* The task exists before producers can see the queue: a failed creation frees handles
      * no producer can hold. */
     if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, NULL,
-                                TEMPORAL_TASK_PRIORITY, &s_task, TASK_CORE) != pdPASS) {
+                                TEMPORAL_TASK_PRIORITY, &s_task, TEMPORAL_TASK_CORE) != pdPASS) {
         s_task = NULL;
         s_task_queue = NULL;
         s_ctx = NULL;
@@ -481,7 +475,9 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
      * self-test failure path for the flag. */
     __atomic_store_n(&s_queue, queue, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
+        /* The task already failed its self-test (it runs at a higher priority). */
         __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
+        return ESP_ERR_INVALID_STATE;
     }
     ESP_LOGI(TAG, "started: input_dim=%u window_len=%u n_classes=%u feature_set=%u%s",
              (unsigned)input_dim, (unsigned)window_len, (unsigned)n_classes,

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esp_err.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/queue.h"
 #include "freertos/semphr.h"
@@ -12,6 +13,17 @@ TickType_t shim_ticks;
 int64_t shim_time_us;
 shim_task_record_t shim_last_task;
 int shim_fail_task_create;
+int shim_run_task_on_create;
+int shim_fail_self_test;
+
+/* temporal_task.c is compiled with -Druv_temporal_kernel_self_test=shim_kernel_self_test, so a
+ * test can make the kernel self-test fail; otherwise this is the library's own. */
+#undef ruv_temporal_kernel_self_test
+esp_err_t ruv_temporal_kernel_self_test(void);
+esp_err_t shim_kernel_self_test(void)
+{
+    return shim_fail_self_test ? ESP_FAIL : ruv_temporal_kernel_self_test();
+}
 
 struct shim_queue {
     UBaseType_t depth, item_size, head, count;
@@ -39,12 +51,14 @@ QueueHandle_t xQueueCreate(UBaseType_t depth, UBaseType_t item_size)
         free(q);
         return NULL;
     }
+    shim_queues_created++;
     shim_last_queue_depth = depth;
     shim_last_queue_item_size = item_size;
     return q;
 }
 
 UBaseType_t shim_last_queue_depth;
+int shim_queues_created;
 UBaseType_t shim_last_queue_item_size;
 
 BaseType_t xQueueSend(QueueHandle_t q, const void *item, TickType_t wait)
@@ -121,7 +135,11 @@ BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t
     shim_last_task.priority = priority;
     shim_last_task.core = core;
     shim_last_task.alive = 1;
+    /* FreeRTOS writes the handle before the new task can run. */
     *out = &s_task_storage;
+    if (shim_run_task_on_create) {
+        fn(arg); /* only for a task that returns (the self-test failure path) */
+    }
     return pdPASS;
 }
 

@@ -14,5 +14,10 @@ typedef struct {
 extern shim_task_record_t shim_last_task;
 extern UBaseType_t shim_last_queue_depth;
 extern UBaseType_t shim_last_queue_item_size;
+extern int shim_queues_created;
 extern int shim_fail_task_create;
+/* Run the task function inside xTaskCreatePinnedToCore (as a higher-priority task would). */
+extern int shim_run_task_on_create;
+/* Make the kernel self-test the task runs fail. */
+extern int shim_fail_self_test;
 extern int64_t shim_time_us;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "esp_err.h"
+#include "sdkconfig.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,8 +24,13 @@ extern "C" {
 #define TEMPORAL_QUEUE_DEPTH 32
 /** Task stack in bytes (classify runs the model on this stack). */
 #define TEMPORAL_TASK_STACK 16384
-/** Core 1 (Wi-Fi runs on core 0); core 0 when FreeRTOS runs on one core. */
+/** Core 1 (Wi-Fi runs on core 0); core 0 when FreeRTOS runs on one core (a core id above
+ *  the last one makes task creation fail). */
+#ifdef CONFIG_FREERTOS_UNICORE
+#define TEMPORAL_TASK_CORE 0
+#else
 #define TEMPORAL_TASK_CORE 1
+#endif
 /** Below the edge DSP task. */
 #define TEMPORAL_TASK_PRIORITY 4
 /** Largest n_classes (the logits array size); Kconfig's TEMPORAL_N_CLASSES range ends here. */
@@ -32,7 +38,9 @@ extern "C" {
 /** Largest input_dim; Kconfig's TEMPORAL_INPUT_DIM range ends here, buffers are this big. */
 #define TEMPORAL_MAX_INPUT_DIM 256
 /** CSI bytes a queued buffer keeps: the feature extractor reads the first 64 subcarriers
- *  (the L-LTF block, 2 bytes each) of any layout. */
+ *  (2 bytes each), the L-LTF block in ESP-IDF's HT20 layout (lltf_en on, no secondary
+ *  channel), ordered 0..31, -32..-1. HT40 or HT-LTF-only buffers order them otherwise: their
+ *  features stay finite but the band and slope features lose their meaning. */
 #define TEMPORAL_CSI_BYTES 128
 
 /** Magic, version and size of the classification packet (RuView PR #516 §3.9). */
@@ -64,7 +72,9 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
  * the feature is disabled, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this
- * chip (once per boot; the head stays off), otherwise what ruv_temporal_init returns.
+ * chip (once per boot; the head stays off; the task runs the test, so a failure that happens
+ * before start returns is reported here too, a later one only in the log), otherwise what
+ * ruv_temporal_init returns.
  */
 esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t n_classes);
 
@@ -94,8 +104,11 @@ esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len);
 
 /**
  * Queues one antenna's raw CSI for a model on CSI features (set 1 or 3): `buf`/`len` are
- * `wifi_csi_info_t.buf`/`.len`, `ts_us` the receive time (`rx_ctrl.timestamp`),
- * `first_word_invalid` the info's flag. Copies TEMPORAL_CSI_BYTES bytes; the task runs the
+ * `wifi_csi_info_t.buf`/`.len`, `ts_us` the receive time on a 64-bit clock
+ * (`esp_timer_get_time()` in the callback; not `rx_ctrl.timestamp`, whose 32 bits wrap every
+ * 71.6 min, which the extractor would take for time going backwards and restart its state),
+ * `first_word_invalid` the info's flag. One transmitter per stream: filter by `info->mac`
+ * first, as the extractor's frame-to-frame state assumes one link. Copies TEMPORAL_CSI_BYTES bytes; the task runs the
  * feature extractor (ruv_temporal_push_csi). Safe to call from the Wi-Fi CSI callback: it never
  * blocks and puts nothing on the caller's stack.
  *
@@ -122,7 +135,9 @@ uint32_t temporal_task_packet_count(void);
  */
 void temporal_task_service(uint32_t wait_ms);
 
-/** Deletes the task, the queue and the context (tests; firmware never stops it). */
+/** Deletes the task, the queue and the context. Tests only (firmware never stops it): the
+ *  caller must make sure no producer can be inside a push, and on SMP that the task is not
+ *  running on the other core. */
 void temporal_task_stop(void);
 
 #ifdef __cplusplus

@@ -142,7 +142,7 @@ impl NpzReader {
         let num_subcarriers: Option<i64> = scalar(&mut archive, "num_subcarriers")?;
 
         // Locate the csi_data member and stream it from a second handle we own.
-        let (start, size, method) = {
+        let (start, size, method, crc32, uncompressed) = {
             let member = archive
                 .zip_archive()
                 .by_name("csi_data.npy")
@@ -151,12 +151,14 @@ impl NpzReader {
                 member.data_start(),
                 member.compressed_size(),
                 member.compression(),
+                member.crc32(),
+                member.size(),
             )
         };
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(start))?;
         let raw = BufReader::with_capacity(64 * 1024, file).take(size);
-        let mut rows: Box<dyn Read + Send> = match method {
+        let decoded: Box<dyn Read + Send> = match method {
             npyz::zip::CompressionMethod::Stored => Box::new(raw),
             npyz::zip::CompressionMethod::Deflated => Box::new(BufReader::with_capacity(
                 64 * 1024,
@@ -164,6 +166,13 @@ impl NpzReader {
             )),
             other => return Err(container(format!("csi_data compressed with {other:?}"))),
         };
+        // Streaming the member bypasses the zip crate's own check, so hash it here.
+        let mut rows: Box<dyn Read + Send> = Box::new(CrcChecked {
+            inner: decoded,
+            crc: flate2::Crc::new(),
+            want_crc: crc32,
+            want_len: uncompressed,
+        });
         let mut pre = [0u8; 12];
         rows.read_exact(&mut pre)
             .map_err(|e| container(format!("csi_data header: {e}")))?;
@@ -233,12 +242,72 @@ impl NpzReader {
     }
 }
 
+/// Bytes `csi_data` may hold after its last row (npy writes none).
+const MAX_TRAILING_BYTES: u64 = 1 << 20;
+
+/// Hashes a zip member's bytes as they stream and, at its end, checks them against the CRC-32
+/// and size in the zip directory (corrupt I/Q would otherwise read as plausible frames).
+struct CrcChecked<R> {
+    inner: R,
+    crc: flate2::Crc,
+    want_crc: u32,
+    want_len: u64,
+}
+
+impl<R: Read> Read for CrcChecked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        if n == 0 && !buf.is_empty() {
+            // `amount` is the length mod 2^32, as a zip directory without zip64 stores it.
+            let len_ok = u64::from(self.crc.amount()) == self.want_len & 0xFFFF_FFFF;
+            if self.crc.sum() != self.want_crc || !len_ok {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "csi_data is corrupt: CRC-32 {:08x} over {} bytes, the zip directory says {:08x} over {}",
+                        self.crc.sum(),
+                        self.crc.amount(),
+                        self.want_crc,
+                        self.want_len
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl Iterator for NpzReader {
     type Item = Result<Record, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.index >= self.meta.packets {
+        if self.done {
             return None;
+        }
+        if self.index >= self.meta.packets {
+            // Read what follows the last row (normally nothing) so the member's CRC-32 and
+            // size are checked; a mismatch is one error after the rows, which stand.
+            self.done = true;
+            let mut rest = (&mut self.rows).take(MAX_TRAILING_BYTES + 1);
+            return match std::io::copy(&mut rest, &mut std::io::sink()) {
+                Ok(n) if n > MAX_TRAILING_BYTES => {
+                    self.stats.malformed += 1;
+                    Some(Err(container(format!(
+                        "csi_data has more than {MAX_TRAILING_BYTES} bytes after its last row"
+                    ))))
+                }
+                Ok(_) => None,
+                // A CRC mismatch: the whole member is suspect, so the error is fatal.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.stats.malformed += 1;
+                    Some(Err(container(e.to_string())))
+                }
+                Err(e) => {
+                    self.stats.malformed += 1;
+                    Some(Err(ReadError::new(self.index, ReadErrorKind::Io(e))))
+                }
+            };
         }
         if let Err(e) = self.rows.read_exact(&mut self.row) {
             // A truncated member ends the stream; rows already yielded stand.

@@ -271,3 +271,48 @@ fn hostile_npz_members_are_refused_before_allocating() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A flipped byte inside `csi_data` (the zip directory's CRC-32 no longer matches) reads as
+/// plausible I/Q row by row; the reader checks the member's CRC after the last row and ends
+/// with an error instead of ending quietly. An intact file ends without one.
+#[test]
+fn a_corrupt_csi_member_fails_its_crc() {
+    let dir = std::env::temp_dir().join(format!("aether-io-npz-crc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: Vec<u8> = (0..3 * 128).map(|i| (i % 97) as u8).collect();
+    let members = vec![
+        ("csi_data", npy("|i1", "(3, 128)", &rows, 1)),
+        ("num_subcarriers", npy("<i8", "()", &64i64.to_le_bytes(), 1)),
+        ("duration_ms", npy("<f8", "()", &30f64.to_le_bytes(), 1)),
+    ];
+    let path = dir.join("capture.npz");
+    write_npz(&path, &members);
+    let read_all = |path: &std::path::Path| -> Vec<Result<(), String>> {
+        aether_io::npz::NpzReader::open(path)
+            .unwrap()
+            .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+            .collect()
+    };
+    assert_eq!(read_all(&path), vec![Ok(()); 3]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(rows.len())
+        .position(|w| w == rows.as_slice())
+        .expect("stored rows in the file");
+    bytes[at + 200] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let got = read_all(&path);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[..3].iter().all(Result::is_ok));
+    let err = got[3].clone().unwrap_err();
+    assert!(err.contains("corrupt") && err.contains("CRC-32"), "{err}");
+    let last = aether_io::npz::NpzReader::open(&path)
+        .unwrap()
+        .last()
+        .unwrap();
+    assert!(
+        last.unwrap_err().is_fatal(),
+        "a corrupt member is not a skippable record"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -3,7 +3,10 @@
 //! `csi_data` int8 `[packets, 2 * subcarriers]` (ESP-IDF `[imag, real]` pairs) is streamed one
 //! row at a time straight out of the zip member; the scalar members (`label`, `chip`,
 //! `collected_at`, `duration_ms`, `gain_locked`, `format_version`, `num_subcarriers`) become
-//! [`NpzMeta`]. Packet times are not stored: packet `i` gets `i * duration_ms / packets`.
+//! [`NpzMeta`]. Newer captures (format 1.1+) also store per-packet arrays: `device_ticks_us`
+//! (the device's monotonic clock) or else `wifi_rx_ts_us` (32-bit, wrapping) give the packet
+//! times, `stream_seq_num`, `rssi_dbm` and `channel` the frame fields. Without a time array
+//! (format 1.0, the shared captures) packet `i` gets `i * duration_ms / packets`.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -116,10 +119,136 @@ fn scalar<T: npyz::Deserialize, R: Read + Seek>(
     Ok(v.pop())
 }
 
+/// Largest element of a per-packet array we read (u64/i64).
+const MAX_PER_PACKET_ITEM: u64 = 8;
+
+/// Reads an integer array of one value per packet into i64 values, or `None` when the member
+/// is absent. The member's size is checked against `packets` before anything is read, and the
+/// shape must be exactly `[packets]`.
+fn per_packet<R: Read + Seek>(
+    archive: &mut NpzArchive<R>,
+    name: &str,
+    packets: u64,
+) -> Result<Option<Vec<i64>>, ReadError> {
+    let bytes = match archive.zip_archive().by_name(&format!("{name}.npy")) {
+        Ok(member) => {
+            let limit = (MAX_NPY_HEADER as u64 + 16)
+                .saturating_add(packets.saturating_mul(MAX_PER_PACKET_ITEM));
+            if member.size() > limit {
+                return Err(container(format!(
+                    "member {name} declares {} bytes: more than {packets} values",
+                    member.size()
+                )));
+            }
+            let mut bytes = Vec::new();
+            member
+                .take(limit + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| container(format!("member {name}: {e}")))?;
+            bytes
+        }
+        Err(npyz::zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(container(format!("member {name}: {e}"))),
+    };
+    check_preamble(name, &bytes[..bytes.len().min(12)])?;
+    let file = npyz::NpyFile::new(std::io::Cursor::new(&bytes[..]))
+        .map_err(|e| container(format!("member {name}: {e}")))?;
+    if file.shape() != [packets] {
+        return Err(container(format!(
+            "member {name} has shape {:?}, not one value per packet ({packets})",
+            file.shape()
+        )));
+    }
+    let descr = file.dtype().descr();
+    let (kind, width) = match file.dtype() {
+        DType::Plain(t) => (Some(t.type_char()), t.num_bytes()),
+        _ => (None, None),
+    };
+    let err = |e: std::io::Error| container(format!("member {name}: {e}"));
+    let values: Vec<i64> = match (kind, width) {
+        (Some(TypeChar::Int), Some(1)) => file
+            .into_vec::<i8>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Int), Some(2)) => file
+            .into_vec::<i16>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Int), Some(4)) => file
+            .into_vec::<i32>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Int), Some(8)) => file.into_vec::<i64>().map_err(err)?,
+        (Some(TypeChar::Uint), Some(1)) => file
+            .into_vec::<u8>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Uint), Some(2)) => file
+            .into_vec::<u16>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Uint), Some(4)) => file
+            .into_vec::<u32>()
+            .map_err(err)?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (Some(TypeChar::Uint), Some(8)) => file
+            .into_vec::<u64>()
+            .map_err(err)?
+            .into_iter()
+            .map(|v| {
+                i64::try_from(v)
+                    .map_err(|_| container(format!("member {name}: value {v} out of range")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(container(format!(
+                "member {name} has dtype {descr}: not an integer array"
+            )))
+        }
+    };
+    Ok(Some(values))
+}
+
+/// Packet times in seconds from the first packet: the device's 64-bit tick count, else the
+/// Wi-Fi driver's 32-bit receive time unwrapped modulo 2^32, else `None`.
+fn packet_times(ticks: Option<&[i64]>, rx_ts: Option<&[i64]>) -> Option<Vec<f64>> {
+    if let Some(t) = ticks {
+        let t0 = *t.first()?;
+        return Some(t.iter().map(|&v| (v - t0) as f64 * 1e-6).collect());
+    }
+    let r = rx_ts?;
+    let mut us = 0i64;
+    let mut out = Vec::with_capacity(r.len());
+    for (i, &v) in r.iter().enumerate() {
+        if i > 0 {
+            us += (v - r[i - 1]).rem_euclid(1 << 32);
+        }
+        out.push(us as f64 * 1e-6);
+    }
+    Some(out)
+}
+
 /// Streams CSI frames from an ESPectre `.npz`.
 pub struct NpzReader {
     rows: Box<dyn Read + Send>,
     meta: NpzMeta,
+    /// Per-packet fields of format 1.1+ captures, where present.
+    times_s: Option<Vec<f64>>,
+    seqs: Option<Vec<i64>>,
+    rssi: Option<Vec<i64>>,
+    channels: Option<Vec<i64>>,
     row: Vec<u8>,
     index: u64,
     stats: ReadStats,
@@ -212,8 +341,18 @@ impl NpzReader {
                 "duration_ms {duration_ms} is not a duration"
             )));
         }
+        let ticks = per_packet(&mut archive, "device_ticks_us", packets)?;
+        let rx_ts = per_packet(&mut archive, "wifi_rx_ts_us", packets)?;
+        let times_s = packet_times(ticks.as_deref(), rx_ts.as_deref());
+        let seqs = per_packet(&mut archive, "stream_seq_num", packets)?;
+        let rssi = per_packet(&mut archive, "rssi_dbm", packets)?;
+        let channels = per_packet(&mut archive, "channel", packets)?;
         Ok(NpzReader {
             rows,
+            times_s,
+            seqs,
+            rssi,
+            channels,
             meta: NpzMeta {
                 label,
                 chip,
@@ -317,17 +456,29 @@ impl Iterator for NpzReader {
         }
         let mut subcarriers = Vec::with_capacity(self.meta.subcarriers);
         iq_from_esp_buffer(&self.row, &mut subcarriers);
-        let t_s = self.index as f64 * self.meta.duration_ms / self.meta.packets as f64 * 1e-3;
+        let i = self.index as usize;
+        let t_s = match &self.times_s {
+            Some(t) => t[i],
+            None => self.index as f64 * self.meta.duration_ms / self.meta.packets as f64 * 1e-3,
+        };
+        let at = |v: &Option<Vec<i64>>| v.as_ref().map(|v| v[i]);
+        // Out-of-range values (a u32 sequence past i32, RSSI beyond i8) keep what fits.
+        let seq = match at(&self.seqs) {
+            Some(s) => Some(s as u32),
+            None => Some(self.index as u32),
+        };
+        let rssi = at(&self.rssi).map(|r| r.clamp(-128, 127) as i8);
+        let channel = at(&self.channels).and_then(|c| u8::try_from(c).ok());
         self.index += 1;
         self.stats.records += 1;
         Some(Ok(Record::Csi(CsiFrame {
             t_s,
             node_id: 0,
-            seq: Some((self.index - 1) as u32),
-            rssi: None,
+            seq,
+            rssi,
             noise_floor: None,
-            freq_mhz: None,
-            channel: None,
+            freq_mhz: channel.and_then(aether_csi::channel_to_mhz),
+            channel,
             mac: None,
             n_antennas: 1,
             subcarriers,

@@ -7,6 +7,7 @@ mod common;
 use std::io::Cursor;
 
 use aether_io::csv::{CsvDialect, CsvReader};
+use aether_io::record::Record;
 use aether_io::ruview::{parse_line, parse_line_serde, RuviewReader};
 
 struct Rng(u64);
@@ -314,5 +315,112 @@ fn a_corrupt_csi_member_fails_its_crc() {
         last.unwrap_err().is_fatal(),
         "a corrupt member is not a skippable record"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// ESPectre format 1.1+ stores per-packet arrays: the device's tick count gives the packet
+/// times (else the Wi-Fi driver's 32-bit receive time, unwrapped), and sequence numbers, RSSI
+/// and channel fill the frame. Arrays of another length or type are refused.
+#[test]
+fn per_packet_arrays_give_times_and_frame_fields() {
+    let dir = std::env::temp_dir().join(format!("aether-io-npz-pp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: Vec<u8> = [1u8, 2, 3, 4].repeat(32 * 3);
+    let base = || {
+        vec![
+            ("csi_data", npy("|i1", "(3, 128)", &rows, 1)),
+            ("num_subcarriers", npy("<i8", "()", &64i64.to_le_bytes(), 1)),
+            ("duration_ms", npy("<f8", "()", &30f64.to_le_bytes(), 1)),
+        ]
+    };
+    let le = |v: &[u64], width: usize| -> Vec<u8> {
+        v.iter()
+            .flat_map(|x| x.to_le_bytes()[..width].to_vec())
+            .collect()
+    };
+    let frames = |members: Vec<(&str, Vec<u8>)>, name: &str| {
+        let path = dir.join(name);
+        write_npz(&path, &members);
+        aether_io::npz::NpzReader::open(&path).map(|r| {
+            r.map(|x| match x.unwrap() {
+                Record::Csi(f) => f,
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+        })
+    };
+
+    let mut m = base();
+    m.push((
+        "device_ticks_us",
+        npy("<u8", "(3,)", &le(&[1_000_000, 1_010_000, 1_030_000], 8), 1),
+    ));
+    // Also present, but the device ticks win.
+    m.push(("wifi_rx_ts_us", npy("<u4", "(3,)", &le(&[7, 9, 11], 4), 1)));
+    m.push(("stream_seq_num", npy("<u4", "(3,)", &le(&[5, 6, 8], 4), 1)));
+    let rssi: Vec<u8> = [-40i16, -41, -300]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    m.push(("rssi_dbm", npy("<i2", "(3,)", &rssi, 1)));
+    m.push(("channel", npy("|u1", "(3,)", &[6, 6, 6], 1)));
+    let f = frames(m, "v11.npz").unwrap();
+    let t: Vec<f64> = f.iter().map(|f| f.t_s).collect();
+    assert_eq!(t, [0.0, 0.01, 0.03]);
+    assert_eq!(
+        f.iter().map(|f| f.seq).collect::<Vec<_>>(),
+        [Some(5), Some(6), Some(8)]
+    );
+    assert_eq!(
+        f.iter().map(|f| f.rssi).collect::<Vec<_>>(),
+        [Some(-40), Some(-41), Some(-128)]
+    );
+    assert!(f
+        .iter()
+        .all(|f| f.channel == Some(6) && f.freq_mhz == Some(2437)));
+
+    // Only the 32-bit receive time, wrapping between the second and third packet.
+    let mut m = base();
+    m.push((
+        "wifi_rx_ts_us",
+        npy(
+            "<u4",
+            "(3,)",
+            &le(&[4_294_967_000, 4_294_967_290, 200], 4),
+            1,
+        ),
+    ));
+    let t: Vec<f64> = frames(m, "rx.npz").unwrap().iter().map(|f| f.t_s).collect();
+    assert_eq!(t, [0.0, 290e-6, 496e-6]);
+
+    // Format 1.0: times spread over duration_ms, the row index as seq, no RSSI.
+    let f = frames(base(), "v10.npz").unwrap();
+    assert_eq!(
+        f.iter().map(|f| f.t_s).collect::<Vec<_>>(),
+        [0.0, 0.01, 0.02]
+    );
+    assert_eq!(f[2].seq, Some(2));
+    assert_eq!(f[2].rssi, None);
+
+    for (what, member, needle) in [
+        (
+            "one value too many",
+            npy("<u8", "(4,)", &le(&[1, 2, 3, 4], 8), 1),
+            "one value per packet",
+        ),
+        (
+            "floats",
+            npy("<f8", "(3,)", &[0u8; 24], 1),
+            "not an integer array",
+        ),
+    ] {
+        let mut m = base();
+        m.push(("device_ticks_us", member));
+        let err = frames(m, "bad.npz").unwrap_err();
+        assert!(
+            err.is_fatal() && err.to_string().contains(needle),
+            "{what}: {err}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -39,16 +39,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let opts = RecordOptions {
         duration,
         max_packets: args.max_packets,
+        checkpoint_every: None,
     };
     // On stderr, so `--json` output stays clean; scripts can read the bound address here.
     eprintln!(
-        "recording on {} -> {} ({})",
+        "recording on {} -> {} ({}; until then in {}.{}.*.tmp, synced every {} s)",
         socket.local_addr()?,
         args.out.display(),
         match duration {
             Some(d) => format!("for {:.1} s", d.as_secs_f64()),
             None => "Ctrl-C to stop".into(),
-        }
+        },
+        args.out.display(),
+        std::process::id(),
+        RecordOptions::CHECKPOINT_EVERY.as_secs()
     );
     let report = record(&socket, &args.out, &opts, &stop)
         .with_context(|| format!("recording to {}", args.out.display()))?;

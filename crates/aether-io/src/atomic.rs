@@ -9,6 +9,8 @@ pub struct AtomicFile {
     writer: Option<BufWriter<File>>,
     tmp: PathBuf,
     target: PathBuf,
+    /// Leave the temporary file behind when dropped unfinished (see [`Self::keep_unfinished`]).
+    keep: bool,
 }
 
 impl AtomicFile {
@@ -41,7 +43,27 @@ impl AtomicFile {
             writer: Some(BufWriter::with_capacity(256 * 1024, file)),
             tmp,
             target: target.to_path_buf(),
+            keep: false,
         })
+    }
+
+    /// The temporary file's path.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Keeps the temporary file if this is dropped unfinished (a panic, an early return), so
+    /// what reached it can be recovered; the target is still only ever replaced whole.
+    pub fn keep_unfinished(&mut self) {
+        self.keep = true;
+    }
+
+    /// Pushes what is buffered to the temporary file and onto the disk (flush + fdatasync),
+    /// bounding what a crash or power loss can take to what came after.
+    pub fn checkpoint(&mut self) -> std::io::Result<()> {
+        let w = self.writer();
+        w.flush()?;
+        w.get_ref().sync_data()
     }
 
     /// The buffered writer for the temporary file.
@@ -68,8 +90,13 @@ impl AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let Some(mut w) = self.writer.take() {
+            if self.keep {
+                let _ = w.flush();
+            } else {
+                drop(w);
+                let _ = std::fs::remove_file(&self.tmp);
+            }
         }
     }
 }

@@ -291,6 +291,15 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     /// Stop after this many datagrams (valid or not).
     pub max_packets: Option<u64>,
+    /// How often the records so far are synced to the temporary file on disk (default
+    /// [`RecordOptions::CHECKPOINT_EVERY`]); a killed process or a power loss loses at most
+    /// what came after the last sync, and the temporary file is readable as it stands.
+    pub checkpoint_every: Option<Duration>,
+}
+
+impl RecordOptions {
+    /// Default sync interval of a recording session.
+    pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 }
 
 /// What a recording session saw.
@@ -354,6 +363,13 @@ pub fn record(
     // Short timeout so `stop` and `duration` are noticed while the network is quiet.
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut writer = RuviewWriter::create(out)?;
+    // A session can run for hours: if the process dies (a panic, SIGKILL, power), the
+    // temporary file keeps everything up to the last checkpoint instead of vanishing.
+    writer.keep_unfinished();
+    let checkpoint_every = opts
+        .checkpoint_every
+        .unwrap_or(RecordOptions::CHECKPOINT_EVERY);
+    let mut last_checkpoint = Instant::now();
     let mut decoder = DatagramDecoder::new();
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut report = RecordReport::default();
@@ -395,6 +411,12 @@ pub fn record(
             Ok(rec) => {
                 if let Err(e) = writer.write(&rec) {
                     return Err(keep_recorded(writer, e, &report, out));
+                }
+                if last_checkpoint.elapsed() >= checkpoint_every {
+                    if let Err(e) = writer.checkpoint() {
+                        return Err(keep_recorded(writer, e, &report, out));
+                    }
+                    last_checkpoint = Instant::now();
                 }
                 report.written += 1;
                 *report.nodes.entry(rec.node_id()).or_default() += 1;

@@ -775,6 +775,21 @@ impl RuviewWriter {
         self.written
     }
 
+    /// The temporary file the records go to until [`Self::finish`].
+    pub fn temp_path(&self) -> &Path {
+        self.file.temp_path()
+    }
+
+    /// Keeps the temporary file, with what reached it, if the writer is dropped unfinished.
+    pub fn keep_unfinished(&mut self) {
+        self.file.keep_unfinished();
+    }
+
+    /// Flushes the records written so far to the temporary file and syncs it to disk.
+    pub fn checkpoint(&mut self) -> std::io::Result<()> {
+        self.file.checkpoint()
+    }
+
     /// Flushes, syncs and renames the temporary file onto the target.
     pub fn finish(self) -> std::io::Result<()> {
         self.file.commit()

@@ -61,6 +61,7 @@ fn replay_into_record(
         let opts = RecordOptions {
             duration: Some(Duration::from_secs(120)),
             max_packets: Some(expected_frames),
+            checkpoint_every: None,
         };
         record(&rx, &out2, &opts, &stop).unwrap()
     });
@@ -174,6 +175,7 @@ fn garbage_flood_is_counted_and_memory_stays_bounded() {
         let opts = RecordOptions {
             duration: None,
             max_packets: Some(GARBAGE + VALID),
+            checkpoint_every: None,
         };
         record(&rx, &out2, &opts, &stop2).unwrap()
     });
@@ -386,4 +388,110 @@ fn datagrams_queued_at_the_stop_are_recorded() {
     assert_eq!(times.len(), 50);
     assert!(times.windows(2).all(|w| w[1] >= w[0]));
     std::fs::remove_file(out).unwrap();
+}
+
+/// A long session is synced to its temporary file as it goes: while it runs, the file on disk
+/// already holds the records received so far (what survives a SIGKILL or a power loss), and a
+/// writer dropped unfinished keeps it.
+#[test]
+fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
+    let _guard = serial();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap();
+    let out = tmp("checkpointed.csi.jsonl");
+    let dir = out.parent().unwrap().to_path_buf();
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let out2 = out.clone();
+    let recorder = std::thread::spawn(move || {
+        let opts = RecordOptions {
+            duration: Some(Duration::from_secs(120)),
+            max_packets: None,
+            checkpoint_every: Some(Duration::ZERO),
+        };
+        record(&rx, &out2, &opts, &stop2).unwrap()
+    });
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut buf = [0u8; 32];
+    let temp_lines = |dir: &std::path::Path| -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(&name) && n.ends_with(".tmp")
+            })
+            .map(|p| {
+                RuviewReader::open(&p)
+                    .unwrap()
+                    .filter(|r| r.is_ok())
+                    .count()
+            })
+            .sum()
+    };
+    for i in 0..10u8 {
+        VitalsRepr {
+            node_id: 1,
+            flags: 0,
+            breathing_centi_bpm: 1500,
+            heartrate_decimilli_bpm: 700_000,
+            rssi: -40,
+            n_persons: 1,
+            reserved: [0; 2],
+            motion_energy: 0.1,
+            presence_score: 0.2,
+            timestamp_ms: u32::from(i),
+            reserved2: 0,
+        }
+        .emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
+        tx.send_to(&buf, addr).unwrap();
+    }
+    // Wait (boundedly) until the session has synced all ten; the target does not exist yet.
+    let mut seen = 0;
+    for _ in 0..500 {
+        seen = temp_lines(&dir);
+        if seen == 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen, 10, "records on disk while the session runs");
+    assert!(!out.exists());
+    stop.store(true, Ordering::Relaxed);
+    let report = recorder.join().unwrap();
+    assert_eq!(report.written, 10);
+    assert_eq!(RuviewReader::open(&out).unwrap().count(), 10);
+    assert_eq!(
+        temp_lines(&dir),
+        0,
+        "the finished session leaves no temporary file"
+    );
+    std::fs::remove_file(&out).unwrap();
+
+    // A writer dropped unfinished (as by a panic mid-session) keeps what reached its file.
+    let target = tmp("dropped.csi.jsonl");
+    let mut w = aether_io::ruview::RuviewWriter::create(&target).unwrap();
+    w.keep_unfinished();
+    let rec = Record::Vitals(aether_io::record::Vitals {
+        t_s: 1.5e9,
+        node_id: 2,
+        rssi: -50,
+        flags: 1,
+        breathing_bpm: 14.5,
+        heartrate_bpm: 61.0,
+        n_persons: 1,
+        motion_energy: 0.25,
+        presence_score: 0.5,
+        device_ms: Some(77),
+    });
+    w.write(&rec).unwrap();
+    let kept = w.temp_path().to_path_buf();
+    drop(w);
+    assert!(!target.exists());
+    assert_eq!(
+        RuviewReader::open(&kept).unwrap().next().unwrap().unwrap(),
+        rec
+    );
+    std::fs::remove_file(&kept).unwrap();
 }

@@ -24,6 +24,8 @@ use alloc::vec::Vec;
 /// Storage element of a cache: `f32`, or `half::f16` for half the memory.
 pub trait KvElem: Copy + Default + 'static {
     const NAME: &'static str;
+    /// Whether some finite f32 values become infinite in this storage (checked on append).
+    const NARROWS: bool;
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
     /// The storage as f32 when it is f32 (lets decode read rows in place).
@@ -32,6 +34,7 @@ pub trait KvElem: Copy + Default + 'static {
 
 impl KvElem for f32 {
     const NAME: &'static str = "f32";
+    const NARROWS: bool = false;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         x
@@ -47,6 +50,7 @@ impl KvElem for f32 {
 
 impl KvElem for half::f16 {
     const NAME: &'static str = "f16";
+    const NARROWS: bool = true;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         half::f16::from_f32(x)
@@ -262,6 +266,19 @@ impl<E: KvElem> KvCache<E> {
         }
         check_finite("k", k)?;
         check_finite("v", v)?;
+        if E::NARROWS {
+            // An f16 cache would store |x| > 65504 as infinity, poisoning every later step
+            // (and, growing, its block's landmark for good): refuse it like a non-finite input.
+            for (tensor, x) in [("k", k), ("v", v)] {
+                if let Some(index) = x.iter().position(|&s| !E::from_f32(s).to_f32().is_finite()) {
+                    return Err(KernelError::OutOfRange {
+                        tensor,
+                        index,
+                        storage: E::NAME,
+                    });
+                }
+            }
+        }
         let slot = if self.len < self.capacity {
             self.len
         } else {

@@ -26,6 +26,13 @@ pub enum KernelError {
     },
     /// A tensor holds NaN or infinity at flat index `index`.
     NonFinite { tensor: &'static str, index: usize },
+    /// A finite value at flat index `index` does not fit the cache's storage (`storage`, e.g.
+    /// f16 above 65504 in magnitude would be stored as infinity).
+    OutOfRange {
+        tensor: &'static str,
+        index: usize,
+        storage: &'static str,
+    },
     /// The cache holds `capacity` tokens and is in growing mode.
     CacheFull { capacity: usize },
     /// The cache was built for another block size, head count or dimension.
@@ -66,6 +73,14 @@ impl fmt::Display for KernelError {
             KernelError::NonFinite { tensor, index } => {
                 write!(f, "{tensor} holds a non-finite value at index {index}")
             }
+            KernelError::OutOfRange {
+                tensor,
+                index,
+                storage,
+            } => write!(
+                f,
+                "{tensor} at index {index} is too large for the cache's {storage} storage"
+            ),
             KernelError::CacheFull { capacity } => {
                 write!(f, "KV cache is full ({capacity} tokens, growing mode)")
             }

@@ -457,3 +457,41 @@ fn decode_windows_beyond_the_scratch_bound_are_errors_not_panics() {
         .unwrap();
     assert!(out[0].is_finite());
 }
+
+/// A finite key or value beyond f16's range would be stored as infinity by an f16 cache and
+/// turn every later decode step that touches it (and its block's landmark) into NaN: `append`
+/// refuses it and leaves the cache as it was; the largest f16 value and an f32 cache accept.
+#[test]
+fn an_f16_cache_refuses_values_it_would_store_as_infinity() {
+    let attn = SparseAttention::new(SparseConfig::upstream(2, 2)).unwrap();
+    let mut cache = attn.make_cache::<half::f16>(8, 1, 4, false).unwrap();
+    let ok = [0.5f32, -65504.0, 65504.0, 1.0];
+    cache.append(&ok, &ok).unwrap();
+    let mut big = ok;
+    big[2] = 70000.0;
+    assert_eq!(
+        cache.append(&ok, &big),
+        Err(KernelError::OutOfRange {
+            tensor: "v",
+            index: 2,
+            storage: "f16"
+        })
+    );
+    assert_eq!(
+        cache.append(&[-1e6, 0.0, 0.0, 0.0], &ok),
+        Err(KernelError::OutOfRange {
+            tensor: "k",
+            index: 0,
+            storage: "f16"
+        })
+    );
+    assert_eq!(cache.len(), 1, "a refused row is not appended");
+    cache.append(&ok, &ok).unwrap();
+    let mut out = [0.0f32; 4];
+    let mut s = DecodeScratch::new_for(attn.config(), 1, &cache).unwrap();
+    attn.decode_step(&[0.1, 0.1, 0.1, 0.1], &cache, &mut out, &mut s)
+        .unwrap();
+    assert!(out.iter().all(|x| x.is_finite()), "{out:?}");
+    let mut wide = attn.make_cache::<f32>(8, 1, 4, false).unwrap();
+    wide.append(&ok, &big).unwrap();
+}

@@ -46,7 +46,11 @@ fn rel_err(ours: &[f32], fd: &[f64]) -> f64 {
     let err = ours
         .iter()
         .zip(fd)
-        .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(
+            0.0f64,
+            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+        );
     err / scale.max(1e-12)
 }
 

@@ -380,7 +380,11 @@ fn threaded_backward_matches_backward_into() {
                     let worst = g
                         .iter()
                         .zip(w)
-                        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(
+                            0.0f32,
+                            |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+                        );
                     assert!(
                         worst <= 1e-5 * scale,
                         "{what}: differs by {worst} (scale {scale})"

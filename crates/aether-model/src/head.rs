@@ -150,7 +150,9 @@ impl HeadScratch {
 
 pub(crate) fn map_kernel(e: KernelError) -> ModelError {
     match e {
-        KernelError::NonFinite { .. } => ModelError::NonFiniteActivation,
+        KernelError::NonFinite { .. } | KernelError::OutOfRange { .. } => {
+            ModelError::NonFiniteActivation
+        }
         e => ModelError::Kernel(e),
     }
 }

@@ -12,6 +12,7 @@ fn worst(a: &[f32], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (*x as f64 - y).abs())
+        .map(|d| if d.is_nan() { f64::INFINITY } else { d })
         .fold(0.0, f64::max)
 }
 

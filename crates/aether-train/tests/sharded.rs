@@ -61,7 +61,13 @@ fn shards_on_threads_give_the_batch_gradient() {
         for (a, b) in g1.iter().zip(&gn) {
             let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
             for (p, q) in a.iter().zip(b) {
-                worst = worst.max((p - q).abs() / scale);
+                let d = (p - q).abs() / scale;
+                // NaN would vanish under max: it fails the comparison instead.
+                worst = if d.is_nan() {
+                    f32::INFINITY
+                } else {
+                    worst.max(d)
+                };
             }
         }
         assert!(

@@ -75,7 +75,7 @@ pub fn model_error_code(e: &ModelError) -> esp_err_t {
 
 fn kernel_error_code(e: &KernelError) -> esp_err_t {
     match e {
-        KernelError::NonFinite { .. } => ESP_ERR_INVALID_ARG,
+        KernelError::NonFinite { .. } | KernelError::OutOfRange { .. } => ESP_ERR_INVALID_ARG,
         KernelError::SizeOverflow => ESP_ERR_NO_MEM,
         KernelError::CacheFull { .. } => ESP_ERR_INVALID_STATE,
         _ => ESP_FAIL,

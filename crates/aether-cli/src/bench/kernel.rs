@@ -152,6 +152,8 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs() as f64)
+        // A NaN difference would vanish under max: report it as infinite.
+        .map(|d| if d.is_nan() { f64::INFINITY } else { d })
         .fold(0.0, f64::max)
 }
 

@@ -47,5 +47,8 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
+        // A NaN difference would vanish under max (it returns the other operand): a NaN
+        // output must fail every comparison, so it counts as infinite.
+        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
         .fold(0.0, f32::max)
 }

@@ -103,7 +103,7 @@ fn add_head_costs(r: &mut ModelReport, bytes: &[u8]) {
             r.window_frames = Some(n);
             r.macs_per_window = Some(head.macs_per_window(n));
             r.macs_per_frame = Some(head.macs_per_frame(n));
-            r.ram_bytes_n256 = Some(head.ram_bytes(256));
+            r.ram_bytes_n256 = head.ram_bytes(256);
         }
         Err(e) => r.model_error = Some(e.to_string()),
     }

@@ -55,7 +55,7 @@ fn inspect_reports_costs_of_the_seed_file() {
     assert_eq!(j["window_frames"], 256);
     assert_eq!(j["macs_per_window"], head.macs_per_window(256));
     assert_eq!(j["macs_per_frame"], head.macs_per_frame(256));
-    assert_eq!(j["ram_bytes_n256"], head.ram_bytes(256));
+    assert_eq!(j["ram_bytes_n256"], head.ram_bytes(256).unwrap());
     assert!(j["model_error"].is_null());
     // v1 projections per frame: 2 layers x (16x128 + 2x16x32 + 128x16) = 10,240 MACs.
     assert!(j["macs_per_window"].as_u64().unwrap() > 256 * 10_240);

@@ -7,7 +7,7 @@
 //! (LayerNorm, GELU, softmax exponentials, block means, pooling) is not counted.
 
 use crate::head::{Backend, TemporalHead};
-use crate::session::{pinned_prefix, KvStorage};
+use crate::session::{pinned_prefix, KvStorage, WindowMode};
 use crate::spec::{Architecture, HeadSpec};
 use aether_kernel::{edge_count, QueryPattern};
 
@@ -64,41 +64,18 @@ impl HeadSpec {
 
     /// Bytes of a growing sparse session holding `t` frames with f32 KV caches
     /// (see [`HeadSpec::session_bytes_kv`]).
-    pub fn session_bytes(&self, t: usize) -> u64 {
+    pub fn session_bytes(&self, t: usize) -> Option<u64> {
         self.session_bytes_kv(t, KvStorage::F32)
     }
 
-    /// Bytes of a growing sparse session holding `t` frames: per layer the KV cache
-    /// (`2·t·kv_heads·head_dim` elements of `kv`), its f32 complete-block landmark means and
-    /// partial block, the decode scratch (f16 storage adds the gather buffers); plus the
-    /// per-frame activation buffers and the pooling state.
-    pub fn session_bytes_kv(&self, t: usize, kv: KvStorage) -> u64 {
-        let kt = self.kv_total() as u64;
-        let t = t as u64;
-        let b = self.attn.block_size.max(1) as u64;
-        let elem = match kv {
-            KvStorage::F32 => 4,
-            KvStorage::F16 => 2,
-        };
-        let storage = elem * 2 * t * kt;
-        let lm = 4 * (2 * (t / b) * kt + 2 * kt);
-        let bits = usize::BITS as u64;
-        let span = self.attn.window as u64 + 1;
-        let group = (self.q_heads / self.kv_heads.max(1)) as u64;
-        let probs = (span + self.attn.global_tokens.len() as u64 + 2 * bits + 2 + 2 * bits) * group;
-        let scratch_lm = 2 * (2 + 2 * bits) * kt;
-        let gather = match kv {
-            KvStorage::F32 => 0,
-            KvStorage::F16 => {
-                let tokens = span.min(t) + self.attn.global_tokens.len() as u64 + 2 * bits;
-                4 * 2 * tokens * kt
-            }
-        };
-        let per_layer = storage + lm + 4 * (probs + scratch_lm) + gather;
-        let (i, d, ff) = (self.input_dim as u64, self.d_model as u64, self.d_ff as u64);
-        let (qt, ktt) = (self.q_total() as u64, kt);
-        let acts = 4 * (i + d + d + qt + 2 * ktt + qt + 2 * d.max(i) + ff + d + d + d);
-        self.n_layers as u64 * per_layer + acts
+    /// Bytes a growing sparse session of capacity `t` allocates with `kv` storage: exactly
+    /// [`HeadSpec::session_heap_bytes`] (KV caches, landmark means, decode scratch, per-frame
+    /// activations, pooling state). `None` where no session exists: a non-causal head, `t` of
+    /// 0, or sizes past `usize`.
+    pub fn session_bytes_kv(&self, t: usize, kv: KvStorage) -> Option<u64> {
+        self.session_heap_bytes(WindowMode::Growing { capacity: t }, kv)
+            .ok()
+            .map(|b| b as u64)
     }
 }
 
@@ -119,9 +96,10 @@ impl TemporalHead {
     }
 
     /// Streaming working set for a window of `t` frames: weights as held in memory, plus a
-    /// growing session of capacity `t` (KV caches, decode scratch, activations).
-    pub fn ram_bytes(&self, t: usize) -> u64 {
-        self.weight_bytes() as u64 + self.spec.session_bytes(t)
+    /// growing session of capacity `t` (KV caches, decode scratch, activations); `None` where
+    /// no session exists (see [`HeadSpec::session_bytes_kv`]).
+    pub fn ram_bytes(&self, t: usize) -> Option<u64> {
+        Some(self.weight_bytes() as u64 + self.spec.session_bytes(t)?)
     }
 
     /// Frames a sliding session of `len` keeps in its caches (`len` plus the pinned prefix).

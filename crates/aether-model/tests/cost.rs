@@ -63,7 +63,7 @@ fn ram_covers_weights_and_session_state() {
     for dtype in [TensorDtype::F32, TensorDtype::Int8] {
         let head = TemporalHead::from_bytes(&p.to_rvne_v2(dtype).unwrap()).unwrap();
         let s = head.session(WindowMode::Growing { capacity: 256 }).unwrap();
-        let ram = head.ram_bytes(256);
+        let ram = head.ram_bytes(256).unwrap();
         // The model counts at least the real session buffers and the weights.
         assert!(
             ram >= (head.weight_bytes() + s.state_bytes()) as u64,
@@ -71,6 +71,18 @@ fn ram_covers_weights_and_session_state() {
         );
         // KV: 2 layers * 2 (k,v) * 256 frames * 8 floats * 4 bytes.
         assert!(ram - head.weight_bytes() as u64 >= 2 * 2 * 256 * 8 * 4);
-        assert!(head.ram_bytes(4096) > head.ram_bytes(256));
+        assert!(head.ram_bytes(4096).unwrap() > ram);
+        // The session part is exactly what a session allocates (the kernel's and the
+        // session's own sizing, which the ruv-temporal counting-allocator tests pin down).
+        assert_eq!(
+            ram - head.weight_bytes() as u64,
+            head.spec()
+                .session_heap_bytes(
+                    WindowMode::Growing { capacity: 256 },
+                    aether_model::KvStorage::F32
+                )
+                .unwrap() as u64
+        );
+        assert_eq!(head.ram_bytes(0), None, "no session of capacity 0");
     }
 }

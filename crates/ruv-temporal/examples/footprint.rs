@@ -211,7 +211,7 @@ fn main() {
     .unwrap();
     let macs_window = head.macs_per_window(N);
     let macs_frame = head.macs_per_frame(N);
-    let ram_estimate = head.ram_bytes(N);
+    let ram_estimate = head.ram_bytes(N).expect("a causal head has a session");
     let rows = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || {

@@ -379,6 +379,24 @@ mod tests {
         let key = |f: &str, d: &str| SplitBy::Session.key(&stream(f, d, "empty"));
         assert_ne!(key("a.jsonl", ""), key("b.jsonl", ""));
         assert_eq!(key("a.jsonl", "20260301"), key("b.jsonl", "20260301"));
+        // The nodes of one recording, or of one named session (a simulator installation),
+        // are one group: node 2's view of the same events must not validate node 1's.
+        let node = |n: u8, file: &str, session: Option<&str>| {
+            let mut s = stream(file, "", "empty");
+            s.node_id = n;
+            s.chip = format!("node{n}");
+            s.named_session = session.map(str::to_owned);
+            SplitBy::Session.key(&s)
+        };
+        assert_eq!(node(1, "a.jsonl", None), node(2, "a.jsonl", None));
+        assert_eq!(
+            node(1, "a.jsonl", Some("lab-i3")),
+            node(2, "b.jsonl", Some("lab-i3"))
+        );
+        assert_ne!(
+            node(1, "a.jsonl", Some("lab-i3")),
+            node(1, "a.jsonl", Some("lab-i4"))
+        );
     }
 
     /// Recordings that name no session are each their own: an empty-room capture does not

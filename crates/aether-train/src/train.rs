@@ -40,9 +40,15 @@ impl SplitBy {
     pub fn key(self, s: &Stream) -> String {
         match self {
             SplitBy::Chip => s.chip.clone(),
-            // A recording that names no session is a session of its own.
-            SplitBy::Session if s.has_session() => s.session(),
-            SplitBy::Session => format!("{}#{}", s.path.display(), s.node_id),
+            // A named session (a sidecar's, e.g. a simulator installation) is one room and
+            // time for every node that recorded it: all of them stay on one side, or the
+            // nodes' simultaneous views of the same events would validate each other.
+            SplitBy::Session => match &s.named_session {
+                Some(n) => format!("session {n}"),
+                None if s.has_session() => s.session(),
+                // A recording that names no session is a session of its own, all its nodes.
+                None => s.path.display().to_string(),
+            },
             // Every node of one file stays on one side.
             SplitBy::Recording => s.path.display().to_string(),
         }

@@ -27,8 +27,10 @@ pub struct Args {
     #[arg(long)]
     node: Option<u8>,
     /// Model file to write.
+    /// Where the calibrated model is written (atomically).
     #[arg(long)]
     out: PathBuf,
+    /// One JSON object describing the reference that was stored.
     #[arg(long)]
     json: bool,
 }

@@ -38,6 +38,8 @@ pub struct Args {
     /// Threads to score on (batches of windows spread over them; the scores do not change).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// One JSON object: accuracy, f1_macro, fp_rate, false_alarms_per_hour, per_class,
+    /// confusion {classes, matrix}, and the zero_shot / calibrated reports.
     #[arg(long)]
     json: bool,
 }

@@ -20,10 +20,13 @@ pub struct Args {
     /// Training budget for each head.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Frames per training window.
     #[arg(long, default_value_t = 64)]
     window: usize,
+    /// Frames between training windows.
     #[arg(long, default_value_t = 16)]
     hop: usize,
+    /// Embedding dimension of both heads.
     #[arg(long, default_value_t = 32)]
     embed_dim: usize,
     /// Window (frames) at which latency is compared (the firmware's default is 256).
@@ -35,6 +38,7 @@ pub struct Args {
     /// Seed of both heads' training (decimal or 0x-prefixed hex).
     #[arg(long, value_parser = crate::seed::parse_seed, default_value = "0xAE7E5")]
     seed: u64,
+    /// One JSON object: the four gates, each with sparse/dense values, threshold and pass.
     #[arg(long)]
     json: bool,
 }
@@ -42,8 +46,13 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
     crate::train::single_thread();
     anyhow::ensure!(
-        args.window > 0 && args.hop > 0 && args.deployed_window > 0,
-        "window, hop and deployed window must be positive"
+        args.window > 0 && args.hop > 0 && args.deployed_window > 0 && args.epochs > 0,
+        "--window, --hop, --deployed-window and --epochs must be positive"
+    );
+    anyhow::ensure!(
+        args.deployed_window <= 1 << 16,
+        "--deployed-window {} is above 65,536 frames (the dense reference is quadratic)",
+        args.deployed_window
     );
     let streams = args.data_args.load(&args.data)?;
     let opts = TrainOptions {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aether_csi::{ClassificationPacket, ClassificationRepr, FeatureSet, CLASSIFICATION_LEN};
 use aether_io::live::{recv_datagram, DatagramDecoder};
 use aether_io::record::Record;
-use aether_model::{Session, TemporalHead, WindowMode};
+use aether_model::{OutputKind, Session, TemporalHead, WindowMode};
 use aether_train::data::NodeFeatures;
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
@@ -128,6 +128,8 @@ struct Output<'c> {
     json: bool,
     socket: Option<UdpSocket>,
     seq: u32,
+    /// Packets `--emit` could not deliver (nobody listening, network down).
+    undelivered: u64,
     stdout: std::io::StdoutLock<'static>,
 }
 
@@ -172,7 +174,27 @@ impl Output<'_> {
         if let Some(sock) = &self.socket {
             let mut buf = [0u8; CLASSIFICATION_LEN];
             best.emit(&mut ClassificationPacket::new_unchecked(&mut buf[..]));
-            sock.send(&buf).context("sending a 0xC5110007 packet")?;
+            if let Err(e) = sock.send(&buf) {
+                // A receiver that is down (ICMP port unreachable comes back as refused on a
+                // connected socket) or a network that is away must not end a live service:
+                // the decisions go on, the packets are counted as undelivered.
+                use std::io::ErrorKind::*;
+                if !matches!(
+                    e.kind(),
+                    ConnectionRefused
+                        | HostUnreachable
+                        | NetworkUnreachable
+                        | NetworkDown
+                        | WouldBlock
+                        | Interrupted
+                ) {
+                    return Err(anyhow::Error::new(e).context("sending a 0xC5110007 packet"));
+                }
+                if self.undelivered == 0 {
+                    eprintln!("--emit: {e}; decisions go on, packets are dropped while it lasts");
+                }
+                self.undelivered += 1;
+            }
         }
         Ok(true)
     }
@@ -193,6 +215,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hop = args.hop.unwrap_or(info.meta.hop);
     let head = TemporalHead::from_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    if head.spec().output_kind == OutputKind::Embedding {
+        anyhow::bail!(
+            "{} is an embedding head ({} dimensions, `train --task embed`); run prints class \
+             decisions: fine-tune a classifier from it with `train --init`",
+            args.model.display(),
+            head.spec().n_out
+        );
+    }
     let Some(dims) = FeatureSet::csi_width(head.spec().feature_set, head.spec().input_dim) else {
         anyhow::bail!(
             "{}: the head takes {} features per frame of feature set {}; run feeds CSI feature \
@@ -224,13 +254,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         json: args.json,
         socket,
         seq: 0,
+        undelivered: 0,
         stdout: std::io::stdout().lock(),
     };
-    match (&args.input, &args.listen) {
+    let result = match (&args.input, &args.listen) {
         (Some(input), _) => run_file(&args, input, &mut runner, &mut out),
         (None, Some(addr)) => run_live(&args, addr, &mut runner, &mut out),
         (None, None) => anyhow::bail!("give --input FILE or --listen ADDR"),
+    };
+    if out.undelivered > 0 {
+        eprintln!(
+            "--emit: {} of {} packets were not delivered",
+            out.undelivered, out.seq
+        );
     }
+    result
 }
 
 /// A recording: every node's frames through its own session, decisions in time order.
@@ -240,6 +278,14 @@ fn run_file(
     runner: &mut Runner<'_>,
     out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
+    if input.is_dir() {
+        // Decisions of several recordings would interleave on one time axis with nothing
+        // saying which file each came from.
+        anyhow::bail!(
+            "--input {} is a folder; run streams one recording (train and eval take folders)",
+            input.display()
+        );
+    }
     let streams = args.data_args.load(&[input.to_path_buf()])?;
     let mut decisions = Vec::new();
     for s in &streams {

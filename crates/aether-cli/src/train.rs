@@ -158,13 +158,16 @@ pub struct Args {
     /// Frames of an event class that make a window that event.
     #[arg(long, default_value_t = 16)]
     event_min_frames: usize,
+    /// Most epochs (early stopping may end sooner); the learning-rate schedule spans them.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
+    /// Windows per optimiser step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Peak learning rate (AdamW, linear warm-up then cosine).
     #[arg(long, default_value_t = 3e-3)]
     lr: f64,
+    /// AdamW's decoupled weight decay (matrices only).
     #[arg(long, default_value_t = 1e-2)]
     weight_decay: f64,
     /// Epochs without a better validation loss before stopping.
@@ -179,6 +182,7 @@ pub struct Args {
     /// Validation group(s) (by --split-by); default: a seeded 20 % of the groups.
     #[arg(long = "val")]
     val: Vec<String>,
+    /// Share of the groups held out for validation when --val names none (0 = none).
     #[arg(long, default_value_t = 0.2)]
     val_fraction: f64,
     /// Do not weight classes by inverse frequency.
@@ -252,6 +256,7 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// One JSON summary on stdout (with --leave-one-out: {"rows": [...]}, one per held-out group).
     #[arg(long)]
     json: bool,
 }
@@ -275,6 +280,29 @@ impl Args {
             || self.epochs == 0
         {
             anyhow::bail!("--window, --hop, --batch, --epochs and --threads must be positive");
+        }
+        // Values the optimiser would only turn into NaN activations (or silently ignore) are
+        // refused by name.
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            anyhow::bail!(
+                "--lr {} is not a learning rate (more than 0, at most 10)",
+                self.lr
+            );
+        }
+        if !(self.weight_decay.is_finite() && (0.0..=10.0).contains(&self.weight_decay)) {
+            anyhow::bail!(
+                "--weight-decay {} must be between 0 and 10",
+                self.weight_decay
+            );
+        }
+        if !(self.val_fraction.is_finite() && (0.0..1.0).contains(&self.val_fraction)) {
+            anyhow::bail!(
+                "--val-fraction {} must be at least 0 and below 1",
+                self.val_fraction
+            );
+        }
+        if !(self.augment.is_finite() && self.augment >= 0.0) {
+            anyhow::bail!("--augment {} must be 0 or more", self.augment);
         }
         if self.calibrated && self.leave_one_out.is_none() {
             anyhow::bail!("--calibrated goes with --leave-one-out (to score one model calibrated, use `aether calibrate` and `aether eval`)");
@@ -397,11 +425,39 @@ pub fn single_thread() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
 }
 
+/// A path a command will write a file to: not a directory, in a directory that exists.
+pub(crate) fn writable_file(option: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{option} {} is a directory, not a file", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "{option} {}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     single_thread();
     let mut opts = args.options()?;
     let dtype = parse_dtype(&args.dtype)?;
     let streams = args.data_args.load(&args.data)?;
+    // An event name no recording carries would silently label nothing (a typo, usually).
+    for event in &opts.window_labels.events {
+        let carried = streams
+            .iter()
+            .any(|s| s.labels.iter().flatten().any(|l| l == event));
+        if !carried {
+            anyhow::bail!("--events {event:?}: no recording carries such a label");
+        }
+    }
     if let Some(by) = &args.leave_one_out {
         let by = SplitBy::parse(by)?;
         opts.progress = false;
@@ -433,14 +489,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .out
         .clone()
         .context("--out is required (or use --leave-one-out)")?;
-    opts.checkpoint = Some(args.checkpoint.clone().unwrap_or_else(|| {
-        let mut n = out
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        n.push(".ckpt.safetensors");
-        out.with_file_name(n)
-    }));
+    let embed = args.task == "embed";
+    if embed && (args.resume || args.checkpoint.is_some()) {
+        anyhow::bail!(
+            "--task embed keeps no checkpoint (its runs are short); --checkpoint and --resume \
+             go with --task classify"
+        );
+    }
+    // Where the files go is checked now, not after the whole run has trained.
+    writable_file("--out", &out)?;
+    if let Some(ck) = &args.checkpoint {
+        writable_file("--checkpoint", ck)?;
+    }
+    opts.checkpoint = (!embed).then(|| {
+        args.checkpoint.clone().unwrap_or_else(|| {
+            let mut n = out
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            n.push(".ckpt.safetensors");
+            out.with_file_name(n)
+        })
+    });
     if let Some(ck) = opts
         .checkpoint
         .as_ref()

@@ -724,6 +724,131 @@ fn names_and_options_that_match_nothing_are_refused() {
         "an RVNE v1 file",
     );
 
+    // Values and paths found before anything trains or writes (tenth session's CLI audit).
+    let train_with = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["train", "--data", &base, &moving, "--out", &m, "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    for (extra, needle) in [
+        (vec!["--lr", "NaN"], "--lr NaN is not a learning rate"),
+        (vec!["--weight-decay", "NaN"], "--weight-decay NaN"),
+        (vec!["--val-fraction", "2"], "--val-fraction 2 must be"),
+        (vec!["--augment", "NaN"], "--augment NaN"),
+        (
+            vec!["--events", "nosuch"],
+            "no recording carries such a label",
+        ),
+        (
+            vec!["--task", "embed", "--resume"],
+            "--task embed keeps no checkpoint",
+        ),
+    ] {
+        let a = train_with(&extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        refused(&a, 1, needle);
+    }
+    let a_dir = tmp.join("a-dir");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    let a_dir_s = a_dir.display().to_string();
+    refused(
+        &[
+            "train", "--data", &base, &moving, "--out", &a_dir_s, "--quiet",
+        ],
+        1,
+        "is a directory, not a file",
+    );
+    let missing = tmp.join("no-such-dir/m.rvne").display().to_string();
+    refused(
+        &[
+            "train", "--data", &base, &moving, "--out", &missing, "--quiet",
+        ],
+        1,
+        "does not exist",
+    );
+    refused(
+        &[
+            "eval", "--model", &m, "--data", &base, &moving, "--png", &a_dir_s,
+        ],
+        1,
+        "is a directory, not a PNG file",
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .display()
+                .to_string()
+                .contains(".tmp"))
+            .count(),
+        0,
+        "no temporary file left behind"
+    );
+    refused(
+        &["run", "--model", &m, "--input", &dir.display().to_string()],
+        1,
+        "is a folder; run streams one recording",
+    );
+    refused(&["bench", "kernel", "--seconds", "NaN"], 1, "--seconds NaN");
+    refused(
+        &["bench", "kernel", "--configs", "bogus"],
+        1,
+        "not a bench config",
+    );
+    refused(&["bench", "head", "--n", "0"], 1, "--n 0 is outside");
+    // An embedding head is not a classifier: run and eval say so.
+    let emb = tmp.join("emb.rvne").display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        &base,
+        &moving,
+        "--task",
+        "embed",
+        "--embed-dim",
+        "8",
+        "--out",
+        &emb,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "32",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    ]);
+    refused(
+        &["run", "--model", &emb, "--input", &base],
+        1,
+        "is an embedding head",
+    );
+    refused(
+        &["eval", "--model", &emb, "--data", &base],
+        1,
+        "an embedding head",
+    );
+    // Nobody listening at --emit: the decisions go on, the packets are counted as lost.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = aether(&[
+        "run", "--model", &m, "--input", &moving, "--json", "--emit", &port,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 2);
+    assert!(err.contains("packets were not delivered"), "{err}");
+
     // gate: exit 0 only when every gate passes, 3 when one fails (the JSON says which).
     let (base2, moving2) = (
         f("baseline/baseline_c3_64sc_20260329_130411.npz"),

@@ -40,6 +40,14 @@ pub struct Scorer {
 
 impl Scorer {
     pub fn from_loaded(h: &LoadedHead) -> anyhow::Result<Self> {
+        if h.cfg.output_kind == crate::model::OutputKind::Embedding {
+            bail!(
+                "an embedding head ({} dimensions, `train --task embed`): eval scores class \
+                 decisions; fine-tune a classifier from it with `train --init`, or score \
+                 embeddings with `gate`",
+                h.cfg.n_out
+            );
+        }
         crate::model::csi_input(u32::from(h.meta.feature_set), h.meta.input_mean.len())?;
         Ok(Self {
             net: h.net(AttnBackend::Sparse)?,

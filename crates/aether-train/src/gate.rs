@@ -135,7 +135,8 @@ pub fn run_gate(
     let windows = held_out(&sparse, opts);
     if windows.len() < 3 {
         anyhow::bail!(
-            "the gate needs held-out windows: {} found (more data or another --val)",
+            "the gate needs at least 3 held-out windows: {} found (more recordings or \
+             sessions, or another --seed, which picks the held-out sessions)",
             windows.len()
         );
     }

@@ -650,7 +650,12 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         let t = view
             .require_tensor(&name, &shape)
             .map_err(|e| anyhow::anyhow!("tensor {name}: {e}"))?;
-        params.insert(name, t.to_f32_vec());
+        let values = t.to_f32_vec();
+        // Found here, by name, rather than as a NaN activation deep in the first forward pass.
+        if values.iter().any(|v| !v.is_finite()) {
+            bail!("tensor {name} holds NaN or infinity");
+        }
+        params.insert(name, values);
     }
     let vec_of = |name: &str| -> Option<Vec<f32>> {
         view.require_tensor(name, &[cfg.input_dim])
@@ -659,6 +664,12 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
     };
     let input_mean = vec_of("input.mean").context("model lacks input.mean")?;
     let input_std = vec_of("input.std").context("model lacks input.std")?;
+    if input_mean.iter().any(|v| !v.is_finite()) {
+        bail!("tensor input.mean holds NaN or infinity");
+    }
+    if input_std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        bail!("tensor input.std holds a value that is not a positive number");
+    }
     let calib = match (vec_of("calib.mean"), vec_of("calib.std")) {
         (Some(m), Some(s)) => Some((m, s)),
         _ => None,

@@ -44,10 +44,39 @@ fn tmp_path(path: &Path) -> std::path::PathBuf {
     path.with_file_name(name)
 }
 
+/// Draws into a temporary file next to `path` and renames it into place; on any failure
+/// the temporary file is removed and the error names `path`. A directory at `path`, or a
+/// missing parent directory, is refused before drawing.
+fn write_png(path: &Path, draw: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory, not a PNG file", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    let tmp = tmp_path(path);
+    let result = draw(&tmp).and_then(|()| Ok(std::fs::rename(&tmp, path)?));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 /// Train/validation loss and validation accuracy per epoch.
 pub fn training_curve(path: &Path, history: &[EpochStats], title: &str) -> anyhow::Result<()> {
+    write_png(path, |tmp| draw_training_curve(tmp, history, title))
+}
+
+fn draw_training_curve(tmp: &Path, history: &[EpochStats], title: &str) -> anyhow::Result<()> {
     let text = have_font();
-    let tmp = tmp_path(path);
     {
         let root = BitMapBackend::new(&tmp, (900, 520)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -113,15 +142,17 @@ pub fn training_curve(path: &Path, history: &[EpochStats], title: &str) -> anyho
         }
         root.present().context("writing the training curve")?;
     }
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
 /// Confusion matrix as a heat map (rows truth, columns prediction), counts in the cells.
 pub fn confusion_png(path: &Path, c: &Confusion) -> anyhow::Result<()> {
+    write_png(path, |tmp| draw_confusion(tmp, c))
+}
+
+fn draw_confusion(tmp: &Path, c: &Confusion) -> anyhow::Result<()> {
     let text = have_font();
     let n = c.classes.len().max(1);
-    let tmp = tmp_path(path);
     {
         let side = 120 * n as u32 + 200;
         let root = BitMapBackend::new(&tmp, (side, side)).into_drawing_area();
@@ -186,6 +217,5 @@ pub fn confusion_png(path: &Path, c: &Confusion) -> anyhow::Result<()> {
         }
         root.present().context("writing the confusion matrix")?;
     }
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -563,8 +563,64 @@ pub struct Trained {
     pub frame_rate_hz: f32,
 }
 
+/// What makes two training runs the same run: a checkpoint resumes only the run that wrote it
+/// (other data, windows, schedule or seed would continue a different optimisation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RunIdentity {
+    window: usize,
+    hop: usize,
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+    weight_decay: f64,
+    warmup_frac: f64,
+    seed: u64,
+    augment: f32,
+    class_weighting: bool,
+    reference: bool,
+    feature_set: String,
+    features: Option<Vec<usize>>,
+    train_groups: Vec<String>,
+    val_groups: Vec<String>,
+    train_windows: usize,
+    val_windows: usize,
+}
+
+impl RunIdentity {
+    /// Names of the fields that differ from `other`.
+    fn differences(&self, other: &RunIdentity) -> Vec<String> {
+        let (a, b) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return vec!["all".into()];
+        };
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, v)| {
+                let saved = b.get(k).map(short).unwrap_or_else(|| "absent".into());
+                format!("{k} (checkpoint {saved}, now {})", short(v))
+            })
+            .collect()
+    }
+}
+
+/// A JSON value in at most 60 characters, for a message.
+fn short(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        format!("{}...", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct CheckpointState {
+    /// The run that wrote it (absent in checkpoints from before the tenth session).
+    #[serde(default)]
+    run: Option<RunIdentity>,
     epoch: usize,
     step: u64,
     best_val_loss: f64,
@@ -840,6 +896,25 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let mut best_epoch = 0;
     let mut bad_epochs = 0;
     let mut start_epoch = 0;
+    let run = RunIdentity {
+        window: opts.window,
+        hop: opts.hop,
+        epochs: opts.epochs,
+        batch: opts.batch,
+        lr: opts.lr,
+        weight_decay: opts.weight_decay,
+        warmup_frac: opts.warmup_frac,
+        seed: opts.seed,
+        augment: opts.augment,
+        class_weighting: opts.class_weighting,
+        reference: opts.reference,
+        feature_set: format!("{:?}", opts.feature_set),
+        features: opts.features.clone(),
+        train_groups: train_groups.clone(),
+        val_groups: val_groups.clone(),
+        train_windows: train_w.len(),
+        val_windows: val_w.len(),
+    };
 
     if opts.resume {
         let path = opts
@@ -857,6 +932,18 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                     "checkpoint {} was made for other classes or another architecture",
                     path.display()
                 );
+            }
+            if let Some(saved) = &state.run {
+                let diff = run.differences(saved);
+                if !diff.is_empty() {
+                    bail!(
+                        "checkpoint {} was made by another run, so --resume would continue a \
+                         different optimisation; it differs in: {} (start afresh without \
+                         --resume, or give another --checkpoint)",
+                        path.display(),
+                        diff.join("; ")
+                    );
+                }
             }
             let map = candle_core::safetensors::load(path, &Device::Cpu)?;
             let get = |k: &str| {
@@ -999,6 +1086,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                 &best,
                 &opt,
                 &CheckpointState {
+                    run: Some(run.clone()),
                     epoch,
                     step: opt.step,
                     best_val_loss: best_val,

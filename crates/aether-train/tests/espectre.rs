@@ -118,6 +118,45 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     };
     let part = train(streams.clone(), &first).unwrap();
     assert_eq!(part.history.len(), 2);
+    // The checkpoint belongs to that run: another window or other data is refused, not
+    // continued as if it were the same optimisation.
+    for (what, opts, data) in [
+        (
+            "window",
+            TrainOptions {
+                window: 48,
+                checkpoint: Some(ckpt.clone()),
+                resume: true,
+                ..base.clone()
+            },
+            streams.clone(),
+        ),
+        (
+            "train_groups",
+            TrainOptions {
+                checkpoint: Some(ckpt.clone()),
+                resume: true,
+                ..base.clone()
+            },
+            streams[..2]
+                .iter()
+                .chain(&captures(
+                    &dir,
+                    &[
+                        "baseline/baseline_c5_64sc_20260329_124440.npz",
+                        "movement/movement_c5_64sc_20260329_124504.npz",
+                    ],
+                ))
+                .cloned()
+                .collect(),
+        ),
+    ] {
+        let err = train(data, &opts).err().expect(what).to_string();
+        assert!(
+            err.contains("made by another run") && err.contains(what),
+            "{what}: {err}"
+        );
+    }
     let second = TrainOptions {
         checkpoint: Some(ckpt),
         resume: true,

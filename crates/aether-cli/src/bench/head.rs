@@ -143,7 +143,13 @@ fn time_stream(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let budget = Duration::from_secs_f64(args.seconds);
+    let budget = super::timing::budget(args.seconds)?;
+    super::timing::sizes("--n", &args.n, 1 << 16)?;
+    super::timing::sizes("--t", &args.t, 1 << 16)?;
+    anyhow::ensure!(args.probe >= 1, "--probe must be at least 1");
+    for name in &args.dtypes {
+        dtype_of(name)?;
+    }
     let spec = HeadSpec::default_v2();
     let params = HeadParams::random(&spec, args.seed)?;
     if !args.json {

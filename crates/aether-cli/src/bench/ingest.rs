@@ -199,7 +199,8 @@ fn npz_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let repeats = args.repeats.max(1);
+    anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
+    let repeats = args.repeats;
     let ruview = args.data.join("ruview/pretrain-1775182186.csi.jsonl");
     let text = std::fs::read(&ruview).with_context(|| format!("reading {}", ruview.display()))?;
     let mut rows = Vec::new();

@@ -163,7 +163,17 @@ fn t3(data: &[f32], seq: usize, heads: usize, dim: usize) -> upstream::Tensor3 {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let isa = args.isa.unwrap_or_else(detected_isa);
-    let budget = Duration::from_secs_f64(args.seconds);
+    let budget = super::timing::budget(args.seconds)?;
+    // 65,536 tokens: q, k and v of the seed config take 32 MiB each, upstream's as much again.
+    super::timing::sizes("--n", &args.n, 1 << 16)?;
+    anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
+    if let Some(c) = args
+        .configs
+        .iter()
+        .find(|c| !BENCHES.iter().any(|b| b.name == c.as_str()))
+    {
+        anyhow::bail!("--configs {c:?} is not a bench config (seed, aether)");
+    }
     let mut rows = Vec::new();
     if !args.json {
         println!(

@@ -2,7 +2,9 @@
 //!
 //! **Growing mode** keeps every token up to `capacity`; appending to a full cache is
 //! `CacheFull`. Complete-block landmark means are finalised as blocks fill, with exactly the
-//! operations prefill uses, so decode at position `i` equals `forward` row `i`.
+//! operations prefill uses, so decode at position `i` equals `forward` row `i` (causal
+//! configs; for a non-causal one, the last row of `forward` over the first `i + 1` tokens,
+//! since later tokens do not exist yet).
 //!
 //! **Sliding mode** keeps the first `pinned` tokens (the global tokens' prefix) forever and the
 //! most recent `capacity - pinned` tokens in a ring. The retained frames form a sequence
@@ -94,8 +96,9 @@ pub struct KvCache<E: KvElem = f32> {
 }
 
 impl KvCache<f32> {
-    /// Growing f32 cache (the seed's constructor signature). Panics only on size overflow or
-    /// `block_size == 0`; [`KvCache::try_new`] returns those as errors.
+    /// Growing f32 cache (the seed's constructor signature). Panics on what
+    /// [`KvCache::try_new`] returns as errors: size overflow, `block_size`, `kv_heads` or
+    /// `dim` of 0.
     pub fn new(capacity: usize, kv_heads: usize, dim: usize, block_size: usize) -> Self {
         Self::try_new(capacity, kv_heads, dim, block_size, CacheMode::Growing)
             .expect("KvCache::new")
@@ -366,8 +369,31 @@ impl<E: KvElem> KvCache<E> {
     }
 
     /// Key/value rows of retained position `r` converted to f32 (for inspection and tests).
-    pub fn row_f32(&self, r: usize, out_k: &mut [f32], out_v: &mut [f32]) {
+    /// `r` must be a retained position (`< len()`) and each output hold a row
+    /// (`kv_heads * dim` values); otherwise an error, nothing written.
+    pub fn row_f32(
+        &self,
+        r: usize,
+        out_k: &mut [f32],
+        out_v: &mut [f32],
+    ) -> Result<(), KernelError> {
         let row = self.kv_heads * self.dim;
+        if r >= self.len {
+            return Err(KernelError::Mismatch {
+                what: "retained position (must be below len)",
+                expected: self.len,
+                got: r,
+            });
+        }
+        for (tensor, got) in [("out_k", out_k.len()), ("out_v", out_v.len())] {
+            if got != row {
+                return Err(KernelError::Length {
+                    tensor,
+                    expected: row,
+                    got,
+                });
+            }
+        }
         let o = self.slot(r) * row;
         for (d, s) in out_k.iter_mut().zip(&self.keys[o..o + row]) {
             *d = s.to_f32();
@@ -375,6 +401,7 @@ impl<E: KvElem> KvCache<E> {
         for (d, s) in out_v.iter_mut().zip(&self.values[o..o + row]) {
             *d = s.to_f32();
         }
+        Ok(())
     }
 }
 

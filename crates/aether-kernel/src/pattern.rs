@@ -64,7 +64,9 @@ impl QueryPattern {
         start <= self.hi && end >= self.lo
     }
 
-    /// Fills the pattern of query `i` (`i < n`), replacing previous content.
+    /// Fills the pattern of query `i` (`i < n`), replacing previous content. A config that
+    /// [`SparseConfig::validate`] refuses (block size 0; every kernel constructor checks) gets
+    /// no landmark blocks rather than a division by zero.
     ///
     /// Deduplication is structural: log-stride tokens `i ± 2^k` are distinct from each other,
     /// and landmark blocks `p - 1, p, p - 2^k (k >= 1)` (causal) or `c ± 2^k` (non-causal) are
@@ -109,7 +111,7 @@ impl QueryPattern {
                 };
             }
         }
-        if cfg.landmarks {
+        if cfg.landmarks && cfg.block_size > 0 {
             let b = cfg.block_size;
             let nb = n.div_ceil(b);
             let exclude = cfg.landmark_exclude_window;

@@ -495,3 +495,42 @@ fn an_f16_cache_refuses_values_it_would_store_as_infinity() {
     let mut wide = attn.make_cache::<f32>(8, 1, 4, false).unwrap();
     wide.append(&ok, &big).unwrap();
 }
+
+/// The public helpers outside the validated constructors do not panic on what those refuse:
+/// a pattern of a config with block size 0 has no landmarks (no division by zero), and a
+/// cache row outside the retained positions, or into short buffers, is an error.
+#[test]
+fn pattern_and_row_helpers_do_not_panic_on_bad_arguments() {
+    let mut cfg = SparseConfig::upstream(4, 4);
+    let with_landmarks = aether_kernel::edge_count(&cfg, 64);
+    cfg.block_size = 0;
+    assert!(cfg.validate().is_err());
+    let without = aether_kernel::edge_count(&cfg, 64);
+    cfg.landmarks = false;
+    cfg.block_size = 4;
+    assert_eq!(without, aether_kernel::edge_count(&cfg, 64));
+    assert!(without < with_landmarks);
+
+    let mut cache = KvCache::<f32>::new(8, 1, 4, 4);
+    cache.append(&[1.0; 4], &[2.0; 4]).unwrap();
+    let (mut k, mut v) = ([0.0f32; 4], [0.0f32; 4]);
+    cache.row_f32(0, &mut k, &mut v).unwrap();
+    assert_eq!((k, v), ([1.0; 4], [2.0; 4]));
+    assert!(matches!(
+        cache.row_f32(1, &mut k, &mut v),
+        Err(KernelError::Mismatch { .. })
+    ));
+    assert!(matches!(
+        cache.row_f32(9, &mut k, &mut v),
+        Err(KernelError::Mismatch { .. })
+    ));
+    let mut short = [0.0f32; 3];
+    assert_eq!(
+        cache.row_f32(0, &mut short, &mut v),
+        Err(KernelError::Length {
+            tensor: "out_k",
+            expected: 4,
+            got: 3
+        })
+    );
+}

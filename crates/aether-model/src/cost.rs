@@ -104,6 +104,6 @@ impl TemporalHead {
 
     /// Frames a sliding session of `len` keeps in its caches (`len` plus the pinned prefix).
     pub fn sliding_capacity(&self, len: usize) -> usize {
-        len + pinned_prefix(&self.spec.attn.global_tokens, len)
+        len.saturating_add(pinned_prefix(&self.spec.attn.global_tokens, len))
     }
 }

@@ -173,10 +173,16 @@ impl TemporalHead {
                 if cs.iter().any(|&x| x <= 0.0) {
                     return Err(ModelError::InvalidSpec("calib.std must be > 0"));
                 }
-                let mean = (0..i).map(|d| cm[d] + input_mean[d] * cs[d]).collect();
+                let mean: Vec<f32> = (0..i).map(|d| cm[d] + input_mean[d] * cs[d]).collect();
                 let std: Vec<f32> = (0..i).map(|d| cs[d] * input_std[d]).collect();
                 if !all_finite(&std) || std.iter().any(|&x| x <= 0.0) {
                     return Err(ModelError::InvalidSpec("calib.std * input.std must be > 0"));
+                }
+                // Finite factors can still overflow: found here, not as a NaN activation.
+                if !all_finite(&mean) {
+                    return Err(ModelError::InvalidSpec(
+                        "calib.mean + input.mean * calib.std overflows",
+                    ));
                 }
                 (mean, std)
             }

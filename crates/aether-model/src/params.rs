@@ -335,7 +335,10 @@ impl HeadParams {
         Ok(b.to_bytes()?)
     }
 
-    /// Decodes every tensor of a v2 head file to f32 (int8 and f16 dequantised).
+    /// Decodes every tensor of a v2 head file to f32 (int8 and f16 dequantised). A calibrated
+    /// file (`calib.*`, written by `aether calibrate`) is refused: loading folds its node
+    /// reference into the input statistics, which this parameter set has no place for, so
+    /// writing it back would silently drop the calibration.
     pub fn from_rvne_v2(bytes: &[u8]) -> Result<Self> {
         let head = crate::TemporalHead::from_bytes(bytes)?;
         let spec = head.spec().clone();
@@ -343,6 +346,11 @@ impl HeadParams {
             return Err(ModelError::Unsupported("v1 files have no v2 parameter set"));
         }
         let view = aether_rvne::RvneV2View::parse(bytes)?;
+        if view.tensor("calib.mean").is_some() || view.tensor("calib.std").is_some() {
+            return Err(ModelError::Unsupported(
+                "a calibrated file (calib.*) has no uncalibrated parameter set",
+            ));
+        }
         let mut p = HeadParams::zeros(&spec)?;
         let names: Vec<(String, usize)> = p
             .named_tensors()

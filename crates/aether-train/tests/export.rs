@@ -226,6 +226,9 @@ fn the_device_model_applies_the_node_reference_of_a_calibrated_file() {
     let expect = candle_logits(&net, &m, &mapped);
 
     let head = TemporalHead::from_bytes(&cal).expect("aether-model loads a calibrated file");
+    // Its parameter set has no place for the reference: refused, not silently dropped.
+    assert!(aether_model::HeadParams::from_rvne_v2(&cal).is_err());
+    assert!(aether_model::HeadParams::from_rvne_v2(&bytes).is_ok());
     let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();
     let mut logits = vec![0f32; 3];
     head.classify(&raw, &mut logits, &mut scratch).unwrap();

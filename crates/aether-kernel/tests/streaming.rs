@@ -155,15 +155,27 @@ fn f16_decode_equals_forward_on_rounded_inputs_and_reports_error_vs_f32() {
 #[test]
 fn sliding_cache_equals_forward_over_retained_frames() {
     let mut rng = Rng::new(13);
-    for cfg in [
-        SparseConfig::upstream(8, 4),
-        SparseConfig::upstream(3, 5).improved(),
-        SparseConfig::upstream(16, 32),
+    // Globals [0] pin one frame; [0, 3] and [2, 5] pin a prefix of 4 and 6 frames, of which
+    // the non-global ones (1, 2 / 0, 1, 3, 4) are kept too: the retained sequence is the
+    // prefix, then the most recent frames.
+    let with_globals = |mut c: SparseConfig, g: &[usize]| {
+        c.global_tokens = g.to_vec();
+        c
+    };
+    for (cfg, pinned) in [
+        (SparseConfig::upstream(8, 4), 1),
+        (SparseConfig::upstream(3, 5).improved(), 1),
+        (SparseConfig::upstream(16, 32), 1),
+        (with_globals(SparseConfig::upstream(2, 4), &[0, 3]), 4),
+        (
+            with_globals(SparseConfig::upstream(3, 5).improved(), &[2, 5]),
+            6,
+        ),
     ] {
         let attn = SparseAttention::new(cfg.clone()).unwrap();
         let (qh, kvh, d, cap, total) = (4, 1, 16, 40, 130);
         let mut cache = attn.make_cache::<f32>(cap, kvh, d, true).unwrap();
-        assert_eq!(cache.mode(), CacheMode::Sliding { pinned: 1 });
+        assert_eq!(cache.mode(), CacheMode::Sliding { pinned });
         let mut scratch = DecodeScratch::new_for(attn.config(), qh, &cache).unwrap();
         let (q, k, v) = (
             rng.vec(total * qh * d),
@@ -178,11 +190,11 @@ fn sliding_cache_equals_forward_over_retained_frames() {
                 .unwrap();
             attn.decode_step(&q[t * qr..(t + 1) * qr], &cache, &mut out, &mut scratch)
                 .unwrap();
-            // Retained frames: frame 0 (pinned), then the most recent cap-1 frames.
+            // Retained frames: the pinned prefix, then the most recent cap - pinned frames.
             let retained: Vec<usize> = if t < cap {
                 (0..=t).collect()
             } else {
-                core::iter::once(0).chain(t + 2 - cap..=t).collect()
+                (0..pinned).chain(t + 1 + pinned - cap..=t).collect()
             };
             assert_eq!(cache.len(), retained.len());
             let gather = |x: &[f32], w: usize| {

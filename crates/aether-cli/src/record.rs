@@ -31,6 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::train::writable_file("--out", &args.out)?;
     let socket =
         UdpSocket::bind(&args.listen).with_context(|| format!("binding {}", args.listen))?;
     // Ctrl-C ends the session cleanly: the file is finished and renamed into place.

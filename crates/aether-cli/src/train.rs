@@ -304,6 +304,9 @@ impl Args {
         if !(self.augment.is_finite() && self.augment >= 0.0) {
             anyhow::bail!("--augment {} must be 0 or more", self.augment);
         }
+        if self.stop_after == Some(0) {
+            anyhow::bail!("--stop-after 0 would write an untrained model; give 1 or more epochs");
+        }
         if self.calibrated && self.leave_one_out.is_none() {
             anyhow::bail!("--calibrated goes with --leave-one-out (to score one model calibrated, use `aether calibrate` and `aether eval`)");
         }
@@ -589,6 +592,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             trained.best_epoch,
             trained.seconds
         );
+        if trained.val_windows == 0 && args.val_fraction > 0.0 {
+            // On stderr: early stopping then watches the training loss, which says nothing
+            // about unseen sessions.
+            eprintln!(
+                "note: no validation windows (one {} group in the data?); early stopping \
+                 followed the training loss",
+                args.split_by
+            );
+        }
         if let Some(r) = &trained.val_report {
             println!(
                 "validation ({}): accuracy {:.4}, macro F1 {:.4}, fp_rate {}",

@@ -192,7 +192,8 @@ pub struct ClassificationRepr {
 impl ClassificationRepr {
     /// The firmware rule (spec §3.9): one pass with `top1 = logits[0]`, `top2 = -1e30`; for
     /// `i >= 1`, if `v > top1` then `top2 = top1, top1 = v, argmax = i`, else if `v > top2` then
-    /// `top2 = v`. Strict comparisons: the first maximum wins and NaN never wins. With one class
+    /// `top2 = v`. Strict comparisons: the first maximum wins, and NaN never wins unless it is
+    /// `logits[0]` (then argmax 0, top logit and margin NaN, as on the device). With one class
     /// the margin is `top1 + 1e30`, as on the device. Errors when `logits` is empty or longer than
     /// 256 (the argmax is a byte).
     pub fn from_logits(
@@ -388,9 +389,11 @@ mod tests {
         // Displacing top1 pushes it into top2.
         let r = ClassificationRepr::from_logits(0, 0, 0, &[1.0, 4.0]).unwrap();
         assert_eq!((r.argmax, r.margin), (1, 3.0));
-        // NaN never wins.
+        // NaN never wins, unless it comes first (the device's rule starts from logits[0]).
         let r = ClassificationRepr::from_logits(0, 0, 0, &[0.0, f32::NAN, 1.0]).unwrap();
         assert_eq!((r.argmax, r.top_logit, r.margin), (2, 1.0, 1.0));
+        let r = ClassificationRepr::from_logits(0, 0, 0, &[f32::NAN, 1.0, 2.0]).unwrap();
+        assert!(r.argmax == 0 && r.top_logit.is_nan() && r.margin.is_nan());
         // One class: margin against the -1e30 sentinel.
         let r = ClassificationRepr::from_logits(0, 0, 0, &[2.0]).unwrap();
         assert_eq!((r.argmax, r.margin), (0, 2.0 + 1e30));

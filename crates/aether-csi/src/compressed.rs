@@ -252,7 +252,11 @@ impl<'a> CompressedCsiRepr<'a> {
             });
         }
         let original_len = packet.original_len();
-        if original_len == 0 || usize::from(original_len) > CSI_MAX_IQ_LEN {
+        // I/Q bytes come in (imag, real) pairs: an odd length is no raw frame's.
+        if original_len == 0
+            || !original_len.is_multiple_of(2)
+            || usize::from(original_len) > CSI_MAX_IQ_LEN
+        {
             return Err(PacketError::BadIqLength(original_len));
         }
         let rle = &buf[field::rle(expected - COMPRESSED_HEADER_LEN)];
@@ -344,7 +348,7 @@ impl<const NODES: usize> CompressedCsiDecoder<NODES> {
 
     /// Record an uncompressed I/Q payload (from a `0xC5110001` frame) as the node's reference.
     pub fn observe_raw(&mut self, node_id: u8, iq: &[u8]) -> Result<(), PacketError> {
-        if iq.is_empty() || iq.len() > CSI_MAX_IQ_LEN {
+        if iq.is_empty() || !iq.len().is_multiple_of(2) || iq.len() > CSI_MAX_IQ_LEN {
             return Err(PacketError::BadIqLength(
                 iq.len().min(usize::from(u16::MAX)) as u16,
             ));
@@ -430,7 +434,7 @@ impl CompressedCsiEncoder {
         iq: &[u8],
         out: &mut [u8],
     ) -> Result<Option<usize>, PacketError> {
-        if iq.is_empty() || iq.len() > CSI_MAX_IQ_LEN {
+        if iq.is_empty() || !iq.len().is_multiple_of(2) || iq.len() > CSI_MAX_IQ_LEN {
             return Err(PacketError::BadIqLength(
                 iq.len().min(usize::from(u16::MAX)) as u16,
             ));
@@ -622,13 +626,20 @@ mod tests {
             PacketError::BadIqLength(0)
         );
         let mut b = PACKET_BYTES;
-        b[6] = 9;
+        b[6] = 10;
         assert_eq!(
             CompressedCsiRepr::parse(&CompressedCsiPacket::new_unchecked(&b[..])).unwrap_err(),
             PacketError::RleUnderrun {
-                expected: 9,
+                expected: 10,
                 produced: 8
             }
+        );
+        // An odd length is no raw frame's (I/Q bytes come in pairs).
+        let mut b = PACKET_BYTES;
+        b[6] = 7;
+        assert_eq!(
+            CompressedCsiRepr::parse(&CompressedCsiPacket::new_unchecked(&b[..])).unwrap_err(),
+            PacketError::BadIqLength(7)
         );
         assert_eq!(
             CompressedCsiRepr::parse(&CompressedCsiPacket::new_unchecked(&PACKET_BYTES[..15]))
@@ -643,13 +654,14 @@ mod tests {
     #[test]
     fn decoder_evicts_least_recently_used_node() {
         let mut dec = CompressedCsiDecoder::<2>::new();
-        dec.observe_raw(1, &[1]).unwrap();
-        dec.observe_raw(2, &[2]).unwrap();
-        dec.observe_raw(1, &[1]).unwrap(); // node 2 is now the oldest
-        dec.observe_raw(3, &[3]).unwrap();
+        dec.observe_raw(1, &[1, 1]).unwrap();
+        dec.observe_raw(2, &[2, 2]).unwrap();
+        dec.observe_raw(1, &[1, 1]).unwrap(); // node 2 is now the oldest
+        dec.observe_raw(3, &[3, 3]).unwrap();
         assert!(dec.reference(2).is_none());
-        assert_eq!(dec.reference(1), Some(&[1u8][..]));
-        assert_eq!(dec.reference(3), Some(&[3u8][..]));
+        assert_eq!(dec.reference(1), Some(&[1u8, 1][..]));
+        assert_eq!(dec.reference(3), Some(&[3u8, 3][..]));
+        assert_eq!(dec.observe_raw(4, &[4]), Err(PacketError::BadIqLength(1)));
         dec.reset();
         assert!(dec.reference(1).is_none());
     }

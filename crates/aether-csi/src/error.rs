@@ -183,7 +183,10 @@ impl fmt::Display for PacketError {
                     "bad class count/argmax: n_classes {n_classes}, argmax {argmax}"
                 )
             }
-            BadIqLength(n) => write!(f, "compressed CSI original length {n} outside 1..=2048"),
+            BadIqLength(n) => write!(
+                f,
+                "compressed CSI original length {n} is not an even length in 2..=2048"
+            ),
             RleOddLength(n) => write!(f, "RLE payload length {n} is odd"),
             RleZeroRun { at } => write!(f, "RLE pair at byte {at} has run length 0"),
             RleOverrun { expected, produced } => {

@@ -70,9 +70,12 @@ impl AnyPacket<'_> {
 
     /// Writes the packet's canonical bytes (every byte, CRC included) into the first
     /// [`AnyPacket::buffer_len`] bytes of `buf`; `parse_any` reads them back as the same type.
-    /// Returns the length written, or `None` (nothing written) when `buf` is too short or the
-    /// packet cannot be encoded (a hand-built compressed frame whose RLE payload exceeds the
-    /// 16-bit length field).
+    /// Returns the length written, or `None` when `buf` is too short or the RLE payload of a
+    /// hand-built compressed frame exceeds the 16-bit length field (nothing written), or when
+    /// the fields are ones `parse_any` would refuse or read as another type (an argmax not
+    /// below `n_classes`, 0 or 5 antennas, runs that do not add up, a fused-vitals packet
+    /// that collides with WASM output, ...: the bytes are checked after writing, so the
+    /// first `buffer_len` bytes are then unspecified). A `Repr` from `parse_any` always emits.
     pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
         if let AnyPacket::CompressedCsi(r) = self {
             u16::try_from(r.rle.len()).ok()?;
@@ -80,16 +83,23 @@ impl AnyPacket<'_> {
         let n = self.buffer_len();
         let b = buf.get_mut(..n)?;
         match self {
-            AnyPacket::RawCsi(r) => r.emit(&mut CsiFramePacket::new_unchecked(b)),
-            AnyPacket::Vitals(r) => r.emit(&mut VitalsPacket::new_unchecked(b)),
-            AnyPacket::FeatureVector(r) => r.emit(&mut FeatureVectorPacket::new_unchecked(b)),
-            AnyPacket::FusedVitals(r) => r.emit(&mut FusedVitalsPacket::new_unchecked(b)),
-            AnyPacket::WasmOutput(r) => r.emit(&mut WasmOutputPacket::new_unchecked(b)),
-            AnyPacket::CompressedCsi(r) => r.emit(&mut CompressedCsiPacket::new_unchecked(b)),
-            AnyPacket::FeatureState(r) => r.emit(&mut FeatureStatePacket::new_unchecked(b)),
-            AnyPacket::Classification(r) => r.emit(&mut ClassificationPacket::new_unchecked(b)),
+            AnyPacket::RawCsi(r) => r.emit(&mut CsiFramePacket::new_unchecked(&mut *b)),
+            AnyPacket::Vitals(r) => r.emit(&mut VitalsPacket::new_unchecked(&mut *b)),
+            AnyPacket::FeatureVector(r) => r.emit(&mut FeatureVectorPacket::new_unchecked(&mut *b)),
+            AnyPacket::FusedVitals(r) => r.emit(&mut FusedVitalsPacket::new_unchecked(&mut *b)),
+            AnyPacket::WasmOutput(r) => r.emit(&mut WasmOutputPacket::new_unchecked(&mut *b)),
+            AnyPacket::CompressedCsi(r) => r.emit(&mut CompressedCsiPacket::new_unchecked(&mut *b)),
+            AnyPacket::FeatureState(r) => r.emit(&mut FeatureStatePacket::new_unchecked(&mut *b)),
+            AnyPacket::Classification(r) => {
+                r.emit(&mut ClassificationPacket::new_unchecked(&mut *b))
+            }
         }
-        Some(n)
+        // Public `Repr` fields can describe packets no parser accepts: only bytes that read
+        // back as the same type count as emitted.
+        match parse_any(&*b) {
+            Ok(back) if back.type_name() == self.type_name() => Some(n),
+            _ => None,
+        }
     }
 
     /// Node id of the sender.

@@ -226,18 +226,25 @@ fn fused_vitals_vs_wasm_collision_rule() {
 
 #[test]
 fn every_strict_prefix_is_an_error() {
+    let mut other_type = Vec::new();
     for p in valid_packets() {
         let full = parse_any(&p).unwrap().type_name();
         for cut in 0..p.len() {
-            match parse_any(&p[..cut]) {
-                Err(_) => {}
-                // A shared magic can make a prefix a valid packet of the *other* type: the first
-                // 28 bytes of the classification golden vector read as a WASM output with 4
-                // events (n_classes = 4 sits where event_count does). Never the same type.
-                Ok(other) => assert_ne!(other.type_name(), full, "prefix {cut} of a {full} parsed"),
+            if let Ok(other) = parse_any(&p[..cut]) {
+                assert_ne!(other.type_name(), full, "prefix {cut} of a {full} parsed");
+                other_type.push((full, cut, other.type_name()));
             }
         }
     }
+    // A shared magic can make a prefix a valid packet of the *other* type, and only this one
+    // does: the first 28 bytes of a 4-class classification packet read as a WASM output with
+    // 4 events (n_classes sits where event_count does).
+    assert!(
+        other_type
+            .iter()
+            .all(|&(full, cut, other)| (full, cut, other) == ("classification", 28, "wasm_output")),
+        "{other_type:?}"
+    );
 }
 
 #[test]
@@ -389,4 +396,39 @@ fn any_packet_refuses_a_payload_its_length_field_cannot_hold() {
     let mut buf = vec![0xAAu8; p.buffer_len()];
     assert_eq!(p.emit(&mut buf), None);
     assert!(buf.iter().all(|&b| b == 0xAA), "nothing written");
+}
+
+/// `Repr` fields are public, so a hand-built packet can describe bytes no parser accepts, or
+/// ones read back as another type; `AnyPacket::emit` says `None` instead of writing them.
+#[test]
+fn any_packet_refuses_fields_parse_would_reject() {
+    let good = ClassificationRepr::from_logits(1, 5, 1, &[0.0, 2.0, 1.0]).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        AnyPacket::Classification(good).emit(&mut buf),
+        Some(good.buffer_len())
+    );
+    let bad = ClassificationRepr { argmax: 3, ..good };
+    assert_eq!(AnyPacket::Classification(bad).emit(&mut buf), None);
+    let iq = [1u8; 8];
+    let raw = CsiFrameRepr {
+        node_id: 1,
+        n_antennas: 0,
+        n_subcarriers: 4,
+        freq_mhz: 2437,
+        sequence: 1,
+        rssi: -40,
+        noise_floor: -90,
+        iq: &iq,
+    };
+    let mut big = [0u8; 64];
+    assert_eq!(AnyPacket::RawCsi(raw).emit(&mut big), None);
+    let raw = CsiFrameRepr {
+        n_antennas: 1,
+        ..raw
+    };
+    assert_eq!(
+        AnyPacket::RawCsi(raw).emit(&mut big),
+        Some(raw.buffer_len())
+    );
 }

@@ -84,8 +84,28 @@ impl AtomicFile {
         let file = writer.into_inner().map_err(|e| kept(e.into_error()))?;
         file.sync_all().map_err(kept)?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.target).map_err(kept)
+        std::fs::rename(&self.tmp, &self.target).map_err(kept)?;
+        sync_parent(&self.target);
+        Ok(())
     }
+}
+
+/// Syncs the directory holding `path`, so the rename itself survives a power loss (the
+/// file's bytes were synced before it). Best effort: where a directory cannot be opened and
+/// synced (not Unix), the rename is as durable as the platform makes it.
+fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 impl Drop for AtomicFile {

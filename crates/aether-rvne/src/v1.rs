@@ -637,8 +637,9 @@ impl WeightBlob {
     /// Encode: header, weights, CRC-32.
     ///
     /// # Panics
-    /// If `weights` was grown past `u32::MAX` bytes after [`WeightBlob::new`]; use
-    /// [`WeightBlob::try_serialize`] to get an error instead.
+    /// If the fields were edited after [`WeightBlob::new`] into something it refuses (weights
+    /// past `u32::MAX` bytes, an invalid header); use [`WeightBlob::try_serialize`] to get an
+    /// error instead.
     pub fn serialize(&self) -> alloc::vec::Vec<u8> {
         match self.try_serialize() {
             Ok(bytes) => bytes,
@@ -646,8 +647,14 @@ impl WeightBlob {
         }
     }
 
-    /// Encode, or `Err(TooLarge)` if the weights do not fit the u32 length field.
+    /// Encode, or the error [`WeightBlob::new`] would give for these (public, so possibly
+    /// hand-edited) fields: `TooLarge` if the weights do not fit the u32 length field, the
+    /// header's own check, `WeightsNotElemMultiple`. A file `parse` would refuse is not written.
     pub fn try_serialize(&self) -> Result<alloc::vec::Vec<u8>> {
+        self.header.validate()?;
+        if !self.weights.len().is_multiple_of(self.header.elem_bytes()) {
+            return Err(RvneError::WeightsNotElemMultiple);
+        }
         let weights_len = u32::try_from(self.weights.len()).map_err(|_| RvneError::TooLarge)?;
         let mut out = alloc::vec![0u8; WeightBlobHeader::buffer_len(self.weights.len())];
         let mut view = RvneV1View::new_unchecked(&mut out[..]);
@@ -670,9 +677,11 @@ impl WeightBlob {
     pub fn as_view(&self) -> WeightBlobView<'_> {
         let mut h = crc32fast::Hasher::new();
         let mut head = [0u8; WEIGHT_BLOB_HEADER_LEN];
+        // A blob from `new` or `parse` fits the u32 field; an edited one past it saturates,
+        // and `try_serialize` refuses it.
         self.header.emit(
             &mut RvneV1View::new_unchecked(&mut head[..]),
-            self.weights.len() as u32,
+            u32::try_from(self.weights.len()).unwrap_or(u32::MAX),
         );
         h.update(&head);
         h.update(&self.weights);

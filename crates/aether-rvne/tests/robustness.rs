@@ -218,3 +218,16 @@ fn owned_v1_parse_matches_view() {
     assert_eq!(owned.as_view(), view);
     assert_eq!(owned.serialize(), bytes);
 }
+
+/// The fields of `WeightBlob` are public: edited into a header `parse` refuses, the blob is
+/// not serialised into a file that cannot be read back.
+#[test]
+fn an_edited_blob_with_an_invalid_header_is_not_serialised() {
+    let mut blob = init_random_blob(WeightBlobHeader::DEFAULT_AETHER, 5).unwrap();
+    assert!(blob.try_serialize().is_ok());
+    blob.header.n_classes = 1;
+    assert_eq!(blob.try_serialize(), Err(RvneError::DegenerateShape));
+    blob.header.n_classes = 4;
+    blob.header.head_dim = 0;
+    assert_eq!(blob.try_serialize(), Err(RvneError::ZeroDim));
+}

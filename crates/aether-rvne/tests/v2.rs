@@ -233,12 +233,17 @@ fn empty_file_and_zero_sized_tensor() {
     let mut b = RvneV2Builder::new();
     b.add_tensor("empty", TensorDtype::Int8, &[0, 7], &[])
         .unwrap();
+    // No values, but three rows: an int8 tensor keeps its three scales (docs/rvne.md).
+    b.add_tensor("scales_only", TensorDtype::Int8, &[3, 0], &[])
+        .unwrap();
     b.add_tensor("after", TensorDtype::F32, &[1], &[1.0])
         .unwrap();
     let bytes = b.to_bytes().unwrap();
     let v = RvneV2View::parse(&bytes).unwrap();
     let e = v.tensor("empty").unwrap();
     assert_eq!((e.numel(), e.byte_len(), e.row_len()), (0, 0, 7));
+    let s = v.tensor("scales_only").unwrap();
+    assert_eq!((s.numel(), s.byte_len(), s.row_len()), (0, 12, 0));
     assert_eq!(v.tensor("after").unwrap().get_f32(0), Some(1.0));
 }
 

@@ -213,8 +213,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let info = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
     let hop = args.hop.unwrap_or(info.meta.hop);
-    let head = TemporalHead::from_bytes(&bytes)
+    let mut head = TemporalHead::from_bytes(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    // A dense A/B head runs with the attention it was trained with (the device runs sparse).
+    if info.meta.trained_attention == aether_train::model::AttnBackend::Dense {
+        head = head.with_backend(aether_model::Backend::Dense);
+    }
     if head.spec().output_kind == OutputKind::Embedding {
         anyhow::bail!(
             "{} is an embedding head ({} dimensions, `train --task embed`); run prints class \

@@ -10,7 +10,7 @@ use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels
 use crate::metrics::{
     default_idle_class, episodes_of, event_scores, report, Decision, Hop, Report,
 };
-use crate::model::{AttnBackend, HeadNet, LoadedHead};
+use crate::model::{HeadNet, LoadedHead};
 use crate::train::{
     apply_reference, assign_sessions, hop_seconds, normalise, predict_threaded, train, Prepared,
     SplitBy, TrainOptions,
@@ -50,7 +50,7 @@ impl Scorer {
         }
         crate::model::csi_input(u32::from(h.meta.feature_set), h.meta.input_mean.len())?;
         Ok(Self {
-            net: h.net(AttnBackend::Sparse)?,
+            net: h.net(h.meta.trained_attention)?,
             classes: h.meta.class_names.clone(),
             input_mean: h.meta.input_mean.clone(),
             input_std: h.meta.input_std.clone(),
@@ -245,7 +245,8 @@ fn scorer_of(t: &crate::train::Trained, opts: &TrainOptions) -> anyhow::Result<S
         ..
     } = &t.prep;
     Ok(Scorer {
-        net: HeadNet::from_params(t.net.cfg.clone(), AttnBackend::Sparse, t.net.params.clone())?,
+        // The attention it was trained with: a dense A/B head is scored dense.
+        net: HeadNet::from_params(t.net.cfg.clone(), opts.backend, t.net.params.clone())?,
         classes: classes.clone(),
         input_mean: input_mean.clone(),
         input_std: input_std.clone(),

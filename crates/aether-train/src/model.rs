@@ -420,6 +420,9 @@ pub struct ExportMeta {
     /// Pooled empty-room feature mean/std of the training data (`input.idle_mean`,
     /// `input.idle_std`): what `aether calibrate` maps a node's reference onto.
     pub idle_ref: Option<(Vec<f32>, Vec<f32>)>,
+    /// The attention the head was trained with (`train.attention`, written only for dense):
+    /// `eval` and `run` score a dense-trained A/B head with dense attention.
+    pub trained_attention: AttnBackend,
 }
 
 /// The `calib.*` pair that maps a node whose empty room has feature stats
@@ -528,6 +531,10 @@ pub fn export_rvne_v2(
         .meta_str("pooling", cfg.pooling.name())
         .meta_str("output_kind", cfg.output_kind.name())
         .meta_bool("input.reference", meta.needs_reference);
+    // Only the A/B dense heads say so, so the default (sparse) files are unchanged.
+    if meta.trained_attention == AttnBackend::Dense {
+        b.meta_str("train.attention", "dense");
+    }
     if cfg.output_kind == OutputKind::Classes {
         b.meta_str_array("class_names", &meta.class_names);
     }
@@ -712,6 +719,11 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         input_std,
         calib,
         needs_reference: view.meta_bool("input.reference").unwrap_or(false),
+        trained_attention: match view.meta_str("train.attention").unwrap_or("sparse") {
+            "sparse" => AttnBackend::Sparse,
+            "dense" => AttnBackend::Dense,
+            o => bail!("model metadata: train.attention {o:?} is neither sparse nor dense"),
+        },
         idle_ref: match (vec_of("input.idle_mean"), vec_of("input.idle_std")) {
             (Some(m), Some(s)) => Some((m, s)),
             _ => None,

@@ -1143,6 +1143,7 @@ impl Trained {
             calib: None,
             needs_reference: opts.reference,
             idle_ref: self.prep.idle_ref.clone(),
+            trained_attention: opts.backend,
         }
     }
 

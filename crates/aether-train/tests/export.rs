@@ -27,6 +27,7 @@ fn meta(cfg: &HeadConfig, rng: &mut Rng) -> ExportMeta {
             .collect(),
         calib: None,
         needs_reference: false,
+        trained_attention: AttnBackend::Sparse,
         idle_ref: Some((
             (0..cfg.input_dim).map(|_| rng.normal() as f32).collect(),
             (0..cfg.input_dim)
@@ -246,4 +247,29 @@ fn the_device_model_applies_the_node_reference_of_a_calibrated_file() {
         .iter()
         .zip(&logits)
         .any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+/// A dense A/B head says so in its file (`train.attention`), and loading it back gives the
+/// dense backend, so `eval` and `run` score it with the attention it was trained with; a
+/// sparse head's file carries no such entry (the default files are unchanged).
+#[test]
+fn a_dense_trained_head_is_marked_and_loaded_dense() {
+    let (net, mut m, _) = trained_like(11);
+    let sparse =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    assert!(RvneV2View::parse(&sparse)
+        .unwrap()
+        .meta("train.attention")
+        .is_none());
+    assert_eq!(
+        load_rvne_v2(&sparse).unwrap().meta.trained_attention,
+        AttnBackend::Sparse
+    );
+    m.trained_attention = AttnBackend::Dense;
+    let dense =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    assert_eq!(
+        load_rvne_v2(&dense).unwrap().meta.trained_attention,
+        AttnBackend::Dense
+    );
 }

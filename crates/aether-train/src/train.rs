@@ -584,6 +584,18 @@ struct RunIdentity {
     val_groups: Vec<String>,
     train_windows: usize,
     val_windows: usize,
+    /// Sparse or dense attention, the whole architecture (a parameter count can match
+    /// another shape), early stopping and the labelling rules.
+    #[serde(default)]
+    backend: String,
+    #[serde(default)]
+    head: String,
+    #[serde(default)]
+    patience: usize,
+    #[serde(default)]
+    window_labels: String,
+    #[serde(default)]
+    idle_class: Option<String>,
 }
 
 impl RunIdentity {
@@ -639,6 +651,13 @@ fn save_checkpoint(
     state: &CheckpointState,
 ) -> anyhow::Result<()> {
     let mut map: HashMap<String, Tensor> = HashMap::new();
+    // The epoch and step the tensors belong to, checked against the state file on resume:
+    // the two files are renamed one after the other, and a crash between them pairs
+    // weights of one epoch with the counters of another.
+    map.insert(
+        "state.epoch_step".into(),
+        Tensor::new(&[state.epoch as i64, state.step as i64], &Device::Cpu)?,
+    );
     for (k, v) in &net.params {
         map.insert(format!("param.{k}"), v.as_tensor().clone());
         map.insert(format!("adam_m.{k}"), opt.m[k].clone());
@@ -914,6 +933,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         val_groups: val_groups.clone(),
         train_windows: train_w.len(),
         val_windows: val_w.len(),
+        backend: format!("{:?}", opts.backend),
+        head: format!("{:?}", net.cfg),
+        patience: opts.patience,
+        window_labels: format!("{:?}", opts.window_labels),
+        idle_class: opts.idle_class.clone(),
     };
 
     if opts.resume {
@@ -946,6 +970,19 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                 }
             }
             let map = candle_core::safetensors::load(path, &Device::Cpu)?;
+            if let Some(t) = map.get("state.epoch_step") {
+                let saved = t.to_vec1::<i64>()?;
+                if saved != [state.epoch as i64, state.step as i64] {
+                    bail!(
+                        "checkpoint {} holds epoch/step {saved:?} but its state file says \
+                         [{}, {}] (interrupted while saving?); delete both files to start \
+                         afresh",
+                        path.display(),
+                        state.epoch,
+                        state.step
+                    );
+                }
+            }
             let get = |k: &str| {
                 map.get(k)
                     .cloned()

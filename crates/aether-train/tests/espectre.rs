@@ -122,6 +122,16 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     // continued as if it were the same optimisation.
     for (what, opts, data) in [
         (
+            "patience",
+            TrainOptions {
+                patience: 3,
+                checkpoint: Some(ckpt.clone()),
+                resume: true,
+                ..base.clone()
+            },
+            streams.clone(),
+        ),
+        (
             "window",
             TrainOptions {
                 window: 48,
@@ -157,6 +167,24 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
             "{what}: {err}"
         );
     }
+    // A crash between the two renames pairs weights of one epoch with the state of another:
+    // refused, not resumed off by an epoch.
+    let state_path = ckpt.with_extension("json");
+    let state = std::fs::read_to_string(&state_path).unwrap();
+    let mut older: serde_json::Value = serde_json::from_str(&state).unwrap();
+    older["epoch"] = serde_json::json!(0);
+    std::fs::write(&state_path, older.to_string()).unwrap();
+    let torn = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        resume: true,
+        ..base.clone()
+    };
+    let err = train(streams.clone(), &torn)
+        .err()
+        .expect("torn checkpoint")
+        .to_string();
+    assert!(err.contains("interrupted while saving"), "{err}");
+    std::fs::write(&state_path, state).unwrap();
     let second = TrainOptions {
         checkpoint: Some(ckpt),
         resume: true,

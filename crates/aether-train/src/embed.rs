@@ -237,7 +237,9 @@ pub fn train_embed(
                 epoch + 1
             );
         }
-        if monitored < best - 1e-6 {
+        if opts.keep_last {
+            best_epoch = epoch + 1;
+        } else if monitored < best - 1e-6 {
             best = monitored;
             best_epoch = epoch + 1;
             bad = 0;

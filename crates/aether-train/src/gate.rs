@@ -57,13 +57,23 @@ fn cosine_order(z: &[Vec<f32>], q: usize) -> Vec<usize> {
 }
 
 /// Nearest-neighbour re-identification: the closest other window comes from the same stream.
-pub fn rank1(z: &[Vec<f32>], windows: &[Window]) -> f64 {
-    let hits = (0..z.len())
-        .filter(|&q| {
-            cosine_order(z, q).first().map(|&j| windows[j].stream) == Some(windows[q].stream)
-        })
-        .count();
-    hits as f64 / z.len().max(1) as f64
+/// Windows of the query's own stream that overlap it (starts closer than `window` frames) are
+/// not candidates: they share frames with the query, so any embedding finds them. Queries
+/// left without a candidate are not scored.
+pub fn rank1(z: &[Vec<f32>], windows: &[Window], window: usize) -> f64 {
+    let (mut hits, mut scored) = (0usize, 0usize);
+    for q in 0..z.len() {
+        let wq = &windows[q];
+        let overlaps = |j: usize| {
+            let wj = &windows[j];
+            wj.stream == wq.stream && wj.start.abs_diff(wq.start) < window
+        };
+        if let Some(j) = cosine_order(z, q).into_iter().find(|&j| !overlaps(j)) {
+            scored += 1;
+            hits += usize::from(windows[j].stream == wq.stream);
+        }
+    }
+    hits as f64 / scored.max(1) as f64
 }
 
 /// Mean over queries of Spearman's ρ between the dense top-k order and the sparse order of the
@@ -127,6 +137,9 @@ pub fn run_gate(
 ) -> anyhow::Result<GateReport> {
     let started = Instant::now();
     let mut o = opts.clone();
+    // Both heads keep their last epoch: the held-out windows scored below are their
+    // validation windows, and an epoch picked on them would be scored on what picked it.
+    o.keep_last = true;
     o.backend = AttnBackend::Sparse;
     let sparse = train_embed(streams.clone(), &o, embed_dim)?;
     o.backend = AttnBackend::Dense;
@@ -160,7 +173,10 @@ pub fn run_gate(
     )?;
     let zs = embed_windows(&sparse.net, &sparse.prep.inputs, &windows, opts.window)?;
     let zd = embed_windows(&dense.net, &dense.prep.inputs, &windows, opts.window)?;
-    let (rs, rd) = (rank1(&zs, &windows), rank1(&zd, &windows));
+    let (rs, rd) = (
+        rank1(&zs, &windows, opts.window),
+        rank1(&zd, &windows, opts.window),
+    );
     let k = 50.min(windows.len() - 1);
     let rho = spearman_topk(&zd, &zs, k);
 

@@ -101,6 +101,10 @@ pub struct TrainOptions {
     /// checkpoint, `resume` continues it exactly.
     pub stop_after: Option<usize>,
     pub progress: bool,
+    /// `--task embed`: keep the last epoch's weights, not the best validation epoch's, and
+    /// never stop early. The gate sets it: it scores the held-out windows, which then must
+    /// not also have picked the epoch.
+    pub keep_last: bool,
     /// Threads for each batch's forward and backward (contiguous shards, gradients summed in
     /// shard order) and for validation. The same count gives the same model on every run;
     /// another count sums in another order, so the numbers differ by rounding.
@@ -137,6 +141,7 @@ impl Default for TrainOptions {
             feature_set: FeatureSet::Csi19,
             features: None,
             progress: false,
+            keep_last: false,
             threads: 1,
         }
     }

@@ -54,10 +54,10 @@ fn vicreg_terms_on_known_batches() {
     assert_eq!(c.to_scalar::<f32>().unwrap(), 0.0);
 }
 
-fn w(stream: usize) -> Window {
+fn w(stream: usize, start: usize) -> Window {
     Window {
         stream,
-        start: 0,
+        start,
         label: String::new(),
     }
 }
@@ -70,8 +70,17 @@ fn rank1_and_spearman_on_known_embeddings() {
         vec![0.0, 1.0],
         vec![0.141, 0.99],
     ];
-    assert_eq!(rank1(&z, &[w(0), w(0), w(1), w(1)]), 1.0);
-    assert_eq!(rank1(&z, &[w(0), w(1), w(0), w(1)]), 0.0);
+    let apart = [w(0, 0), w(0, 100), w(1, 0), w(1, 100)];
+    assert_eq!(rank1(&z, &apart, 64), 1.0);
+    assert_eq!(
+        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64),
+        0.0
+    );
+    // Overlapping windows of one stream are no evidence: with starts 10 apart and 64-frame
+    // windows, each query's nearest candidate is the other stream's window.
+    let overlapping = [w(0, 0), w(0, 10), w(1, 0), w(1, 10)];
+    assert_eq!(rank1(&z, &overlapping, 64), 0.0);
+    assert_eq!(rank1(&z, &overlapping, 5), 1.0);
     assert!((spearman_topk(&z, &z, 3) - 1.0).abs() < 1e-12);
     // A second embedding that reverses every neighbour order gives rho = -1.
     let flipped: Vec<Vec<f32>> = vec![
@@ -128,6 +137,12 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
         .history
         .iter()
         .all(|h| h.train_loss.is_finite() && h.val_loss.is_finite()));
+    // It learns: the contrastive objective falls over the three epochs.
+    assert!(
+        t.history[2].train_loss < t.history[0].train_loss,
+        "{:?}",
+        t.history.iter().map(|h| h.train_loss).collect::<Vec<_>>()
+    );
     assert!(t.val_windows > 0 && t.train_windows > 0);
     let bytes = t.to_rvne_v2(&opts, TensorDtype::F32).unwrap();
     let head = TemporalHead::from_bytes(&bytes).unwrap();

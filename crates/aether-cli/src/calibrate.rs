@@ -26,7 +26,10 @@ pub struct Args {
     /// Node id, when the recording holds several nodes.
     #[arg(long)]
     node: Option<u8>,
-    /// Model file to write.
+    /// The model's empty-room class (default: one named baseline, empty or idle): frames
+    /// labelled with any other class are refused as a reference.
+    #[arg(long)]
+    idle_class: Option<String>,
     /// Where the calibrated model is written (atomically).
     #[arg(long)]
     out: PathBuf,
@@ -59,7 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     // A reference taken while someone moves would make the room's motion its "empty" level.
     let names = &head.meta.class_names;
-    if let Some(idle) = default_idle_class(names).map(|i| &names[i]) {
+    let idle = match &args.idle_class {
+        Some(c) => Some(names.iter().position(|n| n == c).with_context(|| {
+            format!("--idle-class {c:?} is not one of the model's classes {names:?}")
+        })?),
+        None => default_idle_class(names),
+    };
+    if let Some(idle) = idle.map(|i| &names[i]) {
         let mut other: BTreeMap<&str, usize> = BTreeMap::new();
         for l in streams[0].labels.iter().flatten().filter(|l| *l != idle) {
             *other.entry(l.as_str()).or_default() += 1;

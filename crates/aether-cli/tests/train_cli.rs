@@ -795,6 +795,38 @@ fn names_and_options_that_match_nothing_are_refused() {
         1,
         "is a folder; run streams one recording",
     );
+    // calibrate's empty-room class can be named; frames of any other class are refused.
+    let cal2 = tmp.join("cal2.rvne").display().to_string();
+    refused(
+        &[
+            "calibrate",
+            "--model",
+            &m,
+            "--data",
+            &base,
+            "--idle-class",
+            "nosuch",
+            "--out",
+            &cal2,
+        ],
+        1,
+        "--idle-class \"nosuch\" is not one of the model's classes",
+    );
+    refused(
+        &[
+            "calibrate",
+            "--model",
+            &m,
+            "--data",
+            &base,
+            "--idle-class",
+            "movement",
+            "--out",
+            &cal2,
+        ],
+        1,
+        "a reference must be an empty-room capture",
+    );
     refused(&["bench", "kernel", "--seconds", "NaN"], 1, "--seconds NaN");
     refused(
         &["bench", "kernel", "--configs", "bogus"],

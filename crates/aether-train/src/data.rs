@@ -468,6 +468,16 @@ pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabe
 /// Seconds of empty-room frames a node reference is made from.
 pub const REFERENCE_S: f64 = 5.0;
 
+/// Whether frame `i` of `s` is one `session_references` pools into its session's reference:
+/// an empty-room (`idle_class`) frame in the stream's first [`REFERENCE_S`] seconds, in a
+/// stream that belongs to a session.
+pub fn in_reference_span(s: &Stream, i: usize, idle_class: &str) -> bool {
+    let t0 = s.t_s.first().copied().unwrap_or(0.0);
+    s.has_session()
+        && s.labels.get(i).and_then(|l| l.as_deref()) == Some(idle_class)
+        && s.t_s.get(i).is_some_and(|&t| t < t0 + REFERENCE_S)
+}
+
 /// Per-stream reference (mean, std) for `--reference`: the features of the same session's
 /// (chip + named session or date) empty-room capture, or the stream itself when there is none.
 pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>, Vec<f32>)> {
@@ -494,7 +504,24 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
 
 #[cfg(test)]
 mod tests {
-    use super::{session_references, Stream, WindowLabels, FRAME_DIMS};
+    use super::{in_reference_span, session_references, Stream, WindowLabels, FRAME_DIMS};
+
+    /// The frames a session's reference pools are the ones validation must not score.
+    #[test]
+    fn the_reference_span_is_the_first_five_seconds_of_empty_room_frames() {
+        let empty = stream("a-empty", Some("random-i1"), "empty", 1.0);
+        assert!(in_reference_span(&empty, 0, "empty"));
+        assert!(in_reference_span(&empty, 49, "empty"), "4.9 s");
+        assert!(!in_reference_span(&empty, 50, "empty"), "5.0 s");
+        assert!(!in_reference_span(&empty, 0, "walking"), "another class");
+        let walking = stream("a-walk", Some("random-i1"), "walking", 5.0);
+        assert!(!in_reference_span(&walking, 0, "empty"));
+        let loose = stream("loose", None, "empty", 9.0);
+        assert!(
+            !in_reference_span(&loose, 0, "empty"),
+            "no session: its own reference"
+        );
+    }
 
     /// 10 s at 10 Hz of one label, every feature `value + frame index / 1000`.
     fn stream(file: &str, session: Option<&str>, label: &str, value: f32) -> Stream {

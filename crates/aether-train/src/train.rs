@@ -13,7 +13,8 @@ use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    cut_windows, feature_stats, session_references, Frame, Stream, Window, WindowLabels,
+    cut_windows, feature_stats, in_reference_span, session_references, Frame, Stream, Window,
+    WindowLabels,
 };
 use crate::loss::{log_softmax, weighted_cross_entropy_shard};
 use crate::metrics::{default_idle_class, report, Decision, Hop, Report};
@@ -862,8 +863,22 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         }
     };
     let windows = cut_windows(&prep.streams, opts.window, opts.hop, &opts.window_labels);
-    let (val_w, train_w): (Vec<Window>, Vec<Window>) =
+    let (mut val_w, train_w): (Vec<Window>, Vec<Window>) =
         windows.into_iter().partition(|w| is_val[w.stream]);
+    if opts.reference {
+        // A validation window holding the frames its session's reference was taken from
+        // scores the reference on itself; as in calibrated eval, those frames are not scored.
+        let idle_name = opts
+            .idle_class
+            .clone()
+            .or_else(|| default_idle_class(&prep.classes).map(|i| prep.classes[i].clone()));
+        if let Some(idle) = idle_name {
+            val_w.retain(|w| {
+                let s = &prep.streams[w.stream];
+                !(w.start..w.start + opts.window).any(|i| in_reference_span(s, i, &idle))
+            });
+        }
+    }
     if train_w.is_empty() {
         bail!(
             "no training windows of {} frames (recordings too short or labels mixed)",

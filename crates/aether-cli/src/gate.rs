@@ -87,6 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
                 if g.pass { "PASS" } else { "FAIL" }
             );
         }
+        println!(
+            "informational: InfoNCE term {:.4} / {:.4} (sparse / dense); top-{} overlap {:.3}",
+            r.info_nce.0, r.info_nce.1, r.neighbours, r.topk_overlap
+        );
         println!("all gates: {}", if r.all_pass { "PASS" } else { "FAIL" });
     }
     Ok(if r.all_pass {

@@ -118,19 +118,32 @@ pub fn eval_loss(
     batch: usize,
     seed: u64,
 ) -> anyhow::Result<f64> {
+    Ok(eval_losses(net, inputs, windows, len, batch, seed)?.0)
+}
+
+/// [`eval_loss`] and its InfoNCE term alone: `(objective, info_nce)`.
+pub fn eval_losses(
+    net: &HeadNet,
+    inputs: &[Vec<f32>],
+    windows: &[Window],
+    len: usize,
+    batch: usize,
+    seed: u64,
+) -> anyhow::Result<(f64, f64)> {
     let mut rng = Rng::new(seed);
-    let (mut sum, mut n) = (0.0, 0usize);
+    let (mut sum, mut nce_sum, mut n) = (0.0, 0.0, 0usize);
     for chunk in windows.chunks(batch.max(2)) {
         if chunk.len() < 2 {
             continue;
         }
         let refs: Vec<&Window> = chunk.iter().collect();
         let pairs = view_pairs(inputs, &refs, len, net.cfg.input_dim, &mut rng)?;
-        let (total, _) = contrastive_loss(net, &pairs)?;
+        let (total, nce) = contrastive_loss(net, &pairs)?;
         sum += f64::from(total.to_scalar::<f32>()?) * chunk.len() as f64;
+        nce_sum += f64::from(nce.to_scalar::<f32>()?) * chunk.len() as f64;
         n += chunk.len();
     }
-    Ok(sum / n.max(1) as f64)
+    Ok((sum / n.max(1) as f64, nce_sum / n.max(1) as f64))
 }
 
 /// Self-supervised training of an embedding head (labels, where present, are ignored except

@@ -8,7 +8,7 @@ use aether_rvne::v2::TensorDtype;
 use serde::Serialize;
 
 use crate::data::{cut_windows, Stream, Window};
-use crate::embed::{embed_windows, eval_loss, train_embed};
+use crate::embed::{embed_windows, eval_losses, train_embed};
 use crate::model::{AttnBackend, Rng};
 use crate::train::{TrainOptions, Trained};
 
@@ -34,6 +34,13 @@ pub struct GateReport {
     pub epochs_sparse: usize,
     pub epochs_dense: usize,
     pub train_seconds: f64,
+    /// Informational, beside gate 3: mean share of the dense top-k neighbours that are also
+    /// in the sparse top-k (ρ ranks the dense top-k inside the sparse order, so it cannot see
+    /// whether the sparse head's own nearest neighbours are other windows).
+    pub topk_overlap: f64,
+    /// Informational, beside gate 1: the held-out InfoNCE term alone (sparse, dense), since
+    /// the VICReg variance term dominates the objective.
+    pub info_nce: (f64, f64),
 }
 
 fn held_out(t: &Trained, opts: &TrainOptions) -> Vec<Window> {
@@ -74,6 +81,22 @@ pub fn rank1(z: &[Vec<f32>], windows: &[Window], window: usize) -> f64 {
         }
     }
     hits as f64 / scored.max(1) as f64
+}
+
+/// Mean over queries of the share of the dense top-k neighbours also in the sparse top-k.
+pub fn topk_overlap(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
+    let n = dense.len();
+    if n == 0 || k == 0 {
+        return f64::NAN;
+    }
+    let sum: f64 = (0..n)
+        .map(|q| {
+            let d: Vec<usize> = cosine_order(dense, q).into_iter().take(k).collect();
+            let s: Vec<usize> = cosine_order(sparse, q).into_iter().take(k).collect();
+            d.iter().filter(|j| s.contains(j)).count() as f64 / d.len().max(1) as f64
+        })
+        .sum();
+    sum / n as f64
 }
 
 /// Mean over queries of Spearman's ρ between the dense top-k order and the sparse order of the
@@ -155,7 +178,7 @@ pub fn run_gate(
     }
     // Held-out objective with one fixed augmentation seed for both heads.
     let seed = opts.seed ^ 0x6A7E;
-    let ls = eval_loss(
+    let (ls, nce_s) = eval_losses(
         &sparse.net,
         &sparse.prep.inputs,
         &windows,
@@ -163,7 +186,7 @@ pub fn run_gate(
         opts.batch,
         seed,
     )?;
-    let ld = eval_loss(
+    let (ld, nce_d) = eval_losses(
         &dense.net,
         &dense.prep.inputs,
         &windows,
@@ -179,6 +202,7 @@ pub fn run_gate(
     );
     let k = 50.min(windows.len() - 1);
     let rho = spearman_topk(&zd, &zs, k);
+    let overlap = topk_overlap(&zd, &zs, k);
 
     // Latency on the device-side model at the deployed window, sparse vs dense attention.
     let bytes = sparse.to_rvne_v2(opts, TensorDtype::F32)?;
@@ -235,5 +259,7 @@ pub fn run_gate(
         epochs_sparse: sparse.history.len(),
         epochs_dense: dense.history.len(),
         train_seconds,
+        topk_overlap: overlap,
+        info_nce: (nce_s, nce_d),
     })
 }

@@ -210,3 +210,22 @@ fn a_classifier_starts_from_a_pretrained_encoder() {
     assert!(load_encoder(&other, &path).is_err());
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn topk_overlap_counts_shared_neighbours() {
+    let z = vec![
+        vec![1.0, 0.0],
+        vec![0.99, 0.141],
+        vec![0.0, 1.0],
+        vec![0.141, 0.99],
+    ];
+    assert!((aether_train::gate::topk_overlap(&z, &z, 1) - 1.0).abs() < 1e-12);
+    // Each query's nearest neighbour swapped for its farthest: no top-1 in common.
+    let other = vec![
+        vec![1.0, 0.0],
+        vec![0.0, 1.0],
+        vec![0.99, 0.141],
+        vec![0.141, 0.99],
+    ];
+    assert_eq!(aether_train::gate::topk_overlap(&z, &other, 1), 0.0);
+}

@@ -93,6 +93,10 @@ extern void *ruv_temporal_heap_caps_alloc(size_t align,
 // Firmware hook (feature device-heap-caps): frees a block from the hook above.
 extern void ruv_temporal_heap_caps_free(void *ptr);
 
+// Firmware hook (feature device-heap-caps): bytes the allocator above can still hand
+// out (shim.c: heap_caps_get_free_size of the same capabilities).
+extern size_t ruv_temporal_heap_caps_free_size(void);
+
 // Creates a context from an RVNE v1 or v2 model file.
 //
 // Copies what it needs from `weights` (the file may be freed when this returns), allocates
@@ -142,10 +146,13 @@ esp_err_t ruv_temporal_init_streaming(const uint8_t *weights,
                                       uint32_t n_classes,
                                       ruv_temporal_ctx_t **out_ctx);
 
-// Stores one frame of `input_dim` floats (copied; no allocation, no model run).
+// Stores one frame of `input_dim` floats (copied; no allocation). In window mode that is
+// all; in streaming mode (`ruv_temporal_init_streaming`) the frame also runs through the
+// model.
 //
 // Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or a NaN/infinite value (the
-// frame is then not stored).
+// frame is then not stored); streaming mode also `ESP_FAIL` when an activation overflows
+// (the session then restarts from an empty window).
 //
 // # Safety
 // `ctx` from `ruv_temporal_init`; `frame` valid for `input_dim` floats.
@@ -185,7 +192,8 @@ esp_err_t ruv_temporal_set_first_word_invalid(ruv_temporal_ctx_t *ctx,
 //
 // Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL or `n_classes` different from init;
 // `ESP_ERR_INVALID_STATE` before the first frame; `ESP_ERR_NOT_SUPPORTED` for an embedding
-// model; `ESP_FAIL` if an activation overflows. `logits` is unchanged on failure.
+// model; `ESP_FAIL` if an activation overflows. `logits` is unchanged on every failure but
+// `ESP_FAIL`, after which it holds unspecified values (the overflowing outputs).
 //
 // # Safety
 // `ctx` from `ruv_temporal_init`; `logits` valid for `n_classes` writes.

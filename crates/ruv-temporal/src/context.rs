@@ -138,20 +138,14 @@ impl RuvTemporalCtx {
             ));
         }
         let budget = memory::plan(model, window_len, mode)?;
+        // The caller's dimensions before the heap: a mismatch is INVALID_ARG (§3.2 order)
+        // whatever the heap holds.
+        Self::check_dims(input_dim, n_classes, &budget)?;
         memory::ensure_available(budget.total)?;
         Self::build(model, input_dim, window_len, n_classes, mode, &budget)
     }
 
-    /// Init after the budget is known and the heap checked.
-    pub(crate) fn build(
-        model: &[u8],
-        input_dim: u32,
-        window_len: u32,
-        n_classes: u32,
-        mode: Mode,
-        budget: &memory::Budget,
-    ) -> Result<Box<Self>, Failure> {
-        let version = budget.version;
+    fn check_dims(input_dim: u32, n_classes: u32, budget: &memory::Budget) -> Result<(), Failure> {
         if input_dim as usize != budget.input_dim {
             return Err(fail!(
                 ESP_ERR_INVALID_ARG,
@@ -166,6 +160,20 @@ impl RuvTemporalCtx {
                 budget.n_out
             ));
         }
+        Ok(())
+    }
+
+    /// Init after the budget is known and the heap checked.
+    pub(crate) fn build(
+        model: &[u8],
+        input_dim: u32,
+        window_len: u32,
+        n_classes: u32,
+        mode: Mode,
+        budget: &memory::Budget,
+    ) -> Result<Box<Self>, Failure> {
+        let version = budget.version;
+        Self::check_dims(input_dim, n_classes, budget)?;
 
         let head =
             TemporalHead::from_bytes(model).map_err(|e| fail!(model_error_code(&e), "{e}"))?;

@@ -137,6 +137,9 @@ mod heap_caps {
         pub fn ruv_temporal_heap_caps_alloc(align: usize, size: usize) -> *mut core::ffi::c_void;
         /// Firmware hook (feature device-heap-caps): frees a block from the hook above.
         pub fn ruv_temporal_heap_caps_free(ptr: *mut core::ffi::c_void);
+        /// Firmware hook (feature device-heap-caps): bytes the allocator above can still hand
+        /// out (shim.c: heap_caps_get_free_size of the same capabilities).
+        pub fn ruv_temporal_heap_caps_free_size() -> usize;
     }
 
     struct HeapCaps;
@@ -165,9 +168,12 @@ mod heap_caps {
         ESP_ERR_NOT_SUPPORTED
     }
 
-    /// Unknown with heap_caps (ESP-IDF decides).
+    /// Free bytes of the heap_caps capabilities the allocator uses, so init refuses a model
+    /// that cannot fit with `ESP_ERR_NO_MEM` instead of failing an allocation (which panics:
+    /// on the device a reset, at every boot). Fragmentation can still fail a large block.
     pub fn free_bytes() -> Option<usize> {
-        None
+        // SAFETY: firmware hook without arguments.
+        Some(unsafe { ruv_temporal_heap_caps_free_size() })
     }
 
     /// Not tracked with heap_caps.

@@ -180,10 +180,13 @@ unsafe fn init_mode(
     }
 }
 
-/// Stores one frame of `input_dim` floats (copied; no allocation, no model run).
+/// Stores one frame of `input_dim` floats (copied; no allocation). In window mode that is
+/// all; in streaming mode (`ruv_temporal_init_streaming`) the frame also runs through the
+/// model.
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or a NaN/infinite value (the
-/// frame is then not stored).
+/// frame is then not stored); streaming mode also `ESP_FAIL` when an activation overflows
+/// (the session then restarts from an empty window).
 ///
 /// # Safety
 /// `ctx` from `ruv_temporal_init`; `frame` valid for `input_dim` floats.
@@ -262,7 +265,8 @@ pub unsafe extern "C" fn ruv_temporal_set_first_word_invalid(
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL or `n_classes` different from init;
 /// `ESP_ERR_INVALID_STATE` before the first frame; `ESP_ERR_NOT_SUPPORTED` for an embedding
-/// model; `ESP_FAIL` if an activation overflows. `logits` is unchanged on failure.
+/// model; `ESP_FAIL` if an activation overflows. `logits` is unchanged on every failure but
+/// `ESP_FAIL`, after which it holds unspecified values (the overflowing outputs).
 ///
 /// # Safety
 /// `ctx` from `ruv_temporal_init`; `logits` valid for `n_classes` writes.

@@ -5,7 +5,8 @@
  *   panic log and core dump instead of hanging. Firmware may provide its own (strong) symbol.
  * - ruv_temporal_critical_enter/exit: the critical section that guards the library's heap
  *   region (a spinlock that also masks interrupts on this core).
- * - ruv_temporal_heap_caps_alloc/free: only used with the heap_caps allocator (Kconfig).
+ * - ruv_temporal_heap_caps_alloc/free/free_size: only used with the heap_caps allocator
+ *   (Kconfig); free_size lets init refuse a model that cannot fit (ESP_ERR_NO_MEM).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -63,4 +64,9 @@ void *ruv_temporal_heap_caps_alloc(size_t align, size_t size)
 void ruv_temporal_heap_caps_free(void *ptr)
 {
     heap_caps_free(ptr);
+}
+
+size_t ruv_temporal_heap_caps_free_size(void)
+{
+    return heap_caps_get_free_size(RUV_TEMPORAL_CAPS);
 }

@@ -8,6 +8,7 @@
 #define MALLOC_CAP_SPIRAM (1u << 10)
 static inline void *heap_caps_malloc(size_t size, uint32_t caps) { (void)caps; return malloc(size); }
 static inline void heap_caps_free(void *p) { free(p); }
+static inline size_t heap_caps_get_free_size(uint32_t caps) { (void)caps; return 1u << 20; }
 static inline void *heap_caps_aligned_alloc(size_t align, size_t size, uint32_t caps)
 {
     (void)caps;

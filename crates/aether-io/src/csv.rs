@@ -78,6 +78,20 @@ fn num<T: std::str::FromStr>(
         .map_err(|_| ReadError::invalid(line, name, format!("{:?} is not a number", fields[i])))
 }
 
+/// A 32-bit unsigned device counter as the tools print it: both format it with `%d`, so from
+/// 2^31 on it reads negative. Accepts -2^31..=2^32-1 and keeps the low 32 bits.
+fn counter_u32(fields: &[&str], i: usize, name: &'static str, line: u64) -> Result<u32, ReadError> {
+    let v: i64 = num(fields, i, name, line)?;
+    if !(-(1i64 << 31)..(1i64 << 32)).contains(&v) {
+        return Err(ReadError::invalid(
+            line,
+            name,
+            format!("{v} is not a 32-bit counter"),
+        ));
+    }
+    Ok(v as u32)
+}
+
 /// Parses one `CSI_DATA` line; `bytes` is scratch space for the buffer.
 pub fn parse_csv_line(
     text: &str,
@@ -167,14 +181,15 @@ pub fn parse_csv_line(
                 *b = 0;
             }
         }
-        seq = Some(num(&fields, field::ESP_CSI_SEQ, "id", line)?);
+        seq = Some(counter_u32(&fields, field::ESP_CSI_SEQ, "id", line)?);
     }
     let rssi: i8 = num(&fields, field::RSSI, "rssi", line)?;
     let noise_floor: i8 = num(&fields, field::NOISE_FLOOR, "noise_floor", line)?;
     let channel: u8 = num(&fields, field::CHANNEL, "channel", line)?;
     // The ESP32's `local_timestamp` is a 32-bit microsecond counter (wraps every ~71.6 min,
-    // handled by the reader); a larger value is a corrupt field, not a time.
-    let local_us = u64::from(num::<u32>(
+    // handled by the reader), printed with `%d` (negative from ~35.8 min of uptime); anything
+    // outside 32 bits is a corrupt field, not a time.
+    let local_us = u64::from(counter_u32(
         &fields,
         field::LOCAL_TIMESTAMP,
         "local_timestamp",

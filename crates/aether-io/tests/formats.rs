@@ -386,6 +386,49 @@ fn a_timestamp_past_32_bits_is_malformed_not_a_wrap() {
     assert!((t(3) - 3000.01).abs() < 1e-6, "{}", t(3));
 }
 
+/// Both tools print the unsigned 32-bit `local_timestamp` (and esp-csi's `id`) with `%d`:
+/// from 2^31 µs (~35.8 min of uptime) they read negative. Such lines are the counter's upper
+/// half, not malformed, and the wrap back to 0 that follows is a wrap.
+#[test]
+fn a_negative_printed_counter_is_its_upper_half() {
+    let line = |id: &str, ts: &str| {
+        format!("CSI_DATA,{id},1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
+    };
+    let text = [
+        line("7", "2147473647"),
+        line("8", "2147483647"),
+        line("-2147483648", "-2147473649"),
+        line("-1", "-10000"),
+        line("0", "0"),
+    ]
+    .concat();
+    let mut r = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi);
+    let frames: Vec<_> = r
+        .by_ref()
+        .map(|x| match x.unwrap() {
+            Record::Csi(f) => f,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(r.stats().malformed, 0);
+    let t: Vec<f64> = frames.iter().map(|f| f.t_s).collect();
+    let want = [
+        2147.473647,
+        2147.483647,
+        2147.493647,
+        4294.957296,
+        4294.967296,
+    ];
+    for (a, b) in t.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{t:?}");
+    }
+    let seq: Vec<_> = frames.iter().map(|f| f.seq).collect();
+    assert_eq!(
+        seq,
+        [Some(7), Some(8), Some(1 << 31), Some(u32::MAX), Some(0)]
+    );
+}
+
 /// A feature-state or classification record's unsigned 64-bit device time survives the
 /// writer and reader (it was written in full and refused on reading past i64).
 #[test]

@@ -5,7 +5,8 @@
 # empty-room capture, so a head trained with `--reference` is scored calibrated per session
 # (each installation's first 5 s of empty room as its node reference), as a deployed node is.
 # Usage: scripts/sim-activity.sh [WINDOW] [DIR] [TRAIN OPTIONS...]
-# DIR keeps the recordings: a second run on DIR reuses them (delete DIR/train to regenerate).
+# DIR keeps the recordings: a second run on DIR reuses them once a generation has finished
+# (DIR/.complete; delete it, or DIR/train and DIR/test, to regenerate).
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
 # THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
@@ -22,8 +23,11 @@ cd "$dir"
 # Short events (fall ~0.9 s, sit-down ~1.5 s) sit inside "still".
 installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
     local out=$1 room=$2 i=$3 secs=$4 takes=$5
-    "$aether" simulate --scenario empty --seconds "$secs" --seed "$i" --installation "$i" \
-        --room "$room" --out "$out/$room-$i" >/dev/null
+    # Every capture's motion seed is i*100 + something below 100, so no two captures of any
+    # installation share a seed (the empty capture used seed i, which collided with
+    # installation i/100's captures).
+    "$aether" simulate --scenario empty --seconds "$secs" --seed $((i * 100 + 99)) \
+        --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
     for sc in still walking wave; do
         "$aether" simulate --scenario $sc --seconds "$secs" --seed $((i * 100 + ${#sc})) \
             --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
@@ -35,11 +39,14 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
             --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
     done
 }
-if [ ! -d train ]; then
+# A generation that was stopped part-way would otherwise be reused as if complete.
+if [ ! -f .complete ]; then
+    rm -rf train test
     for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done
     for room in bedroom corridor; do
         for i in $(seq 1001 1004); do installation test $room "$i" 20 2; done
     done
+    touch .complete
 fi
 calibrate=()
 for a in "$@"; do [ "$a" = --reference ] && calibrate=(--calibrate-sessions); done

@@ -117,12 +117,17 @@ pub enum Motion {
         facing: f64,
         posture: Posture,
     },
-    /// Walking a polyline at constant speed from `t0`.
+    /// Walking a polyline at constant speed from `t0` until `t1` (the gait settles to
+    /// standing over the last [`GAIT_SETTLE_S`] seconds).
     Walk {
         path: Vec<[f64; 2]>,
         speed: f64,
         t0: f64,
+        t1: f64,
         stride_hz: f64,
+        /// The facing before the walk: the body turns from it to the path's direction over
+        /// the first [`TURN_S`] seconds.
+        from_facing: f64,
     },
     Gesture {
         base: [f64; 2],
@@ -237,6 +242,39 @@ fn posture_skeleton(posture: Posture) -> (Skeleton, f64) {
     }
 }
 
+/// Seconds over which a walk's gait settles to standing before the walk ends.
+pub const GAIT_SETTLE_S: f64 = 0.3;
+/// Seconds over which a walk turns from the facing it started with to its path.
+pub const TURN_S: f64 = 0.5;
+/// Postural sway amplitudes (metres) standing or sitting, and lying.
+const SWAY_UPRIGHT_M: f64 = 0.01;
+const SWAY_LYING_M: f64 = 0.002;
+/// Half the span of path (metres) over which a walk's heading is taken, so it turns smoothly
+/// through the corners of the path instead of jumping.
+const HEADING_SPAN_M: f64 = 0.25;
+
+/// `base` plus the slow postural sway of amplitude `amp` at absolute time `t`: the same
+/// function in every motion, so a position never jumps where one segment gives way to the
+/// next.
+fn swayed(base: [f64; 2], person: &Person, t: f64, amp: f64) -> [f64; 2] {
+    [
+        base[0] + amp * (TAU * 0.07 * t + person.sway_phase[0]).sin(),
+        base[1] + amp * (TAU * 0.05 * t + person.sway_phase[1]).sin(),
+    ]
+}
+
+/// Heading after `s` metres along `path`: the direction across `s ± HEADING_SPAN_M`, which
+/// is continuous through the corners.
+pub fn walk_heading(path: &[[f64; 2]], s: f64) -> f64 {
+    let (a, _) = along_path(path, (s - HEADING_SPAN_M).max(0.0));
+    let (b, _) = along_path(path, s + HEADING_SPAN_M);
+    if (b[0] - a[0]).hypot(b[1] - a[1]) < 1e-9 {
+        along_path(path, s).1
+    } else {
+        (b[1] - a[1]).atan2(b[0] - a[0])
+    }
+}
+
 /// Body-frame skeleton, tip angle, floor position and facing for a motion at time `t`.
 fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f64; 2], f64)> {
     match m {
@@ -249,26 +287,31 @@ fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f6
             let (mut sk, tip) = posture_skeleton(*posture);
             breathe(&mut sk, person, t);
             // Slow postural sway of about a centimetre while standing or sitting.
-            let sway = if *posture == Posture::Lying {
-                0.002
+            let amp = if *posture == Posture::Lying {
+                SWAY_LYING_M
             } else {
-                0.01
+                SWAY_UPRIGHT_M
             };
-            let b = [
-                base[0] + sway * (TAU * 0.07 * t + person.sway_phase[0]).sin(),
-                base[1] + sway * (TAU * 0.05 * t + person.sway_phase[1]).sin(),
-            ];
-            Some((sk, tip, b, *facing))
+            Some((sk, tip, swayed(*base, person, t, amp), *facing))
         }
         Motion::Walk {
             path,
             speed,
             t0,
+            t1,
             stride_hz,
+            from_facing,
         } => {
-            let (pos, heading) = along_path(path, speed * (t - t0).max(0.0));
+            let s = speed * (t - t0).max(0.0);
+            let (pos, _) = along_path(path, s);
+            // Turn from the facing the walk started with, the short way round.
+            let along = walk_heading(path, s);
+            let turn = (along - from_facing + PI).rem_euclid(TAU) - PI;
+            let heading = from_facing + turn * smoothstep((t - t0) / TURN_S);
             let g = TAU * stride_hz * (t - t0);
-            let sg = g.sin();
+            // The gait settles to standing by the walk's end (no mid-stride snap back).
+            let a = smoothstep((t1 - t) / GAIT_SETTLE_S);
+            let sg = a * g.sin();
             let mut sk = STANDING;
             breathe(&mut sk, person, t);
             // Legs swing in anti-phase, arms opposite to the leg on the same side.
@@ -282,12 +325,12 @@ fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f6
             sk[R_HAND][0] += 0.20 * sg;
             sk[L_ELBOW][0] -= 0.08 * sg;
             sk[R_ELBOW][0] += 0.08 * sg;
-            // The trunk bobs twice per stride.
-            let bob = 0.02 * (2.0 * g).cos();
+            // The trunk bobs twice per stride, from and back to its standing height.
+            let bob = 0.02 * a * ((2.0 * g).cos() - 1.0);
             for i in [CHEST, PELVIS, HEAD] {
                 sk[i][2] += bob;
             }
-            Some((sk, 0.0, pos, heading))
+            Some((sk, 0.0, swayed(pos, person, t, SWAY_UPRIGHT_M), heading))
         }
         Motion::Gesture {
             base,
@@ -320,7 +363,7 @@ fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f6
             };
             sk[R_HAND] = lerp3(STANDING[R_HAND], hand, w);
             sk[R_ELBOW] = lerp3(STANDING[R_ELBOW], elbow, w);
-            Some((sk, 0.0, *base, *facing))
+            Some((sk, 0.0, swayed(*base, person, t, SWAY_UPRIGHT_M), *facing))
         }
         Motion::Fall {
             base,
@@ -331,7 +374,9 @@ fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f6
             let mut sk = STANDING;
             breathe(&mut sk, person, t);
             let x = ((t - t0) / duration).clamp(0.0, 1.0);
-            Some((sk, PI / 2.0 * x * x, *base, *facing))
+            // The sway goes from standing's to lying's as the body goes down.
+            let amp = SWAY_UPRIGHT_M + (SWAY_LYING_M - SWAY_UPRIGHT_M) * x;
+            Some((sk, PI / 2.0 * x * x, swayed(*base, person, t, amp), *facing))
         }
         Motion::SitDown {
             base,
@@ -345,7 +390,7 @@ fn body_frame(m: &Motion, person: &Person, t: f64) -> Option<(Skeleton, f64, [f6
                 *p = lerp3(STANDING[i], SITTING[i], s);
             }
             breathe(&mut sk, person, t);
-            Some((sk, 0.0, *base, *facing))
+            Some((sk, 0.0, swayed(*base, person, t, SWAY_UPRIGHT_M), *facing))
         }
     }
 }
@@ -486,7 +531,12 @@ impl Planner<'_> {
         // Stride (one leg's cycle) rises with speed: about 0.9 Hz at 1.2 m/s.
         let stride_hz = 0.75 * speed.max(0.3);
         let t0 = self.t;
-        let (end_pos, heading) = along_path(&path, speed * dur.min(self.end - t0));
+        let walked = speed * dur.min(self.end - t0);
+        let (end_pos, _) = along_path(&path, walked);
+        // The facing the walk ends with, as the walk computes it: no turn at the boundary.
+        let along = walk_heading(&path, walked);
+        let turn = (along - self.facing + PI).rem_euclid(TAU) - PI;
+        let heading = self.facing + turn * smoothstep(dur.min(self.end - t0) / TURN_S);
         self.push(
             dur,
             "walking",
@@ -494,7 +544,9 @@ impl Planner<'_> {
                 path,
                 speed,
                 t0,
+                t1: t0 + dur.min(self.end - t0),
                 stride_hz,
+                from_facing: self.facing,
             },
         );
         self.base = end_pos;

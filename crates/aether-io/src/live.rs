@@ -397,7 +397,16 @@ pub fn record(
         let n = match recv_datagram(socket, &mut buf) {
             Ok(Some(n)) => n,
             Ok(None) if draining.is_some() => break,
-            Ok(None) => continue,
+            Ok(None) => {
+                // A quiet network still gets what arrived before it onto the disk.
+                if last_checkpoint.elapsed() >= checkpoint_every {
+                    if let Err(e) = writer.checkpoint() {
+                        return Err(keep_recorded(writer, e, &report, out));
+                    }
+                    last_checkpoint = Instant::now();
+                }
+                continue;
+            }
             Err(e) => return Err(keep_recorded(writer, e, &report, out)),
         };
         report.received += 1;

@@ -435,6 +435,13 @@ static void check_errors(const char *dir)
     CHECK_CODE(ruv_temporal_required_heap(m.data, m.len, WINDOW, NULL), ESP_ERR_INVALID_ARG);
     CHECK_CODE(ruv_temporal_required_heap(m.data, m.len, 0, &need), ESP_ERR_INVALID_ARG);
     CHECK_CODE(ruv_temporal_required_heap(m.data, m.len - 1, WINDOW, &need), ESP_ERR_INVALID_ARG);
+    /* The file's dimensions, read without a heap (what temporal_task.c checks first). */
+    uint32_t in_dim = 0, out_n = 0;
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, &in_dim, &out_n), ESP_OK);
+    CHECK(in_dim == INPUT_DIM && out_n == N_CLASSES, "model_dims %u %u", in_dim, out_n);
+    CHECK_CODE(ruv_temporal_model_dims(NULL, m.len, &in_dim, &out_n), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, NULL, &out_n), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len - 1, &in_dim, &out_n), ESP_ERR_INVALID_ARG);
     uint8_t *padded = calloc(1, m.len + 4096);
     memcpy(padded, m.data, m.len);
     size_t flen = 0;

@@ -262,6 +262,20 @@ esp_err_t ruv_temporal_required_heap_streaming(const uint8_t *weights,
                                                uint32_t window_len,
                                                size_t *out_bytes);
 
+// The model's frame width (`input_dim`) and output count (classes or embedding dimension),
+// read from the file without allocating: a caller can check its own configuration before it
+// sets aside a heap region for a model that `ruv_temporal_init` would then refuse.
+//
+// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or an empty model; otherwise
+// what `ruv_temporal_required_heap` returns for the file.
+//
+// # Safety
+// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable.
+esp_err_t ruv_temporal_model_dims(const uint8_t *weights,
+                                  size_t weights_len,
+                                  uint32_t *input_dim,
+                                  uint32_t *n_out);
+
 // The length the model file at `bytes` declares (for files inside a larger flash partition),
 // after checking its magic and version. Not a full check: init does that.
 //

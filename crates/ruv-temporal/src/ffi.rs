@@ -444,6 +444,48 @@ unsafe fn required_heap_mode(
     }
 }
 
+/// The model's frame width (`input_dim`) and output count (classes or embedding dimension),
+/// read from the file without allocating: a caller can check its own configuration before it
+/// sets aside a heap region for a model that `ruv_temporal_init` would then refuse.
+///
+/// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or an empty model; otherwise
+/// what `ruv_temporal_required_heap` returns for the file.
+///
+/// # Safety
+/// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ruv_temporal_model_dims(
+    weights: *const u8,
+    weights_len: usize,
+    input_dim: *mut u32,
+    n_out: *mut u32,
+) -> esp_err_t {
+    if input_dim.is_null() || n_out.is_null() {
+        return global_failure(fail!(ESP_ERR_INVALID_ARG, "input_dim or n_out is NULL"));
+    }
+    // SAFETY: per contract.
+    let model = match unsafe { slice(weights, weights_len) } {
+        Some(m) if !m.is_empty() => m,
+        _ => {
+            return global_failure(fail!(
+                ESP_ERR_INVALID_ARG,
+                "no model file (weights NULL or empty)"
+            ))
+        }
+    };
+    match memory::plan(model, 1, Mode::Window) {
+        Ok(b) => {
+            // SAFETY: checked non-NULL. The plan's dimensions come from u32 file fields.
+            unsafe {
+                *input_dim = u32::try_from(b.input_dim).unwrap_or(u32::MAX);
+                *n_out = u32::try_from(b.n_out).unwrap_or(u32::MAX);
+            }
+            ESP_OK
+        }
+        Err(f) => global_failure(f),
+    }
+}
+
 /// The length the model file at `bytes` declares (for files inside a larger flash partition),
 /// after checking its magic and version. Not a full check: init does that.
 ///

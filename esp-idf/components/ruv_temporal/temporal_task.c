@@ -407,7 +407,23 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     if (input_dim > TEMPORAL_MAX_INPUT_DIM || n_classes > TEMPORAL_MAX_LOGITS) {
         return ESP_ERR_INVALID_SIZE;
     }
-    esp_err_t err = prepare_heap(model, model_len, window_len);
+    /* The configuration against the file before any heap is set aside: a mismatch (the
+     * likeliest misconfiguration) must not strand a region of internal RAM until reboot. */
+    uint32_t model_in = 0, model_out = 0;
+    esp_err_t err = ruv_temporal_model_dims(model, model_len, &model_in, &model_out);
+    if (err != ESP_OK) {
+        char detail[96];
+        ruv_temporal_last_error(NULL, detail, sizeof detail);
+        ESP_LOGE(TAG, "model file: 0x%x (%s)", (unsigned)err, detail);
+        return err;
+    }
+    if (model_in != input_dim || model_out != n_classes) {
+        ESP_LOGE(TAG, "configured input_dim=%u n_classes=%u, the model has %u and %u",
+                 (unsigned)input_dim, (unsigned)n_classes, (unsigned)model_in,
+                 (unsigned)model_out);
+        return ESP_ERR_INVALID_ARG;
+    }
+    err = prepare_heap(model, model_len, window_len);
     if (err != ESP_OK) {
         return err;
     }

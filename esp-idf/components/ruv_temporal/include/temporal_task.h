@@ -68,7 +68,8 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
 /**
  * Loads the model file (EMBED_FILES or the data partition, per Kconfig), creates the
  * ruv_temporal context, the queue and the task. Idempotent while running (ESP_OK).
- * Returns ESP_ERR_INVALID_ARG for a zero argument, ESP_ERR_INVALID_SIZE for
+ * Returns ESP_ERR_INVALID_ARG for a zero argument or an input_dim/n_classes the model file
+ * does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
  * the feature is disabled, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this

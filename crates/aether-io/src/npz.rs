@@ -68,23 +68,27 @@ fn check_preamble(name: &str, pre: &[u8]) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn scalar<T: npyz::Deserialize, R: Read + Seek>(
+/// A small member `name.npy` read whole, at most `limit` bytes (`too_big` says why more is
+/// wrong), with its preamble checked; `None` when absent. Reading it
+/// ourselves, bounded, means neither its header length nor its dtype's item size is trusted
+/// with an allocation.
+fn small_member<R: Read + Seek>(
     archive: &mut NpzArchive<R>,
     name: &str,
-) -> Result<Option<T>, ReadError> {
-    // Read the member ourselves, bounded, so neither its header length nor its dtype's item
-    // size is trusted with an allocation.
+    limit: u64,
+    too_big: &str,
+) -> Result<Option<Vec<u8>>, ReadError> {
     let bytes = match archive.zip_archive().by_name(&format!("{name}.npy")) {
         Ok(member) => {
-            if member.size() > MAX_SCALAR_MEMBER_BYTES {
+            if member.size() > limit {
                 return Err(container(format!(
-                    "member {name} declares {} bytes: not a scalar",
+                    "member {name} declares {} bytes: {too_big}",
                     member.size()
                 )));
             }
             let mut bytes = Vec::new();
             member
-                .take(MAX_SCALAR_MEMBER_BYTES + 1)
+                .take(limit + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| container(format!("member {name}: {e}")))?;
             bytes
@@ -93,8 +97,21 @@ fn scalar<T: npyz::Deserialize, R: Read + Seek>(
         Err(e) => return Err(container(format!("member {name}: {e}"))),
     };
     check_preamble(name, &bytes[..bytes.len().min(12)])?;
-    let file = npyz::NpyFile::new(std::io::Cursor::new(&bytes[..]))
-        .map_err(|e| container(format!("member {name}: {e}")))?;
+    Ok(Some(bytes))
+}
+
+fn npy_of<'a>(name: &str, bytes: &'a [u8]) -> Result<npyz::NpyFile<&'a [u8]>, ReadError> {
+    npyz::NpyFile::new(bytes).map_err(|e| container(format!("member {name}: {e}")))
+}
+
+fn scalar<T: npyz::Deserialize, R: Read + Seek>(
+    archive: &mut NpzArchive<R>,
+    name: &str,
+) -> Result<Option<T>, ReadError> {
+    let Some(bytes) = small_member(archive, name, MAX_SCALAR_MEMBER_BYTES, "not a scalar")? else {
+        return Ok(None);
+    };
+    let file = npy_of(name, &bytes)?;
     let item = match file.dtype() {
         DType::Plain(t) => t.num_bytes(),
         _ => None,
@@ -130,29 +147,13 @@ fn per_packet<R: Read + Seek>(
     name: &str,
     packets: u64,
 ) -> Result<Option<Vec<i64>>, ReadError> {
-    let bytes = match archive.zip_archive().by_name(&format!("{name}.npy")) {
-        Ok(member) => {
-            let limit = (MAX_NPY_HEADER as u64 + 16)
-                .saturating_add(packets.saturating_mul(MAX_PER_PACKET_ITEM));
-            if member.size() > limit {
-                return Err(container(format!(
-                    "member {name} declares {} bytes: more than {packets} values",
-                    member.size()
-                )));
-            }
-            let mut bytes = Vec::new();
-            member
-                .take(limit + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| container(format!("member {name}: {e}")))?;
-            bytes
-        }
-        Err(npyz::zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(container(format!("member {name}: {e}"))),
+    let limit =
+        (MAX_NPY_HEADER as u64 + 16).saturating_add(packets.saturating_mul(MAX_PER_PACKET_ITEM));
+    let too_big = format!("more than {packets} values");
+    let Some(bytes) = small_member(archive, name, limit, &too_big)? else {
+        return Ok(None);
     };
-    check_preamble(name, &bytes[..bytes.len().min(12)])?;
-    let file = npyz::NpyFile::new(std::io::Cursor::new(&bytes[..]))
-        .map_err(|e| container(format!("member {name}: {e}")))?;
+    let file = npy_of(name, &bytes)?;
     if file.shape() != [packets] {
         return Err(container(format!(
             "member {name} has shape {:?}, not one value per packet ({packets})",

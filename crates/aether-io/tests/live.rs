@@ -25,6 +25,26 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A valid 0xC5110002 datagram from `node` with device time `ms`.
+fn vitals_datagram(node: u8, ms: u8) -> [u8; 32] {
+    let mut buf = [0u8; 32];
+    VitalsRepr {
+        node_id: node,
+        flags: 0,
+        breathing_centi_bpm: 1500,
+        heartrate_decimilli_bpm: 700_000,
+        rssi: -40,
+        n_persons: 1,
+        reserved: [0; 2],
+        motion_energy: 0.1,
+        presence_score: 0.2,
+        timestamp_ms: u32::from(ms),
+        reserved2: 0,
+    }
+    .emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
+    buf
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("aether-io-live-{}-{name}", std::process::id()))
 }
@@ -359,23 +379,9 @@ fn datagrams_queued_at_the_stop_are_recorded() {
     let _s = serial();
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut buf = [0u8; 32];
     for i in 0..50u8 {
-        VitalsRepr {
-            node_id: i % 3,
-            flags: 0,
-            breathing_centi_bpm: 1500,
-            heartrate_decimilli_bpm: 700_000,
-            rssi: -40,
-            n_persons: 1,
-            reserved: [0; 2],
-            motion_energy: 0.1,
-            presence_score: 0.2,
-            timestamp_ms: u32::from(i),
-            reserved2: 0,
-        }
-        .emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
-        tx.send_to(&buf, rx.local_addr().unwrap()).unwrap();
+        tx.send_to(&vitals_datagram(i % 3, i), rx.local_addr().unwrap())
+            .unwrap();
     }
     let out = tmp("queued.csi.jsonl");
     let stop = AtomicBool::new(true);
@@ -413,7 +419,6 @@ fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
         record(&rx, &out2, &opts, &stop2).unwrap()
     });
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut buf = [0u8; 32];
     let temp_lines = |dir: &std::path::Path| -> usize {
         std::fs::read_dir(dir)
             .unwrap()
@@ -431,21 +436,7 @@ fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
             .sum()
     };
     for i in 0..10u8 {
-        VitalsRepr {
-            node_id: 1,
-            flags: 0,
-            breathing_centi_bpm: 1500,
-            heartrate_decimilli_bpm: 700_000,
-            rssi: -40,
-            n_persons: 1,
-            reserved: [0; 2],
-            motion_energy: 0.1,
-            presence_score: 0.2,
-            timestamp_ms: u32::from(i),
-            reserved2: 0,
-        }
-        .emit(&mut VitalsPacket::new_unchecked(&mut buf[..]));
-        tx.send_to(&buf, addr).unwrap();
+        tx.send_to(&vitals_datagram(1, i), addr).unwrap();
     }
     // Wait (boundedly) until the session has synced all ten; the target does not exist yet.
     let mut seen = 0;

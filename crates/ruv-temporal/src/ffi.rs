@@ -62,6 +62,21 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Option<&'a [T]> {
     Some(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
+/// The model file argument of the entry points: non-NULL and not empty.
+///
+/// # Safety
+/// `weights` NULL or valid for `weights_len` reads.
+unsafe fn model_bytes<'a>(weights: *const u8, weights_len: usize) -> Result<&'a [u8], Failure> {
+    // SAFETY: per contract.
+    match unsafe { slice(weights, weights_len) } {
+        Some(m) if !m.is_empty() => Ok(m),
+        _ => Err(fail!(
+            ESP_ERR_INVALID_ARG,
+            "no model file (weights NULL or empty)"
+        )),
+    }
+}
+
 /// Creates a context from an RVNE v1 or v2 model file.
 ///
 /// Copies what it needs from `weights` (the file may be freed when this returns), allocates
@@ -160,14 +175,9 @@ unsafe fn init_mode(
     // SAFETY: checked non-NULL; writable per contract.
     unsafe { *out_ctx = core::ptr::null_mut() };
     // SAFETY: per contract.
-    let model = match unsafe { slice(weights, weights_len) } {
-        Some(m) if !m.is_empty() => m,
-        _ => {
-            return global_failure(fail!(
-                ESP_ERR_INVALID_ARG,
-                "no model file (weights NULL or empty)"
-            ))
-        }
+    let model = match unsafe { model_bytes(weights, weights_len) } {
+        Ok(m) => m,
+        Err(f) => return global_failure(f),
     };
     match RuvTemporalCtx::new(model, input_dim, window_len, n_classes, mode) {
         Ok(ctx) => {
@@ -425,14 +435,9 @@ unsafe fn required_heap_mode(
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "window_len is 0"));
     }
     // SAFETY: per contract.
-    let model = match unsafe { slice(weights, weights_len) } {
-        Some(m) if !m.is_empty() => m,
-        _ => {
-            return global_failure(fail!(
-                ESP_ERR_INVALID_ARG,
-                "no model file (weights NULL or empty)"
-            ))
-        }
+    let model = match unsafe { model_bytes(weights, weights_len) } {
+        Ok(m) => m,
+        Err(f) => return global_failure(f),
     };
     match memory::plan(model, window_len, mode) {
         Ok(b) => {
@@ -464,14 +469,9 @@ pub unsafe extern "C" fn ruv_temporal_model_dims(
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "input_dim or n_out is NULL"));
     }
     // SAFETY: per contract.
-    let model = match unsafe { slice(weights, weights_len) } {
-        Some(m) if !m.is_empty() => m,
-        _ => {
-            return global_failure(fail!(
-                ESP_ERR_INVALID_ARG,
-                "no model file (weights NULL or empty)"
-            ))
-        }
+    let model = match unsafe { model_bytes(weights, weights_len) } {
+        Ok(m) => m,
+        Err(f) => return global_failure(f),
     };
     match memory::plan(model, 1, Mode::Window) {
         Ok(b) => {

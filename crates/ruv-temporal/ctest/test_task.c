@@ -93,6 +93,23 @@ static float rdf(const uint8_t *p)
     return f;
 }
 
+/* The firmware's argmax/top-2 rule (spec §3.9), written independently of the component. */
+static void ref_top2(const float *v, int n, int *arg, float *top1, float *top2)
+{
+    *arg = 0;
+    *top1 = v[0];
+    *top2 = -1e30f;
+    for (int i = 1; i < n; i++) {
+        if (v[i] > *top1) {
+            *top2 = *top1;
+            *top1 = v[i];
+            *arg = i;
+        } else if (v[i] > *top2) {
+            *top2 = v[i];
+        }
+    }
+}
+
 #define MAX_PKTS 64
 static uint8_t g_pkts[MAX_PKTS][RV_TEMPORAL_PKT_LEN];
 static int g_npkts;
@@ -208,16 +225,8 @@ static void check_task(const char *dir)
     if (g_npkts >= 1) {
         const uint8_t *p = g_pkts[0];
         int arg = 0;
-        float top1 = want[0], top2 = -1e30f;
-        for (int i = 1; i < 4; i++) {
-            if (want[i] > top1) {
-                top2 = top1;
-                top1 = want[i];
-                arg = i;
-            } else if (want[i] > top2) {
-                top2 = want[i];
-            }
-        }
+        float top1 = 0.0f, top2 = 0.0f;
+        ref_top2(want, 4, &arg, &top1, &top2);
         uint8_t expect[40] = {0x07, 0x00, 0x11, 0xc5, 0x01, 0x00, 0x04, 0x00, 0x03};
         uint64_t ts = 7000000;
         memcpy(expect + 12, &ts, 8); /* host is little-endian, like the wire */
@@ -284,16 +293,8 @@ static void check_packet_matches(const uint8_t *p, ruv_temporal_ctx_t *ref, cons
     float want[4];
     CHECK_CODE(ruv_temporal_classify(ref, want, 4), ESP_OK);
     int arg = 0;
-    float top1 = want[0], top2 = -1e30f;
-    for (int i = 1; i < 4; i++) {
-        if (want[i] > top1) {
-            top2 = top1;
-            top1 = want[i];
-            arg = i;
-        } else if (want[i] > top2) {
-            top2 = want[i];
-        }
-    }
+    float top1 = 0.0f, top2 = 0.0f;
+    ref_top2(want, 4, &arg, &top1, &top2);
     CHECK(p[24] == arg && rdf(p + 28) == top1 && rdf(p + 32) == top1 - top2,
           "%s: packet argmax %u top %.9g margin %.9g, library %d %.9g %.9g", what, p[24],
           rdf(p + 28), rdf(p + 32), arg, top1, top1 - top2);

@@ -58,7 +58,8 @@ typedef struct {
   uint32_t feature_set;
   // Frames in the ring now (at most window_len).
   uint32_t frames_in_window;
-  // Frames pushed since init or reset (saturates at u32::MAX).
+  // Frames pushed since init, reset or a streaming restart (`ESP_FAIL` from push);
+  // saturates at u32::MAX.
   uint32_t frames_pushed;
   // 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
   uint32_t streaming;
@@ -152,7 +153,7 @@ esp_err_t ruv_temporal_init_streaming(const uint8_t *weights,
 //
 // Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or a NaN/infinite value (the
 // frame is then not stored); streaming mode also `ESP_FAIL` when an activation overflows
-// (the session then restarts from an empty window).
+// (the session then restarts from an empty window, and `frames_pushed` from 0).
 //
 // # Safety
 // `ctx` from `ruv_temporal_init`; `frame` valid for `input_dim` floats.

@@ -105,7 +105,8 @@ pub struct RuvTemporalInfo {
     pub feature_set: u32,
     /// Frames in the ring now (at most window_len).
     pub frames_in_window: u32,
-    /// Frames pushed since init or reset (saturates at u32::MAX).
+    /// Frames pushed since init, reset or a streaming restart (`ESP_FAIL` from push);
+    /// saturates at u32::MAX.
     pub frames_pushed: u32,
     /// 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
     pub streaming: u32,
@@ -255,9 +256,14 @@ impl RuvTemporalCtx {
                 *next = (*next + 1) % self.window_len;
                 *filled = (*filled + 1).min(self.window_len);
             }
-            Engine::Streaming(session) => session
-                .push(frame)
-                .map_err(|e| fail!(model_error_code(&e), "{e}"))?,
+            Engine::Streaming(session) => {
+                if let Err(e) = session.push(frame) {
+                    // The session restarted from an empty window; the count restarts with it,
+                    // so frames_pushed never falls below frames_in_window's history.
+                    self.frames_total = 0;
+                    return Err(fail!(model_error_code(&e), "{e}"));
+                }
+            }
         }
         self.frames_total = self.frames_total.saturating_add(1);
         Ok(())

@@ -196,7 +196,7 @@ unsafe fn init_mode(
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or a NaN/infinite value (the
 /// frame is then not stored); streaming mode also `ESP_FAIL` when an activation overflows
-/// (the session then restarts from an empty window).
+/// (the session then restarts from an empty window, and `frames_pushed` from 0).
 ///
 /// # Safety
 /// `ctx` from `ruv_temporal_init`; `frame` valid for `input_dim` floats.

@@ -559,6 +559,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "val_groups": trained.val_groups,
         "train_windows": trained.train_windows,
         "val_windows": trained.val_windows,
+        "untrained_classes": trained.untrained_classes,
         "epochs_run": trained.history.len(),
         "best_epoch": trained.best_epoch,
         "seconds": trained.seconds,
@@ -570,6 +571,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "task": args.task,
         "best_val_loss": trained.history.get(trained.best_epoch.saturating_sub(1)).map(|h| h.val_loss),
     });
+    if !trained.untrained_classes.is_empty() {
+        // On stderr, and in the JSON summary: the file still carries these outputs.
+        eprintln!(
+            "note: no training window has class {:?} (only validation groups hold it); the \
+             head cannot predict it. Move its group to training (--val) or merge it \
+             (--label-map)",
+            trained.untrained_classes
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

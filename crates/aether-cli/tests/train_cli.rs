@@ -489,6 +489,62 @@ fn simulated_installations_are_calibrated_per_session() {
     std::fs::remove_dir_all(tmp).unwrap();
 }
 
+/// A class that only validation groups hold gets an output no training window taught: the
+/// run says so (stderr and `untrained_classes`) instead of shipping it silently.
+#[test]
+fn a_class_held_only_by_validation_is_named() {
+    let tmp = std::env::temp_dir().join(format!("aether-untrained-{}", std::process::id()));
+    let out_dir = tmp.join("d").display().to_string();
+    for (scenario, seed, installation) in [
+        ("empty", 1, 1),
+        ("walking", 11, 1),
+        ("empty", 2, 2),
+        ("still", 12, 2),
+    ] {
+        aether_ok(&[
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seconds",
+            "8",
+            "--seed",
+            &seed.to_string(),
+            "--installation",
+            &installation.to_string(),
+            "--room",
+            "random",
+            "--out",
+            &out_dir,
+        ]);
+    }
+    let model = tmp.join("m.rvne").display().to_string();
+    let out = aether_ok(&[
+        "train",
+        "--data",
+        &out_dir,
+        "--out",
+        &model,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "16",
+        "--val",
+        "session random-i2",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["val_groups"], serde_json::json!(["session random-i2"]));
+    assert_eq!(r["untrained_classes"], serde_json::json!(["still"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no training window has class [\"still\"]"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(tmp).unwrap();
+}
+
 /// The decorrelation features exist only in set 3; an unknown set is named as such (both
 /// refused before any data is read).
 #[test]

@@ -296,6 +296,7 @@ pub fn train_embed(
         val_report: None,
         seconds: started.elapsed().as_secs_f64(),
         frame_rate_hz,
+        untrained_classes: Vec::new(),
     })
 }
 

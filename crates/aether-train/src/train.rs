@@ -567,6 +567,9 @@ pub struct Trained {
     pub val_report: Option<Report>,
     pub seconds: f64,
     pub frame_rate_hz: f32,
+    /// Classes with no training window (seen only on the validation side): their outputs
+    /// never learned to fire, so the head cannot predict them.
+    pub untrained_classes: Vec<String>,
 }
 
 /// What makes two training runs the same run: a checkpoint resumes only the run that wrote it
@@ -907,6 +910,13 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     } else {
         vec![1.0; n_classes]
     };
+    let untrained_classes: Vec<String> = prep
+        .classes
+        .iter()
+        .zip(&counts)
+        .filter(|(_, &c)| c == 0)
+        .map(|(name, _)| name.clone())
+        .collect();
     let mut head = opts.head.clone();
     head.n_out = n_classes;
     head.input_dim = opts.feature_set.dims();
@@ -1182,6 +1192,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         val_report,
         seconds: started.elapsed().as_secs_f64(),
         frame_rate_hz,
+        untrained_classes,
     })
 }
 

@@ -13,6 +13,11 @@
 //! fec_coding,sgi,noise_floor,ampdu_cnt,channel,secondary_channel,local_timestamp,ant,sig_len,
 //! rx_state,len,first_word,data` with the buffer as `"[v0,v1,...]"`. When `first_word` is 1
 //! the hardware marks the first four bytes invalid; they are zeroed (null subcarriers).
+//!
+//! Both log one receiver's view of every transmitter it hears. Each transmitter MAC is its own
+//! stream: its node id is the order in which the MAC first appears (0 for the first), so a
+//! capture of one link is node 0 and a second access point never joins its frame-to-frame
+//! features.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -22,6 +27,9 @@ use crate::error::{ReadError, ReadErrorKind, ReadStats};
 use crate::lines::{read_line_bounded, Line};
 use crate::record::{iq_from_esp_buffer, CsiFrame, Record};
 use crate::MAX_LINE_BYTES;
+
+/// Distinct transmitter MACs one file may hold (node ids 0..=255).
+pub const MAX_TRANSMITTERS: usize = 256;
 
 /// Which of the two line layouts a reader expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +234,9 @@ pub struct CsvReader<R> {
     /// Unwraps the device's 32-bit microsecond counter.
     last_us: Option<u64>,
     wrap_offset: f64,
+    /// Transmitter MACs in order of first appearance: a frame's node id is its MAC's index,
+    /// so packets of different links never mix in one stream.
+    macs: Vec<[u8; 6]>,
 }
 
 impl CsvReader<BufReader<File>> {
@@ -251,6 +262,7 @@ impl<R: BufRead> CsvReader<R> {
             done: false,
             last_us: None,
             wrap_offset: 0.0,
+            macs: Vec::new(),
         }
     }
 
@@ -305,6 +317,25 @@ impl<R: BufRead> Iterator for CsvReader<R> {
                     }
                 }
             };
+            let result = result.and_then(|mut frame| {
+                let mac = frame.mac.unwrap_or_default();
+                let node = match self.macs.iter().position(|m| *m == mac) {
+                    Some(i) => i,
+                    None if self.macs.len() < MAX_TRANSMITTERS => {
+                        self.macs.push(mac);
+                        self.macs.len() - 1
+                    }
+                    None => {
+                        return Err(ReadError::invalid(
+                            self.line,
+                            "mac",
+                            format!("more than {MAX_TRANSMITTERS} transmitters in one file"),
+                        ))
+                    }
+                };
+                frame.node_id = node as u8;
+                Ok(frame)
+            });
             return Some(match result {
                 Ok(mut frame) => {
                     let us = (frame.t_s * 1e6).round() as u64;

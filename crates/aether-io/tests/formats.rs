@@ -429,6 +429,48 @@ fn a_negative_printed_counter_is_its_upper_half() {
     );
 }
 
+/// One receiver hears several transmitters: each MAC is its own stream (node id = order of
+/// first appearance), and a file may name at most `MAX_TRANSMITTERS` of them.
+#[test]
+fn each_transmitter_mac_is_its_own_node() {
+    let line = |mac: &str, ts: u32| {
+        format!("CSI_DATA,0,{mac},-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
+    };
+    let text = [
+        line("1a:00:00:00:00:00", 1000),
+        line("2b:00:00:00:00:01", 2000),
+        line("1a:00:00:00:00:00", 3000),
+        line("3c:00:00:00:00:02", 4000),
+        line("2b:00:00:00:00:01", 5000),
+    ]
+    .concat();
+    let nodes: Vec<u8> = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi)
+        .map(|x| match x.unwrap() {
+            Record::Csi(f) => f.node_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(nodes, [0, 1, 0, 2, 1]);
+
+    let many: String = (0..=aether_io::csv::MAX_TRANSMITTERS)
+        .map(|i| {
+            line(
+                &format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256),
+                i as u32,
+            )
+        })
+        .collect();
+    let mut r = CsvReader::new(Cursor::new(many), CsvDialect::EspCsi);
+    let results: Vec<_> = r.by_ref().collect();
+    assert_eq!(results.len(), aether_io::csv::MAX_TRANSMITTERS + 1);
+    let last = results.last().unwrap().as_ref().unwrap_err();
+    assert!(last.to_string().contains("transmitters"), "{last}");
+    assert!(results[..aether_io::csv::MAX_TRANSMITTERS]
+        .iter()
+        .all(|x| x.is_ok()));
+    assert_eq!(r.stats().malformed, 1);
+}
+
 /// A feature-state or classification record's unsigned 64-bit device time survives the
 /// writer and reader (it was written in full and refused on reading past i64).
 #[test]

@@ -48,8 +48,14 @@ fn cases() -> Vec<Case> {
 }
 
 fn close(a: &[f32], b: &[f32], tol: f32) -> Result<(), String> {
+    if a.len() != b.len() {
+        return Err(format!("{} values vs scalar {}", a.len(), b.len()));
+    }
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        if (x - y).abs() > tol * (1.0 + y.abs()) {
+        // Written so that NaN on either side fails (outputs start as NaN to catch unwritten
+        // elements).
+        let within = (x - y).abs() <= tol * (1.0 + y.abs());
+        if !within {
             return Err(format!("index {i}: {x} vs scalar {y}"));
         }
     }

@@ -1,5 +1,7 @@
 //! The seed's tests/streaming.rs (3) and tests/dense_vs_sparse.rs (2), ported.
 
+mod common;
+
 use aether_model::{AetherTemporalHead, TemporalBackendKind, TemporalHeadConfig, Tensor3};
 
 fn make_qkv(seq: usize, heads: usize, kv_heads: usize, dim: usize) -> (Tensor3, Tensor3, Tensor3) {
@@ -54,9 +56,7 @@ fn streaming_step_matches_forward_at_last_position() {
             .step(&token(&q, s), &token(&k, s), &token(&v, s), &mut cache)
             .unwrap();
         for h in 0..2 {
-            for (a, b) in out.row(0, h).iter().zip(full.row(s, h)) {
-                worst = worst.max((a - b).abs());
-            }
+            worst = worst.max(common::max_abs_diff(out.row(0, h), full.row(s, h)));
         }
         last = Some(out);
     }
@@ -144,4 +144,18 @@ fn dense_backend_supports_gqa() {
     let (q, k, v) = make_qkv(40, 4, 1, 32);
     let out = head.forward(&q, &k, &v).unwrap();
     assert_eq!(out.shape(), (40, 4, 32));
+    // Each query head attends its group's one KV head, exactly as the kernel's dense reference.
+    let shape = aether_kernel::AttnShape {
+        seq: 40,
+        q_heads: 4,
+        kv_heads: 1,
+        head_dim: 32,
+    };
+    let mut want = vec![0f32; q.data.len()];
+    aether_kernel::dense_forward(shape, base.causal, &q.data, &k.data, &v.data, &mut want).unwrap();
+    let d = common::max_abs_diff(&out.data, &want);
+    assert!(
+        d < 1e-6,
+        "dense GQA differs from the kernel's dense reference by {d}"
+    );
 }

@@ -278,7 +278,8 @@ fn f16_kv_cache_stays_close_to_the_full_window() {
         worst = worst.max(max_abs_diff(&a, &b));
     }
     println!("f16 KV cache: max logit deviation from f32 over {n} frames {worst:.3e}");
-    assert!(worst > 0.0 && worst < 1e-2, "{worst}");
+    // 6.2e-5 measured (README); the bound leaves room for other platforms' rounding.
+    assert!(worst > 0.0 && worst < 5e-4, "{worst}");
     assert!(s.state_bytes() < f32s.state_bytes());
     assert!(
         spec.session_bytes_kv(4096, aether_model::KvStorage::F16)

@@ -136,7 +136,7 @@ pub fn espectre_captures() -> Option<Vec<Capture>> {
                 .into_vec::<f64>()
                 .unwrap()[0];
             let chip_arr = npz.by_name("chip").unwrap().unwrap();
-            let chip = format!("{:?}", chip_arr.into_vec::<String>().unwrap_or_default());
+            let chip = format!("{:?}", chip_arr.into_vec::<String>().expect("chip"));
             let (n, w) = (shape[0] as usize, shape[1] as usize);
             let frames = (0..n)
                 .map(|i| {

@@ -752,6 +752,41 @@ impl SparseAttention {
         KvCache::try_new(capacity, kv_heads, dim, self.config().block_size, mode)
     }
 
+    /// The checks [`Self::decode_step`] makes of a query of `q_heads` heads against `cache`
+    /// (block size, head grouping, length, finite values), without attending. A caller that
+    /// must not change the cache on a refused step runs this before appending.
+    pub fn check_decode_query<E: KvElem>(
+        &self,
+        q: &[f32],
+        q_heads: usize,
+        cache: &KvCache<E>,
+    ) -> Result<(), KernelError> {
+        let cfg = self.config();
+        if cache.block_size != cfg.block_size {
+            return Err(KernelError::CacheMismatch {
+                what: "block_size",
+                cache: cache.block_size,
+                call: cfg.block_size,
+            });
+        }
+        AttnShape {
+            seq: cache.len,
+            q_heads,
+            kv_heads: cache.kv_heads,
+            head_dim: cache.dim,
+        }
+        .validate()?;
+        let qlen = q_heads * cache.dim;
+        if q.len() != qlen {
+            return Err(KernelError::Length {
+                tensor: "q",
+                expected: qlen,
+                got: q.len(),
+            });
+        }
+        check_finite("q", q)
+    }
+
     /// Attends the newest cached token: `q` (`[q_heads][dim]`) as position `len - 1` over the
     /// retained tokens, into `out`. Append the token's keys/values first. An empty cache gives
     /// zeros. No allocation, O(window + log T) work (plus O(B log T) in sliding mode).
@@ -762,14 +797,6 @@ impl SparseAttention {
         out: &mut [f32],
         scratch: &mut DecodeScratch,
     ) -> Result<(), KernelError> {
-        let cfg = self.config();
-        if cache.block_size != cfg.block_size {
-            return Err(KernelError::CacheMismatch {
-                what: "block_size",
-                cache: cache.block_size,
-                call: cfg.block_size,
-            });
-        }
         if scratch.kv_row != cache.kv_heads * cache.dim {
             return Err(KernelError::CacheMismatch {
                 what: "kv_heads*dim of scratch",
@@ -777,22 +804,16 @@ impl SparseAttention {
                 call: scratch.kv_row,
             });
         }
+        let cfg = self.config();
         let q_heads = scratch.q_heads;
+        self.check_decode_query(q, q_heads, cache)?;
         let shape = AttnShape {
             seq: cache.len,
             q_heads,
             kv_heads: cache.kv_heads,
             head_dim: cache.dim,
         };
-        shape.validate()?;
-        let qlen = q_heads * cache.dim;
-        if q.len() != qlen {
-            return Err(KernelError::Length {
-                tensor: "q",
-                expected: qlen,
-                got: q.len(),
-            });
-        }
+        let qlen = q.len();
         if out.len() != qlen {
             return Err(KernelError::Length {
                 tensor: "out",
@@ -800,7 +821,6 @@ impl SparseAttention {
                 got: out.len(),
             });
         }
-        check_finite("q", q)?;
         if cache.len == 0 {
             out.fill(0.0);
             return Ok(());

@@ -151,6 +151,17 @@ impl SparseGqaHead {
                 "step() requires single-token q/k/v (seq == 1 each)",
             ));
         }
+        // Every check of the query runs before the append: a refused step leaves the cache as
+        // it was, so a retry does not store the token twice.
+        if q_new.heads != self.cfg.q_heads || q_new.dim != cache.dim() {
+            return Err(TemporalError::Kernel(KernelError::Mismatch {
+                what: "step q heads*dim",
+                expected: self.cfg.q_heads * cache.dim(),
+                got: q_new.heads * q_new.dim,
+            }));
+        }
+        self.attn
+            .check_decode_query(&q_new.data, q_new.heads, cache)?;
         cache.try_append(k_new, v_new)?;
         Ok(self.attn.decode_step_tensor(q_new, cache)?)
     }

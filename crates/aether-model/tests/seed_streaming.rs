@@ -159,3 +159,29 @@ fn dense_backend_supports_gqa() {
         "dense GQA differs from the kernel's dense reference by {d}"
     );
 }
+
+/// A step refused for its query (NaN, another head count or width) leaves the cache as it was:
+/// the token was appended before the query was checked, so a retry stored it twice.
+#[test]
+fn a_refused_step_leaves_the_cache_unchanged() {
+    let cfg = TemporalHeadConfig::default_aether();
+    let head = AetherTemporalHead::new(&cfg).unwrap();
+    let mut cache = head.make_cache(8).unwrap();
+    let (q, k, v) = make_qkv(2, cfg.q_heads, cfg.kv_heads, cfg.head_dim);
+    head.step(&token(&q, 0), &token(&k, 0), &token(&v, 0), &mut cache)
+        .unwrap();
+    assert_eq!(cache.len(), 1);
+
+    let mut nan_q = token(&q, 1);
+    nan_q.data[3] = f32::NAN;
+    let (_, k2, v2) = make_qkv(1, cfg.q_heads, cfg.kv_heads, cfg.head_dim);
+    let (half_heads, _, _) = make_qkv(1, cfg.q_heads / 2, cfg.kv_heads, cfg.head_dim * 2);
+    let (narrow, _, _) = make_qkv(1, cfg.q_heads, cfg.kv_heads, cfg.head_dim / 2);
+    for bad in [&nan_q, &half_heads, &narrow] {
+        assert!(head.step(bad, &k2, &v2, &mut cache).is_err());
+        assert_eq!(cache.len(), 1, "refused step changed the cache");
+    }
+    head.step(&token(&q, 1), &token(&k, 1), &token(&v, 1), &mut cache)
+        .unwrap();
+    assert_eq!(cache.len(), 2);
+}

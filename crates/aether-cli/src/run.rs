@@ -236,7 +236,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             head.spec().feature_set
         );
     };
-    let window = info.meta.window_len.max(1);
+    let window = aether_train::eval::require_window(info.meta.window_len)
+        .with_context(|| args.model.display().to_string())?;
     let mut runner = Runner {
         head: &head,
         window,

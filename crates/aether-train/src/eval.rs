@@ -38,6 +38,18 @@ pub struct Scorer {
     pub threads: usize,
 }
 
+/// A head scored or run on recordings needs the window it was trained on; `window_len` 0
+/// (allowed by the format: "unspecified", the device caller chooses) names none.
+pub fn require_window(window_len: usize) -> anyhow::Result<usize> {
+    if window_len == 0 {
+        bail!(
+            "the model names no window (metadata window_len is 0): the host tools score a head \
+             over the window it was trained on, which `aether train` records"
+        );
+    }
+    Ok(window_len)
+}
+
 impl Scorer {
     pub fn from_loaded(h: &LoadedHead) -> anyhow::Result<Self> {
         if h.cfg.output_kind == crate::model::OutputKind::Embedding {
@@ -49,6 +61,7 @@ impl Scorer {
             );
         }
         crate::model::csi_input(u32::from(h.meta.feature_set), h.meta.input_mean.len())?;
+        require_window(h.meta.window_len)?;
         Ok(Self {
             net: h.net(h.meta.trained_attention)?,
             classes: h.meta.class_names.clone(),

@@ -612,6 +612,10 @@ fn not_v2(e: aether_rvne::RvneError) -> anyhow::Error {
 pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
     use aether_rvne::v2::RvneV2View;
     let view = RvneV2View::parse(bytes).map_err(not_v2)?;
+    // Every check the runtime (`run`, the device library) makes of a file runs first, before
+    // any size from the metadata sizes an allocation: a head the runtime refuses is never
+    // scored, calibrated or trained from.
+    aether_model::TemporalHead::from_v2(&view).map_err(|e| anyhow::anyhow!("{e}"))?;
     let u = |k: &str| -> anyhow::Result<usize> {
         view.meta_u32(k)
             .map(|v| v as usize)
@@ -725,8 +729,21 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
             o => bail!("model metadata: train.attention {o:?} is neither sparse nor dense"),
         },
         idle_ref: match (vec_of("input.idle_mean"), vec_of("input.idle_std")) {
-            (Some(m), Some(s)) => Some((m, s)),
-            _ => None,
+            // What `calibrate` divides by: a zero or non-finite value would write a model
+            // whose calibration is infinite.
+            (Some(m), Some(s)) => {
+                if m.iter().any(|v| !v.is_finite()) {
+                    bail!("tensor input.idle_mean holds NaN or infinity");
+                }
+                if s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                    bail!("tensor input.idle_std holds a value that is not a positive number");
+                }
+                Some((m, s))
+            }
+            (None, None) => None,
+            _ => {
+                bail!("input.idle_mean and input.idle_std come together, each of input_dim values")
+            }
         },
     };
     Ok(LoadedHead { cfg, params, meta })

@@ -273,3 +273,71 @@ fn a_dense_trained_head_is_marked_and_loaded_dense() {
         AttnBackend::Dense
     );
 }
+
+/// One change to a file: a u32 metadata entry's value, or every value of one tensor.
+type Change<'a> = (Option<(&'a str, u32)>, Option<(&'a str, f32)>);
+
+/// A copy of an RVNE v2 file with one metadata entry or one tensor's values replaced.
+fn rewrite(bytes: &[u8], (meta_u32, tensor): Change<'_>) -> Vec<u8> {
+    use aether_rvne::v2::{MetaValue, RvneV2Builder};
+    let view = RvneV2View::parse(bytes).unwrap();
+    let mut b = RvneV2Builder::new();
+    for e in view.meta_entries() {
+        match e.value {
+            MetaValue::U32(v) => {
+                let v = match meta_u32 {
+                    Some((k, new)) if k == e.key => new,
+                    _ => v,
+                };
+                b.meta_u32(e.key, v)
+            }
+            MetaValue::F32(v) => b.meta_f32(e.key, v),
+            MetaValue::Bool(v) => b.meta_bool(e.key, v),
+            MetaValue::Str(v) => b.meta_str(e.key, v),
+            MetaValue::U32Array(a) => b.meta_u32_array(e.key, &a.collect::<Vec<_>>()),
+            MetaValue::StrArray(a) => b.meta_str_array(e.key, &a.collect::<Vec<_>>()),
+        };
+    }
+    for t in view.tensors() {
+        let mut values = t.to_f32_vec();
+        if let Some((name, v)) = tensor {
+            if name == t.name() {
+                values.fill(v);
+            }
+        }
+        b.add_tensor(t.name(), t.dtype(), t.shape(), &values)
+            .unwrap();
+    }
+    b.to_bytes().unwrap()
+}
+
+/// The host loader (eval, calibrate, train --init) refuses what the runtime refuses, before
+/// metadata sizes any allocation: a 65 KB file naming 2^32 - 1 layers took 10 GB and aborted.
+#[test]
+fn the_host_loader_refuses_what_the_runtime_refuses() {
+    let (net, m, _) = trained_like(21);
+    let bytes =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    assert!(load_rvne_v2(&bytes).is_ok());
+    let cases: [(Change<'_>, &str); 4] = [
+        ((Some(("n_layers", u32::MAX)), None), "n_layers"),
+        ((Some(("n_q_heads", 3)), None), "n_q_heads"),
+        ((None, Some(("input.idle_std", 0.0))), "input.idle_std"),
+        (
+            (None, Some(("input.idle_mean", f32::NAN))),
+            "input.idle_mean",
+        ),
+    ];
+    for (change, named) in cases {
+        let meta = change.0;
+        let bad = rewrite(&bytes, change);
+        let err = match load_rvne_v2(&bad) {
+            Ok(_) => panic!("{named}: loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(named), "{named}: {err}");
+        if meta.is_some() {
+            assert!(TemporalHead::from_bytes(&bad).is_err(), "{named}");
+        }
+    }
+}

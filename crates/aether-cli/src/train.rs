@@ -514,6 +514,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out.with_file_name(n)
         })
     });
+    if let Some(ck) = &opts.checkpoint {
+        // The state file sits beside the weights with the extension .json.
+        if ck.with_extension("json") == *ck || ck == &out {
+            anyhow::bail!(
+                "--checkpoint {}: the checkpoint's state goes to {} and the model to {}; name \
+                 the checkpoint something else (e.g. .safetensors)",
+                ck.display(),
+                ck.with_extension("json").display(),
+                out.display()
+            );
+        }
+    }
     if let Some(ck) = opts
         .checkpoint
         .as_ref()

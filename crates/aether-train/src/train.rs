@@ -152,11 +152,46 @@ impl Default for TrainOptions {
 pub struct EpochStats {
     pub epoch: usize,
     pub lr: f64,
+    #[serde(with = "null_is_nan")]
     pub train_loss: f64,
+    #[serde(with = "null_is_nan")]
     pub train_acc: f64,
+    /// NaN without validation windows.
+    #[serde(with = "null_is_nan")]
     pub val_loss: f64,
+    #[serde(with = "null_is_nan")]
     pub val_acc: f64,
+    #[serde(with = "null_is_nan")]
     pub val_f1: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, which a plain f64 field then refuses, so
+/// a checkpoint of a run without validation could not be resumed. `null` reads back as NaN.
+mod null_is_nan {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+/// As [`null_is_nan`], for a best-so-far loss that starts infinite.
+mod null_is_infinity {
+    use serde::{Deserialize, Deserializer};
+
+    pub use super::null_is_nan::serialize;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
 }
 
 /// Streams turned into normalised model inputs.
@@ -644,6 +679,8 @@ struct CheckpointState {
     run: Option<RunIdentity>,
     epoch: usize,
     step: u64,
+    /// Infinite before any epoch improved; JSON `null` reads back as infinity.
+    #[serde(with = "null_is_infinity")]
     best_val_loss: f64,
     best_epoch: usize,
     bad_epochs: usize,

@@ -326,3 +326,55 @@ fn a_set_1_head_reads_the_first_16_features() {
         );
     }
 }
+
+/// A run without validation windows keeps NaN validation figures; its checkpoint (JSON has no
+/// NaN) still resumes, to the uninterrupted run's training losses.
+#[test]
+fn a_run_without_validation_resumes() {
+    let Some(dir) = espectre_dir() else { return };
+    let files: Vec<PathBuf> = [
+        "baseline/baseline_c5_64sc_20260310_233856.npz",
+        "movement/movement_c5_64sc_20260310_233928.npz",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    let streams = load_streams(&files, &LabelSource::default()).unwrap();
+    let tmp = std::env::temp_dir().join(format!("aether-resume-noval-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let base = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 3,
+        val_fraction: 0.0,
+        ..TrainOptions::default()
+    };
+    let full = train(streams.clone(), &base).unwrap();
+    assert_eq!(full.val_windows, 0);
+    assert!(full.history.iter().all(|h| h.val_loss.is_nan()));
+    let ckpt = tmp.join("c.safetensors");
+    let part = train(
+        streams.clone(),
+        &TrainOptions {
+            checkpoint: Some(ckpt.clone()),
+            stop_after: Some(1),
+            ..base.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(part.history.len(), 1);
+    let resumed = train(
+        streams,
+        &TrainOptions {
+            checkpoint: Some(ckpt),
+            resume: true,
+            ..base
+        },
+    )
+    .unwrap();
+    let losses = |t: &aether_train::train::Trained| -> Vec<f64> {
+        t.history.iter().map(|h| h.train_loss).collect()
+    };
+    assert_eq!(losses(&resumed), losses(&full));
+    std::fs::remove_dir_all(tmp).unwrap();
+}

@@ -111,6 +111,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     scorer.threads = args.threads;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let streams = args.data_args.load(&args.data)?;
+    if let Some(png) = &args.png {
+        crate::train::not_an_input(
+            "--png",
+            png,
+            streams
+                .iter()
+                .map(|s| s.path.as_path())
+                .chain(args.data_args.labels.as_deref())
+                .chain([args.model.as_path()]),
+        )?;
+    }
     let mut left_out = Vec::new();
     let calibrated = if args.calibrate_sessions {
         let idle_name = idle

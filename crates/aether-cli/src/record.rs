@@ -57,6 +57,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let report = record(&socket, &args.out, &opts, &stop)
         .with_context(|| format!("recording to {}", args.out.display()))?;
+    if report.kept_existing {
+        anyhow::bail!(
+            "no record in {:.1} s ({} datagrams, {} malformed); {} already existed and was \
+             left as it was",
+            report.elapsed_s,
+            report.received,
+            report.malformed,
+            args.out.display()
+        );
+    }
     if args.json {
         let nodes: serde_json::Map<String, serde_json::Value> = report
             .nodes

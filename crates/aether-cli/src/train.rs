@@ -447,6 +447,30 @@ pub(crate) fn writable_file(option: &str, path: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
+/// Refuses an output path that is one of the command's inputs (a recording, a labels file,
+/// or the model for a non-model output): writing it would destroy what it was made from.
+/// Paths are compared after resolving links and `..`; an output that does not exist yet
+/// is no input.
+pub(crate) fn not_an_input<'a>(
+    option: &str,
+    out: &std::path::Path,
+    inputs: impl IntoIterator<Item = &'a std::path::Path>,
+) -> anyhow::Result<()> {
+    let Ok(out_real) = out.canonicalize() else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|p| p == out_real) {
+            anyhow::bail!(
+                "{option} {} is one of this command's inputs ({}); writing it would destroy it",
+                out.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     single_thread();
     let mut opts = args.options()?;
@@ -501,6 +525,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // Where the files go is checked now, not after the whole run has trained.
     writable_file("--out", &out)?;
+    let data_inputs: Vec<&std::path::Path> = streams
+        .iter()
+        .map(|s| s.path.as_path())
+        .chain(args.data_args.labels.as_deref())
+        .collect();
+    not_an_input("--out", &out, data_inputs.iter().copied())?;
+    not_an_input(
+        "--out (its training-curve PNG)",
+        &out.with_extension("curve.png"),
+        data_inputs.iter().copied().chain(args.init.as_deref()),
+    )?;
     if let Some(ck) = &args.checkpoint {
         writable_file("--checkpoint", ck)?;
     }
@@ -515,6 +550,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
     });
     if let Some(ck) = &opts.checkpoint {
+        for path in [ck.clone(), ck.with_extension("json")] {
+            not_an_input(
+                "--checkpoint",
+                &path,
+                data_inputs.iter().copied().chain(args.init.as_deref()),
+            )?;
+        }
         // The state file sits beside the weights with the extension .json.
         if ck.with_extension("json") == *ck || ck == &out {
             anyhow::bail!(

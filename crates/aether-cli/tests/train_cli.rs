@@ -545,6 +545,84 @@ fn a_class_held_only_by_validation_is_named() {
     std::fs::remove_dir_all(tmp).unwrap();
 }
 
+/// An output path that is one of the command's inputs is refused before anything is written:
+/// `train --out` onto a recording, `calibrate --out` onto its data, `eval --png` onto the
+/// model all used to replace the input.
+#[test]
+fn outputs_never_overwrite_inputs() {
+    let tmp = std::env::temp_dir().join(format!("aether-out-in-{}", std::process::id()));
+    let dir = tmp.join("d");
+    for (scenario, seed) in [("empty", 1), ("walking", 2)] {
+        aether_ok(&[
+            "simulate",
+            "--scenario",
+            scenario,
+            "--seconds",
+            "6",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            &dir.display().to_string(),
+        ]);
+    }
+    let recording = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("s1.csi.jsonl"))
+        .unwrap();
+    let before = std::fs::read(&recording).unwrap();
+    let rec = recording.display().to_string();
+    let data = dir.display().to_string();
+    let refused = |args: &[&str], option: &str| {
+        let out = aether(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(option) && err.contains("inputs"), "{err}");
+    };
+    refused(
+        &["train", "--data", &data, "--out", &rec, "--epochs", "1"],
+        "--out",
+    );
+    let model = tmp.join("m.rvne").display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        &model,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "16",
+        "--val-fraction",
+        "0",
+    ]);
+    let model_bytes = std::fs::read(&model).unwrap();
+    refused(
+        &["eval", "--model", &model, "--data", &data, "--png", &model],
+        "--png",
+    );
+    refused(
+        &[
+            "calibrate",
+            "--model",
+            &model,
+            "--data",
+            &rec,
+            "--node",
+            "1",
+            "--out",
+            &rec,
+        ],
+        "--out",
+    );
+    assert_eq!(std::fs::read(&recording).unwrap(), before);
+    assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
+    std::fs::remove_dir_all(tmp).unwrap();
+}
+
 /// The decorrelation features exist only in set 3; an unknown set is named as such (both
 /// refused before any data is read).
 #[test]

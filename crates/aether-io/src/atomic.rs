@@ -90,6 +90,15 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Removes the temporary file and leaves the target as it was (even if it was told to
+    /// keep an unfinished file).
+    pub fn discard(mut self) {
+        drop(self.writer.take());
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 /// Syncs the directory holding `path`, so the rename itself survives a power loss (the
 /// file's bytes were synced before it). Best effort: where a directory cannot be opened and
 /// synced (not Unix), the rename is as durable as the platform makes it.

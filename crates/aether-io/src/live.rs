@@ -319,6 +319,9 @@ pub struct RecordReport {
     pub packet_counts: BTreeMap<String, u64>,
     /// Seconds spent receiving.
     pub elapsed_s: f64,
+    /// Nothing was recorded and `out` already existed: it was left as it was, and no file
+    /// was written.
+    pub kept_existing: bool,
 }
 
 fn unix_now() -> f64 {
@@ -351,7 +354,8 @@ pub fn recv_datagram(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Opti
 }
 
 /// Receives the packet family on `socket` and writes RuView JSONL to `out` (atomically, on
-/// return) until `opts` or `stop` says so. Bad datagrams never end the session. An I/O error
+/// return) until `opts` or `stop` says so. A session that wrote no record leaves an existing
+/// `out` untouched (`kept_existing`). Bad datagrams never end the session. An I/O error
 /// (on the socket or the output) does, and what was recorded before it is still committed to
 /// `out` (or, if that fails too, kept in the temporary file the error names).
 pub fn record(
@@ -441,6 +445,12 @@ pub fn record(
         }
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
+    if report.written == 0 && out.exists() {
+        // An empty session never replaces an earlier recording.
+        writer.discard();
+        report.kept_existing = true;
+        return Ok(report);
+    }
     writer.finish()?;
     Ok(report)
 }

@@ -794,4 +794,9 @@ impl RuviewWriter {
     pub fn finish(self) -> std::io::Result<()> {
         self.file.commit()
     }
+
+    /// Removes the temporary file; the target stays as it was.
+    pub fn discard(self) {
+        self.file.discard()
+    }
 }

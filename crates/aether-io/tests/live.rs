@@ -396,6 +396,38 @@ fn datagrams_queued_at_the_stop_are_recorded() {
     std::fs::remove_file(out).unwrap();
 }
 
+/// A session that records nothing leaves an earlier recording at the same path as it was,
+/// and leaves no temporary file; with something recorded, the file is replaced.
+#[test]
+fn an_empty_session_keeps_an_existing_recording() {
+    let _s = serial();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let out = tmp("existing.csi.jsonl");
+    std::fs::write(&out, b"earlier recording\n").unwrap();
+    let stop = AtomicBool::new(true);
+    let report = record(&rx, &out, &RecordOptions::default(), &stop).unwrap();
+    assert_eq!(report.written, 0);
+    assert!(report.kept_existing);
+    assert_eq!(std::fs::read(&out).unwrap(), b"earlier recording\n");
+    let dir = out.parent().unwrap();
+    let stem = out.file_name().unwrap().to_string_lossy().into_owned();
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&stem) && n != &stem)
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(&vitals_datagram(1, 1), rx.local_addr().unwrap())
+        .unwrap();
+    let report = record(&rx, &out, &RecordOptions::default(), &stop).unwrap();
+    assert_eq!((report.written, report.kept_existing), (1, false));
+    assert_eq!(RuviewReader::open(&out).unwrap().count(), 1);
+    std::fs::remove_file(out).unwrap();
+}
+
 /// A long session is synced to its temporary file as it goes: while it runs, the file on disk
 /// already holds the records received so far (what survives a SIGKILL or a power loss), and a
 /// writer dropped unfinished keeps it.

@@ -22,6 +22,10 @@ pub struct Args {
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
+    /// Longest wait between two frames, in recording seconds (a longer gap, such as a corrupt
+    /// timestamp or a paused capture, is shortened to this).
+    #[arg(long, default_value_t = ReplayOptions::MAX_GAP_S)]
+    max_gap: f64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -32,6 +36,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!(
             "--speed must be >= 0 (0 = as fast as possible), got {}",
             args.speed
+        );
+    }
+    if !(args.max_gap.is_finite() && args.max_gap >= 0.0) {
+        anyhow::bail!(
+            "--max-gap must be a number of seconds >= 0, got {}",
+            args.max_gap
         );
     }
     let to = args
@@ -48,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let opts = ReplayOptions {
         speed: args.speed,
         max_frames: args.max_frames,
+        max_gap_s: args.max_gap,
     };
     let report = replay(reader, &socket, to, &opts)?;
     if args.json {
@@ -63,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "malformed": report.malformed,
                 "unencodable": report.unencodable,
                 "span_s": report.span_s,
+                "gaps_shortened": report.gaps_shortened,
             }))?
         );
     } else {

@@ -260,7 +260,7 @@ fn train_eval_calibrate_run_on_espectre() {
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let opts = ReplayOptions {
         speed: 4.0,
-        max_frames: None,
+        ..ReplayOptions::default()
     };
     let sent = replay(reader, &sender, to, &opts).unwrap();
     assert_eq!(sent.sent as usize, frames);

@@ -483,6 +483,14 @@ pub struct ReplayOptions {
     pub speed: f64,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
+    /// Longest wait between two frames, in recording seconds: a longer gap (a corrupt
+    /// timestamp, a capture paused for hours) is shortened to this and counted.
+    pub max_gap_s: f64,
+}
+
+impl ReplayOptions {
+    /// Default `max_gap_s`.
+    pub const MAX_GAP_S: f64 = 5.0;
 }
 
 impl Default for ReplayOptions {
@@ -490,6 +498,7 @@ impl Default for ReplayOptions {
         ReplayOptions {
             speed: 1.0,
             max_frames: None,
+            max_gap_s: Self::MAX_GAP_S,
         }
     }
 }
@@ -509,10 +518,13 @@ pub struct ReplayReport {
     pub unencodable: u64,
     /// Recording time covered, seconds.
     pub span_s: f64,
+    /// Gaps between frames longer than `max_gap_s`, each waited for only `max_gap_s`.
+    pub gaps_shortened: u64,
 }
 
-/// Sends the CSI frames of `records` to `to` as 0xC5110001 datagrams, paced by their
-/// timestamps divided by `opts.speed`. Frames without a sequence number get one counted per
+/// Sends the CSI frames of `records` to `to` as 0xC5110001 datagrams, paced by the gaps
+/// between their timestamps divided by `opts.speed` (a backwards step waits nothing, a gap
+/// over `opts.max_gap_s` waits that long). Frames without a sequence number get one counted per
 /// node from 0. A fatal read error ends the replay and is returned.
 pub fn replay(
     records: impl Iterator<Item = Result<Record, ReadError>>,
@@ -525,6 +537,9 @@ pub fn replay(
     let mut iq = Vec::with_capacity(CSI_MAX_FRAME_LEN);
     let mut seq = [0u32; 256];
     let mut first_t: Option<f64> = None;
+    let mut prev_t: Option<f64> = None;
+    // Recording seconds from the first frame to the current one's send time, gaps capped.
+    let mut due_s = 0.0f64;
     let started = Instant::now();
     for item in records {
         let record = match item {
@@ -543,12 +558,20 @@ pub fn replay(
             break;
         }
         let t0 = *first_t.get_or_insert(frame.t_s);
-        let offset = frame.t_s - t0;
-        report.span_s = report.span_s.max(offset);
-        if opts.speed > 0.0 && offset.is_finite() && offset > 0.0 {
-            // A gap no clock can count (a corrupt timestamp, an absurdly slow speed) is not
-            // waited for: the frame goes out at once, as after a backwards jump.
-            if let Ok(due) = Duration::try_from_secs_f64(offset / opts.speed) {
+        report.span_s = report.span_s.max(frame.t_s - t0);
+        if let Some(p) = prev_t.replace(frame.t_s) {
+            let gap = frame.t_s - p;
+            if gap > opts.max_gap_s {
+                report.gaps_shortened += 1;
+                due_s += opts.max_gap_s;
+            } else if gap > 0.0 {
+                due_s += gap;
+            }
+        }
+        if opts.speed > 0.0 && due_s > 0.0 {
+            // A wait no clock can count (an absurdly slow speed) is not waited for: the frame
+            // goes out at once.
+            if let Ok(due) = Duration::try_from_secs_f64(due_s / opts.speed) {
                 let now = started.elapsed();
                 if due > now {
                     std::thread::sleep(due - now);

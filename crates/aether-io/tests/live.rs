@@ -92,7 +92,7 @@ fn replay_into_record(
         addr,
         &ReplayOptions {
             speed,
-            max_frames: None,
+            ..ReplayOptions::default()
         },
     )
     .unwrap();
@@ -517,4 +517,40 @@ fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
         rec
     );
     std::fs::remove_file(&kept).unwrap();
+}
+
+/// One corrupt timestamp (1.7e9 s ahead, then back) costs the replay at most `max_gap_s`:
+/// it used to sleep for the whole gap. The report counts the shortened gap.
+#[test]
+fn a_corrupt_timestamp_does_not_stall_the_replay() {
+    let frame = |t_s: f64| CsiFrame {
+        t_s,
+        node_id: 1,
+        seq: None,
+        rssi: Some(-40),
+        noise_floor: Some(-95),
+        freq_mhz: Some(2437),
+        channel: Some(6),
+        mac: None,
+        n_antennas: 1,
+        subcarriers: (0..64).map(|i| Iq::new(i as i8, 1)).collect(),
+    };
+    let times = [0.0, 0.01, 1.7e9, 0.02, 0.03];
+    let records = times.map(|t| Ok(Record::Csi(frame(t))));
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let report = replay(
+        records.into_iter(),
+        &tx,
+        rx.local_addr().unwrap(),
+        &ReplayOptions {
+            speed: 1.0,
+            max_frames: None,
+            max_gap_s: 0.05,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.sent, 5);
+    assert_eq!(report.gaps_shortened, 1);
+    assert_eq!(report.span_s, 1.7e9);
 }

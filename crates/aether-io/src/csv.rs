@@ -336,6 +336,25 @@ impl<R: BufRead> Iterator for CsvReader<R> {
                 frame.node_id = node as u8;
                 Ok(frame)
             });
+            // A 32-bit counter wraps from high to low; a jump of over half its range forwards
+            // is one corrupt field, and taking it as the new reference would make the next
+            // good frame look like a wrap and move the rest of the file by 71.6 min.
+            let line_no = self.line;
+            let last_us = self.last_us;
+            let result = result.and_then(|frame| {
+                let us = (frame.t_s * 1e6).round() as u64;
+                match last_us {
+                    Some(last) if us > last + (1 << 31) => Err(ReadError::invalid(
+                        line_no,
+                        "local_timestamp",
+                        format!(
+                            "{us} jumps {:.1} min ahead of the previous frame ({last})",
+                            (us - last) as f64 / 60e6
+                        ),
+                    )),
+                    _ => Ok(frame),
+                }
+            });
             return Some(match result {
                 Ok(mut frame) => {
                     let us = (frame.t_s * 1e6).round() as u64;

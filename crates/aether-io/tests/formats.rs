@@ -471,6 +471,37 @@ fn each_transmitter_mac_is_its_own_node() {
     assert_eq!(r.stats().malformed, 1);
 }
 
+/// One corrupt `local_timestamp` (here -5, read as 2^32 - 5) is a malformed line: taken as
+/// the new reference, it made the next good line look like a counter wrap and moved the rest
+/// of the file 71.6 min later.
+#[test]
+fn one_corrupt_timestamp_does_not_shift_the_rest() {
+    let line = |ts: &str| {
+        format!("CSI_DATA,0,1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
+    };
+    let text = [
+        line("1000000"),
+        line("1010000"),
+        line("-5"),
+        line("1030000"),
+    ]
+    .concat();
+    let mut r = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi);
+    let results: Vec<_> = r.by_ref().collect();
+    assert_eq!(results.len(), 4);
+    let err = results[2].as_ref().unwrap_err().to_string();
+    assert!(err.contains("local_timestamp"), "{err}");
+    let t: Vec<f64> = results
+        .iter()
+        .filter_map(|x| match x {
+            Ok(Record::Csi(f)) => Some(f.t_s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(t, [1.0, 1.01, 1.03]);
+    assert_eq!(r.stats().malformed, 1);
+}
+
 /// A feature-state or classification record's unsigned 64-bit device time survives the
 /// writer and reader (it was written in full and refused on reading past i64).
 #[test]

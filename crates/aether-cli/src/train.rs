@@ -57,6 +57,11 @@ impl DataArgs {
         let mut source = self.label_source()?;
         let label_map = std::mem::take(&mut source.label_map);
         let mut streams = load_streams(paths, &source)?;
+        // Before renaming: an error lists the labels the recordings carry.
+        let found: std::collections::BTreeSet<String> = streams
+            .iter()
+            .flat_map(|s| s.labels.iter().flatten().cloned())
+            .collect();
         let mut unused: std::collections::BTreeSet<&String> = label_map.keys().collect();
         for l in streams
             .iter_mut()
@@ -68,10 +73,6 @@ impl DataArgs {
             }
         }
         if !unused.is_empty() {
-            let found: std::collections::BTreeSet<&String> = streams
-                .iter()
-                .flat_map(|s| s.labels.iter().flatten())
-                .collect();
             anyhow::bail!(
                 "--label-map renames {unused:?}, but no recording carries such a label (labels found: {found:?})"
             );

@@ -755,6 +755,30 @@ fn names_and_options_that_match_nothing_are_refused() {
         1,
         "no recording carries such a label",
     );
+    for (map, needle) in [
+        ("movement=", "non-empty"),
+        ("movement=a,movement=b", "twice"),
+        // Renames apply once, to the recordings' own labels, which the error lists.
+        (
+            "movement=a,a=b",
+            "labels found: {\"baseline\", \"movement\"}",
+        ),
+    ] {
+        refused(
+            &[
+                "eval",
+                "--model",
+                &m,
+                "--data",
+                &base,
+                &moving,
+                "--label-map",
+                map,
+            ],
+            1,
+            needle,
+        );
+    }
     refused(
         &[
             "train",

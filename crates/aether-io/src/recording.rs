@@ -153,7 +153,7 @@ fn sidecar_path(path: &Path) -> Option<PathBuf> {
 /// Largest sidecar read (they hold a label, a session and a few notes).
 const MAX_SIDECAR_BYTES: u64 = 1 << 20;
 
-/// The sidecar's path, `label` and `session` (strings; other types are ignored); `Ok(None)`
+/// The sidecar's path, `label` and `session` (non-empty strings, or absent/null); `Ok(None)`
 /// without a sidecar. A sidecar that is there but unreadable, oversized or not JSON is an
 /// error: ignoring it would quietly turn a labelled recording into an unlabelled one.
 #[allow(clippy::type_complexity)]
@@ -179,8 +179,19 @@ fn read_sidecar(
         return Err(bad(format!("longer than {MAX_SIDECAR_BYTES} bytes")));
     }
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let field = |k: &str| v.get(k).and_then(|l| l.as_str()).map(str::to_owned);
-    Ok(Some((side.clone(), field("label"), field("session"))))
+    if !v.is_object() {
+        return Err(bad("not a JSON object".into()));
+    }
+    // Absent or null: none. Anything but a non-empty string is refused, for the same reason
+    // as unreadable JSON (a `"label": 5` would quietly unlabel the recording).
+    let field = |k: &str| match v.get(k) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+        Some(other) => Err(bad(format!(
+            "{k:?} must be a non-empty string, got {other}"
+        ))),
+    };
+    Ok(Some((side.clone(), field("label")?, field("session")?)))
 }
 
 impl RecordingReader {

@@ -558,6 +558,20 @@ fn a_broken_sidecar_is_an_error() {
     std::fs::write(&side, "{\"label\": \"walking\", ").unwrap();
     let err = RecordingReader::open(&p).err().expect("refused");
     assert!(err.to_string().contains("sidecar"), "{err}");
+    // Values of the wrong type are refused too: they would unlabel the recording as quietly.
+    for text in [
+        "{\"label\": 5}",
+        "{\"label\": {\"name\": \"walking\"}}",
+        "{\"label\": \"\"}",
+        "{\"label\": \"walking\", \"session\": 3}",
+        "[1, 2]",
+    ] {
+        std::fs::write(&side, text).unwrap();
+        let err = RecordingReader::open(&p).err().expect(text);
+        assert!(err.to_string().contains("sidecar"), "{text}: {err}");
+    }
+    std::fs::write(&side, "{\"label\": \"walking\", \"session\": null}").unwrap();
+    assert_eq!(RecordingReader::open(&p).unwrap().meta().session, None);
     std::fs::write(&side, "{\"label\": \"walking\"}").unwrap();
     let r = RecordingReader::open(&p).unwrap();
     assert_eq!(r.meta().label.as_deref(), Some("walking"));

@@ -226,7 +226,15 @@ pub fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<String, String>> {
         let (a, b) = part
             .split_once('=')
             .with_context(|| format!("--label-map entry {part:?} is not a=b"))?;
-        m.insert(a.trim().to_string(), b.trim().to_string());
+        let (a, b) = (a.trim(), b.trim());
+        if a.is_empty() || b.is_empty() {
+            bail!(
+                "--label-map entry {part:?}: both names must be non-empty (as in segments files)"
+            );
+        }
+        if let Some(earlier) = m.insert(a.to_string(), b.to_string()) {
+            bail!("--label-map renames {a:?} twice (to {earlier:?} and to {b:?})");
+        }
     }
     Ok(m)
 }

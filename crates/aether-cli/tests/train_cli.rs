@@ -155,6 +155,14 @@ fn train_eval_calibrate_run_on_espectre() {
     );
     let err = String::from_utf8_lossy(&short.stderr);
     assert!(err.contains("5 s") && err.contains("settle"), "{err}");
+    // It says how much more: about the 0.5 s the settling frames took, not a fixed figure.
+    let more: f64 = err
+        .split("by about ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((0.5..0.8).contains(&more), "{err}");
     let out = aether(&[
         "calibrate",
         "--model",

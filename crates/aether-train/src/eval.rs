@@ -345,10 +345,12 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
         .map(|s| s.t_s.last().unwrap_or(&0.0) - s.t_s.first().unwrap_or(&0.0))
         .sum();
     if n == 0 || secs < MIN_REFERENCE_S - 0.05 {
+        // The settling frames are already left out of `secs`; a little spare for frame spacing.
+        let short = (MIN_REFERENCE_S - secs).max(0.0) + 0.1;
         bail!(
             "a node reference needs >= {MIN_REFERENCE_S} s of empty-room frames, got {secs:.2} s \
-             (each stream's first {} frames, ~0.5 s, only settle the feature extractor: \
-             record or --span about 0.5 s more)",
+             after each stream's first {} frames (~0.5 s), which only settle the feature \
+             extractor: record, or widen --span, by about {short:.1} s more",
             crate::data::SETTLE_FRAMES
         );
     }

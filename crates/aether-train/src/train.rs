@@ -568,6 +568,26 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
 pub fn load_encoder(net: &HeadNet, path: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let src = crate::model::load_rvne_v2(&bytes).with_context(|| path.display().to_string())?;
+    // The encoder's shape must be this head's, field by field: tensors of equal size but
+    // another layout (4 heads of 8 as 2 of 16) or a file with more layers would load silently.
+    let (a, b) = (&src.cfg, &net.cfg);
+    for (what, theirs, ours) in [
+        ("input_dim", a.input_dim, b.input_dim),
+        ("d_model", a.d_model, b.d_model),
+        ("layers", a.n_layers, b.n_layers),
+        ("heads", a.q_heads, b.q_heads),
+        ("kv-heads", a.kv_heads, b.kv_heads),
+        ("head-dim", a.head_dim, b.head_dim),
+        ("d-ff", a.d_ff, b.d_ff),
+    ] {
+        if theirs != ours {
+            bail!(
+                "{}: its encoder has {what} {theirs}, this head {ours} (--init needs the same \
+                 architecture; only the output head is new)",
+                path.display()
+            );
+        }
+    }
     for (name, var) in &net.params {
         if name.starts_with("head.") {
             continue;

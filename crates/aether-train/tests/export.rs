@@ -341,3 +341,33 @@ fn the_host_loader_refuses_what_the_runtime_refuses() {
         }
     }
 }
+
+/// `--init` loads an encoder only into the same architecture: fewer layers, or heads of
+/// another layout with the same element count, used to load silently.
+#[test]
+fn init_needs_the_same_encoder_architecture() {
+    use aether_train::train::load_encoder;
+    let (net, m, _) = trained_like(22);
+    let bytes =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    let path = std::env::temp_dir().join(format!("aether-init-{}.rvne", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let new = |f: &dyn Fn(&mut HeadConfig)| {
+        let mut cfg = HeadConfig::motion(16, 5);
+        f(&mut cfg);
+        HeadNet::new(cfg, AttnBackend::Sparse, 1, DType::F32).unwrap()
+    };
+    // Another class count is what fine-tuning is for.
+    load_encoder(&new(&|_| {}), &path).unwrap();
+    let fewer_layers = new(&|c| c.n_layers = 1);
+    let err = load_encoder(&fewer_layers, &path).unwrap_err().to_string();
+    assert!(err.contains("layers 2, this head 1"), "{err}");
+    let relaid = new(&|c| {
+        c.q_heads /= 2;
+        c.kv_heads /= 2;
+        c.head_dim *= 2;
+    });
+    let err = load_encoder(&relaid, &path).unwrap_err().to_string();
+    assert!(err.contains("heads"), "{err}");
+    std::fs::remove_file(path).unwrap();
+}

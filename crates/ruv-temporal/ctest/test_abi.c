@@ -379,6 +379,10 @@ static void check_corruption(const char *dir, const char *name, uint32_t in, uin
 static void check_semantic_v1(const char *dir)
 {
     blob_t m = read_file(dir, "model_v1.rvne");
+    /* A v1 file names no trained window. */
+    uint32_t in_dim = 0, out_n = 0, trained = 99;
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, &in_dim, &out_n, &trained), ESP_OK);
+    CHECK(trained == 0 && out_n == N_CLASSES, "v1 model_dims window %u, n_out %u", trained, out_n);
     m.data[0x12] = 1;
     m.data[0x13] = 0;
     uint32_t crc = crc32_ieee(m.data, m.len - 4);
@@ -436,12 +440,19 @@ static void check_errors(const char *dir)
     CHECK_CODE(ruv_temporal_required_heap(m.data, m.len, 0, &need), ESP_ERR_INVALID_ARG);
     CHECK_CODE(ruv_temporal_required_heap(m.data, m.len - 1, WINDOW, &need), ESP_ERR_INVALID_ARG);
     /* The file's dimensions, read without a heap (what temporal_task.c checks first). */
-    uint32_t in_dim = 0, out_n = 0;
-    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, &in_dim, &out_n), ESP_OK);
-    CHECK(in_dim == INPUT_DIM && out_n == N_CLASSES, "model_dims %u %u", in_dim, out_n);
-    CHECK_CODE(ruv_temporal_model_dims(NULL, m.len, &in_dim, &out_n), ESP_ERR_INVALID_ARG);
-    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, NULL, &out_n), ESP_ERR_INVALID_ARG);
-    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len - 1, &in_dim, &out_n), ESP_ERR_INVALID_ARG);
+    uint32_t in_dim = 0, out_n = 0, trained = 0;
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, &in_dim, &out_n, &trained), ESP_OK);
+    /* The fixture names the window the tests init with. */
+    CHECK(in_dim == INPUT_DIM && out_n == N_CLASSES && trained == WINDOW, "model_dims %u %u %u",
+          in_dim, out_n, trained);
+    in_dim = out_n = 0;
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, &in_dim, &out_n, NULL), ESP_OK);
+    CHECK(in_dim == INPUT_DIM && out_n == N_CLASSES, "model_dims (no window) %u %u", in_dim,
+          out_n);
+    CHECK_CODE(ruv_temporal_model_dims(NULL, m.len, &in_dim, &out_n, NULL), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len, NULL, &out_n, NULL), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(ruv_temporal_model_dims(m.data, m.len - 1, &in_dim, &out_n, NULL),
+               ESP_ERR_INVALID_ARG);
     uint8_t *padded = calloc(1, m.len + 4096);
     memcpy(padded, m.data, m.len);
     size_t flen = 0;

@@ -75,7 +75,12 @@ fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).expect("usage: ctest_fixtures DIR"));
     std::fs::create_dir_all(&dir).expect("create output dir");
 
-    let spec = HeadSpec::default_v2();
+    // Trained (as far as the file says) on the window the C tests init with: the ESP-IDF task
+    // refuses another one.
+    let spec = HeadSpec {
+        window_len: WINDOW,
+        ..HeadSpec::default_v2()
+    };
     let params = HeadParams::random(&spec, SEED).expect("params");
     let frames: Vec<Vec<f32>> = (0..FRAMES)
         .map(|t| (0..spec.input_dim).map(|j| frame_value(t, j)).collect())
@@ -111,6 +116,8 @@ fn main() {
     let mut dim256_spec = small_spec.clone();
     dim256_spec.input_dim = 256;
     dim256_spec.feature_set = 0;
+    // No trained window named: the task may pick its own (check_max_dim uses 32).
+    dim256_spec.window_len = 0;
     let dim256 = HeadParams::random(&dim256_spec, SEED)
         .expect("dim256")
         .to_rvne_v2(TensorDtype::F32);

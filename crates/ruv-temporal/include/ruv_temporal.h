@@ -163,7 +163,8 @@ esp_err_t ruv_temporal_push(ruv_temporal_ctx_t *ctx,
 // Computes the CSI features the model takes (feature set 1, 16 values, or set 3, 19 values;
 // `docs/features.md`) of one antenna's raw I/Q bytes and stores them as a frame. `iq` is ESP-IDF's `wifi_csi_info_t.buf` (per subcarrier
 // one imaginary then one real int8, buffer order), `iq_len` its `len`; `timestamp_us` the
-// receive time (e.g. `rx_ctrl.timestamp`); a gap over 0.5 s restarts the frame-to-frame state.
+// receive time (on ESP-IDF `esp_timer_get_time()` in the CSI callback; not `rx_ctrl.timestamp`,
+// whose 32 bits wrap every 71.6 min); a gap over 0.5 s restarts the frame-to-frame state.
 //
 // Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL; `ESP_ERR_INVALID_SIZE` for fewer than 64
 // subcarriers (128 bytes); `ESP_ERR_NOT_SUPPORTED` when the model takes neither
@@ -263,19 +264,24 @@ esp_err_t ruv_temporal_required_heap_streaming(const uint8_t *weights,
                                                uint32_t window_len,
                                                size_t *out_bytes);
 
-// The model's frame width (`input_dim`) and output count (classes or embedding dimension),
+// The model's frame width (`input_dim`), output count (classes or embedding dimension) and
+// the window it was trained on (`window_len`, 0 when the file names none, as v1 files),
 // read from the file without allocating: a caller can check its own configuration before it
-// sets aside a heap region for a model that `ruv_temporal_init` would then refuse.
+// sets aside a heap region for a model that `ruv_temporal_init` would then refuse, or run
+// with another window than training used.
 //
-// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or an empty model; otherwise
-// what `ruv_temporal_required_heap` returns for the file.
+// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL `input_dim`/`n_out`/`weights` or an empty
+// model; otherwise what `ruv_temporal_required_heap` returns for the file. `window_len` may
+// be NULL.
 //
 // # Safety
-// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable.
+// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable; `window_len`
+// NULL or writable.
 esp_err_t ruv_temporal_model_dims(const uint8_t *weights,
                                   size_t weights_len,
                                   uint32_t *input_dim,
-                                  uint32_t *n_out);
+                                  uint32_t *n_out,
+                                  uint32_t *window_len);
 
 // The length the model file at `bytes` declares (for files inside a larger flash partition),
 // after checking its magic and version. Not a full check: init does that.

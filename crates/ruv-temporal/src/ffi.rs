@@ -221,7 +221,8 @@ pub unsafe extern "C" fn ruv_temporal_push(
 /// Computes the CSI features the model takes (feature set 1, 16 values, or set 3, 19 values;
 /// `docs/features.md`) of one antenna's raw I/Q bytes and stores them as a frame. `iq` is ESP-IDF's `wifi_csi_info_t.buf` (per subcarrier
 /// one imaginary then one real int8, buffer order), `iq_len` its `len`; `timestamp_us` the
-/// receive time (e.g. `rx_ctrl.timestamp`); a gap over 0.5 s restarts the frame-to-frame state.
+/// receive time (on ESP-IDF `esp_timer_get_time()` in the CSI callback; not `rx_ctrl.timestamp`,
+/// whose 32 bits wrap every 71.6 min); a gap over 0.5 s restarts the frame-to-frame state.
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL; `ESP_ERR_INVALID_SIZE` for fewer than 64
 /// subcarriers (128 bytes); `ESP_ERR_NOT_SUPPORTED` when the model takes neither
@@ -449,21 +450,26 @@ unsafe fn required_heap_mode(
     }
 }
 
-/// The model's frame width (`input_dim`) and output count (classes or embedding dimension),
+/// The model's frame width (`input_dim`), output count (classes or embedding dimension) and
+/// the window it was trained on (`window_len`, 0 when the file names none, as v1 files),
 /// read from the file without allocating: a caller can check its own configuration before it
-/// sets aside a heap region for a model that `ruv_temporal_init` would then refuse.
+/// sets aside a heap region for a model that `ruv_temporal_init` would then refuse, or run
+/// with another window than training used.
 ///
-/// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL arguments or an empty model; otherwise
-/// what `ruv_temporal_required_heap` returns for the file.
+/// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL `input_dim`/`n_out`/`weights` or an empty
+/// model; otherwise what `ruv_temporal_required_heap` returns for the file. `window_len` may
+/// be NULL.
 ///
 /// # Safety
-/// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable.
+/// `weights` valid for `weights_len` bytes; `input_dim` and `n_out` writable; `window_len`
+/// NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ruv_temporal_model_dims(
     weights: *const u8,
     weights_len: usize,
     input_dim: *mut u32,
     n_out: *mut u32,
+    window_len: *mut u32,
 ) -> esp_err_t {
     if input_dim.is_null() || n_out.is_null() {
         return global_failure(fail!(ESP_ERR_INVALID_ARG, "input_dim or n_out is NULL"));
@@ -475,10 +481,15 @@ pub unsafe extern "C" fn ruv_temporal_model_dims(
     };
     match memory::plan(model, 1, Mode::Window) {
         Ok(b) => {
-            // SAFETY: checked non-NULL. The plan's dimensions come from u32 file fields.
+            let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+            // SAFETY: checked non-NULL (window_len: per contract, NULL or writable). The
+            // plan's dimensions come from u32 file fields.
             unsafe {
-                *input_dim = u32::try_from(b.input_dim).unwrap_or(u32::MAX);
-                *n_out = u32::try_from(b.n_out).unwrap_or(u32::MAX);
+                *input_dim = u(b.input_dim);
+                *n_out = u(b.n_out);
+                if let Some(w) = window_len.as_mut() {
+                    *w = u(b.trained_window);
+                }
             }
             ESP_OK
         }

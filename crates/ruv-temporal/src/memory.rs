@@ -41,6 +41,8 @@ pub struct Budget {
     pub input_dim: usize,
     /// Outputs.
     pub n_out: usize,
+    /// The window the head was trained on (v2 `window_len`); 0 when the file names none.
+    pub trained_window: usize,
     /// Bytes of decoded weights.
     pub weight_bytes: usize,
     /// Bytes of everything else at `window_len` (scratch, ring, context, allowances).
@@ -60,6 +62,7 @@ struct Dims {
     head_dim: usize,
     d_ff: usize,
     n_out: usize,
+    trained_window: usize,
     attn_window: usize,
     block_size: usize,
     globals: usize,
@@ -94,6 +97,7 @@ fn v1_dims(v: &WeightBlobView<'_>) -> Result<Dims, Failure> {
         head_dim: n(h.head_dim),
         d_ff: 0,
         n_out: n(h.n_classes),
+        trained_window: 0,
         // The v1 attention pattern (aether-model: SparseConfig::upstream(32, 16)).
         attn_window: 32,
         block_size: 16,
@@ -141,6 +145,7 @@ fn v2_dims(v: &RvneV2View<'_>) -> Result<Dims, Failure> {
         head_dim: req("head_dim")?,
         d_ff: req("d_ff")?,
         n_out: req("n_out")?,
+        trained_window: v.meta_u32("window_len").map_or(0, |w| w as usize),
         attn_window: req("attn.window")?,
         block_size: req("attn.block_size")?.max(1),
         globals: v
@@ -349,6 +354,7 @@ pub(crate) fn plan_with(
         version: d.version,
         input_dim: d.input_dim,
         n_out: d.n_out,
+        trained_window: d.trained_window,
         weight_bytes: d.weight_bytes,
         working_bytes: working,
         total,

@@ -409,8 +409,8 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     }
     /* The configuration against the file before any heap is set aside: a mismatch (the
      * likeliest misconfiguration) must not strand a region of internal RAM until reboot. */
-    uint32_t model_in = 0, model_out = 0;
-    esp_err_t err = ruv_temporal_model_dims(model, model_len, &model_in, &model_out);
+    uint32_t model_in = 0, model_out = 0, model_window = 0;
+    esp_err_t err = ruv_temporal_model_dims(model, model_len, &model_in, &model_out, &model_window);
     if (err != ESP_OK) {
         char detail[96];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
@@ -421,6 +421,14 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
         ESP_LOGE(TAG, "configured input_dim=%u n_classes=%u, the model has %u and %u",
                  (unsigned)input_dim, (unsigned)n_classes, (unsigned)model_in,
                  (unsigned)model_out);
+        return ESP_ERR_INVALID_ARG;
+    }
+    /* The window mode pools over window_len frames: another length than training's gives other
+     * numbers than the host (`aether run`) for the same frames. 0: the file names none (v1). */
+    if (model_window != 0 && model_window != window_len) {
+        ESP_LOGE(TAG, "configured window_len=%u, the model was trained on %u frames "
+                 "(set CONFIG_TEMPORAL_WINDOW_LEN=%u)",
+                 (unsigned)window_len, (unsigned)model_window, (unsigned)model_window);
         return ESP_ERR_INVALID_ARG;
     }
     err = prepare_heap(model, model_len, window_len);

@@ -836,6 +836,15 @@ impl SparseAttention {
             gv,
             ..
         } = scratch;
+        // A scratch made for fewer global tokens would grow its pattern here: an allocation
+        // on the path that promises none.
+        if !pattern.fits(cfg) {
+            return Err(KernelError::CacheMismatch {
+                what: "decode scratch global tokens (build it with DecodeScratch::new_for for this attention)",
+                cache: pattern.extra.capacity(),
+                call: cfg.global_tokens.len(),
+            });
+        }
         pattern.build(cfg, n, n - 1);
         let candidates = pattern.tokens() + pattern.blocks.len();
         if candidates > offs.len() || (candidates + 1).saturating_mul(q_heads) > probs.len() {

@@ -127,9 +127,9 @@ impl AttnShape {
         Ok(())
     }
 
-    /// Query heads per KV head.
+    /// Query heads per KV head (0 for a shape with no KV head, which `validate` refuses).
     pub fn group(&self) -> usize {
-        self.q_heads / self.kv_heads
+        self.q_heads.checked_div(self.kv_heads).unwrap_or(0)
     }
 
     pub fn q_len(&self) -> Result<usize, KernelError> {

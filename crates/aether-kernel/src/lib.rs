@@ -48,5 +48,7 @@ pub use dense::{dense_backward, dense_forward};
 pub use error::KernelError;
 pub use pattern::{block_range, edge_count, QueryPattern};
 pub use simd::{detected_isa, IsaKind};
+#[cfg(feature = "std")]
+pub use sparse::MAX_THREADS;
 pub use sparse::{tensor_shape, Scratch, SparseAttention};
 pub use tensor::Tensor3;

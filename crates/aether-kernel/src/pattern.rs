@@ -34,6 +34,13 @@ impl QueryPattern {
         }
     }
 
+    /// Whether `build` for `cfg` stays within the reserved room (no allocation).
+    pub fn fits(&self, cfg: &SparseConfig) -> bool {
+        let bits = usize::BITS as usize;
+        self.extra.capacity() >= cfg.global_tokens.len() + 2 * bits
+            && self.blocks.capacity() >= 2 + 2 * bits
+    }
+
     pub fn window_len(&self) -> usize {
         self.hi - self.lo + 1
     }
@@ -99,7 +106,7 @@ impl QueryPattern {
                         self.extra.push(j);
                     }
                 }
-                if !cfg.causal && i + stride < n {
+                if !cfg.causal && stride < n - i {
                     let j = i + stride;
                     if !self.in_window(j) && (globals == 0 || !self.extra[..globals].contains(&j)) {
                         self.extra.push(j);
@@ -133,7 +140,11 @@ impl QueryPattern {
                     let mut stride = 2usize;
                     while stride <= p && stride < nb {
                         push(self, p - stride);
-                        stride *= 2;
+                        // Past usize (2^31 blocks on a 32-bit target) no stride is left.
+                        stride = match stride.checked_mul(2) {
+                            Some(s) => s,
+                            None => break,
+                        };
                     }
                 }
             } else {
@@ -144,10 +155,14 @@ impl QueryPattern {
                     if stride <= c {
                         push(self, c - stride);
                     }
-                    if c + stride < nb {
+                    // c < nb, so nb - c cannot underflow (and c + stride could overflow).
+                    if stride < nb - c {
                         push(self, c + stride);
                     }
-                    stride *= 2;
+                    stride = match stride.checked_mul(2) {
+                        Some(s) => s,
+                        None => break,
+                    };
                 }
             }
         }

@@ -2,18 +2,22 @@
 //! no scratch reuse. Tests use it for parity checks and central finite differences.
 
 use crate::config::{AttnShape, SparseConfig};
+use crate::error::KernelError;
 use crate::pattern::{block_range, QueryPattern};
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// Sparse attention in f64 over the same candidate sets as the fast kernel.
+/// Sparse attention in f64 over the same candidate sets as the fast kernel. Shape, lengths and
+/// block size are checked as by the fast kernel (typed errors, never a panic).
 pub fn sparse_forward_f64(
     cfg: &SparseConfig,
     shape: AttnShape,
     q: &[f64],
     k: &[f64],
     v: &[f64],
-) -> Vec<f64> {
+) -> Result<Vec<f64>, KernelError> {
+    cfg.validate()?;
+    shape.check(q.len(), k.len(), v.len())?;
     let (n, d, kvh, qh) = (shape.seq, shape.head_dim, shape.kv_heads, shape.q_heads);
     let group = qh / kvh;
     let mut out = vec![0.0; n * qh * d];
@@ -68,7 +72,7 @@ pub fn sparse_forward_f64(
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Exact dense attention in f64 (GQA head mapping, optional causal mask).
@@ -78,7 +82,8 @@ pub fn dense_forward_f64(
     q: &[f64],
     k: &[f64],
     v: &[f64],
-) -> Vec<f64> {
+) -> Result<Vec<f64>, KernelError> {
+    shape.check(q.len(), k.len(), v.len())?;
     let (n, d, kvh, qh) = (shape.seq, shape.head_dim, shape.kv_heads, shape.q_heads);
     let group = qh / kvh;
     let scale = 1.0 / libm::sqrt(d as f64);
@@ -108,5 +113,5 @@ pub fn dense_forward_f64(
             }
         }
     }
-    out
+    Ok(out)
 }

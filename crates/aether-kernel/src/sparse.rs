@@ -13,6 +13,12 @@ use crate::tensor::Tensor3;
 use crate::KernelError;
 use alloc::vec::Vec;
 
+/// Most threads the threaded forward and backward use: a larger request is clamped (each
+/// thread has its own working memory, megabytes at long sequences, so an absurd count would
+/// exhaust memory). Fixed, not the machine's core count, so results never depend on the host.
+#[cfg(feature = "std")]
+pub const MAX_THREADS: usize = 64;
+
 /// Reusable working memory. After the first call of a given size, calls do not allocate.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -76,11 +82,7 @@ impl Scratch {
     }
 
     fn prepare(&mut self, cfg: &SparseConfig, shape: &AttnShape) -> Result<(), KernelError> {
-        if self
-            .pattern
-            .as_ref()
-            .is_none_or(|p| p.extra.capacity() < cfg.global_tokens.len())
-        {
+        if self.pattern.as_ref().is_none_or(|p| !p.fits(cfg)) {
             self.pattern = Some(QueryPattern::with_capacity(cfg));
         }
         let n = shape.seq;
@@ -494,7 +496,7 @@ impl SparseAttention {
         threads: usize,
         scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
-        let threads = threads.max(1).min(shape.seq.max(1));
+        let threads = threads.clamp(1, MAX_THREADS).min(shape.seq.max(1));
         if threads == 1 {
             return self.forward_into(shape, q, k, v, out, scratch);
         }
@@ -740,7 +742,7 @@ impl SparseAttention {
         threads: usize,
         scratch: &mut Scratch,
     ) -> Result<(), KernelError> {
-        let threads = threads.max(1).min(shape.seq.max(1));
+        let threads = threads.clamp(1, MAX_THREADS).min(shape.seq.max(1));
         if threads == 1 {
             return self.backward_into(shape, q, k, v, d_out, d_q, d_k, d_v, scratch);
         }

@@ -534,3 +534,63 @@ fn pattern_and_row_helpers_do_not_panic_on_bad_arguments() {
         })
     );
 }
+
+/// A decode scratch made for an attention with fewer global tokens is refused by a step of
+/// one with more, instead of growing its pattern on the no-allocation path; a forward scratch
+/// grows on its next (allocating) prepare.
+#[test]
+fn a_scratch_for_fewer_globals_is_refused_not_grown() {
+    let plain = SparseAttention::new(SparseConfig {
+        global_tokens: vec![],
+        ..SparseConfig::upstream(4, 4)
+    })
+    .unwrap();
+    let many = SparseAttention::new(SparseConfig {
+        global_tokens: (0..120).collect(),
+        ..SparseConfig::upstream(4, 4)
+    })
+    .unwrap();
+    let mut cache = many.make_cache::<f32>(256, 1, 4, false).unwrap();
+    let row = [0.1f32; 4];
+    for _ in 0..200 {
+        cache.append(&row, &row).unwrap();
+    }
+    let mut small = DecodeScratch::new_for(plain.config(), 1, &cache).unwrap();
+    let mut out = [0.0f32; 4];
+    let err = many
+        .decode_step(&row, &cache, &mut out, &mut small)
+        .unwrap_err();
+    assert!(
+        matches!(err, KernelError::CacheMismatch { what, .. } if what.contains("global")),
+        "{err:?}"
+    );
+    let mut fitted = DecodeScratch::new_for(many.config(), 1, &cache).unwrap();
+    many.decode_step(&row, &cache, &mut out, &mut fitted)
+        .unwrap();
+    assert!(out.iter().all(|v| v.is_finite()));
+}
+
+/// The f64 references check shapes like the fast kernel: typed errors, never a panic.
+#[test]
+fn the_f64_references_refuse_bad_shapes() {
+    use aether_kernel::reference::{dense_forward_f64, sparse_forward_f64};
+    let shape = AttnShape {
+        seq: 3,
+        q_heads: 2,
+        kv_heads: 0,
+        head_dim: 2,
+    };
+    assert_eq!(shape.group(), 0);
+    let x = [0.0f64; 12];
+    assert!(dense_forward_f64(shape, true, &x, &x, &x).is_err());
+    let cfg = SparseConfig::upstream(2, 2);
+    assert!(sparse_forward_f64(&cfg, shape, &x, &x, &x).is_err());
+    let ok = AttnShape::mha(3, 2, 2);
+    assert!(sparse_forward_f64(&cfg, ok, &x, &x, &x).is_ok());
+    assert!(sparse_forward_f64(&cfg, ok, &x[..11], &x, &x).is_err());
+    let zero_block = SparseConfig {
+        block_size: 0,
+        ..cfg
+    };
+    assert!(sparse_forward_f64(&zero_block, ok, &x, &x, &x).is_err());
+}

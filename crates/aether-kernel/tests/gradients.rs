@@ -86,7 +86,7 @@ fn assert_backward_matches_finite_differences(cfg: &SparseConfig, shape: AttnSha
     let k = rng.vec(n * shape.kv_heads * d);
     let v = rng.vec(n * shape.kv_heads * d);
     let r = rng.vec(n * shape.q_heads * d);
-    let f = |q: &[f64], k: &[f64], v: &[f64]| sparse_forward_f64(cfg, shape, q, k, v);
+    let f = |q: &[f64], k: &[f64], v: &[f64]| sparse_forward_f64(cfg, shape, q, k, v).unwrap();
     let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
     let attn = SparseAttention::new(cfg.clone()).unwrap();
     for a in [attn.clone(), attn.with_scalar()] {
@@ -178,7 +178,8 @@ fn dense_backward_matches_finite_differences() {
         );
         let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
         dense_backward(shape, causal, &q, &k, &v, &r, &mut dq, &mut dk, &mut dv).unwrap();
-        let f = |q: &[f64], k: &[f64], v: &[f64]| dense_forward_f64(shape, causal, q, k, v);
+        let f =
+            |q: &[f64], k: &[f64], v: &[f64]| dense_forward_f64(shape, causal, q, k, v).unwrap();
         let (fq, fk, fv) = finite_differences(&f, &q, &k, &v, &r);
         for (name, ours, fd) in [("dq", &dq, &fq), ("dk", &dk, &fk), ("dv", &dv, &fv)] {
             let e = rel_err(ours, fd);

@@ -113,7 +113,7 @@ fn v1_reference(blob: &WeightBlob, window: &[f32]) -> Vec<f64> {
             kv_heads: h.n_kv_heads as usize,
             head_dim: h.head_dim as usize,
         };
-        let a = sparse_forward_f64(&SparseConfig::upstream(32, 16), shape, &q, &k, &v);
+        let a = sparse_forward_f64(&SparseConfig::upstream(32, 16), shape, &q, &k, &v).unwrap();
         for (r, ar) in x.iter_mut().zip(a.chunks(qt)) {
             let o = xw(ar, &wo);
             r.iter_mut().zip(o).for_each(|(p, q)| *p += q);

@@ -94,9 +94,9 @@ pub fn attend(
     };
     let (qf, kf, vf): (Vec<f64>, Vec<f64>, Vec<f64>) = (q.concat(), k.concat(), v.concat());
     let out = if dense {
-        dense_forward_f64(shape, s.attn.causal, &qf, &kf, &vf)
+        dense_forward_f64(shape, s.attn.causal, &qf, &kf, &vf).unwrap()
     } else {
-        sparse_forward_f64(&s.attn, shape, &qf, &kf, &vf)
+        sparse_forward_f64(&s.attn, shape, &qf, &kf, &vf).unwrap()
     };
     out.chunks(s.q_total()).map(|c| c.to_vec()).collect()
 }

@@ -264,7 +264,17 @@ fn garbage_flood_is_counted_and_memory_stays_bounded() {
             |r| matches!(r, Record::Csi(f) if f.node_id == 7 && f.subcarriers == frame.subcarriers),
         )
         .count() as u64;
-    assert!(good <= VALID);
+    // Some valid frames got through the flood (the kernel may drop some of any kind), and
+    // datagrams past the 4 KiB receive buffer (over half the flood: lengths run to 9,000)
+    // were counted as oversize, never parsed truncated.
+    assert!((1..=VALID).contains(&good), "{good} valid frames written");
+    assert!(
+        report
+            .malformed_by_kind
+            .get("oversize")
+            .is_some_and(|&n| n > 0),
+        "{report:?}"
+    );
     std::fs::remove_file(&out).unwrap();
     if let (Some(a), Some(b)) = (hwm_before, vm_hwm_kib()) {
         // Bounded: the flood (~135 MB of datagrams) must not be buffered.
@@ -446,7 +456,9 @@ fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
         let opts = RecordOptions {
             duration: Some(Duration::from_secs(120)),
             max_packets: None,
-            checkpoint_every: Some(Duration::ZERO),
+            // Not zero: the ten datagrams all arrive before the first sync is due, so only
+            // the sync that runs while the network is quiet can put them on disk.
+            checkpoint_every: Some(Duration::from_millis(300)),
         };
         record(&rx, &out2, &opts, &stop2).unwrap()
     });

@@ -40,9 +40,6 @@ pub struct Args {
     /// With --listen: stop after this many datagrams, valid or not.
     #[arg(long)]
     max_packets: Option<u64>,
-    /// With --listen: the nodes are classic ESP32s, whose first CSI word is invalid.
-    #[arg(long)]
-    first_word_invalid: bool,
     #[command(flatten)]
     data_args: DataArgs,
     /// Frames between decisions (default: the model's training hop).
@@ -201,10 +198,8 @@ impl Output<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.listen.is_none()
-        && (args.duration.is_some() || args.max_packets.is_some() || args.first_word_invalid)
-    {
-        anyhow::bail!("--duration, --max-packets and --first-word-invalid go with --listen");
+    if args.listen.is_none() && (args.duration.is_some() || args.max_packets.is_some()) {
+        anyhow::bail!("--duration and --max-packets go with --listen");
     }
     if args.hop == Some(0) {
         anyhow::bail!("--hop must be at least 1 frame");
@@ -361,9 +356,10 @@ fn run_live(
         frames += 1;
         let (fx, node) = match nodes.entry(frame.node_id) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert((NodeFeatures::new(args.first_word_invalid), runner.node()?))
-            }
+            std::collections::btree_map::Entry::Vacant(e) => e.insert((
+                NodeFeatures::new(args.data_args.first_word_invalid),
+                runner.node()?,
+            )),
         };
         if !fx.push(t_s, &frame, &mut features) {
             continue;

@@ -25,6 +25,11 @@ pub struct DataArgs {
     /// Use only `START_S-END_S` seconds of each recording.
     #[arg(long)]
     pub span: Option<String>,
+    /// The recordings (or, with `run --listen`, the nodes) are classic ESP32s, whose first CSI
+    /// word is invalid: subcarrier +1 is skipped (ESPectre npz files that name the chip are
+    /// read so without this; ESP32-CSI-Tool CSV does not say).
+    #[arg(long)]
+    pub first_word_invalid: bool,
 }
 
 impl DataArgs {
@@ -43,6 +48,7 @@ impl DataArgs {
         Ok(LabelSource {
             segments,
             label_map,
+            first_word_invalid: self.first_word_invalid,
         })
     }
 
@@ -199,16 +205,22 @@ pub struct Args {
     /// Dense attention in the training graph (A/B) instead of the sparse kernel.
     #[arg(long)]
     dense: bool,
+    /// Width of the head's hidden state (the input projection's output).
     #[arg(long, default_value_t = 32)]
     d_model: usize,
+    /// Transformer layers.
     #[arg(long, default_value_t = 2)]
     layers: usize,
+    /// Query heads per layer.
     #[arg(long, default_value_t = 4)]
     heads: usize,
+    /// Key/value heads per layer (query heads share them in groups: GQA; must divide --heads).
     #[arg(long, default_value_t = 2)]
     kv_heads: usize,
+    /// Width of each attention head.
     #[arg(long, default_value_t = 8)]
     head_dim: usize,
+    /// Hidden width of each layer's feed-forward block.
     #[arg(long, default_value_t = 64)]
     d_ff: usize,
     /// Sparse attention local window (frames).
@@ -608,7 +620,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "out": out.display().to_string(),
         "bytes": bytes.len(),
         "dtype": args.dtype,
-        "params": trained.net.param_count(),
+        // The trained weights only; `inspect`'s `params` also counts the file's input
+        // statistics and references.
+        "trainable_params": trained.net.param_count(),
         "classes": trained.prep.classes,
         "train_groups": trained.train_groups,
         "val_groups": trained.val_groups,

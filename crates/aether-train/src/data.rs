@@ -246,6 +246,10 @@ pub struct LabelSource {
     /// the file's own label (ESPectre `label`, RuView sidecar).
     pub segments: Option<Segments>,
     pub label_map: BTreeMap<String, String>,
+    /// Also how frames are read: every recording comes from a classic ESP32, whose first CSI
+    /// word (subcarriers 0 and +1) is invalid, though its format does not say so (CSV from
+    /// ESP32-CSI-Tool). ESPectre npz files naming chip "esp32" are read so without it.
+    pub first_word_invalid: bool,
 }
 
 /// Reads one recording into per-node feature streams.
@@ -263,10 +267,10 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
             .unwrap_or_default(),
     );
     // The classic ESP32's first CSI word (subcarriers 0 and +1) is invalid.
-    let first_word_invalid = chip_name
-        .as_deref()
-        .map(|c| c.trim_matches('"').eq_ignore_ascii_case("esp32"))
-        .unwrap_or(false);
+    let first_word_invalid = labels.first_word_invalid
+        || chip_name
+            .as_deref()
+            .is_some_and(|c| c.trim_matches('"').eq_ignore_ascii_case("esp32"));
     let segments = match &labels.segments {
         Some(s) => Some(s.clone()),
         None => match sibling_segments(path) {

@@ -202,7 +202,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.repeats >= 1, "--repeats must be at least 1");
     let repeats = args.repeats;
     let ruview = args.data.join("ruview/pretrain-1775182186.csi.jsonl");
-    let text = std::fs::read(&ruview).with_context(|| format!("reading {}", ruview.display()))?;
+    let text = std::fs::read(&ruview).with_context(|| {
+        format!(
+            "reading {} (--data names the shared data folder; the default is relative to the \
+             repository root)",
+            ruview.display()
+        )
+    })?;
     let mut rows = Vec::new();
     jsonl_rows(&text, "all", repeats, &mut rows)?;
     // Only the 64-subcarrier lines: the layout the target is stated for.

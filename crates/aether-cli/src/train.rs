@@ -88,7 +88,7 @@ impl DataArgs {
         for s in &streams {
             if s.skipped.count > 0 && noted.insert(s.path.clone()) {
                 eprintln!(
-                    "note: {}: {} malformed record(s) skipped (the first: {})",
+                    "note: {}: {} record(s) skipped, malformed or CSI the features cannot use (the first: {})",
                     s.path.display(),
                     s.skipped.count,
                     s.skipped.first.as_deref().unwrap_or("")

@@ -362,10 +362,7 @@ fn a_malformed_line_is_skipped_with_a_note() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("1 malformed record(s) skipped"),
-        "no note: {stderr}"
-    );
+    assert!(stderr.contains("1 record(s) skipped"), "no note: {stderr}");
     // (The copy lacks the original's label sidecar: compare all but the label.)
     let unlabelled = |mut v: serde_json::Value| {
         v.as_object_mut().unwrap().remove("label");
@@ -557,4 +554,43 @@ fn first_word_invalid_applies_to_csv_recordings() {
         "{differ} of {} frames differ",
         plain.len()
     );
+}
+
+/// A recording whose CSI frames all have fewer than 64 subcarriers says so, the same way in
+/// every command that reads it (each used to give its own misleading reason, or none).
+#[test]
+fn frames_too_narrow_for_the_features_are_named() {
+    use aether_io::record::{CsiFrame, Iq, Record};
+    let d = tmp("narrow");
+    let path = d.join("narrow.csi.jsonl");
+    let mut w = aether_io::ruview::RuviewWriter::create(&path).unwrap();
+    for i in 0..300u32 {
+        let frame = CsiFrame {
+            t_s: 1.0e9 + f64::from(i) * 0.01,
+            node_id: 1,
+            seq: Some(i),
+            rssi: Some(-40),
+            noise_floor: Some(-95),
+            freq_mhz: Some(2437),
+            channel: Some(6),
+            mac: None,
+            n_antennas: 1,
+            subcarriers: (0..32).map(|k| Iq::new(k as i8, 3)).collect(),
+        };
+        w.write(&Record::Csi(frame)).unwrap();
+    }
+    w.finish().unwrap();
+    for args in [
+        vec!["features", "--input"],
+        vec!["train", "--out", "/nonexistent-dir/m.rvne", "--data"],
+    ] {
+        let out = aether().args(&args).arg(&path).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("300") && err.contains("32 subcarriers") && err.contains("64"),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(d).unwrap();
 }

@@ -47,7 +47,8 @@ pub struct Stream {
     pub skipped: Skipped,
 }
 
-/// Malformed records a reader skipped (`docs/recordings.md`: counted, never fatal).
+/// Records skipped while reading (`docs/recordings.md`: counted, never fatal): malformed ones,
+/// and CSI frames the feature extractor cannot use (fewer than 64 subcarriers).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Skipped {
     pub count: usize,
@@ -334,6 +335,16 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
         acc.s.features.push(out);
         acc.s.labels.push(label);
     }
+    // Frames the extractor refused count as skipped records, of every node's stream, so the
+    // note (or the error below) says why they are missing.
+    for a in nodes.values() {
+        skipped.count += a.fx.refused.count;
+        if let Some(first) = &a.fx.refused.first {
+            skipped
+                .first
+                .get_or_insert_with(|| format!("CSI frame: {first}"));
+        }
+    }
     let streams: Vec<Stream> = nodes
         .into_values()
         .map(|a| Stream {
@@ -344,7 +355,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
         .collect();
     if streams.is_empty() && skipped.count > 0 {
         anyhow::bail!(
-            "{}: no usable CSI frames ({} malformed records skipped; the first: {})",
+            "{}: no usable CSI frames ({} records or frames skipped; the first: {})",
             path.display(),
             skipped.count,
             skipped.first.as_deref().unwrap_or("")
@@ -360,6 +371,8 @@ pub struct NodeFeatures {
     fx: FeatureExtractor,
     settled: usize,
     subcarriers: Vec<(i8, i8)>,
+    /// Frames the extractor refused (too few subcarriers), with the first one's reason.
+    pub refused: Skipped,
 }
 
 impl NodeFeatures {
@@ -369,6 +382,7 @@ impl NodeFeatures {
             fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
             settled: 0,
             subcarriers: Vec::new(),
+            refused: Skipped::default(),
         }
     }
 
@@ -380,7 +394,9 @@ impl NodeFeatures {
         self.subcarriers
             .extend(frame.subcarriers[..n].iter().map(|iq| (iq.re, iq.im)));
         let ts_us = (t_rel.max(0.0) * 1e6) as u64;
-        if self.fx.extract(ts_us, &self.subcarriers, out).is_err() {
+        if let Err(e) = self.fx.extract(ts_us, &self.subcarriers, out) {
+            self.refused.count += 1;
+            self.refused.first.get_or_insert_with(|| e.to_string());
             return false;
         }
         if self.settled < SETTLE_FRAMES {

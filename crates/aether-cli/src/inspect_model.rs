@@ -309,7 +309,7 @@ fn print_text(r: &ModelReport) {
     );
     match (r.window_frames, r.macs_per_window, r.macs_per_frame, r.ram_bytes_n256) {
         (Some(n), Some(w), Some(f), Some(ram)) => println!(
-            "  cost: {w} MACs per window of {n} frames; {f} MACs per streamed frame at T={n}; RAM {ram} bytes at N=256"
+            "  cost: {w} MACs per window of {n} frames; {f} MACs per streamed frame at T={n}; streaming-session RAM {ram} bytes at N=256 (the device's window mode needs more: ruv_temporal_required_heap)"
         ),
         _ => println!(
             "  not a loadable temporal head: {}",
@@ -322,14 +322,16 @@ fn print_text(r: &ModelReport) {
     if !r.meta.is_empty() {
         println!("  metadata ({}):", r.meta.len());
         for m in &r.meta {
-            println!("    {:<32} {:<6} {}", m.key, m.meta_type, m.value);
+            // Keys are the file's bytes: escaped, so none can drive the terminal.
+            let key = m.key.escape_debug().to_string();
+            println!("    {key:<32} {:<6} {}", m.meta_type, m.value);
         }
     }
     println!("  tensors ({}):", r.tensors.len());
     let w = r
         .tensors
         .iter()
-        .map(|t| t.name.len())
+        .map(|t| t.name.escape_debug().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -341,7 +343,11 @@ fn print_text(r: &ModelReport) {
         let shape = format!("{:?}", t.shape);
         println!(
             "    {:<w$}  {:<5} {:<18} {:>10} {:>10}",
-            t.name, t.dtype, shape, t.bytes, t.offset
+            t.name.escape_debug().to_string(),
+            t.dtype,
+            shape,
+            t.bytes,
+            t.offset
         );
     }
 }

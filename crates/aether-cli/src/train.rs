@@ -314,8 +314,13 @@ impl Args {
                 self.val_fraction
             );
         }
-        if !(self.augment.is_finite() && self.augment >= 0.0) {
-            anyhow::bail!("--augment {} must be 0 or more", self.augment);
+        // The jitter's offset has this standard deviation in normalised units and its log
+        // gain 0.3 times it: past 10 the inputs overflow rather than vary.
+        if !(self.augment.is_finite() && (0.0..=10.0).contains(&self.augment)) {
+            anyhow::bail!(
+                "--augment {} must be in 0..=10 (typical: 0.1-0.5)",
+                self.augment
+            );
         }
         if self.stop_after == Some(0) {
             anyhow::bail!("--stop-after 0 would write an untrained model; give 1 or more epochs");
@@ -602,12 +607,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = trained.to_rvne_v2(&opts, dtype)?;
     aether_io::atomic::write_atomic(&out, &bytes)
         .with_context(|| format!("writing {}", out.display()))?;
+    // The model is written: a curve that cannot be drawn is a warning, not a failed run.
     let curve = out.with_extension("curve.png");
-    aether_train::plot::training_curve(
+    let curve_written = match aether_train::plot::training_curve(
         &curve,
         &trained.history,
         &format!("{} ({} classes)", out.display(), trained.prep.classes.len()),
-    )?;
+    ) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "warning: training curve {} not written: {e:#}",
+                curve.display()
+            );
+            false
+        }
+    };
     let val = trained.val_report.as_ref().map(|r| {
         json!({
             "accuracy": r.accuracy,
@@ -634,7 +649,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "seconds": trained.seconds,
         "frame_rate_hz": trained.frame_rate_hz,
         "validation": val,
-        "curve_png": curve.display().to_string(),
+        "curve_png": curve_written.then(|| curve.display().to_string()),
         "checkpoint": opts.checkpoint.as_ref().map(|p| p.display().to_string()),
         "reference": opts.reference,
         "task": args.task,
@@ -691,7 +706,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "-".into())
             );
         }
-        println!("training curve: {}", curve.display());
+        if curve_written {
+            println!("training curve: {}", curve.display());
+        }
     }
     Ok(())
 }

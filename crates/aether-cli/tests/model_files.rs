@@ -164,6 +164,33 @@ fn inspect_describes_a_v2_file() {
     assert_eq!(j["crc_ok"], true);
 }
 
+/// Names from the file (metadata keys, tensor names) are printed escaped: a key holding an
+/// escape sequence cannot drive the terminal.
+#[test]
+fn inspect_escapes_names_from_the_file() {
+    let dir = TempDir::new("inspect-escape");
+    let path = dir.file("esc.rvne");
+    let mut b = RvneV2Builder::new();
+    b.meta_u32("input_dim", 3)
+        .meta_u32("n_out", 2)
+        .meta_str("\u{1b}]0;owned\u{7}", "x");
+    b.add_tensor("bias\u{1b}[2J", TensorDtype::F32, &[4], &[0.0; 4])
+        .unwrap();
+    std::fs::write(&path, b.to_bytes().unwrap()).unwrap();
+    let out = aether(&["inspect", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{1b}]0;owned"), "{text}");
+}
+
 #[test]
 fn inspect_rejects_corrupt_and_unknown_files() {
     let dir = TempDir::new("inspect-bad");

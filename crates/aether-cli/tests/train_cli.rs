@@ -965,6 +965,7 @@ fn names_and_options_that_match_nothing_are_refused() {
         (vec!["--weight-decay", "NaN"], "--weight-decay NaN"),
         (vec!["--val-fraction", "2"], "--val-fraction 2 must be"),
         (vec!["--augment", "NaN"], "--augment NaN"),
+        (vec!["--augment", "1e30"], "must be in 0..=10"),
         (
             vec!["--events", "nosuch"],
             "no recording carries such a label",

@@ -49,11 +49,18 @@ gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim"
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"
 
-echo "== c-tests: compile-only: partition + region branches and feature-off build of temporal_task.c, shim.c"
+echo "== c-tests: test_task with the model in a data partition and a heap region"
+gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
+    -I "$component/include" -I "$crate/include" \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
+    -Druv_temporal_heap_init=shim_heap_init \
+    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
+    "${libs[@]}" -o "$work/test_task_region"
+"$work/test_task_region" "$work/fixtures"
+
+echo "== c-tests: compile-only: feature-off build of temporal_task.c, shim.c"
 gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_DISABLED -I "$crate/ctest/shim" \
     -I "$component/include" "$component/temporal_task.c"
-gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
-    -I "$component/include" -I "$crate/include" "$component/temporal_task.c"
 gcc "${cflags[@]}" -fsyntax-only -I "$crate/ctest/shim" -I "$component/include" \
     -I "$crate/include" "$component/shim.c"
 echo "c-tests passed"

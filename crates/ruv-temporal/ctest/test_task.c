@@ -468,12 +468,75 @@ static void check_self_test_failure(const char *dir)
     free(model);
 }
 
+#ifdef SHIM_VARIANT_PARTITION_REGION
+/* The other weights source and allocator (CONFIG_TEMPORAL_WEIGHTS_PARTITION,
+ * CONFIG_TEMPORAL_ALLOC_REGION): the model read from a data partition larger than the file, and
+ * one heap region set aside at the first start, never for a configuration the file refuses,
+ * reused by a restart that fits it. */
+static void check_partition_region(const char *dir)
+{
+    size_t mlen, dlen;
+    uint8_t *model = read_file(dir, "model_v2_f32.rvne", &mlen);
+    uint8_t *wide = read_file(dir, "model_dim256.rvne", &dlen);
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_ERR_NOT_FOUND); /* no partition */
+    /* Erased flash after the file: the file's own length says where it ends. */
+    size_t plen = (mlen > dlen ? mlen : dlen) + 8192;
+    uint8_t *part = malloc(plen);
+    memset(part, 0xFF, plen);
+    memcpy(part, model, mlen);
+    shim_partition_data = part;
+    shim_partition_size = plen;
+    /* A configuration the file contradicts sets nothing aside. */
+    CHECK_CODE(temporal_task_start(19, 64, 4), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_start(16, 64, 5), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_start(16, 128, 4), ESP_ERR_INVALID_ARG);
+    CHECK(shim_heap_caps_mallocs == 0, "a refused configuration set aside %d region(s)",
+          shim_heap_caps_mallocs);
+    size_t need = 0;
+    CHECK_CODE(ruv_temporal_required_heap(model, mlen, 64, &need), ESP_OK);
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
+    CHECK(shim_heap_caps_mallocs == 1 && shim_heap_caps_last_size == need &&
+              shim_heap_inits == 1,
+          "region: %d allocation(s) of %zu bytes (required %zu), %d hand-over(s)",
+          shim_heap_caps_mallocs, shim_heap_caps_last_size, need, shim_heap_inits);
+    float frame[16] = {0.25f};
+    CHECK_CODE(temporal_task_push_frame(frame, 16), ESP_OK);
+    temporal_task_stop();
+    /* The library keeps the region until reboot: a restart reuses it... */
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
+    CHECK(shim_heap_caps_mallocs == 1 && shim_heap_inits == 1, "restart allocated again");
+    temporal_task_stop();
+    /* ...and one that needs more than it is refused, with nothing new set aside. */
+    memcpy(part, wide, dlen);
+    size_t need_wide = 0;
+    CHECK_CODE(ruv_temporal_required_heap(wide, dlen, 1024, &need_wide), ESP_OK);
+    CHECK(need_wide > need, "the wide model needs %zu, the region has %zu", need_wide, need);
+    CHECK_CODE(temporal_task_start(TEMPORAL_MAX_INPUT_DIM, 1024, 4), ESP_ERR_NO_MEM);
+    CHECK(shim_heap_caps_mallocs == 1, "a refused restart allocated");
+    /* A file that says it is longer than the mapped partition is refused by that length, not
+     * read past (FILE_LEN at 0x08, little-endian). */
+    memcpy(part, model, mlen);
+    uint32_t too_long = (uint32_t)plen + 1;
+    memcpy(part + 8, &too_long, 4);
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_ERR_INVALID_SIZE);
+    CHECK(shim_heap_caps_mallocs == 1, "a refused file allocated");
+    free(part);
+    free(wide);
+    free(model);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
         return 2;
     }
+#ifdef SHIM_VARIANT_PARTITION_REGION
+    check_partition_region(argv[1]);
+    printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+    return g_failures == 0 ? 0 : 1;
+#endif
     check_packets();
     check_task(argv[1]);
     check_csi(argv[1]);

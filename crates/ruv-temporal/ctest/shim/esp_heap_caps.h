@@ -6,7 +6,16 @@
 #define MALLOC_CAP_8BIT (1u << 2)
 #define MALLOC_CAP_INTERNAL (1u << 11)
 #define MALLOC_CAP_SPIRAM (1u << 10)
-static inline void *heap_caps_malloc(size_t size, uint32_t caps) { (void)caps; return malloc(size); }
+/* Counted, so a test can see whether (and how much) the component set aside. */
+extern int shim_heap_caps_mallocs;
+extern size_t shim_heap_caps_last_size;
+static inline void *heap_caps_malloc(size_t size, uint32_t caps)
+{
+    (void)caps;
+    shim_heap_caps_mallocs++;
+    shim_heap_caps_last_size = size;
+    return malloc(size);
+}
 static inline void heap_caps_free(void *p) { free(p); }
 static inline size_t heap_caps_get_free_size(uint32_t caps) { (void)caps; return 1u << 20; }
 static inline void *heap_caps_aligned_alloc(size_t align, size_t size, uint32_t caps)

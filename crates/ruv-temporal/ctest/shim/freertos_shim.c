@@ -25,6 +25,56 @@ esp_err_t shim_kernel_self_test(void)
     return shim_fail_self_test ? ESP_FAIL : ruv_temporal_kernel_self_test();
 }
 
+int shim_heap_caps_mallocs;
+size_t shim_heap_caps_last_size;
+int shim_heap_inits;
+const uint8_t *shim_partition_data;
+size_t shim_partition_size;
+
+#ifdef SHIM_VARIANT_PARTITION_REGION
+#include "esp_partition.h"
+/* The host library allocates with the system allocator; the region variant compiles
+ * temporal_task.c with -Druv_temporal_heap_init=shim_heap_init and counts the hand-over. */
+esp_err_t shim_heap_init(void *region, size_t len)
+{
+    if (region == NULL || len == 0) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    shim_heap_inits++;
+    return ESP_OK;
+}
+
+static esp_partition_t s_partition;
+
+const esp_partition_t *esp_partition_find_first(esp_partition_type_t type,
+                                                esp_partition_subtype_t subtype, const char *label)
+{
+    (void)subtype;
+    if (shim_partition_data == NULL || type != ESP_PARTITION_TYPE_DATA ||
+        strcmp(label, "temporal") != 0) {
+        return NULL;
+    }
+    s_partition.type = type;
+    s_partition.size = (uint32_t)shim_partition_size;
+    strcpy(s_partition.label, "temporal");
+    return &s_partition;
+}
+
+esp_err_t esp_partition_mmap(const esp_partition_t *partition, size_t offset, size_t size,
+                             esp_partition_mmap_memory_t memory, const void **out_ptr,
+                             esp_partition_mmap_handle_t *out_handle)
+{
+    (void)memory;
+    if (partition != &s_partition || offset > partition->size ||
+        size > partition->size - offset) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    *out_ptr = shim_partition_data + offset;
+    *out_handle = 1;
+    return ESP_OK;
+}
+#endif
+
 struct shim_queue {
     UBaseType_t depth, item_size, head, count;
     unsigned char *items;

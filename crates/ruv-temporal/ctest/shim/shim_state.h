@@ -1,5 +1,7 @@
 /* What the FreeRTOS shim records for the test to inspect. */
 #pragma once
+#include <stddef.h>
+#include <stdint.h>
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
 typedef struct {
@@ -21,3 +23,11 @@ extern int shim_run_task_on_create;
 /* Make the kernel self-test the task runs fail. */
 extern int shim_fail_self_test;
 extern int64_t shim_time_us;
+/* heap_caps_malloc calls and the last size (esp_heap_caps.h). */
+extern int shim_heap_caps_mallocs;
+extern size_t shim_heap_caps_last_size;
+/* The region variant (SHIM_VARIANT_PARTITION_REGION): ruv_temporal_heap_init calls, and the
+ * bytes the "temporal" data partition holds (NULL: no such partition). */
+extern int shim_heap_inits;
+extern const uint8_t *shim_partition_data;
+extern size_t shim_partition_size;

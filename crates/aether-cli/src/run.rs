@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aether_csi::{ClassificationPacket, ClassificationRepr, FeatureSet, CLASSIFICATION_LEN};
 use aether_io::live::{recv_datagram, DatagramDecoder};
 use aether_io::record::Record;
-use aether_model::{OutputKind, Session, TemporalHead, WindowMode};
+use aether_model::{HeadScratch, OutputKind, TemporalHead};
 use aether_train::data::NodeFeatures;
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
@@ -66,9 +66,9 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / s).collect()
 }
 
-/// One node's streaming state: a session over the last `window` frames and a frame count.
-struct NodeRun<'h> {
-    session: Session<&'h TemporalHead>,
+/// One node's frames: the last `window` of them in a ring, and a frame count.
+struct NodeRun {
+    ring: Vec<f32>,
     frames: usize,
 }
 
@@ -80,42 +80,55 @@ struct Runner<'h> {
     /// Features per frame the head reads (the prefix of each frame's features).
     dims: usize,
     logits: Vec<f32>,
+    /// The window in time order, assembled from a node's ring for each decision.
+    ordered: Vec<f32>,
+    scratch: HeadScratch,
+    /// Decisions skipped because the model overflowed on a window (counted, never fatal).
+    skipped: u64,
 }
 
-impl<'h> Runner<'h> {
-    fn node(&self) -> anyhow::Result<NodeRun<'h>> {
-        // A calibrated file's node reference (`calib.*`) is applied inside `TemporalHead`.
-        let session = self
-            .head
-            .session(WindowMode::Sliding { len: self.window })
-            .map_err(|e| anyhow::anyhow!("session: {e:?}"))?;
-        Ok(NodeRun { session, frames: 0 })
+impl Runner<'_> {
+    fn node(&self) -> NodeRun {
+        NodeRun {
+            ring: vec![0f32; self.window * self.dims],
+            frames: 0,
+        }
     }
 
-    /// Pushes one frame; a decision when a hop completes.
-    fn push(
-        &mut self,
-        node: &mut NodeRun<'h>,
-        node_id: u8,
-        t_s: f64,
-        f: &[f32],
-    ) -> anyhow::Result<Option<Decision>> {
-        node.session
-            .push(&f[..self.dims])
-            .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
+    /// Pushes one frame; a decision when a hop completes. Each decision classifies exactly
+    /// the last `window` frames, as `eval` scores windows and the device's window mode
+    /// classifies its ring (a streaming session would carry each frame's states from the
+    /// history it arrived with, which no trained window saw). A calibrated file's node
+    /// reference (`calib.*`) is applied inside `TemporalHead`.
+    fn push(&mut self, node: &mut NodeRun, node_id: u8, t_s: f64, f: &[f32]) -> Option<Decision> {
+        let slot = node.frames % self.window;
+        node.ring[slot * self.dims..(slot + 1) * self.dims].copy_from_slice(&f[..self.dims]);
         node.frames += 1;
         let n = node.frames;
         if n < self.window || !(n - self.window).is_multiple_of(self.hop) {
-            return Ok(None);
+            return None;
         }
-        node.session
-            .output(&mut self.logits)
-            .map_err(|e| anyhow::anyhow!("node {node_id} at {t_s:.3} s: {e:?}"))?;
-        Ok(Some(Decision {
-            t_s,
-            node_id,
-            logits: self.logits.clone(),
-        }))
+        // Oldest first: the ring's next slot holds the oldest frame.
+        let split = (n % self.window) * self.dims;
+        self.ordered.clear();
+        self.ordered.extend_from_slice(&node.ring[split..]);
+        self.ordered.extend_from_slice(&node.ring[..split]);
+        match self
+            .head
+            .classify(&self.ordered, &mut self.logits, &mut self.scratch)
+        {
+            Ok(()) => Some(Decision {
+                t_s,
+                node_id,
+                logits: self.logits.clone(),
+            }),
+            Err(e) => {
+                // One node's overflowing window ends neither its stream nor the others'.
+                self.skipped += 1;
+                eprintln!("note: node {node_id} at {t_s:.3} s: no decision ({e})");
+                None
+            }
+        }
     }
 }
 
@@ -239,6 +252,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hop,
         dims,
         logits: vec![0f32; info.cfg.n_out],
+        ordered: Vec::with_capacity(window * dims),
+        scratch: HeadScratch::for_head(&head, window)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?,
+        skipped: 0,
     };
     let socket = match &args.emit {
         Some(addr) => {
@@ -289,9 +306,9 @@ fn run_file(
     let streams = args.data_args.load(&[input.to_path_buf()])?;
     let mut decisions = Vec::new();
     for s in &streams {
-        let mut node = runner.node()?;
+        let mut node = runner.node();
         for (f, &t) in s.features.iter().zip(&s.t_s) {
-            if let Some(d) = runner.push(&mut node, s.node_id, t, f)? {
+            if let Some(d) = runner.push(&mut node, s.node_id, t, f) {
                 decisions.push(d);
             }
         }
@@ -328,7 +345,7 @@ fn run_live(
     // On stderr, so `--json` output stays clean; scripts can read the bound address here.
     eprintln!("listening on {}", socket.local_addr()?);
     let mut decoder = DatagramDecoder::new();
-    let mut nodes: BTreeMap<u8, (NodeFeatures, NodeRun<'_>)> = BTreeMap::new();
+    let mut nodes: BTreeMap<u8, (NodeFeatures, NodeRun)> = BTreeMap::new();
     let mut buf = vec![0u8; 65_536];
     let mut features = [0f32; aether_train::data::FRAME_DIMS];
     let (mut received, mut malformed, mut frames, mut decisions) = (0u64, 0u64, 0u64, 0u64);
@@ -358,13 +375,13 @@ fn run_live(
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => e.insert((
                 NodeFeatures::new(args.data_args.first_word_invalid),
-                runner.node()?,
+                runner.node(),
             )),
         };
         if !fx.push(t_s, &frame, &mut features) {
             continue;
         }
-        if let Some(d) = runner.push(node, frame.node_id, t_s, &features)? {
+        if let Some(d) = runner.push(node, frame.node_id, t_s, &features) {
             decisions += 1;
             if !out.decision(&d)? {
                 break;

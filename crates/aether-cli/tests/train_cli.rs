@@ -754,8 +754,41 @@ fn a_set_1_head_is_scored_and_run() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     check_report(&report);
     let out = aether_ok(&["run", "--model", &m, "--input", &moving, "--json"]);
-    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-    assert!(lines > 10, "{lines} decisions");
+    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(decisions.len() > 10, "{} decisions", decisions.len());
+    // Each decision is the head over exactly the last `window` frames (32, hop 32), as eval
+    // scores windows and the device's window mode classifies its ring.
+    let streams = aether_train::data::read_streams(
+        std::path::Path::new(&moving),
+        &aether_train::data::LabelSource::default(),
+    )
+    .unwrap();
+    assert_eq!(streams.len(), 1);
+    let frames = &streams[0].features;
+    let mut scratch = aether_model::HeadScratch::new();
+    let mut logits = vec![0f32; 2];
+    for (k, d) in decisions.iter().enumerate() {
+        let window: Vec<f32> = frames[k * 32..k * 32 + 32]
+            .iter()
+            .flat_map(|f| f[..16].to_vec())
+            .collect();
+        head.classify(&window, &mut logits, &mut scratch).unwrap();
+        let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        for (c, name) in ["baseline", "movement"].iter().enumerate() {
+            let got = d["probs"][*name].as_f64().unwrap() as f32;
+            assert!(
+                (got - e[c] / sum).abs() < 1e-6,
+                "decision {k} {name}: {got} vs {}",
+                e[c] / sum
+            );
+        }
+        assert_eq!(d["t_s"].as_f64().unwrap(), streams[0].t_s[k * 32 + 31]);
+    }
     std::fs::remove_dir_all(&tmp).ok();
 }
 

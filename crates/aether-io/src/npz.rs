@@ -223,22 +223,44 @@ fn per_packet<R: Read + Seek>(
 }
 
 /// Packet times in seconds from the first packet: the device's 64-bit tick count, else the
-/// Wi-Fi driver's 32-bit receive time unwrapped modulo 2^32, else `None`.
-fn packet_times(ticks: Option<&[i64]>, rx_ts: Option<&[i64]>) -> Option<Vec<f64>> {
+/// Wi-Fi driver's 32-bit receive time unwrapped modulo 2^32, else `None`. A tick count that
+/// runs backwards (a monotonic counter cannot) is an error naming the packet.
+fn packet_times(
+    ticks: Option<&[i64]>,
+    rx_ts: Option<&[i64]>,
+) -> Result<Option<Vec<f64>>, ReadError> {
     if let Some(t) = ticks {
-        let t0 = *t.first()?;
-        return Some(t.iter().map(|&v| (v - t0) as f64 * 1e-6).collect());
+        if let Some(i) = t.windows(2).position(|w| w[1] < w[0]) {
+            return Err(container(format!(
+                "device_ticks_us runs backwards at packet {} ({} after {})",
+                i + 1,
+                t[i + 1],
+                t[i]
+            )));
+        }
+        let Some(&t0) = t.first() else {
+            return Ok(None);
+        };
+        // Non-decreasing from t0, so the difference cannot overflow... except across the
+        // whole i64 range, which i128 covers.
+        return Ok(Some(
+            t.iter()
+                .map(|&v| (i128::from(v) - i128::from(t0)) as f64 * 1e-6)
+                .collect(),
+        ));
     }
-    let r = rx_ts?;
+    let Some(r) = rx_ts else {
+        return Ok(None);
+    };
     let mut us = 0i64;
     let mut out = Vec::with_capacity(r.len());
     for (i, &v) in r.iter().enumerate() {
         if i > 0 {
-            us += (v - r[i - 1]).rem_euclid(1 << 32);
+            us += v.wrapping_sub(r[i - 1]).rem_euclid(1 << 32);
         }
         out.push(us as f64 * 1e-6);
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// Streams CSI frames from an ESPectre `.npz`.
@@ -344,7 +366,7 @@ impl NpzReader {
         }
         let ticks = per_packet(&mut archive, "device_ticks_us", packets)?;
         let rx_ts = per_packet(&mut archive, "wifi_rx_ts_us", packets)?;
-        let times_s = packet_times(ticks.as_deref(), rx_ts.as_deref());
+        let times_s = packet_times(ticks.as_deref(), rx_ts.as_deref())?;
         let seqs = per_packet(&mut archive, "stream_seq_num", packets)?;
         let rssi = per_packet(&mut archive, "rssi_dbm", packets)?;
         let channels = per_packet(&mut archive, "channel", packets)?;

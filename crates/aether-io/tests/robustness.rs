@@ -379,6 +379,19 @@ fn per_packet_arrays_give_times_and_frame_fields() {
         .iter()
         .all(|f| f.channel == Some(6) && f.freq_mhz == Some(2437)));
 
+    // Signed ticks across the whole i64 range: differences past i64 do not overflow.
+    let mut m = base();
+    m.push((
+        "device_ticks_us",
+        npy("<i8", "(3,)", &le(&[1 << 63, 0, u64::MAX >> 1], 8), 1),
+    ));
+    let t: Vec<f64> = frames(m, "extremes.npz")
+        .unwrap()
+        .iter()
+        .map(|f| f.t_s)
+        .collect();
+    assert_eq!(t, [0.0, 2f64.powi(63) * 1e-6, (2f64.powi(64) - 1.0) * 1e-6]);
+
     // Only the 32-bit receive time, wrapping between the second and third packet.
     let mut m = base();
     m.push((
@@ -412,6 +425,11 @@ fn per_packet_arrays_give_times_and_frame_fields() {
             "floats",
             npy("<f8", "(3,)", &[0u8; 24], 1),
             "not an integer array",
+        ),
+        (
+            "a monotonic counter running backwards",
+            npy("<u8", "(3,)", &le(&[1_000_000, 500_000, 1_030_000], 8), 1),
+            "runs backwards at packet 1",
         ),
     ] {
         let mut m = base();

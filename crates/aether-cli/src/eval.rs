@@ -90,7 +90,8 @@ fn print_report(title: &str, r: &Report) {
     let or_na = |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
     for e in &r.events {
         println!(
-            "  event {}: {} of {} episodes detected (recall {}), {} false alarms ({}/h)",
+            "  event {}: {} of {} episodes detected (recall {}), {} false alarms ({}/h, per \
+             node-hour of other classes)",
             e.class,
             e.detected,
             e.episodes,
@@ -98,6 +99,13 @@ fn print_report(title: &str, r: &Report) {
             e.false_alarms,
             or_na(e.false_alarms_per_hour, 1)
         );
+        if e.unscored_episodes > 0 {
+            println!(
+                "    {} more {} episode(s) had no scored window (shorter than the labelling \
+                 rule's minimum at this frame rate): not in the recall",
+                e.unscored_episodes, e.class
+            );
+        }
     }
 }
 

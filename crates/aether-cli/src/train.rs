@@ -322,6 +322,11 @@ impl Args {
                 self.augment
             );
         }
+        if self.patience == 0 {
+            // Stopping after `patience` epochs without improvement: 0 stopped after the first
+            // epoch whatever it did.
+            anyhow::bail!("--patience must be at least 1 (epochs without improvement before stopping; --epochs bounds the run)");
+        }
         if self.stop_after == Some(0) {
             anyhow::bail!("--stop-after 0 would write an untrained model; give 1 or more epochs");
         }

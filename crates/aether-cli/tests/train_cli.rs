@@ -611,6 +611,21 @@ fn a_class_held_only_by_validation_is_named() {
         err.contains("no training window has class [\"still\"]"),
         "{err}"
     );
+    // Split by chip, each simulated node is its own "chip": two views of the same events would
+    // land on both sides.
+    for (args, needle) in [
+        (vec!["--split-by", "chip"], "on both sides"),
+        (vec!["--leave-one-out", "chip"], "leave-one-out by chip"),
+    ] {
+        let mut a = vec![
+            "train", "--data", &out_dir, "--out", &model, "--epochs", "1",
+        ];
+        a.extend(args);
+        let out = aether(&a);
+        assert!(!out.status.success(), "{a:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{a:?}: {err}");
+    }
     std::fs::remove_dir_all(tmp).unwrap();
 }
 
@@ -999,6 +1014,7 @@ fn names_and_options_that_match_nothing_are_refused() {
         (vec!["--val-fraction", "2"], "--val-fraction 2 must be"),
         (vec!["--augment", "NaN"], "--augment NaN"),
         (vec!["--augment", "1e30"], "must be in 0..=10"),
+        (vec!["--patience", "0"], "--patience must be at least 1"),
         (
             vec!["--events", "nosuch"],
             "no recording carries such a label",

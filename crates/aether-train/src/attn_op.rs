@@ -92,7 +92,14 @@ impl SparseAttnOp {
         if k.dims() != v.dims() {
             candle_core::bail!("sparse attention: k {k:?} and v {v:?} differ");
         }
-        if bq != bk || tq != tk {
+        // The leading (batch) dims themselves, not only their product: [2,3,..] and [3,2,..]
+        // would pair other rows.
+        let lead = |d: &[usize], inner: usize| d[..d.len() - inner].to_vec();
+        let inner = match self.layout {
+            HeadLayout::Packed => 2,
+            HeadLayout::Split => 3,
+        };
+        if bq != bk || tq != tk || lead(q.dims(), inner) != lead(k.dims(), inner) {
             candle_core::bail!("sparse attention: q {q:?} and k {k:?} disagree on batch/seq");
         }
         Ok((

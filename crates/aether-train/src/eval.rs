@@ -296,6 +296,19 @@ pub fn leave_one_out(
     for g in &groups {
         let (test, train_s): (Vec<Stream>, Vec<Stream>) =
             streams.iter().cloned().partition(|s| &by.key(s) == g);
+        // A recording's nodes see the same events: one held out while another trains is
+        // no unseen data.
+        if let Some(s) = test
+            .iter()
+            .find(|s| train_s.iter().any(|o| o.path == s.path))
+        {
+            bail!(
+                "leave-one-out by {}: holding out {g} leaves other nodes of {} in training (its \
+                 nodes see the same events); hold out sessions or recordings instead",
+                format!("{by:?}").to_lowercase(),
+                s.path.display()
+            );
+        }
         let mut o = opts.clone();
         o.val_groups.clear();
         o.reference = false;

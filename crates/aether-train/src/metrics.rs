@@ -55,6 +55,9 @@ pub struct EventScores {
     pub class: String,
     /// Episodes with at least one scored window (a window the labelling rule calls this event).
     pub episodes: u64,
+    /// Episodes in the labels with no scored window (too short for the rule's minimum frames
+    /// at this frame rate, or cut by the recording's end): not in `recall`, so counted here.
+    pub unscored_episodes: u64,
     /// Episodes with at least one window predicted as the event.
     pub detected: u64,
     /// `detected / episodes` (`None` without episodes).
@@ -113,8 +116,9 @@ pub fn event_scores(
     events
         .iter()
         .map(|&e| {
-            let (mut scored, mut detected) = (0, 0);
+            let (mut scored, mut detected, mut all) = (0, 0, 0u64);
             for ep in episodes.iter().filter(|ep| ep.class == e) {
+                all += 1;
                 let overlapping = decisions.iter().filter(|d| {
                     d.stream == ep.stream
                         && d.truth == e
@@ -136,6 +140,7 @@ pub fn event_scores(
             EventScores {
                 class: classes[e].clone(),
                 episodes: scored,
+                unscored_episodes: all - scored,
                 detected,
                 recall: (scored > 0).then(|| detected as f64 / scored as f64),
                 false_alarms: onsets,
@@ -212,7 +217,7 @@ fn alarm_onsets<'a>(
     onsets
 }
 
-/// Scores decisions. `hop_s` is the time one decision stands for (for the idle hours).
+/// Scores decisions; each decision's `seconds` is the time it stands for (the idle hours).
 pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, hop: Hop) -> Report {
     let mut conf = Confusion::new(classes.to_vec());
     for d in decisions {
@@ -243,9 +248,9 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
         } else {
             0.0
         };
-        // Macro F1 over classes present in the truth (a class absent from the data says
-        // nothing about the model).
-        if support > 0 {
+        // Macro F1 over the classes present in the truth or the predictions (as scikit-learn):
+        // a class absent from the data says nothing about the model, unless the model calls it.
+        if support > 0 || predicted > 0 {
             f1_sum += f1;
             f1_count += 1;
         }
@@ -390,6 +395,45 @@ mod tests {
         // No episodes: no recall rather than a recall of zero.
         let none = event_scores(&classes, &[1], &[], &decisions[..3], 20, hop);
         assert_eq!((none[0].episodes, none[0].recall), (0, None));
+        // Without stream 1's first-fall window, its episode has no scored window: outside the
+        // recall, and counted.
+        let without: Vec<Decision> = decisions
+            .iter()
+            .filter(|d| !(d.stream == 1 && d.start == 0))
+            .cloned()
+            .collect();
+        let e = event_scores(&classes, &[1], &eps, &without, 20, hop);
+        assert_eq!(
+            (e[0].episodes, e[0].unscored_episodes, e[0].detected),
+            (2, 1, 2)
+        );
+    }
+
+    /// A class the model predicts but the data lacks counts in macro F1 with F1 0 (as
+    /// scikit-learn); a class neither present nor predicted does not.
+    #[test]
+    fn macro_f1_counts_predicted_classes_the_data_lacks() {
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let d = |truth, pred| Decision {
+            stream: 0,
+            start: 0,
+            truth,
+            pred,
+            seconds: 0.1,
+        };
+        // Truth only a; predictions a, a, b: class b predicted once, c never.
+        let r = report(
+            &classes,
+            &[d(0, 0), d(0, 0), d(0, 1)],
+            None,
+            Hop { frames: 1 },
+        );
+        let f_a = 2.0 * 1.0 * (2.0 / 3.0) / (1.0 + 2.0 / 3.0);
+        assert!(
+            (r.f1_macro - (f_a + 0.0) / 2.0).abs() < 1e-12,
+            "{}",
+            r.f1_macro
+        );
     }
 
     #[test]

@@ -660,6 +660,11 @@ struct RunIdentity {
     window_labels: String,
     #[serde(default)]
     idle_class: Option<String>,
+    /// Shards per batch: the gradient sums round differently, so another count continues a
+    /// different optimisation (checkpoints from before the eleventh session lack it and are
+    /// refused by name).
+    #[serde(default)]
+    threads: Option<usize>,
 }
 
 impl RunIdentity {
@@ -816,6 +821,26 @@ fn prepare_inner(
         .iter()
         .map(|s| val_groups.contains(&opts.split_by.key(s)))
         .collect();
+    // Never one recording on both sides: its nodes are views of the same events (a split by
+    // chip groups nodes that have no chip name by node id).
+    for (i, s) in streams.iter().enumerate() {
+        if let Some(j) = streams
+            .iter()
+            .enumerate()
+            .position(|(j, o)| o.path == s.path && is_val[j] != is_val[i])
+        {
+            bail!(
+                "--split-by {} puts {} on both sides (node {} {}, node {} {}): its nodes see the \
+                 same events; split by session or recording",
+                format!("{:?}", opts.split_by).to_lowercase(),
+                s.path.display(),
+                s.node_id,
+                if is_val[i] { "validates" } else { "trains" },
+                streams[j].node_id,
+                if is_val[j] { "validates" } else { "trains" }
+            );
+        }
+    }
     let train_groups: Vec<String> = groups
         .into_iter()
         .filter(|g| !val_groups.contains(g))
@@ -1025,6 +1050,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         patience: opts.patience,
         window_labels: format!("{:?}", opts.window_labels),
         idle_class: opts.idle_class.clone(),
+        threads: Some(opts.threads.max(1)),
     };
 
     if opts.resume {

@@ -132,6 +132,16 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
             streams.clone(),
         ),
         (
+            "threads",
+            TrainOptions {
+                threads: 2,
+                checkpoint: Some(ckpt.clone()),
+                resume: true,
+                ..base.clone()
+            },
+            streams.clone(),
+        ),
+        (
             "window",
             TrainOptions {
                 window: 48,

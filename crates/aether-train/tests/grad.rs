@@ -90,6 +90,15 @@ fn op_rejects_wrong_shapes_and_non_f32() {
         )
         .is_err());
     assert!(SparseAttnOp::new(covering(4), 3, 2, 4, HeadLayout::Packed).is_err());
+    // Batch dims that multiply to the same count but differ would pair other rows.
+    let q23 = randn(&mut rng, &[2, 3, 4, 8]);
+    let k32 = randn(&mut rng, &[3, 2, 4, 4]);
+    assert!(
+        op.apply(&q23, &k32, &k32).is_err(),
+        "batch [2,3] against [3,2]"
+    );
+    let k23 = randn(&mut rng, &[2, 3, 4, 4]);
+    assert!(op.apply(&q23, &k23, &k23).is_ok());
 }
 
 #[test]

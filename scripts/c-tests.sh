@@ -58,9 +58,13 @@ gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
     "${libs[@]}" -o "$work/test_task_region"
 "$work/test_task_region" "$work/fixtures"
 
-echo "== c-tests: compile-only: feature-off build of temporal_task.c, shim.c"
+echo "== c-tests: compile-only: feature-off build of temporal_task.c, shim.c, the README's app_main call"
 gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_DISABLED -I "$crate/ctest/shim" \
     -I "$component/include" "$component/temporal_task.c"
+for variant in -DSHIM_VARIANT_DISABLED -DSHIM_VARIANT_ENABLED; do
+    gcc "${cflags[@]}" -fsyntax-only "$variant" -I "$crate/ctest/shim" -I "$component/include" \
+        "$crate/ctest/app_main_snippet.c"
+done
 gcc "${cflags[@]}" -fsyntax-only -I "$crate/ctest/shim" -I "$component/include" \
     -I "$crate/include" "$component/shim.c"
 echo "c-tests passed"

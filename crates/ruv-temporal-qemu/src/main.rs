@@ -251,6 +251,9 @@ mod bare {
         macs: u64,
     ) {
         let mut ctx = core::ptr::null_mut();
+        // Init loads the model and runs one warm-up pass on the caller's stack (on ESP-IDF,
+        // whatever task calls temporal_task_start).
+        let sp = paint_stack();
         // SAFETY: valid buffers.
         let err = unsafe {
             ruv_temporal_init(
@@ -262,6 +265,7 @@ mod bare {
                 &mut ctx,
             )
         };
+        let init_stack = stack_used_below(sp);
         if err != ESP_OK {
             v.check(false, "init");
             say!("  init {name}: {err:#x} {}", text(&last_error()));
@@ -298,7 +302,7 @@ mod bare {
         let push_insns = instret() - before;
         v.check(err == ESP_OK, "push after window");
         say!(
-            "window {name:4}: classify {insns} instructions ({macs} MAC, {:.1} instr/MAC) = {:.1} ms at 240 MHz; MAC estimate at 142 MMAC/s {:.1} ms; push {push_insns} instructions; stack {stack} B; heap after init {heap} B; max |logit - host| {worst:e}",
+            "window {name:4}: classify {insns} instructions ({macs} MAC, {:.1} instr/MAC) = {:.1} ms at 240 MHz; MAC estimate at 142 MMAC/s {:.1} ms; push {push_insns} instructions; stack {stack} B (init {init_stack} B); heap after init {heap} B; max |logit - host| {worst:e}",
             insns as f64 / macs as f64,
             insns as f64 / 240e3,
             macs as f64 / 142e3,

@@ -182,6 +182,12 @@ static void check_task(const char *dir)
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 5), ESP_ERR_INVALID_ARG);
     /* Another window than the file's trained one (64) would give other numbers than the host. */
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 128, 4), ESP_ERR_INVALID_ARG);
+    /* A caller without room for init (app_main's default 3.5 KB stack) is refused before any
+     * work, instead of overflowing its stack. */
+    shim_stack_free = 3584;
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
+    CHECK(shim_queues_created == 0, "a refused start created a queue");
+    shim_stack_free = 16384;
     shim_fail_task_create = 1;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_NO_MEM);
     shim_fail_task_create = 0;

@@ -249,6 +249,11 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
 #endif
     void *region = heap_caps_malloc(need, caps);
     if (region == NULL) {
+        /* One contiguous block: with Wi-Fi up the internal RAM's largest is often far less
+         * than its total free. */
+        ESP_LOGE(TAG, "heap region of %u bytes not available (largest free block %u, %u free)",
+                 (unsigned)need, (unsigned)heap_caps_get_largest_free_block(caps),
+                 (unsigned)heap_caps_get_free_size(caps));
         return ESP_ERR_NO_MEM;
     }
     err = ruv_temporal_heap_init(region, need);
@@ -399,6 +404,15 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     }
     if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
         /* The kernel failed its self-test on this chip: nothing it computes can be trusted. */
+        return ESP_ERR_INVALID_STATE;
+    }
+    /* Init runs on this task's stack; an overflow there would reset the chip at every boot.
+     * The high-water mark (bytes on ESP-IDF) is the least this task has had free. */
+    UBaseType_t free_stack = uxTaskGetStackHighWaterMark(NULL);
+    if (free_stack < TEMPORAL_START_MIN_STACK) {
+        ESP_LOGE(TAG, "start needs %u bytes of free stack, this task has had as little as %u: "
+                 "raise CONFIG_ESP_MAIN_TASK_STACK_SIZE or start from a larger task",
+                 (unsigned)TEMPORAL_START_MIN_STACK, (unsigned)free_stack);
         return ESP_ERR_INVALID_STATE;
     }
     if (input_dim == 0 || window_len == 0 || n_classes == 0) {

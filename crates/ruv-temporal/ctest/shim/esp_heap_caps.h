@@ -18,6 +18,7 @@ static inline void *heap_caps_malloc(size_t size, uint32_t caps)
 }
 static inline void heap_caps_free(void *p) { free(p); }
 static inline size_t heap_caps_get_free_size(uint32_t caps) { (void)caps; return 1u << 20; }
+static inline size_t heap_caps_get_largest_free_block(uint32_t caps) { (void)caps; return 1u << 19; }
 static inline void *heap_caps_aligned_alloc(size_t align, size_t size, uint32_t caps)
 {
     (void)caps;

@@ -25,6 +25,14 @@ esp_err_t shim_kernel_self_test(void)
     return shim_fail_self_test ? ESP_FAIL : ruv_temporal_kernel_self_test();
 }
 
+UBaseType_t shim_stack_free = 16384;
+
+UBaseType_t uxTaskGetStackHighWaterMark(TaskHandle_t t)
+{
+    (void)t;
+    return shim_stack_free;
+}
+
 int shim_heap_caps_mallocs;
 size_t shim_heap_caps_last_size;
 int shim_heap_inits;

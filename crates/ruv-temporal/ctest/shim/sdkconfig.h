@@ -3,10 +3,13 @@
 #ifndef SHIM_VARIANT_DISABLED
 #define CONFIG_CSI_TEMPORAL_HEAD_ENABLED 1
 #endif
+/* Kconfig defines the head's values only with the feature on (they depend on it). */
+#ifndef SHIM_VARIANT_DISABLED
 #define CONFIG_TEMPORAL_INPUT_DIM 256
 #define CONFIG_TEMPORAL_WINDOW_LEN 256
 #define CONFIG_TEMPORAL_N_CLASSES 16
 #define CONFIG_TEMPORAL_CLASSIFY_PERIOD_MS 1000
+#endif
 #ifdef SHIM_VARIANT_UNICORE
 #define CONFIG_FREERTOS_UNICORE 1
 #endif

@@ -31,3 +31,5 @@ extern size_t shim_heap_caps_last_size;
 extern int shim_heap_inits;
 extern const uint8_t *shim_partition_data;
 extern size_t shim_partition_size;
+/* What uxTaskGetStackHighWaterMark reports for the calling task (bytes). */
+extern UBaseType_t shim_stack_free;

@@ -20,6 +20,21 @@
 extern "C" {
 #endif
 
+/* With the feature off, Kconfig defines none of the head's values (they depend on the enable
+ * flag), so a caller's temporal_task_start(CONFIG_TEMPORAL_INPUT_DIM, ...) would not compile;
+ * these keep it compiling, and the call returns ESP_ERR_NOT_SUPPORTED. */
+#ifndef CONFIG_CSI_TEMPORAL_HEAD_ENABLED
+#ifndef CONFIG_TEMPORAL_INPUT_DIM
+#define CONFIG_TEMPORAL_INPUT_DIM 0
+#endif
+#ifndef CONFIG_TEMPORAL_WINDOW_LEN
+#define CONFIG_TEMPORAL_WINDOW_LEN 0
+#endif
+#ifndef CONFIG_TEMPORAL_N_CLASSES
+#define CONFIG_TEMPORAL_N_CLASSES 0
+#endif
+#endif
+
 /** Frames waiting for the task; a push onto a full queue is dropped and counted. */
 #define TEMPORAL_QUEUE_DEPTH 32
 /** Task stack in bytes (classify runs the model on this stack). */
@@ -31,6 +46,11 @@ extern "C" {
 #else
 #define TEMPORAL_TASK_CORE 1
 #endif
+/** Free stack temporal_task_start needs on the calling task: loading the model and its
+ *  warm-up pass took 5.3 KB on RISC-V (QEMU, scripts/device-checks.sh); the rest is margin for
+ *  Xtensa's register windows. ESP-IDF's default app_main stack (3.5 KB) is too small: raise
+ *  CONFIG_ESP_MAIN_TASK_STACK_SIZE (12288 is enough) or start it from a larger task. */
+#define TEMPORAL_START_MIN_STACK 8192
 /** Below the edge DSP task. */
 #define TEMPORAL_TASK_PRIORITY 4
 /** Largest n_classes (the logits array size); Kconfig's TEMPORAL_N_CLASSES range ends here. */

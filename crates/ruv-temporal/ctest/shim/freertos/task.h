@@ -7,3 +7,5 @@ BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t
                                    BaseType_t core);
 void vTaskDelete(TaskHandle_t t);
 TickType_t xTaskGetTickCount(void);
+/* Bytes on ESP-IDF (StackType_t is a byte there); the shim returns shim_stack_free. */
+UBaseType_t uxTaskGetStackHighWaterMark(TaskHandle_t t);

@@ -102,12 +102,19 @@ const DECORR_LAG_US: u64 = 100_000;
 /// profiles span more than [`DECORR_LAG_US`] at any frame rate.
 const LAG_STORE_US: u64 = DECORR_LAG_US / 4;
 const LAG_SLOTS: usize = 8;
-/// A frame that decorrelates from the previous one by more than this (`1 - corr_prev`) is taken
-/// for a corrupted frame, or the first good one after it: it joins neither decorrelation
-/// average and is never stored as a lagged profile. The ESP32-C6 captures carry such single
-/// frames (2.5-5.5 % of them, at 0.2-0.8); across the other chips' captures, moving or still,
-/// neighbouring frames stay below 0.25 and exceed 0.2 in 0.1 % of frames or fewer.
+/// A frame that decorrelates from the previous one (`d_1 = 1 - corr_prev`) by more than this,
+/// and by more than [`GLITCH_RATIO`] times the recent average of `d_1` over every frame, is
+/// taken for a corrupted frame, or the first good one after it: it joins neither decorrelation
+/// average and is never stored as a lagged profile. The ESP32-C6's still captures carry such
+/// single frames (0.2-0.5 % of frames above 0.2, where the room's `d_1` is ~0.002-0.02).
 const DECORR_GLITCH: f32 = 0.2;
+/// The relative half of the glitch rule: under motion `d_1` is high on many frames (10-22 % of
+/// a C3 movement capture's exceed 0.2, 80 % of the RuView capture's), and those are the motion
+/// the features are for, not glitches.
+const GLITCH_RATIO: f32 = 5.0;
+/// A lagged profile older than this (stored profiles skipped as glitches, or a slow stream)
+/// is not compared with: `d_L` measures the change over ~100 ms, not over seconds.
+const MAX_LAG_AGE_US: u64 = 2 * DECORR_LAG_US;
 /// Added to both averages in `decorr_growth`, so a noise-free (simulated, constant) channel
 /// gives 0 rather than the ratio of two vanishing numbers.
 const DECORR_FLOOR: f32 = 1e-4;
@@ -337,6 +344,12 @@ pub struct FeatureExtractor {
     /// Averages of `1 - corr` with the previous frame and with the lagged profile.
     decorr_prev: Ema,
     decorr_lag: Ema,
+    /// When those two last moved: their weights follow the time since, not since the previous
+    /// frame (frames between may have been glitches).
+    decorr_ts_us: Option<u64>,
+    /// Average of `d_1` over every frame, glitches included: the level the relative glitch
+    /// rule compares with.
+    d1_all: Ema,
 }
 
 impl Default for FeatureExtractor {
@@ -375,6 +388,11 @@ impl FeatureExtractor {
                 weight: 0.0,
             },
             decorr_lag: Ema {
+                value: 0.0,
+                weight: 0.0,
+            },
+            decorr_ts_us: None,
+            d1_all: Ema {
                 value: 0.0,
                 weight: 0.0,
             },
@@ -671,6 +689,8 @@ impl FeatureExtractor {
                 self.change_long = Ema::default();
                 self.decorr_prev = Ema::default();
                 self.decorr_lag = Ema::default();
+                self.decorr_ts_us = None;
+                self.d1_all = Ema::default();
                 self.lag_len = 0;
                 self.ref_amp = amp;
                 self.ref_mask = mask;
@@ -699,14 +719,23 @@ impl FeatureExtractor {
                 out[11] = ln_change(self.change_short.get());
                 out[12] = ln_change(self.change_long.get());
                 out[13] = correlation(&amp, &self.prev_amp, common);
-                glitch = 1.0 - out[13] > DECORR_GLITCH;
+                let d1 = 1.0 - out[13];
+                // Against the level before this frame, so a glitch does not raise its own bar.
+                glitch = d1 > DECORR_GLITCH && d1 > GLITCH_RATIO * self.d1_all.get();
+                self.d1_all
+                    .update(d1, 1.0 - libm::expf(-dt / TAU_DECORR_US));
                 if let (false, Some(slot)) = (glitch, self.lag_slot(ts)) {
                     // Both averages move on the same frames, so their ratio compares like
-                    // with like.
-                    let alpha = 1.0 - libm::expf(-dt / TAU_DECORR_US);
+                    // with like; by the time since they last moved.
+                    let since = match self.decorr_ts_us {
+                        Some(t) => (ts - t) as f32,
+                        None => dt,
+                    };
+                    let alpha = 1.0 - libm::expf(-since / TAU_DECORR_US);
                     let lagged = correlation(&amp, &self.lag_amp[slot], mask & self.lag_mask[slot]);
-                    self.decorr_prev.update(1.0 - out[13], alpha);
+                    self.decorr_prev.update(d1, alpha);
                     self.decorr_lag.update(1.0 - lagged, alpha);
+                    self.decorr_ts_us = Some(ts);
                 }
                 out[14] = correlation(&amp, &self.ref_amp, mask & self.ref_mask);
                 let alpha_ref = 1.0 - libm::expf(-dt / TAU_REF_US);
@@ -758,11 +787,13 @@ impl FeatureExtractor {
         };
     }
 
-    /// The newest stored profile at least [`DECORR_LAG_US`] older than `ts`.
+    /// The newest stored profile at least [`DECORR_LAG_US`] older than `ts`, if it is at most
+    /// [`MAX_LAG_AGE_US`] old.
     fn lag_slot(&self, ts: u64) -> Option<usize> {
         (0..self.lag_len)
             .map(|age| (self.lag_newest + LAG_SLOTS - age) % LAG_SLOTS)
             .find(|&slot| self.lag_ts[slot].saturating_add(DECORR_LAG_US) <= ts)
+            .filter(|&slot| ts - self.lag_ts[slot] <= MAX_LAG_AGE_US)
     }
 
     /// Keeps this frame's profile when none was stored in the last [`LAG_STORE_US`].

@@ -493,6 +493,41 @@ fn decorrelation_growth_ignores_glitch_frames() {
     );
 }
 
+/// Strong motion decorrelates neighbouring frames beyond 0.2 on most frames: those are motion,
+/// not glitches (the level they are judged against rises with them), so the decorrelation
+/// averages keep moving. With an absolute threshold alone every frame here was a glitch and
+/// the features stayed frozen at 0.
+#[test]
+fn sustained_strong_decorrelation_is_not_a_glitch() {
+    let lag1 = 16;
+    let mut rng = Rng(35);
+    // Every frame unrelated to the previous one: d_1 near 1 on all of them.
+    let frames: Vec<Frame> = (0..300).map(|_| random_frame(&mut rng)).collect();
+    let t = regular_times(frames.len(), 10_000);
+    let out = run(&frames, &t);
+    let d1 = last_second_mean(&out, &t, lag1);
+    // ln(1 + D_1 / 1e-3) with D_1 near 1.
+    assert!(d1 > 6.0, "decorr_lag1 {d1}");
+}
+
+/// A lagged profile more than 200 ms old is not compared with: on a 3 Hz stream no stored
+/// profile qualifies and the decorrelation averages never move (before, a_prev, 333 ms old,
+/// served as "100 ms ago").
+#[test]
+fn a_lagged_profile_older_than_200_ms_is_not_used() {
+    let (lag1, lag100, growth) = (16, 17, 18);
+    let mut rng = Rng(36);
+    let frames: Vec<Frame> = (0..30).map(|_| random_frame(&mut rng)).collect();
+    let t = regular_times(frames.len(), 333_333);
+    for f in run(&frames, &t) {
+        assert_eq!((f[lag1], f[lag100], f[growth]), (0.0, 0.0, 0.0));
+    }
+    // At 5 Hz the previous frame, 200 ms old, still qualifies.
+    let t = regular_times(frames.len(), 200_000);
+    let out = run(&frames, &t);
+    assert!(out.last().unwrap()[lag100] > 0.0);
+}
+
 #[test]
 fn decorrelation_lag_is_in_time_not_frames() {
     // The same motion, noise-free, at 50 and 200 frames per second: the lag-1 decorrelation

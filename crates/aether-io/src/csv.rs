@@ -221,6 +221,87 @@ pub fn parse_csv_line(
     })
 }
 
+/// A wrap of the 32-bit counter: from its last `WRAP_MARGIN_US` to its first.
+const WRAP_MARGIN_US: u64 = 1 << 30;
+/// Refused frames that follow each other (each at most this far after the last) ...
+const RUN_STEP_US: u64 = 10_000_000;
+/// ... this many times in a row say the reference, not they, was the corrupt value.
+const RUN_TO_REANCHOR: u32 = 3;
+
+/// Unrolls the ESP32's 32-bit microsecond `local_timestamp` into seconds, refusing single
+/// corrupt values instead of taking them for the new reference.
+#[derive(Debug, Default)]
+struct DeviceClock {
+    last_us: Option<u64>,
+    /// Seconds added for the wraps so far.
+    wrap_offset: f64,
+    /// The last accepted frame came with a wrap (undone if that wrap proves corrupt).
+    last_was_wrap: bool,
+    /// Consecutive refused frames that follow each other: the newest and how many.
+    refused_run: Option<(u64, u32)>,
+}
+
+impl DeviceClock {
+    /// Accepts `us` (returning its seconds before the wrap offset, which may have grown) or
+    /// refuses it as a corrupt field.
+    ///
+    /// A step back of over half the counter is a wrap only from its last 17.9 min to its first
+    /// (a corrupt low value mid-range would otherwise shift everything after it by 71.6 min);
+    /// a step forward of over half is one corrupt field. Three refused frames in a row that
+    /// follow each other mean the reference was the corrupt one (a corrupt value taken for a
+    /// wrap): the clock re-anchors on them and undoes that wrap.
+    fn place(&mut self, us: u64, line: u64) -> Result<f64, ReadError> {
+        let half = 1u64 << 31;
+        let refuse = |why: String| ReadError::invalid(line, "local_timestamp", why);
+        let verdict = match self.last_us {
+            None => Ok(false),
+            Some(last) if us + half < last => {
+                if last >= (1u64 << 32) - WRAP_MARGIN_US && us < WRAP_MARGIN_US {
+                    Ok(true)
+                } else {
+                    Err(format!(
+                        "{us} is {:.1} min before the previous frame ({last}) and no counter wrap",
+                        (last - us) as f64 / 60e6
+                    ))
+                }
+            }
+            Some(last) if us > last + half => Err(format!(
+                "{us} jumps {:.1} min ahead of the previous frame ({last})",
+                (us - last) as f64 / 60e6
+            )),
+            Some(_) => Ok(false),
+        };
+        match verdict {
+            Ok(wrap) => {
+                if wrap {
+                    self.wrap_offset += 4_294.967_296;
+                }
+                self.last_was_wrap = wrap;
+                self.last_us = Some(us);
+                self.refused_run = None;
+                Ok(us as f64 * 1e-6)
+            }
+            Err(why) => {
+                let n = match self.refused_run {
+                    Some((prev, n)) if us >= prev && us - prev <= RUN_STEP_US => n + 1,
+                    _ => 1,
+                };
+                if n >= RUN_TO_REANCHOR {
+                    if self.last_was_wrap {
+                        self.wrap_offset -= 4_294.967_296;
+                    }
+                    self.last_was_wrap = false;
+                    self.last_us = Some(us);
+                    self.refused_run = None;
+                    return Ok(us as f64 * 1e-6);
+                }
+                self.refused_run = Some((us, n));
+                Err(refuse(why))
+            }
+        }
+    }
+}
+
 /// Streams CSI frames from either CSV dialect. Lines that do not start with `CSI_DATA`
 /// (the header, serial-console log lines) are skipped and counted.
 pub struct CsvReader<R> {
@@ -232,8 +313,7 @@ pub struct CsvReader<R> {
     stats: ReadStats,
     done: bool,
     /// Unwraps the device's 32-bit microsecond counter.
-    last_us: Option<u64>,
-    wrap_offset: f64,
+    clock: DeviceClock,
     /// Transmitter MACs in order of first appearance: a frame's node id is its MAC's index,
     /// so packets of different links never mix in one stream.
     macs: Vec<[u8; 6]>,
@@ -260,8 +340,7 @@ impl<R: BufRead> CsvReader<R> {
             line: 0,
             stats: ReadStats::default(),
             done: false,
-            last_us: None,
-            wrap_offset: 0.0,
+            clock: DeviceClock::default(),
             macs: Vec::new(),
         }
     }
@@ -317,6 +396,12 @@ impl<R: BufRead> Iterator for CsvReader<R> {
                     }
                 }
             };
+            // The device time first (a line refused for it takes no node id), then the MAC.
+            let result = result.and_then(|mut frame| {
+                let us = (frame.t_s * 1e6).round() as u64;
+                frame.t_s = self.clock.place(us, self.line)? + self.clock.wrap_offset;
+                Ok(frame)
+            });
             let result = result.and_then(|mut frame| {
                 let mac = frame.mac.unwrap_or_default();
                 let node = match self.macs.iter().position(|m| *m == mac) {
@@ -336,36 +421,8 @@ impl<R: BufRead> Iterator for CsvReader<R> {
                 frame.node_id = node as u8;
                 Ok(frame)
             });
-            // A 32-bit counter wraps from high to low; a jump of over half its range forwards
-            // is one corrupt field, and taking it as the new reference would make the next
-            // good frame look like a wrap and move the rest of the file by 71.6 min.
-            let line_no = self.line;
-            let last_us = self.last_us;
-            let result = result.and_then(|frame| {
-                let us = (frame.t_s * 1e6).round() as u64;
-                match last_us {
-                    Some(last) if us > last + (1 << 31) => Err(ReadError::invalid(
-                        line_no,
-                        "local_timestamp",
-                        format!(
-                            "{us} jumps {:.1} min ahead of the previous frame ({last})",
-                            (us - last) as f64 / 60e6
-                        ),
-                    )),
-                    _ => Ok(frame),
-                }
-            });
             return Some(match result {
-                Ok(mut frame) => {
-                    let us = (frame.t_s * 1e6).round() as u64;
-                    if let Some(last) = self.last_us {
-                        // A large backwards jump of a 32-bit counter is a wrap, not disorder.
-                        if us + (1 << 31) < last {
-                            self.wrap_offset += 4_294.967_296;
-                        }
-                    }
-                    self.last_us = Some(us);
-                    frame.t_s += self.wrap_offset;
+                Ok(frame) => {
                     self.stats.records += 1;
                     Ok(Record::Csi(frame))
                 }

@@ -502,6 +502,57 @@ fn one_corrupt_timestamp_does_not_shift_the_rest() {
     assert_eq!(r.stats().malformed, 1);
 }
 
+/// A corrupt low value while the counter is in its upper half is no wrap: refused, and the
+/// frames after it keep their times (taken for a wrap, it made every later frame "jump ahead"
+/// and be refused). A corrupt low value that does look like a wrap (in the counter's last
+/// minutes) is undone when three following frames agree with the old reference.
+#[test]
+fn a_corrupt_low_timestamp_is_not_a_wrap() {
+    let line = |ts: &str| {
+        format!("CSI_DATA,0,1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
+    };
+    // Times in whole microseconds (the seconds carry float rounding).
+    let times = |stamps: &[&str]| -> (Vec<Option<i64>>, u64) {
+        let text: String = stamps.iter().map(|t| line(t)).collect();
+        let mut r = CsvReader::new(Cursor::new(text), CsvDialect::EspCsi);
+        let t = r
+            .by_ref()
+            .map(|x| match x {
+                Ok(Record::Csi(f)) => Some((f.t_s * 1e6).round() as i64),
+                _ => None,
+            })
+            .collect();
+        (t, r.stats().malformed)
+    };
+    // Mid upper half (3.0e9 us, printed negative): one corrupt 5.
+    let (t, bad) = times(&["-1294967296", "5", "-1294957296", "-1294947296"]);
+    assert_eq!(bad, 1);
+    assert_eq!(
+        t,
+        [
+            Some(3_000_000_000),
+            None,
+            Some(3_000_010_000),
+            Some(3_000_020_000)
+        ]
+    );
+    // In the counter's last minutes a corrupt 5 passes for a wrap, until three frames agree
+    // with the old reference: those three are refused, the fourth re-anchors without the wrap.
+    let (t, bad) = times(&[
+        "-94967296",
+        "5",
+        "-94957296",
+        "-94947296",
+        "-94937296",
+        "-94927296",
+    ]);
+    assert_eq!(bad, 2, "{t:?}");
+    assert_eq!(t[0], Some(4_200_000_000));
+    assert_eq!((t[2], t[3]), (None, None));
+    assert_eq!(t[4], Some(4_200_030_000));
+    assert_eq!(t[5], Some(4_200_040_000));
+}
+
 /// A feature-state or classification record's unsigned 64-bit device time survives the
 /// writer and reader (it was written in full and refused on reading past i64).
 #[test]

@@ -1,6 +1,6 @@
 //! `aether run --model M (--input FILE | --listen ADDR) [--json] [--emit ADDR]`: streams frames
-//! through the head's streaming session (aether-model), one decision per hop per node, from a
-//! recording or live from ESP32 nodes over UDP.
+//! through the head (aether-model), one decision per hop per node over the node's last training
+//! window, from a recording or live from ESP32 nodes over UDP.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -288,7 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// A recording: every node's frames through its own session, decisions in time order.
+/// A recording: every node's frames through its own ring, decisions in time order.
 fn run_file(
     args: &Args,
     input: &std::path::Path,
@@ -314,6 +314,13 @@ fn run_file(
         }
     }
     decisions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.node_id.cmp(&b.node_id)));
+    if decisions.is_empty() && runner.skipped > 0 {
+        anyhow::bail!(
+            "{}: every window ({}) overflowed the model, no decision",
+            input.display(),
+            runner.skipped
+        );
+    }
     if decisions.is_empty() {
         anyhow::bail!(
             "{}: fewer than {} frames, no decision",
@@ -329,7 +336,7 @@ fn run_file(
     Ok(())
 }
 
-/// Live: datagrams from any number of nodes, one extractor and session per node, a decision
+/// Live: datagrams from any number of nodes, one extractor and frame ring per node, a decision
 /// printed as soon as a node completes a hop. Bad datagrams are counted, never fatal.
 fn run_live(
     args: &Args,
@@ -390,8 +397,9 @@ fn run_live(
     }
     eprintln!(
         "{received} datagrams ({malformed} malformed), {frames} CSI frames from {} node(s), \
-         {decisions} decisions in {:.1} s",
+         {decisions} decisions ({} windows overflowed the model) in {:.1} s",
         nodes.len(),
+        runner.skipped,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -580,8 +580,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 data_inputs.iter().copied().chain(args.init.as_deref()),
             )?;
         }
-        // The state file sits beside the weights with the extension .json.
-        if ck.with_extension("json") == *ck || ck == &out {
+        // The state file sits beside the weights with the extension .json; none of the three
+        // files may be another (compared as written to: parent directory resolved).
+        let resolved = |p: &std::path::Path| -> std::path::PathBuf {
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            parent
+                .canonicalize()
+                .unwrap_or_else(|_| parent.to_path_buf())
+                .join(p.file_name().unwrap_or_default())
+        };
+        let (w, st, m) = (
+            resolved(ck),
+            resolved(&ck.with_extension("json")),
+            resolved(&out),
+        );
+        if w == st || w == m || st == m {
             anyhow::bail!(
                 "--checkpoint {}: the checkpoint's state goes to {} and the model to {}; name \
                  the checkpoint something else (e.g. .safetensors)",

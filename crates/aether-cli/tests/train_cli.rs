@@ -768,14 +768,9 @@ fn a_set_1_head_is_scored_and_run() {
     let out = aether_ok(&["eval", "--model", &m, "--data", &base, &moving, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     check_report(&report);
-    let out = aether_ok(&["run", "--model", &m, "--input", &moving, "--json"]);
-    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(decisions.len() > 10, "{} decisions", decisions.len());
-    // Each decision is the head over exactly the last `window` frames (32, hop 32), as eval
-    // scores windows and the device's window mode classifies its ring.
+    // Each decision is the head over exactly the last `window` frames (32), as eval scores
+    // windows and the device's window mode classifies its ring: at the training hop (32, the
+    // ring in place) and at hop 5 (the ring rotated).
     let streams = aether_train::data::read_streams(
         std::path::Path::new(&moving),
         &aether_train::data::LabelSource::default(),
@@ -785,24 +780,36 @@ fn a_set_1_head_is_scored_and_run() {
     let frames = &streams[0].features;
     let mut scratch = aether_model::HeadScratch::new();
     let mut logits = vec![0f32; 2];
-    for (k, d) in decisions.iter().enumerate() {
-        let window: Vec<f32> = frames[k * 32..k * 32 + 32]
-            .iter()
-            .flat_map(|f| f[..16].to_vec())
+    for hop in [32usize, 5] {
+        let hop_s = hop.to_string();
+        let out = aether_ok(&[
+            "run", "--model", &m, "--input", &moving, "--json", "--hop", &hop_s,
+        ]);
+        let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        head.classify(&window, &mut logits, &mut scratch).unwrap();
-        let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-        let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
-        let sum: f32 = e.iter().sum();
-        for (c, name) in ["baseline", "movement"].iter().enumerate() {
-            let got = d["probs"][*name].as_f64().unwrap() as f32;
-            assert!(
-                (got - e[c] / sum).abs() < 1e-6,
-                "decision {k} {name}: {got} vs {}",
-                e[c] / sum
-            );
+        assert!(decisions.len() > 10, "{} decisions", decisions.len());
+        for (k, d) in decisions.iter().enumerate() {
+            let start = k * hop;
+            let window: Vec<f32> = frames[start..start + 32]
+                .iter()
+                .flat_map(|f| f[..16].to_vec())
+                .collect();
+            head.classify(&window, &mut logits, &mut scratch).unwrap();
+            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+            let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            for (c, name) in ["baseline", "movement"].iter().enumerate() {
+                let got = d["probs"][*name].as_f64().unwrap() as f32;
+                let want = e[c] / sum;
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "hop {hop}, decision {k} {name}: {got} vs {want}"
+                );
+            }
+            assert_eq!(d["t_s"].as_f64().unwrap(), streams[0].t_s[start + 31]);
         }
-        assert_eq!(d["t_s"].as_f64().unwrap(), streams[0].t_s[k * 32 + 31]);
     }
     std::fs::remove_dir_all(&tmp).ok();
 }
@@ -1000,6 +1007,16 @@ fn names_and_options_that_match_nothing_are_refused() {
     );
 
     // Values and paths found before anything trains or writes (tenth session's CLI audit).
+    // Checkpoint paths that would share a file with the state file or the model, also
+    // when spelled differently (`..`).
+    let ck_json = tmp.join("ck.json").display().to_string();
+    let tmp_name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+    let ck_as_model = tmp
+        .join("..")
+        .join(&tmp_name)
+        .join("m.rvne")
+        .display()
+        .to_string();
     let train_with = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = ["train", "--data", &base, &moving, "--out", &m, "--quiet"]
             .iter()
@@ -1015,6 +1032,14 @@ fn names_and_options_that_match_nothing_are_refused() {
         (vec!["--augment", "NaN"], "--augment NaN"),
         (vec!["--augment", "1e30"], "must be in 0..=10"),
         (vec!["--patience", "0"], "--patience must be at least 1"),
+        (
+            vec!["--checkpoint", &ck_json],
+            "name the checkpoint something else",
+        ),
+        (
+            vec!["--checkpoint", &ck_as_model],
+            "name the checkpoint something else",
+        ),
         (
             vec!["--events", "nosuch"],
             "no recording carries such a label",

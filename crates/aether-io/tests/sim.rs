@@ -441,6 +441,7 @@ fn a_failed_sidecar_leaves_no_unlabelled_recording() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every body point moves continuously where one labelled segment gives way to the next (a

@@ -45,7 +45,7 @@ enum Command {
     Eval(eval::Args),
     /// Per-frame features of a recording, as training sees them (time, node, label, values).
     Features(features::Args),
-    /// The sparse-vs-dense gate (spec §7.3): two embedding heads, same budget, four gates.
+    /// The sparse-vs-dense gate: two embedding heads, same budget, four gates (contrastive loss within 1 %, rank-1 within 1 point, Spearman of top-50 neighbours >= 0.95, latency >= 5x).
     Gate(gate::Args),
     /// Write the seed's deterministic v1 weight file (model_init.rvne).
     InitRandom(init_random::Args),

@@ -499,6 +499,7 @@ fn segment_times_count_from_the_first_record() {
     };
     let streams = aether_train::data::read_streams(&with_vitals, &labels).unwrap();
     let plain = aether_train::data::read_streams(&p, &labels).unwrap();
+    assert!(!streams.is_empty() && streams.len() == plain.len());
     for (s, q) in streams.iter().zip(&plain) {
         // Every frame 2 s later than when the first CSI frame was time zero.
         assert!(

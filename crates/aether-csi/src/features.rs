@@ -350,6 +350,13 @@ pub struct FeatureExtractor {
     /// Average of `d_1` over every frame, glitches included: the level the relative glitch
     /// rule compares with.
     d1_all: Ema,
+    /// Restarts of the frame-to-frame state so far (the first frame's included).
+    restarts: u64,
+    /// Glitches in a row just before this frame, and `d1_all`'s level before the first of
+    /// them: the frame after a single glitch is judged against that level, not against one
+    /// the glitch itself raised (at low frame rates one glitch lifts the average a lot).
+    glitch_run: u32,
+    level_before_run: f32,
 }
 
 impl Default for FeatureExtractor {
@@ -396,6 +403,9 @@ impl FeatureExtractor {
                 value: 0.0,
                 weight: 0.0,
             },
+            restarts: 0,
+            glitch_run: 0,
+            level_before_run: 0.0,
         }
     }
 
@@ -405,6 +415,14 @@ impl FeatureExtractor {
             first_word_invalid: self.first_word_invalid,
             ..Self::new()
         };
+    }
+
+    /// How often the frame-to-frame state has restarted (the first frame, a gap over
+    /// [`GAP_RESET_US`], time going backwards): a caller that drops settling frames after a
+    /// restart watches this rather than re-deriving the rule (a frame with no valid subcarrier
+    /// does not move the extractor's clock).
+    pub const fn restarts(&self) -> u64 {
+        self.restarts
     }
 
     /// For chips whose CSI buffer starts with an invalid 4-byte word (ESP-IDF's
@@ -691,6 +709,8 @@ impl FeatureExtractor {
                 self.decorr_lag = Ema::default();
                 self.decorr_ts_us = None;
                 self.d1_all = Ema::default();
+                self.restarts += 1;
+                self.glitch_run = 0;
                 self.lag_len = 0;
                 self.ref_amp = amp;
                 self.ref_mask = mask;
@@ -720,8 +740,24 @@ impl FeatureExtractor {
                 out[12] = ln_change(self.change_long.get());
                 out[13] = correlation(&amp, &self.prev_amp, common);
                 let d1 = 1.0 - out[13];
-                // Against the level before this frame, so a glitch does not raise its own bar.
-                glitch = d1 > DECORR_GLITCH && d1 > GLITCH_RATIO * self.d1_all.get();
+                // Against the level before this frame, so a glitch does not raise its own bar;
+                // the frame after a single glitch against the level before that glitch. From
+                // the third in a row on, the raised level decides: a run is motion.
+                let level = self.d1_all.get();
+                let judged = if self.glitch_run == 1 {
+                    self.level_before_run
+                } else {
+                    level
+                };
+                glitch = d1 > DECORR_GLITCH && d1 > GLITCH_RATIO * judged;
+                if glitch {
+                    if self.glitch_run == 0 {
+                        self.level_before_run = level;
+                    }
+                    self.glitch_run += 1;
+                } else {
+                    self.glitch_run = 0;
+                }
                 self.d1_all
                     .update(d1, 1.0 - libm::expf(-dt / TAU_DECORR_US));
                 if let (false, Some(slot)) = (glitch, self.lag_slot(ts)) {

@@ -493,6 +493,25 @@ fn decorrelation_growth_ignores_glitch_frames() {
     );
 }
 
+/// At 10 Hz one glitch lifts the recent average of `d_1` a lot (each frame weighs 18 %), so
+/// the frame after it, as unrelated to the glitch as the glitch to its predecessor, is judged
+/// against the level before the glitch: it too stays out of the averages, and a still room
+/// with a glitch every second reads like the clean one.
+#[test]
+fn the_frame_after_a_glitch_is_judged_by_the_level_before_it() {
+    let lag1 = 16;
+    let mut rng = Rng(37);
+    let (clean, t) = moving_reflector(&mut rng, 0.0, 0.0, 0.3, 100_000, 30.0);
+    let mut glitchy = clean.clone();
+    for f in glitchy.iter_mut().skip(5).step_by(10) {
+        *f = random_frame(&mut rng);
+    }
+    let a = last_second_mean(&run(&clean, &t), &t, lag1);
+    let b = last_second_mean(&run(&glitchy, &t), &t, lag1);
+    eprintln!("decorr_lag1 at 10 Hz: clean {a}, with a glitch every second {b}");
+    assert!((a - b).abs() < 0.5, "clean {a}, glitchy {b}");
+}
+
 /// Strong motion decorrelates neighbouring frames beyond 0.2 on most frames: those are motion,
 /// not glitches (the level they are judged against rises with them), so the decorrelation
 /// averages keep moving. With an absolute threshold alone every frame here was a glitch and

@@ -366,10 +366,14 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
 
 /// One node's CSI frames to head inputs, exactly as training reads them (so a live node sees
 /// what a recording did): the shared extractor, timestamps relative to the stream's start, and
-/// the first [`SETTLE_FRAMES`] usable frames dropped while the extractor settles.
+/// the first [`SETTLE_FRAMES`] usable frames dropped while the extractor settles, at the
+/// stream's start and again after every restart of its frame-to-frame state (a gap over
+/// `aether_csi::GAP_RESET_US`, or time going backwards; `FeatureExtractor::restarts`).
 pub struct NodeFeatures {
     fx: FeatureExtractor,
     settled: usize,
+    /// The extractor's restart count after the last frame.
+    restarts: u64,
     subcarriers: Vec<(i8, i8)>,
     /// Frames the extractor refused (too few subcarriers), with the first one's reason.
     pub refused: Skipped,
@@ -381,6 +385,7 @@ impl NodeFeatures {
         NodeFeatures {
             fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
             settled: 0,
+            restarts: 0,
             subcarriers: Vec::new(),
             refused: Skipped::default(),
         }
@@ -398,6 +403,11 @@ impl NodeFeatures {
             self.refused.count += 1;
             self.refused.first.get_or_insert_with(|| e.to_string());
             return false;
+        }
+        // The extractor restarted (its change and decorrelation features start over).
+        if self.fx.restarts() != self.restarts {
+            self.restarts = self.fx.restarts();
+            self.settled = 0;
         }
         if self.settled < SETTLE_FRAMES {
             self.settled += 1;
@@ -533,6 +543,44 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
 #[cfg(test)]
 mod tests {
     use super::{in_reference_span, session_references, Stream, WindowLabels, FRAME_DIMS};
+
+    /// After a gap the extractor restarts (its change and decorrelation features start over),
+    /// so the next SETTLE_FRAMES frames are dropped again, as at the stream's start.
+    #[test]
+    fn frames_after_a_restart_settle_again() {
+        use super::{NodeFeatures, SETTLE_FRAMES};
+        use aether_io::record::{CsiFrame, Iq};
+        let frame = |k: usize| CsiFrame {
+            t_s: 0.0,
+            node_id: 1,
+            seq: None,
+            rssi: None,
+            noise_floor: None,
+            freq_mhz: None,
+            channel: None,
+            mac: None,
+            n_antennas: 1,
+            subcarriers: (0..64)
+                .map(|i| Iq::new(((i * 7 + k * 3) % 40) as i8 + 5, 9))
+                .collect(),
+        };
+        let mut fx = NodeFeatures::new(false);
+        let mut out = [0f32; FRAME_DIMS];
+        let mut kept = |fx: &mut NodeFeatures, from: usize, t0: f64| -> Vec<usize> {
+            (from..from + 100)
+                .filter(|&k| fx.push(t0 + (k - from) as f64 * 0.01, &frame(k), &mut out))
+                .collect()
+        };
+        let first = kept(&mut fx, 0, 0.0);
+        assert_eq!(first.first(), Some(&SETTLE_FRAMES));
+        assert_eq!(first.len(), 100 - SETTLE_FRAMES);
+        // 2 s later (over the 0.5 s restart gap): settling again.
+        let after_gap = kept(&mut fx, 100, 3.0);
+        assert_eq!(after_gap.first(), Some(&(100 + SETTLE_FRAMES)));
+        // Time going backwards restarts it too.
+        let backwards = kept(&mut fx, 200, 1.0);
+        assert_eq!(backwards.first(), Some(&(200 + SETTLE_FRAMES)));
+    }
 
     /// The frames a session's reference pools are the ones validation must not score.
     #[test]

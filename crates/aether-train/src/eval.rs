@@ -403,6 +403,7 @@ mod tests {
         let hop =
             crate::train::hop_seconds(&[stream("slow.jsonl", "", "empty"), fast, single], 16, 50.0);
         let want = [16.0 / 20.0, 16.0 / 100.0, 16.0 / 50.0];
+        assert_eq!(hop.len(), want.len());
         for (h, w) in hop.iter().zip(want) {
             assert!((h - w).abs() < 1e-6, "{hop:?}");
         }

@@ -163,6 +163,7 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
         .forward(&Tensor::from_vec(x, (1, 32, CSI19_DIMS), &Device::Cpu).unwrap())
         .unwrap();
     let z = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(!e.is_empty() && e.len() == z.len(), "{e:?} vs {z:?}");
     for (a, b) in e.iter().zip(&z) {
         assert!((a - b).abs() < 1e-4, "{e:?} vs {z:?}");
     }

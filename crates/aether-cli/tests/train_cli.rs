@@ -464,27 +464,32 @@ fn eval_scores_event_classes_per_episode() {
     std::fs::remove_dir_all(&tmp).ok();
 }
 
+/// 8 s of a simulated `scenario` in installation `installation` of a random room, into `out`.
+fn simulate_8s(out: &std::path::Path, scenario: &str, seed: u64, installation: u64) {
+    aether_ok(&[
+        "simulate",
+        "--scenario",
+        scenario,
+        "--seconds",
+        "8",
+        "--seed",
+        &seed.to_string(),
+        "--installation",
+        &installation.to_string(),
+        "--room",
+        "random",
+        "--out",
+        &out.display().to_string(),
+    ]);
+}
+
 /// Simulated installations: a head trained on frames referenced to each installation's
 /// empty-room capture, scored calibrated per session from the test data itself.
 #[test]
 fn simulated_installations_are_calibrated_per_session() {
     let tmp = std::env::temp_dir().join(format!("aether-sim-sessions-{}", std::process::id()));
     let sim = |dir: &str, scenario: &str, seed: u64, installation: u64| {
-        aether_ok(&[
-            "simulate",
-            "--scenario",
-            scenario,
-            "--seconds",
-            "8",
-            "--seed",
-            &seed.to_string(),
-            "--installation",
-            &installation.to_string(),
-            "--room",
-            "random",
-            "--out",
-            &tmp.join(dir).display().to_string(),
-        ]);
+        simulate_8s(&tmp.join(dir), scenario, seed, installation);
     };
     for i in [1, 2] {
         sim("train", "empty", i, i);
@@ -570,21 +575,7 @@ fn a_class_held_only_by_validation_is_named() {
         ("empty", 2, 2),
         ("still", 12, 2),
     ] {
-        aether_ok(&[
-            "simulate",
-            "--scenario",
-            scenario,
-            "--seconds",
-            "8",
-            "--seed",
-            &seed.to_string(),
-            "--installation",
-            &installation.to_string(),
-            "--room",
-            "random",
-            "--out",
-            &out_dir,
-        ]);
+        simulate_8s(std::path::Path::new(&out_dir), scenario, seed, installation);
     }
     let model = tmp.join("m.rvne").display().to_string();
     let out = aether_ok(&[

@@ -49,6 +49,22 @@ fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("aether-io-live-{}-{name}", std::process::id()))
 }
 
+/// A 64-subcarrier CSI frame of node `node` at `t_s`, with the header fields a node sends.
+fn csi_frame(t_s: f64, node: u8) -> CsiFrame {
+    CsiFrame {
+        t_s,
+        node_id: node,
+        seq: None,
+        rssi: Some(-40),
+        noise_floor: Some(-95),
+        freq_mhz: Some(2437),
+        channel: Some(6),
+        mac: None,
+        n_antennas: 1,
+        subcarriers: (0..64).map(|i| Iq::new(i as i8, -(i as i8))).collect(),
+    }
+}
+
 /// Per node, the I/Q bytes of every CSI frame in order.
 fn csi_by_node(records: impl Iterator<Item = Record>) -> BTreeMap<u8, Vec<Vec<u8>>> {
     let mut out: BTreeMap<u8, Vec<Vec<u8>>> = BTreeMap::new();
@@ -202,18 +218,7 @@ fn garbage_flood_is_counted_and_memory_stays_bounded() {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut buf = vec![0u8; 9000];
-    let frame = CsiFrame {
-        t_s: 0.0,
-        node_id: 7,
-        seq: None,
-        rssi: Some(-40),
-        noise_floor: Some(-95),
-        freq_mhz: Some(2437),
-        channel: Some(6),
-        mac: None,
-        n_antennas: 1,
-        subcarriers: (0..64).map(|i| Iq::new(i as i8, -(i as i8))).collect(),
-    };
+    let frame = csi_frame(0.0, 7);
     let mut iq = Vec::new();
     let mut valid = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
     let mut sent_valid = 0;
@@ -535,20 +540,8 @@ fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
 /// it used to sleep for the whole gap. The report counts the shortened gap.
 #[test]
 fn a_corrupt_timestamp_does_not_stall_the_replay() {
-    let frame = |t_s: f64| CsiFrame {
-        t_s,
-        node_id: 1,
-        seq: None,
-        rssi: Some(-40),
-        noise_floor: Some(-95),
-        freq_mhz: Some(2437),
-        channel: Some(6),
-        mac: None,
-        n_antennas: 1,
-        subcarriers: (0..64).map(|i| Iq::new(i as i8, 1)).collect(),
-    };
     let times = [0.0, 0.01, 1.7e9, 0.02, 0.03];
-    let records = times.map(|t| Ok(Record::Csi(frame(t))));
+    let records = times.map(|t| Ok(Record::Csi(csi_frame(t, 1))));
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let report = replay(

@@ -123,9 +123,12 @@ impl Runner<'_> {
                 logits: self.logits.clone(),
             }),
             Err(e) => {
-                // One node's overflowing window ends neither its stream nor the others'.
+                // One node's overflowing window ends neither its stream nor the others'. The
+                // first few are named; the count is in the summary.
                 self.skipped += 1;
-                eprintln!("note: node {node_id} at {t_s:.3} s: no decision ({e})");
+                if self.skipped <= 3 {
+                    eprintln!("note: node {node_id} at {t_s:.3} s: no decision ({e})");
+                }
                 None
             }
         }
@@ -314,6 +317,12 @@ fn run_file(
         }
     }
     decisions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.node_id.cmp(&b.node_id)));
+    if runner.skipped > 0 && !decisions.is_empty() {
+        eprintln!(
+            "note: {} window(s) overflowed the model and gave no decision",
+            runner.skipped
+        );
+    }
     if decisions.is_empty() && runner.skipped > 0 {
         anyhow::bail!(
             "{}: every window ({}) overflowed the model, no decision",

@@ -592,18 +592,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| parent.to_path_buf())
                 .join(p.file_name().unwrap_or_default())
         };
-        let (w, st, m) = (
+        let (w, st, m, png) = (
             resolved(ck),
             resolved(&ck.with_extension("json")),
             resolved(&out),
+            resolved(&out.with_extension("curve.png")),
         );
-        if w == st || w == m || st == m {
+        if w == st || w == m || st == m || w == png || st == png {
             anyhow::bail!(
-                "--checkpoint {}: the checkpoint's state goes to {} and the model to {}; name \
-                 the checkpoint something else (e.g. .safetensors)",
+                "--checkpoint {}: the checkpoint's state goes to {}, the model to {} and its \
+                 curve to {}; name the checkpoint something else",
                 ck.display(),
                 ck.with_extension("json").display(),
-                out.display()
+                out.display(),
+                out.with_extension("curve.png").display()
             );
         }
     }

@@ -413,6 +413,8 @@ impl FeatureExtractor {
     pub fn reset(&mut self) {
         *self = Self {
             first_word_invalid: self.first_word_invalid,
+            // Kept, so a caller watching `restarts()` sees the restart the next frame makes.
+            restarts: self.restarts,
             ..Self::new()
         };
     }

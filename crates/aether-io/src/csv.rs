@@ -221,12 +221,14 @@ pub fn parse_csv_line(
     })
 }
 
-/// A wrap of the 32-bit counter: from its last `WRAP_MARGIN_US` to its first.
-const WRAP_MARGIN_US: u64 = 1 << 30;
-/// Refused frames that follow each other (each at most this far after the last) ...
+/// Refused frames that follow each other (each later than the last, by at most this) ...
 const RUN_STEP_US: u64 = 10_000_000;
-/// ... this many times in a row say the reference, not they, was the corrupt value.
+/// ... this many times in a row (the last of them accepted) say the reference, not they, was
+/// the corrupt value.
 const RUN_TO_REANCHOR: u32 = 3;
+/// A wrap this few accepted frames before such a re-anchoring was a corrupt value's, and is
+/// undone.
+const WRAP_UNDO_FRAMES: u32 = 8;
 
 /// Unrolls the ESP32's 32-bit microsecond `local_timestamp` into seconds, refusing single
 /// corrupt values instead of taking them for the new reference.
@@ -235,8 +237,8 @@ struct DeviceClock {
     last_us: Option<u64>,
     /// Seconds added for the wraps so far.
     wrap_offset: f64,
-    /// The last accepted frame came with a wrap (undone if that wrap proves corrupt).
-    last_was_wrap: bool,
+    /// Frames accepted since the last wrap (None: no wrap yet, or it was confirmed).
+    since_wrap: Option<u32>,
     /// Consecutive refused frames that follow each other: the newest and how many.
     refused_run: Option<(u64, u32)>,
 }
@@ -245,58 +247,52 @@ impl DeviceClock {
     /// Accepts `us` (returning its seconds before the wrap offset, which may have grown) or
     /// refuses it as a corrupt field.
     ///
-    /// A step back of over half the counter is a wrap only from its last 17.9 min to its first
-    /// (a corrupt low value mid-range would otherwise shift everything after it by 71.6 min);
-    /// a step forward of over half is one corrupt field. Three refused frames in a row that
-    /// follow each other mean the reference was the corrupt one (a corrupt value taken for a
-    /// wrap): the clock re-anchors on them and undoes that wrap.
+    /// A step back of over half the counter is a wrap; a step forward of over half is one
+    /// corrupt field. When a third frame in a row follows two refused ones (each later than
+    /// the last, by at most 10 s), the reference was the corrupt value: the clock re-anchors
+    /// on it, and undoes a wrap taken within the last 8 frames (a corrupt low value taken for
+    /// one). Repeated equal values (a stuck field) never re-anchor.
     fn place(&mut self, us: u64, line: u64) -> Result<f64, ReadError> {
         let half = 1u64 << 31;
-        let refuse = |why: String| ReadError::invalid(line, "local_timestamp", why);
         let verdict = match self.last_us {
-            None => Ok(false),
-            Some(last) if us + half < last => {
-                if last >= (1u64 << 32) - WRAP_MARGIN_US && us < WRAP_MARGIN_US {
-                    Ok(true)
-                } else {
-                    Err(format!(
-                        "{us} is {:.1} min before the previous frame ({last}) and no counter wrap",
-                        (last - us) as f64 / 60e6
-                    ))
-                }
-            }
             Some(last) if us > last + half => Err(format!(
                 "{us} jumps {:.1} min ahead of the previous frame ({last})",
                 (us - last) as f64 / 60e6
             )),
-            Some(_) => Ok(false),
+            Some(last) => Ok(us + half < last),
+            None => Ok(false),
         };
         match verdict {
             Ok(wrap) => {
                 if wrap {
                     self.wrap_offset += 4_294.967_296;
+                    self.since_wrap = Some(0);
+                } else {
+                    self.since_wrap = self
+                        .since_wrap
+                        .map(|n| n + 1)
+                        .filter(|&n| n <= WRAP_UNDO_FRAMES);
                 }
-                self.last_was_wrap = wrap;
                 self.last_us = Some(us);
                 self.refused_run = None;
                 Ok(us as f64 * 1e-6)
             }
             Err(why) => {
                 let n = match self.refused_run {
-                    Some((prev, n)) if us >= prev && us - prev <= RUN_STEP_US => n + 1,
+                    Some((prev, n)) if us > prev && us - prev <= RUN_STEP_US => n + 1,
                     _ => 1,
                 };
                 if n >= RUN_TO_REANCHOR {
-                    if self.last_was_wrap {
+                    if self.since_wrap.is_some() {
                         self.wrap_offset -= 4_294.967_296;
                     }
-                    self.last_was_wrap = false;
+                    self.since_wrap = None;
                     self.last_us = Some(us);
                     self.refused_run = None;
                     return Ok(us as f64 * 1e-6);
                 }
                 self.refused_run = Some((us, n));
-                Err(refuse(why))
+                Err(ReadError::invalid(line, "local_timestamp", why))
             }
         }
     }

@@ -502,12 +502,13 @@ fn one_corrupt_timestamp_does_not_shift_the_rest() {
     assert_eq!(r.stats().malformed, 1);
 }
 
-/// A corrupt low value while the counter is in its upper half is no wrap: refused, and the
-/// frames after it keep their times (taken for a wrap, it made every later frame "jump ahead"
-/// and be refused). A corrupt low value that does look like a wrap (in the counter's last
-/// minutes) is undone when three following frames agree with the old reference.
+/// A corrupt low value while the counter is in its upper half passes for a counter wrap, but
+/// when the next good lines keep following the old reference (two refused, the third
+/// accepted) the clock re-anchors on them and undoes that wrap: the rest of the file keeps its
+/// times. Before, every later line was refused until the real wrap (up to 35.8 min), or, with
+/// no jump rule at all, moved 71.6 min later. A stuck field (equal values) never re-anchors.
 #[test]
-fn a_corrupt_low_timestamp_is_not_a_wrap() {
+fn a_corrupt_low_timestamp_is_undone() {
     let line = |ts: &str| {
         format!("CSI_DATA,0,1a:00:00:00:00:00,-36,11,1,6,1,1,1,0,0,0,0,-96,0,11,2,{ts},0,78,0,8,0,\"[9,9,9,9,4,-3,-7,12]\"\n")
     };
@@ -524,33 +525,32 @@ fn a_corrupt_low_timestamp_is_not_a_wrap() {
             .collect();
         (t, r.stats().malformed)
     };
-    // Mid upper half (3.0e9 us, printed negative): one corrupt 5.
-    let (t, bad) = times(&["-1294967296", "5", "-1294957296", "-1294947296"]);
-    assert_eq!(bad, 1);
-    assert_eq!(
-        t,
-        [
-            Some(3_000_000_000),
-            None,
-            Some(3_000_010_000),
-            Some(3_000_020_000)
-        ]
-    );
-    // In the counter's last minutes a corrupt 5 passes for a wrap, until three frames agree
-    // with the old reference: those three are refused, the fourth re-anchors without the wrap.
-    let (t, bad) = times(&[
-        "-94967296",
-        "5",
-        "-94957296",
-        "-94947296",
-        "-94937296",
-        "-94927296",
-    ]);
+    // 3.0e9 us (printed negative), one corrupt 5, then good lines.
+    let good = ["-1294957296", "-1294947296", "-1294937296", "-1294927296"];
+    let mut stamps = vec!["-1294967296", "5"];
+    stamps.extend(good);
+    let (t, bad) = times(&stamps);
     assert_eq!(bad, 2, "{t:?}");
-    assert_eq!(t[0], Some(4_200_000_000));
+    assert_eq!(t[0], Some(3_000_000_000));
     assert_eq!((t[2], t[3]), (None, None));
-    assert_eq!(t[4], Some(4_200_030_000));
-    assert_eq!(t[5], Some(4_200_040_000));
+    assert_eq!((t[4], t[5]), (Some(3_000_030_000), Some(3_000_040_000)));
+    // Two corrupt lows in a row (5, 7): the wrap they made is still undone.
+    let mut stamps = vec!["-1294967296", "5", "7"];
+    stamps.extend(good);
+    let (t, bad) = times(&stamps);
+    assert_eq!(bad, 2, "{t:?}");
+    assert_eq!((t[5], t[6]), (Some(3_000_030_000), Some(3_000_040_000)));
+    // A stuck -1 (2^32 - 1) while the counter is low: refused every time, never a reference.
+    let (t, bad) = times(&["1000000", "-1", "-1", "-1", "-1", "1040000"]);
+    assert_eq!(bad, 4, "{t:?}");
+    assert_eq!(t[5], Some(1_040_000));
+    // A genuine wrap, and a pause of 20 min across it: accepted.
+    let (t, bad) = times(&["-10000", "0", "10000"]);
+    assert_eq!(bad, 0);
+    assert_eq!(t[2], Some(4_294_977_296));
+    let (t, bad) = times(&["-120000000", "1080000000", "1080010000"]);
+    assert_eq!(bad, 0);
+    assert_eq!(t[1], Some(4_294_967_296 + 1_080_000_000));
 }
 
 /// A feature-state or classification record's unsigned 64-bit device time survives the

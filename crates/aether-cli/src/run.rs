@@ -66,10 +66,12 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     e.iter().map(|x| x / s).collect()
 }
 
-/// One node's frames: the last `window` of them in a ring, and a frame count.
+/// One node's frames: the last `window` of them in a ring, a frame count, and the segment
+/// (unbroken run, `NodeFeatures::segment`) they belong to.
 struct NodeRun {
     ring: Vec<f32>,
     frames: usize,
+    segment: u64,
 }
 
 /// The model and what turns frames into decisions.
@@ -92,6 +94,7 @@ impl Runner<'_> {
         NodeRun {
             ring: vec![0f32; self.window * self.dims],
             frames: 0,
+            segment: 0,
         }
     }
 
@@ -99,8 +102,20 @@ impl Runner<'_> {
     /// the last `window` frames, as `eval` scores windows and the device's window mode
     /// classifies its ring (a streaming session would carry each frame's states from the
     /// history it arrived with, which no trained window saw). A calibrated file's node
-    /// reference (`calib.*`) is applied inside `TemporalHead`.
-    fn push(&mut self, node: &mut NodeRun, node_id: u8, t_s: f64, f: &[f32]) -> Option<Decision> {
+    /// reference (`calib.*`) is applied inside `TemporalHead`. A frame of a new `segment`
+    /// (after a gap) empties the ring: as in training, no window spans a gap.
+    fn push(
+        &mut self,
+        node: &mut NodeRun,
+        node_id: u8,
+        segment: u64,
+        t_s: f64,
+        f: &[f32],
+    ) -> Option<Decision> {
+        if segment != node.segment {
+            node.segment = segment;
+            node.frames = 0;
+        }
         let slot = node.frames % self.window;
         node.ring[slot * self.dims..(slot + 1) * self.dims].copy_from_slice(&f[..self.dims]);
         node.frames += 1;
@@ -310,8 +325,8 @@ fn run_file(
     let mut decisions = Vec::new();
     for s in &streams {
         let mut node = runner.node();
-        for (f, &t) in s.features.iter().zip(&s.t_s) {
-            if let Some(d) = runner.push(&mut node, s.node_id, t, f) {
+        for ((f, &t), &segment) in s.features.iter().zip(&s.t_s).zip(&s.segments) {
+            if let Some(d) = runner.push(&mut node, s.node_id, segment, t, f) {
                 decisions.push(d);
             }
         }
@@ -397,7 +412,7 @@ fn run_live(
         if !fx.push(t_s, &frame, &mut features) {
             continue;
         }
-        if let Some(d) = runner.push(node, frame.node_id, t_s, &features) {
+        if let Some(d) = runner.push(node, frame.node_id, fx.segment(), t_s, &features) {
             decisions += 1;
             if !out.decision(&d)? {
                 break;

@@ -768,22 +768,31 @@ fn a_set_1_head_is_scored_and_run() {
     )
     .unwrap();
     assert_eq!(streams.len(), 1);
-    let frames = &streams[0].features;
     let mut scratch = aether_model::HeadScratch::new();
     let mut logits = vec![0f32; 2];
-    for hop in [32usize, 5] {
+    // `run --json` decisions against `classify` over the frames each should cover: windows
+    // of 32 at `hop` from each segment's first frame.
+    let mut check_run = |input: &str, stream: &aether_train::data::Stream, hop: usize| {
         let hop_s = hop.to_string();
         let out = aether_ok(&[
-            "run", "--model", &m, "--input", &moving, "--json", "--hop", &hop_s,
+            "run", "--model", &m, "--input", input, "--json", "--hop", &hop_s,
         ]);
         let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
+        let mut starts = Vec::new();
+        let segs = &stream.segments;
+        for (i, &seg) in segs.iter().enumerate() {
+            if i == 0 || segs[i - 1] != seg {
+                let end = i + segs[i..].partition_point(|&x| x == seg);
+                starts.extend((i..).step_by(hop).take_while(|s| s + 32 <= end));
+            }
+        }
         assert!(decisions.len() > 10, "{} decisions", decisions.len());
-        for (k, d) in decisions.iter().enumerate() {
-            let start = k * hop;
-            let window: Vec<f32> = frames[start..start + 32]
+        assert_eq!(decisions.len(), starts.len(), "hop {hop}");
+        for (k, (d, &start)) in decisions.iter().zip(&starts).enumerate() {
+            let window: Vec<f32> = stream.features[start..start + 32]
                 .iter()
                 .flat_map(|f| f[..16].to_vec())
                 .collect();
@@ -799,8 +808,42 @@ fn a_set_1_head_is_scored_and_run() {
                     "hop {hop}, decision {k} {name}: {got} vs {want}"
                 );
             }
-            assert_eq!(d["t_s"].as_f64().unwrap(), streams[0].t_s[start + 31]);
+            assert_eq!(d["t_s"].as_f64().unwrap(), stream.t_s[start + 31]);
         }
+    };
+    for hop in [32usize, 5] {
+        check_run(&moving, &streams[0], hop);
+    }
+    // A 2 s gap (the extractor restarts and settles again): no window spans it, in `run` as
+    // in training (`cut_windows`).
+    let gapped = tmp.join("gap.jsonl");
+    let mut w = aether_io::ruview::RuviewWriter::create(&gapped).unwrap();
+    let mut k = 0;
+    for rec in aether_io::recording::RecordingReader::open(&moving).unwrap() {
+        let mut rec = rec.unwrap();
+        if let aether_io::record::Record::Csi(f) = &mut rec {
+            k += 1;
+            if k > 400 {
+                f.t_s += 2.0;
+            }
+        }
+        w.write(&rec).unwrap();
+    }
+    w.finish().unwrap();
+    let gapped = gapped.display().to_string();
+    let gap_streams = aether_train::data::read_streams(
+        std::path::Path::new(&gapped),
+        &aether_train::data::LabelSource::default(),
+    )
+    .unwrap();
+    let segs = &gap_streams[0].segments;
+    assert_eq!(
+        (segs.first(), segs.last()),
+        (Some(&1), Some(&2)),
+        "two segments"
+    );
+    for hop in [32usize, 5] {
+        check_run(&gapped, &gap_streams[0], hop);
     }
     std::fs::remove_dir_all(&tmp).ok();
 }

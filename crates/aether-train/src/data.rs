@@ -42,6 +42,10 @@ pub struct Stream {
     pub features: Vec<Frame>,
     /// Label per frame (`None` = unlabelled).
     pub labels: Vec<Option<String>>,
+    /// Per frame, how often the feature extractor had restarted before it (a gap, time going
+    /// backwards; [`NodeFeatures::segment`]): frames of one segment are one unbroken run, and
+    /// no window spans two. Never decreases along a stream.
+    pub segments: Vec<u64>,
     /// Records of the recording that could not be decoded and were skipped (a bad line or
     /// packet; the same count on every node's stream of the file), with the first one's error.
     pub skipped: Skipped,
@@ -111,6 +115,11 @@ impl Stream {
         });
         i = 0;
         self.labels.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        i = 0;
+        self.segments.retain(|_| {
             i += 1;
             keep[i - 1]
         });
@@ -320,6 +329,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
                 t_s: Vec::new(),
                 features: Vec::new(),
                 labels: Vec::new(),
+                segments: Vec::new(),
                 skipped: Skipped::default(),
             },
         });
@@ -334,6 +344,7 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
         acc.s.t_s.push(t_rel);
         acc.s.features.push(out);
         acc.s.labels.push(label);
+        acc.s.segments.push(acc.fx.segment());
     }
     // Frames the extractor refused count as skipped records, of every node's stream, so the
     // note (or the error below) says why they are missing.
@@ -415,6 +426,12 @@ impl NodeFeatures {
         }
         true
     }
+
+    /// The unbroken run of frames the last kept frame belongs to: the extractor's restart
+    /// count. Frames of two segments have a gap (or a step back in time) between them.
+    pub fn segment(&self) -> u64 {
+        self.restarts
+    }
 }
 
 /// Reads every recording under `paths`.
@@ -484,12 +501,20 @@ impl WindowLabels {
 }
 
 /// Windows of `len` frames every `hop` frames, labelled by `rule` (unlabelled ones skipped).
+/// A window never spans a gap: the hop grid starts again at each segment
+/// ([`Stream::segments`]), and a segment shorter than `len` gives no window.
 pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabels) -> Vec<Window> {
     let mut out = Vec::new();
     let hop = hop.max(1);
     for (si, s) in streams.iter().enumerate() {
         let mut start = 0;
         while start + len <= s.features.len() {
+            let segment = s.segments.get(start);
+            if len > 0 && s.segments.get(start + len - 1) != segment {
+                // Jump to the next segment's first frame.
+                start += s.segments[start..].partition_point(|x| Some(x) == segment);
+                continue;
+            }
             if let Some(l) = rule.label_of(&s.labels[start..start + len]) {
                 out.push(Window {
                     stream: si,
@@ -612,8 +637,41 @@ mod tests {
                 .map(|i| [value + i as f32 / 1000.0; FRAME_DIMS])
                 .collect(),
             labels: vec![Some(label.to_owned()); 100],
+            segments: vec![0; 100],
             skipped: Default::default(),
         }
+    }
+
+    /// No window spans two segments (a gap): the hop grid starts again at each segment's
+    /// first frame, and a segment shorter than a window gives none.
+    #[test]
+    fn windows_stay_inside_a_segment() {
+        use super::cut_windows;
+        let mut s = stream("gap", None, "empty", 1.0);
+        // Frames 0..40 one segment, 40..50 a short one, 50..100 a third.
+        s.segments = (0..100)
+            .map(|i| {
+                if i < 40 {
+                    1
+                } else if i < 50 {
+                    2
+                } else {
+                    3
+                }
+            })
+            .collect();
+        let starts: Vec<usize> = cut_windows(&[s.clone()], 20, 8, &WindowLabels::default())
+            .iter()
+            .map(|w| w.start)
+            .collect();
+        assert_eq!(starts, [0, 8, 16, 50, 58, 66, 74]);
+        for &w in &starts {
+            assert_eq!(s.segments[w], s.segments[w + 19]);
+        }
+        // One segment: the plain grid.
+        s.segments = vec![1; 100];
+        let n = cut_windows(&[s], 20, 8, &WindowLabels::default()).len();
+        assert_eq!(n, 11);
     }
 
     #[test]

@@ -195,6 +195,7 @@ pub fn take_reference(s: &mut Stream, seconds: f64) -> anyhow::Result<(Vec<f32>,
     s.t_s.drain(..n);
     s.features.drain(..n);
     s.labels.drain(..n);
+    s.segments.drain(..n);
     Ok(r)
 }
 
@@ -388,6 +389,7 @@ mod tests {
             t_s: (0..200).map(|i| f64::from(i) * 0.05).collect(),
             features: vec![[0.5; FRAME_DIMS]; 200],
             labels: vec![Some(label.to_owned()); 200],
+            segments: vec![0; 200],
             skipped: Default::default(),
         }
     }

@@ -113,6 +113,7 @@ fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
         t_s: (0..n).map(|t| t as f64 * 0.01).collect(),
         features,
         labels: vec![None; n],
+        segments: vec![0; n],
         skipped: Default::default(),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::UdpSocket;
+use std::net::{ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -155,7 +155,11 @@ struct Output<'c> {
     classes: &'c [String],
     json: bool,
     socket: Option<UdpSocket>,
-    seq: u32,
+    /// The last sequence number per node: the spec's `seq` counts one device's packets from 1,
+    /// so a receiver checks each node's sequence for loss.
+    seq: BTreeMap<u8, u32>,
+    /// Decisions emitted (all nodes).
+    emitted: u64,
     /// Packets `--emit` could not deliver (nobody listening, network down).
     undelivered: u64,
     stdout: std::io::StdoutLock<'static>,
@@ -164,11 +168,13 @@ struct Output<'c> {
 impl Output<'_> {
     /// `false` once stdout is closed (`| head`): the caller ends quietly.
     fn decision(&mut self, d: &Decision) -> anyhow::Result<bool> {
-        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq.entry(d.node_id).or_insert(0);
+        *seq = seq.wrapping_add(1);
+        let seq = *seq;
+        self.emitted += 1;
         let probs = softmax(&d.logits);
-        let best =
-            ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, self.seq, &d.logits)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let best = ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, seq, &d.logits)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let name = |i: usize| {
             self.classes
                 .get(i)
@@ -277,9 +283,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let socket = match &args.emit {
         Some(addr) => {
-            let sock = UdpSocket::bind("0.0.0.0:0").context("binding a UDP socket")?;
-            sock.connect(addr)
-                .with_context(|| format!("--emit {addr}"))?;
+            let to = addr
+                .to_socket_addrs()
+                .with_context(|| format!("--emit {addr}"))?
+                .next()
+                .with_context(|| format!("--emit {addr} resolves to no address"))?;
+            // The socket's family follows the receiver's (an IPv4 socket cannot reach [::1]).
+            let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let sock = UdpSocket::bind(bind).context("binding a UDP socket")?;
+            sock.connect(to).with_context(|| format!("--emit {addr}"))?;
             Some(sock)
         }
         None => None,
@@ -288,7 +300,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         classes: &info.meta.class_names,
         json: args.json,
         socket,
-        seq: 0,
+        seq: BTreeMap::new(),
+        emitted: 0,
         undelivered: 0,
         stdout: std::io::stdout().lock(),
     };
@@ -300,7 +313,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if out.undelivered > 0 {
         eprintln!(
             "--emit: {} of {} packets were not delivered",
-            out.undelivered, out.seq
+            out.undelivered, out.emitted
         );
     }
     result

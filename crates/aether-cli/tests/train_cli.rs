@@ -845,6 +845,50 @@ fn a_set_1_head_is_scored_and_run() {
     for hop in [32usize, 5] {
         check_run(&gapped, &gap_streams[0], hop);
     }
+    // Two nodes, emitted: each node's packets are numbered 1, 2, 3, ... (the spec's `seq` is
+    // per device), to an IPv6 receiver where the machine has IPv6 loopback.
+    let two = tmp.join("two.jsonl");
+    let mut w = aether_io::ruview::RuviewWriter::create(&two).unwrap();
+    for rec in aether_io::recording::RecordingReader::open(&moving).unwrap() {
+        let rec = rec.unwrap();
+        w.write(&rec).unwrap();
+        if let aether_io::record::Record::Csi(mut f) = rec {
+            f.node_id = 2;
+            w.write(&aether_io::record::Record::Csi(f)).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let sock = UdpSocket::bind("[::1]:0").unwrap_or_else(|e| {
+        eprintln!("no IPv6 loopback ({e}): emitting over IPv4");
+        UdpSocket::bind("127.0.0.1:0").unwrap()
+    });
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let out = aether_ok(&[
+        "run",
+        "--model",
+        &m,
+        "--input",
+        &two.display().to_string(),
+        "--json",
+        "--emit",
+        &addr,
+    ]);
+    let decisions = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(decisions > 20, "{decisions} decisions");
+    let mut last = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 64];
+    for _ in 0..decisions {
+        let n = sock.recv(&mut buf).expect("one packet per decision");
+        let repr =
+            ClassificationRepr::parse(&ClassificationPacket::new_checked(&buf[..n]).unwrap())
+                .unwrap();
+        let prev = last.insert(repr.node_id, repr.seq).unwrap_or(0);
+        assert_eq!(repr.seq, prev + 1, "node {}", repr.node_id);
+    }
+    let per_node: Vec<u32> = last.values().copied().collect();
+    assert_eq!(per_node.len(), 2, "{last:?}");
+    assert_eq!(per_node[0], per_node[1]);
     std::fs::remove_dir_all(&tmp).ok();
 }
 

@@ -23,8 +23,12 @@ use crate::record::{
 use crate::ruview::RuviewWriter;
 
 /// Receive buffer size. Larger than any packet of the family, so a datagram that fills it
-/// is oversize (and malformed) rather than silently truncated into something parseable.
-pub const RECV_BUFFER_LEN: usize = 4096;
+/// is oversize (and malformed) rather than silently truncated into something parseable. The
+/// largest is a compressed CSI frame whose run-length code spends two bytes per I/Q byte:
+/// 10 + 4096 bytes (it was 4096, and such a packet, which `parse` accepts, was refused).
+pub const RECV_BUFFER_LEN: usize = 8192;
+const _: () =
+    assert!(RECV_BUFFER_LEN > aether_csi::COMPRESSED_HEADER_LEN + 2 * aether_csi::CSI_MAX_IQ_LEN);
 
 /// Nodes whose previous raw frame is kept for compressed-CSI decoding.
 pub const COMPRESSED_REFERENCE_NODES: usize = 16;
@@ -398,19 +402,18 @@ pub fn record(
         if draining.is_some_and(|t| t.elapsed() >= Duration::from_millis(200)) {
             break;
         }
+        // Every turn, whatever arrives: a quiet network, or a flood of malformed datagrams
+        // (which once kept every checkpoint away), still gets what was recorded onto the disk.
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            if let Err(e) = writer.checkpoint() {
+                return Err(keep_recorded(writer, e, &report, out));
+            }
+            last_checkpoint = Instant::now();
+        }
         let n = match recv_datagram(socket, &mut buf) {
             Ok(Some(n)) => n,
             Ok(None) if draining.is_some() => break,
-            Ok(None) => {
-                // A quiet network still gets what arrived before it onto the disk.
-                if last_checkpoint.elapsed() >= checkpoint_every {
-                    if let Err(e) = writer.checkpoint() {
-                        return Err(keep_recorded(writer, e, &report, out));
-                    }
-                    last_checkpoint = Instant::now();
-                }
-                continue;
-            }
+            Ok(None) => continue,
             Err(e) => return Err(keep_recorded(writer, e, &report, out)),
         };
         report.received += 1;
@@ -424,12 +427,6 @@ pub fn record(
             Ok(rec) => {
                 if let Err(e) = writer.write(&rec) {
                     return Err(keep_recorded(writer, e, &report, out));
-                }
-                if last_checkpoint.elapsed() >= checkpoint_every {
-                    if let Err(e) = writer.checkpoint() {
-                        return Err(keep_recorded(writer, e, &report, out));
-                    }
-                    last_checkpoint = Instant::now();
                 }
                 report.written += 1;
                 *report.nodes.entry(rec.node_id()).or_default() += 1;

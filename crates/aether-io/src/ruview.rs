@@ -26,6 +26,13 @@ impl<'de> Deserialize<'de> for Nullable {
     }
 }
 
+/// A field that is present, as `null` or a number: serde reads a plain `Option<Nullable>`'s
+/// `null` as an absent field (None), which then failed as missing. Absent stays None through
+/// `#[serde(default)]`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Nullable>, D::Error> {
+    Nullable::deserialize(d).map(Some)
+}
+
 /// Every field any line type may carry; which ones are required depends on `type`.
 #[derive(Deserialize)]
 struct LineFields<'a> {
@@ -50,10 +57,14 @@ struct LineFields<'a> {
     rssi_unknown: Option<bool>,
     // vitals
     flags: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     breathing_bpm: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     heartrate_bpm: Option<Nullable>,
     n_persons: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     motion_energy: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     presence_score: Option<Nullable>,
     device_ms: Option<i64>,
     // feature
@@ -63,20 +74,30 @@ struct LineFields<'a> {
     device_us: Option<i128>,
     // feature_state
     mode: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     motion_score: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     respiration_bpm: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     respiration_conf: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     heartbeat_bpm: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     heartbeat_conf: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     anomaly_score: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     env_shift_score: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     node_coherence: Option<Nullable>,
     quality_flags: Option<i64>,
     // classification
     version: Option<i64>,
     n_classes: Option<i64>,
     argmax: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
     top_logit: Option<Nullable>,
+    #[serde(default, deserialize_with = "present")]
     margin: Option<Nullable>,
 }
 

@@ -628,3 +628,74 @@ fn a_broken_sidecar_is_an_error() {
     assert_eq!(r.meta().label.as_deref(), Some("walking"));
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// A non-finite float is written as `null` and read back as NaN, in every record type that
+/// carries floats (vitals carry no CRC, and the spec's classification packet may carry a NaN
+/// `top_logit`): a `null` used to read as a missing field, and the recorded line was lost.
+#[test]
+fn null_floats_read_back_as_nan() {
+    use aether_io::record::{Classification, FeatureState, FeatureVector, Vitals};
+    use aether_io::ruview::{format_line, parse_line};
+    let nan = f64::NAN;
+    let records = [
+        Record::Vitals(Vitals {
+            t_s: 1.0,
+            node_id: 1,
+            rssi: -40,
+            flags: 1,
+            breathing_bpm: nan,
+            heartrate_bpm: f64::INFINITY,
+            n_persons: 1,
+            motion_energy: nan,
+            presence_score: nan,
+            device_ms: None,
+        }),
+        Record::Feature(FeatureVector {
+            t_s: 1.0,
+            node_id: 1,
+            rssi: -40,
+            seq: 3,
+            features: [nan; 8],
+            device_us: None,
+        }),
+        Record::FeatureState(FeatureState {
+            t_s: 1.0,
+            node_id: 1,
+            mode: 0,
+            seq: 2,
+            device_us: 9,
+            motion_score: nan,
+            presence_score: nan,
+            respiration_bpm: nan,
+            respiration_conf: nan,
+            heartbeat_bpm: nan,
+            heartbeat_conf: nan,
+            anomaly_score: nan,
+            env_shift_score: nan,
+            node_coherence: nan,
+            quality_flags: 0,
+        }),
+        Record::Classification(Classification {
+            t_s: 1.0,
+            node_id: 1,
+            version: 1,
+            n_classes: 2,
+            device_us: 9,
+            seq: 1,
+            argmax: 0,
+            top_logit: nan,
+            margin: nan,
+        }),
+    ];
+    for r in records {
+        let mut line = Vec::new();
+        format_line(&r, &mut line);
+        let text = String::from_utf8(line).unwrap();
+        assert!(text.contains("null"), "{text}");
+        let back = parse_line(text.trim_end(), 1).unwrap_or_else(|e| panic!("{text}: {e}"));
+        // NaN != NaN: compare the lines the two records write.
+        let mut again = Vec::new();
+        format_line(&back, &mut again);
+        assert_eq!(String::from_utf8(again).unwrap(), text);
+    }
+}

@@ -411,6 +411,117 @@ fn datagrams_queued_at_the_stop_are_recorded() {
     std::fs::remove_file(out).unwrap();
 }
 
+/// The largest packet of the family, a compressed frame of 4 × 256 subcarriers whose delta
+/// changes every byte (10 + 4096 bytes), is recorded: it was counted oversize.
+#[test]
+fn the_largest_compressed_frame_is_recorded() {
+    let _s = serial();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut frame = csi_frame(0.0, 5);
+    frame.n_antennas = 4;
+    frame.subcarriers = (0..1024).map(|i| Iq::new((i % 50) as i8, 3)).collect();
+    let mut raw = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
+    let len = encode_raw_csi(&frame, 0, &mut Vec::new(), &mut raw).unwrap();
+    let mut a_bytes = Vec::new();
+    iq_to_esp_buffer(&frame.subcarriers, &mut a_bytes);
+    let b_bytes: Vec<u8> = a_bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x ^ (1 + (i % 2) as u8))
+        .collect();
+    // Our encoder (as the firmware's) sends such a frame raw; the parser accepts it.
+    let mut rle = vec![0u8; 4096];
+    assert_eq!(
+        aether_csi::rle_xor_encode(&a_bytes, &b_bytes, &mut rle).unwrap(),
+        4096
+    );
+    let repr = aether_csi::CompressedCsiRepr {
+        node_id: 5,
+        channel: 6,
+        original_len: 2048,
+        rle: &rle,
+    };
+    let n = repr.buffer_len();
+    assert_eq!(n, 10 + 4096);
+    let mut cbuf = vec![0u8; n];
+    repr.emit(&mut aether_csi::CompressedCsiPacket::new_unchecked(
+        &mut cbuf[..],
+    ));
+    tx.send_to(&raw[..len], rx.local_addr().unwrap()).unwrap();
+    tx.send_to(&cbuf[..n], rx.local_addr().unwrap()).unwrap();
+    let out = tmp("largest.csi.jsonl");
+    let stop = AtomicBool::new(true);
+    let report = record(&rx, &out, &RecordOptions::default(), &stop).unwrap();
+    assert_eq!(
+        (report.received, report.written, report.malformed),
+        (2, 2, 0),
+        "{:?}",
+        report.malformed_by_kind
+    );
+    std::fs::remove_file(out).unwrap();
+}
+
+/// A flood of malformed datagrams (faster than the receive timeout) does not hold back the
+/// checkpoints: what was recorded before it reaches the disk while the flood goes on.
+#[test]
+fn a_malformed_flood_does_not_hold_back_the_checkpoints() {
+    let _guard = serial();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap();
+    let out = tmp("flooded.csi.jsonl");
+    let dir = out.parent().unwrap().to_path_buf();
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let out2 = out.clone();
+    let recorder = std::thread::spawn(move || {
+        let opts = RecordOptions {
+            duration: Some(Duration::from_secs(60)),
+            max_packets: None,
+            checkpoint_every: Some(Duration::from_millis(300)),
+        };
+        record(&rx, &out2, &opts, &stop2).unwrap()
+    });
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..10u8 {
+        tx.send_to(&vitals_datagram(1, i), addr).unwrap();
+    }
+    let on_disk = || -> usize {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(&name) && n.ends_with(".tmp")
+            })
+            .map(|p| {
+                RuviewReader::open(&p)
+                    .unwrap()
+                    .filter(|r| r.is_ok())
+                    .count()
+            })
+            .sum()
+    };
+    // A truncated vitals datagram every 5 ms for up to 3 s (ten checkpoint periods).
+    let garbage = vitals_datagram(1, 0);
+    let mut seen = 0;
+    for _ in 0..600 {
+        tx.send_to(&garbage[..31], addr).unwrap();
+        seen = on_disk();
+        if seen == 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let report = recorder.join().unwrap();
+    assert_eq!(seen, 10, "records on disk during the flood");
+    assert_eq!(report.written, 10);
+    assert!(report.malformed > 0);
+    std::fs::remove_file(&out).unwrap();
+}
+
 /// A session that records nothing leaves an earlier recording at the same path as it was,
 /// and leaves no temporary file; with something recorded, the file is replaced.
 #[test]

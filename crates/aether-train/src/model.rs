@@ -615,45 +615,36 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
     // Every check the runtime (`run`, the device library) makes of a file runs first, before
     // any size from the metadata sizes an allocation: a head the runtime refuses is never
     // scored, calibrated or trained from.
-    aether_model::TemporalHead::from_v2(&view).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let head = aether_model::TemporalHead::from_v2(&view).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The architecture as the runtime read it, defaults included (`docs/rvne.md`: absent
+    // `attn.global_tokens` is [0], `attn.log_stride` and `attn.landmarks` true): parsing the
+    // metadata a second time here once defaulted them otherwise, and `eval` scored a different
+    // model from the one `run` and the device run.
+    let spec = head.spec();
     let u = |k: &str| -> anyhow::Result<usize> {
         view.meta_u32(k)
             .map(|v| v as usize)
             .with_context(|| format!("model metadata lacks {k}"))
     };
-    let bl = |k: &str| view.meta_bool(k).unwrap_or(false);
-    let output_kind = match view.meta_str("output_kind").unwrap_or("classes") {
-        "classes" => OutputKind::Classes,
-        "embedding" => OutputKind::Embedding,
-        o => bail!("unknown output_kind {o:?}"),
-    };
-    let attn = SparseConfig {
-        window: u("attn.window")?,
-        block_size: u("attn.block_size")?,
-        global_tokens: view
-            .meta_u32_array("attn.global_tokens")
-            .map(|a| a.map(|g| g as usize).collect())
-            .unwrap_or_default(),
-        causal: view.meta_bool("attn.causal").unwrap_or(true),
-        log_stride: bl("attn.log_stride"),
-        landmarks: bl("attn.landmarks"),
-        landmark_log_count: bl("attn.landmark_log_count"),
-        landmark_exclude_window: bl("attn.landmark_exclude_window"),
-    };
     let cfg = HeadConfig {
-        input_dim: u("input_dim")?,
-        d_model: u("d_model")?,
-        n_layers: u("n_layers")?,
-        q_heads: u("n_q_heads")?,
-        kv_heads: u("n_kv_heads")?,
-        head_dim: u("head_dim")?,
-        d_ff: u("d_ff")?,
-        n_out: u("n_out")?,
-        attn,
-        pooling: Pooling::from_name(view.meta_str("pooling").unwrap_or("mean"))
-            .context("unknown pooling")?,
-        output_kind,
-        norm_eps: view.meta_f32("norm_eps").unwrap_or(1e-5),
+        input_dim: spec.input_dim,
+        d_model: spec.d_model,
+        n_layers: spec.n_layers,
+        q_heads: spec.q_heads,
+        kv_heads: spec.kv_heads,
+        head_dim: spec.head_dim,
+        d_ff: spec.d_ff,
+        n_out: spec.n_out,
+        attn: spec.attn.clone(),
+        pooling: match spec.pooling {
+            aether_model::Pooling::Mean => Pooling::Mean,
+            aether_model::Pooling::Last => Pooling::Last,
+        },
+        output_kind: match spec.output_kind {
+            aether_model::OutputKind::Classes => OutputKind::Classes,
+            aether_model::OutputKind::Embedding => OutputKind::Embedding,
+        },
+        norm_eps: spec.norm_eps,
     };
     cfg.validate()?;
     let mut params = BTreeMap::new();
@@ -690,7 +681,7 @@ pub fn load_rvne_v2(bytes: &[u8]) -> anyhow::Result<LoadedHead> {
         .map(|a| a.map(str::to_owned).collect())
         .unwrap_or_default();
     let meta = ExportMeta {
-        feature_set: view.meta_u32("feature_set").unwrap_or(1) as u16,
+        feature_set: u16::try_from(spec.feature_set).context("feature_set out of range")?,
         frame_rate_hz: view.meta_f32("frame_rate_hz").unwrap_or(0.0),
         window_len: u("window_len")?,
         hop: match view.meta_u32("hop") {

@@ -278,11 +278,16 @@ fn a_dense_trained_head_is_marked_and_loaded_dense() {
 type Change<'a> = (Option<(&'a str, u32)>, Option<(&'a str, f32)>);
 
 /// A copy of an RVNE v2 file with one metadata entry or one tensor's values replaced.
-fn rewrite(bytes: &[u8], (meta_u32, tensor): Change<'_>) -> Vec<u8> {
+fn rewrite(bytes: &[u8], change: Change<'_>) -> Vec<u8> {
+    rewrite_without(bytes, change, &[])
+}
+
+/// [`rewrite`], also leaving out the metadata entries named in `drop`.
+fn rewrite_without(bytes: &[u8], (meta_u32, tensor): Change<'_>, drop: &[&str]) -> Vec<u8> {
     use aether_rvne::v2::{MetaValue, RvneV2Builder};
     let view = RvneV2View::parse(bytes).unwrap();
     let mut b = RvneV2Builder::new();
-    for e in view.meta_entries() {
+    for e in view.meta_entries().filter(|e| !drop.contains(&e.key)) {
         match e.value {
             MetaValue::U32(v) => {
                 let v = match meta_u32 {
@@ -309,6 +314,34 @@ fn rewrite(bytes: &[u8], (meta_u32, tensor): Change<'_>) -> Vec<u8> {
             .unwrap();
     }
     b.to_bytes().unwrap()
+}
+
+/// A file that leaves out the attention keys with documented defaults (`attn.global_tokens`
+/// [0], `attn.log_stride` and `attn.landmarks` true; `docs/rvne.md`) is the same model to the
+/// host loader (eval, calibrate, train --init) as to the runtime (run, the device): the host
+/// once defaulted them to none, false and false.
+#[test]
+fn the_host_loader_takes_the_runtimes_defaults() {
+    let (mut net, m, _) = trained_like(22);
+    net.cfg.attn.window = 1;
+    net.cfg.attn.block_size = 4;
+    let bytes =
+        export_rvne_v2(&net.cfg, &net.param_values().unwrap(), &m, TensorDtype::F32).unwrap();
+    let keys = [
+        "attn.global_tokens",
+        "attn.log_stride",
+        "attn.landmarks",
+        "feature_set",
+    ];
+    let bare = rewrite_without(&bytes, (None, None), &keys);
+    let view = RvneV2View::parse(&bare).unwrap();
+    assert!(keys.iter().all(|k| view.meta(k).is_none()));
+    let runtime = aether_model::TemporalHead::from_bytes(&bare).unwrap();
+    let host = load_rvne_v2(&bare).unwrap();
+    assert_eq!(host.cfg.attn, runtime.spec().attn);
+    assert_eq!(host.cfg.attn.global_tokens, [0]);
+    assert!(host.cfg.attn.log_stride && host.cfg.attn.landmarks);
+    assert_eq!(u32::from(host.meta.feature_set), runtime.spec().feature_set);
 }
 
 /// The host loader (eval, calibrate, train --init) refuses what the runtime refuses, before

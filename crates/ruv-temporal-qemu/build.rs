@@ -16,8 +16,9 @@ fn frame_value(t: usize, j: usize) -> f32 {
     (((t * 29 + j * 13) % 23) as f32 - 11.0) * 0.125
 }
 
-/// Raw CSI frames pushed through push_csi (more than the window, so the ring wraps).
-const CSI_FRAMES: usize = WINDOW + 44;
+/// Raw CSI frames pushed through push_csi: the settling frames (not stored), then more than
+/// the window, so the ring wraps.
+const CSI_FRAMES: usize = aether_csi::SETTLE_FRAMES + WINDOW + 44;
 
 /// Must equal `iq_byte` in src/main.rs: I/Q byte `i` (imaginary, real per subcarrier) of frame `t`.
 fn iq_byte(t: usize, i: usize) -> u8 {

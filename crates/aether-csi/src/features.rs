@@ -39,6 +39,10 @@ pub const STATE9_DIMS: usize = 9;
 /// A frame more than this many microseconds after the previous one (or before it) restarts the
 /// frame-to-frame state.
 pub const GAP_RESET_US: u64 = 500_000;
+/// Frames from a restart (the restart frame included) whose features are still settling (the
+/// reference profile and the change averages; about 0.5 s at 100 Hz): no head sees them, on
+/// the host (training, eval, run) or on the device ([`FeatureExtractor::is_settled`]).
+pub const SETTLE_FRAMES: usize = 50;
 
 /// Names of set 1, in output order.
 pub const CSI16_NAMES: [&str; CSI16_DIMS] = [
@@ -352,6 +356,8 @@ pub struct FeatureExtractor {
     d1_all: Ema,
     /// Restarts of the frame-to-frame state so far (the first frame's included).
     restarts: u64,
+    /// Frames since the last restart, that one included (saturating).
+    since_restart: u32,
     /// Glitches in a row just before this frame, and `d1_all`'s level before the first of
     /// them: the frame after a single glitch is judged against that level, not against one
     /// the glitch itself raised (at low frame rates one glitch lifts the average a lot).
@@ -404,6 +410,7 @@ impl FeatureExtractor {
                 weight: 0.0,
             },
             restarts: 0,
+            since_restart: 0,
             glitch_run: 0,
             level_before_run: 0.0,
         }
@@ -425,6 +432,12 @@ impl FeatureExtractor {
     /// does not move the extractor's clock).
     pub const fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    /// Whether the last frame's features have settled: more than [`SETTLE_FRAMES`] frames
+    /// since the last restart. Unsettled frames are dropped before any window is cut.
+    pub const fn is_settled(&self) -> bool {
+        self.since_restart as usize > SETTLE_FRAMES
     }
 
     /// For chips whose CSI buffer starts with an invalid 4-byte word (ESP-IDF's
@@ -561,6 +574,8 @@ impl FeatureExtractor {
     /// first 16 values).
     fn compute(&mut self, ts: u64, h: &[C; BLOCK]) -> [f32; CSI19_DIMS] {
         let mut out = [0.0f32; CSI19_DIMS];
+        // A frame with nothing to measure counts too: it is a frame a window would hold.
+        self.since_restart = self.since_restart.saturating_add(1);
         // --- validity and amplitudes ---
         let mut amp = [0.0f32; BLOCK];
         let mut mask = 0u64;
@@ -712,6 +727,7 @@ impl FeatureExtractor {
                 self.decorr_ts_us = None;
                 self.d1_all = Ema::default();
                 self.restarts += 1;
+                self.since_restart = 1;
                 self.glitch_run = 0;
                 self.lag_len = 0;
                 self.ref_amp = amp;

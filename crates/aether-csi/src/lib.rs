@@ -75,7 +75,7 @@ pub use feature_vector::{FeatureVectorPacket, FeatureVectorRepr, FEATURE_VECTOR_
 pub use features::{
     extract_state9, FeatureError, FeatureExtractor, FeatureSet, CSI16_DIMS, CSI16_NAMES,
     CSI19_DIMS, CSI19_NAMES, FEATURE_SET_CSI16, FEATURE_SET_CSI19, FEATURE_SET_STATE9,
-    GAP_RESET_US, STATE9_DIMS, STATE9_NAMES,
+    GAP_RESET_US, SETTLE_FRAMES, STATE9_DIMS, STATE9_NAMES,
 };
 pub use fused_vitals::{FusedVitalsPacket, FusedVitalsRepr, FUSED_VITALS_LEN};
 pub use magic::Magic;

@@ -21,9 +21,10 @@ use anyhow::{bail, Context};
 /// Per-feature (mean, std).
 pub type FeatureStats = (Vec<f32>, Vec<f32>);
 
-/// Frames dropped at the start of every stream while the extractor's reference profile and
-/// change averages settle (about 0.5 s at 100 Hz).
-pub const SETTLE_FRAMES: usize = 50;
+/// Frames dropped at the start of every stream, and after every restart of the extractor,
+/// while its reference profile and change averages settle (about 0.5 s at 100 Hz); the
+/// device drops the same ones (`aether_csi::FeatureExtractor::is_settled`).
+pub use aether_csi::SETTLE_FRAMES;
 
 /// One node's feature stream from one recording.
 #[derive(Clone, Debug)]
@@ -382,9 +383,6 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
 /// `aether_csi::GAP_RESET_US`, or time going backwards; `FeatureExtractor::restarts`).
 pub struct NodeFeatures {
     fx: FeatureExtractor,
-    settled: usize,
-    /// The extractor's restart count after the last frame.
-    restarts: u64,
     subcarriers: Vec<(i8, i8)>,
     /// Frames the extractor refused (too few subcarriers), with the first one's reason.
     pub refused: Skipped,
@@ -395,8 +393,6 @@ impl NodeFeatures {
     pub fn new(first_word_invalid: bool) -> Self {
         NodeFeatures {
             fx: FeatureExtractor::new().with_first_word_invalid(first_word_invalid),
-            settled: 0,
-            restarts: 0,
             subcarriers: Vec::new(),
             refused: Skipped::default(),
         }
@@ -415,22 +411,14 @@ impl NodeFeatures {
             self.refused.first.get_or_insert_with(|| e.to_string());
             return false;
         }
-        // The extractor restarted (its change and decorrelation features start over).
-        if self.fx.restarts() != self.restarts {
-            self.restarts = self.fx.restarts();
-            self.settled = 0;
-        }
-        if self.settled < SETTLE_FRAMES {
-            self.settled += 1;
-            return false;
-        }
-        true
+        // The same rule as the device's (`aether_csi::SETTLE_FRAMES`).
+        self.fx.is_settled()
     }
 
     /// The unbroken run of frames the last kept frame belongs to: the extractor's restart
     /// count. Frames of two segments have a gap (or a step back in time) between them.
     pub fn segment(&self) -> u64 {
-        self.restarts
+        self.fx.restarts()
     }
 }
 

@@ -316,7 +316,7 @@ static void check_csi(const char *dir)
     uint8_t *model = read_file(dir, "model_csi19.rvne", &mlen);
     uint8_t *iq = read_file(dir, "csi.iq", &iq_len);
     uint8_t *ts_b = read_file(dir, "csi.ts", &ts_len);
-    if (iq_len != 100 * TEMPORAL_CSI_BYTES || ts_len != 100 * 8) {
+    if (iq_len != 200 * TEMPORAL_CSI_BYTES || ts_len != 200 * 8) {
         fprintf(stderr, "csi fixture sizes\n");
         exit(2);
     }

@@ -12,8 +12,11 @@
 //! - `expect_<model>.f32`: for each checkpoint `c` in `CHECKPOINTS`, the model's outputs over the
 //!   last `min(c, WINDOW)` of the first `c` frames.
 //! - `csi.iq`: `CSI_FRAMES` raw I/Q buffers of 128 bytes (64 subcarriers, imaginary then real);
-//!   `csi.ts`: their u64 timestamps; `expect_csi.f32`: the v2 f32 model's logits after each
-//!   checkpoint, over the features aether-csi computes from those buffers;
+//!   `csi.ts`: their u64 timestamps (100 Hz, with a 1 s gap before buffer `CSI_GAP_AT`);
+//!   `expect_csi.f32`: the v2 f32 model's logits after each of `CSI_CHECKPOINTS` buffers, over
+//!   the features aether-csi computes from them, stored as training stores them: each run
+//!   between restarts (the first buffer, the gap) drops its first `SETTLE_FRAMES`, and no window
+//!   spans the gap; NaN logits where no frame is stored yet (classify: `ESP_ERR_INVALID_STATE`);
 //!   `model_csi19.rvne`: the default head on feature set 3 (19 inputs), and `expect_csi19.f32`
 //!   its logits over the same buffers.
 
@@ -29,7 +32,12 @@ const FRAMES: usize = 100;
 /// After how many frames the C tests classify.
 const CHECKPOINTS: [usize; 4] = [1, 10, 64, 100];
 /// Raw CSI buffers.
-const CSI_FRAMES: usize = 100;
+const CSI_FRAMES: usize = 200;
+/// The buffer that follows a 1 s gap (the extractor restarts there).
+const CSI_GAP_AT: usize = 130;
+/// After how many raw CSI buffers the C tests classify: while settling (nothing stored), the
+/// first stored frame, a part window, a full one, settling again after the gap, then after it.
+const CSI_CHECKPOINTS: [usize; 7] = [30, 51, 100, 130, 170, 185, 200];
 const SEED: u64 = 7;
 
 fn frame_value(t: usize, j: usize) -> f32 {
@@ -66,6 +74,25 @@ fn expected(head: &TemporalHead, frames: &[Vec<f32>]) -> Vec<f32> {
         let window: Vec<f32> = frames[c.saturating_sub(WINDOW)..c].concat();
         let mut y = vec![0.0f32; head.spec().n_out];
         head.run(&window, &mut y, &mut scratch).expect("host model");
+        out.extend(y);
+    }
+    out
+}
+
+/// Outputs after each of `CSI_CHECKPOINTS` buffers, over the stored frames (a run's first
+/// `SETTLE_FRAMES` dropped; the window starts empty at the gap); NaN where none is stored.
+/// The rule is written out here from the timestamps, not taken from the extractor.
+fn expected_csi(head: &TemporalHead, features: &[Vec<f32>]) -> Vec<f32> {
+    let run_start = |t: usize| if t >= CSI_GAP_AT { CSI_GAP_AT } else { 0 };
+    let mut out = Vec::new();
+    let mut scratch = HeadScratch::new();
+    for &c in &CSI_CHECKPOINTS {
+        let first_stored = run_start(c - 1) + aether_csi::SETTLE_FRAMES;
+        let mut y = vec![f32::NAN; head.spec().n_out];
+        if c > first_stored {
+            let window = features[first_stored.max(c.saturating_sub(WINDOW))..c].concat();
+            head.run(&window, &mut y, &mut scratch).expect("host model");
+        }
         out.extend(y);
     }
     out
@@ -157,7 +184,7 @@ fn main() {
         let buf: Vec<u8> = (0..64)
             .flat_map(|k| [iq_byte(t, k, true), iq_byte(t, k, false)])
             .collect();
-        let stamp = 1_000_000 + t as u64 * 10_000;
+        let stamp = 1_000_000 + t as u64 * 10_000 + if t >= CSI_GAP_AT { 1_000_000 } else { 0 };
         let mut f = [0.0f32; CSI19_DIMS];
         fx.extract_iq(stamp, &buf, &mut f).expect("features");
         iq.extend_from_slice(&buf);
@@ -175,12 +202,12 @@ fn main() {
     write(
         &dir,
         "expect_csi.f32",
-        &f32_bytes(&expected(&head, &features)),
+        &f32_bytes(&expected_csi(&head, &features)),
     );
     write(
         &dir,
         "expect_csi_fwi.f32",
-        &f32_bytes(&expected(&head, &features_fwi)),
+        &f32_bytes(&expected_csi(&head, &features_fwi)),
     );
     let mut csi19_spec = spec.clone();
     csi19_spec.input_dim = CSI19_DIMS;
@@ -194,12 +221,12 @@ fn main() {
     write(
         &dir,
         "expect_csi19.f32",
-        &f32_bytes(&expected(&head, &features19)),
+        &f32_bytes(&expected_csi(&head, &features19)),
     );
     write(
         &dir,
         "expect_csi19_fwi.f32",
-        &f32_bytes(&expected(&head, &features19_fwi)),
+        &f32_bytes(&expected_csi(&head, &features19_fwi)),
     );
     println!("fixtures written to {}", dir.display());
 }

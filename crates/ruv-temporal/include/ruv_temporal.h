@@ -58,8 +58,8 @@ typedef struct {
   uint32_t feature_set;
   // Frames in the ring now (at most window_len).
   uint32_t frames_in_window;
-  // Frames pushed since init, reset or a streaming restart (`ESP_FAIL` from push);
-  // saturates at u32::MAX.
+  // Frames stored since init, reset, a streaming restart (`ESP_FAIL` from push) or a
+  // restart of the CSI extractor (`ruv_temporal_push_csi`); saturates at u32::MAX.
   uint32_t frames_pushed;
   // 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
   uint32_t streaming;
@@ -164,7 +164,13 @@ esp_err_t ruv_temporal_push(ruv_temporal_ctx_t *ctx,
 // `docs/features.md`) of one antenna's raw I/Q bytes and stores them as a frame. `iq` is ESP-IDF's `wifi_csi_info_t.buf` (per subcarrier
 // one imaginary then one real int8, buffer order), `iq_len` its `len`; `timestamp_us` the
 // receive time (on ESP-IDF `esp_timer_get_time()` in the CSI callback; not `rx_ctrl.timestamp`,
-// whose 32 bits wrap every 71.6 min); a gap over 0.5 s restarts the frame-to-frame state.
+// whose 32 bits wrap every 71.6 min); a gap over 0.5 s (or time going backwards) restarts the
+// frame-to-frame state.
+//
+// Frames are stored as training saw them: at the first frame and at every restart the window
+// empties (`frames_in_window` and `frames_pushed` 0), and that frame and the next 49 only
+// settle the extractor (`ESP_OK`, not stored; `ruv_temporal_classify` reports
+// `ESP_ERR_INVALID_STATE` until a frame is stored). A window never spans a gap.
 //
 // Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL; `ESP_ERR_INVALID_SIZE` for fewer than 64
 // subcarriers (128 bytes); `ESP_ERR_NOT_SUPPORTED` when the model takes neither

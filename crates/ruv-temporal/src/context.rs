@@ -105,8 +105,8 @@ pub struct RuvTemporalInfo {
     pub feature_set: u32,
     /// Frames in the ring now (at most window_len).
     pub frames_in_window: u32,
-    /// Frames pushed since init, reset or a streaming restart (`ESP_FAIL` from push);
-    /// saturates at u32::MAX.
+    /// Frames stored since init, reset, a streaming restart (`ESP_FAIL` from push) or a
+    /// restart of the CSI extractor (`ruv_temporal_push_csi`); saturates at u32::MAX.
     pub frames_pushed: u32,
     /// 0 = window (classify runs the model over the ring), 1 = streaming (push runs it).
     pub streaming: u32,
@@ -282,10 +282,33 @@ impl RuvTemporalCtx {
             ));
         };
         let mut features = [0.0f32; CSI19_DIMS];
+        let restarts = self.csi.restarts();
         self.csi
             .extract_iq(timestamp_us, iq, &mut features[..width])
             .map_err(|e| fail!(ESP_ERR_INVALID_SIZE, "CSI features: {e}"))?;
+        // As on the host (training, eval, `aether run`): after a restart (the first frame, a
+        // gap over 0.5 s, time going backwards) no window holds frames from before it, and the
+        // first SETTLE_FRAMES frames only settle the extractor.
+        if self.csi.restarts() != restarts {
+            self.clear_window();
+        }
+        if !self.csi.is_settled() {
+            return Ok(());
+        }
         self.push(&features[..width])
+    }
+
+    /// Empties the ring (or the streaming session) and the frame count, keeping the
+    /// extractor's state.
+    fn clear_window(&mut self) {
+        match &mut self.engine {
+            Engine::Window { next, filled, .. } => {
+                *next = 0;
+                *filled = 0;
+            }
+            Engine::Streaming(s) => s.reset(),
+        }
+        self.frames_total = 0;
     }
 
     /// Whether the CSI buffers [`Self::push_csi`] gets start with an invalid 4-byte word
@@ -362,14 +385,7 @@ impl RuvTemporalCtx {
 
     /// Forgets all frames and the CSI extractor's state.
     pub fn reset(&mut self) {
-        match &mut self.engine {
-            Engine::Window { next, filled, .. } => {
-                *next = 0;
-                *filled = 0;
-            }
-            Engine::Streaming(s) => s.reset(),
-        }
-        self.frames_total = 0;
+        self.clear_window();
         self.csi.reset();
     }
 

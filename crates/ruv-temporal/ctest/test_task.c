@@ -163,6 +163,37 @@ static void service_until_packet(void)
     }
 }
 
+/* Feature frames [from, to) of `frames` (`dim` floats each) through the task, 32 at a time
+ * (the queue depth), each batch received without time passing. */
+static void push_frames_serviced(const float *frames, uint32_t dim, int from, int to)
+{
+    for (int t = from; t < to;) {
+        int end = t + 32 < to ? t + 32 : to;
+        for (int u = t; u < end; u++) {
+            CHECK_CODE(temporal_task_push_frame(frames + (size_t)u * dim, dim), ESP_OK);
+        }
+        for (int u = t; u < end; u++) {
+            temporal_task_service(0);
+        }
+        t = end;
+    }
+}
+
+/* `count` copies of one frame through the task (see push_frames_serviced). */
+static void push_same_serviced(const float *frame, uint32_t dim, int count)
+{
+    for (int t = 0; t < count;) {
+        int end = t + 32 < count ? t + 32 : count;
+        for (int u = t; u < end; u++) {
+            CHECK_CODE(temporal_task_push_frame(frame, dim), ESP_OK);
+        }
+        for (int u = t; u < end; u++) {
+            temporal_task_service(0);
+        }
+        t = end;
+    }
+}
+
 static void check_task(const char *dir)
 {
     size_t mlen;
@@ -218,10 +249,20 @@ static void check_task(const char *dir)
     CHECK(ok == 32 && timeouts == 8, "pushes ok %d timeouts %d", ok, timeouts);
     CHECK(temporal_task_drop_count() == 8, "drop count %u", temporal_task_drop_count());
 
-    /* The library, driven directly with the same 32 frames, gives the reference logits. */
+    /* The 32 queued frames are received; a classify time passes over that part window and
+     * gives no decision (training never cuts one). */
+    for (int t = 0; t < 32; t++) {
+        temporal_task_service(0);
+    }
+    temporal_task_service(1000); /* empty queue: a classify period passes */
+    CHECK(g_npkts == 0 && temporal_task_packet_count() == 0, "a part window gave %d packets",
+          g_npkts);
+    push_frames_serviced(frames, 16, 32, 64);
+
+    /* The library, driven directly with the same 64 frames, gives the reference logits. */
     ruv_temporal_ctx_t *ref = NULL;
     CHECK_CODE(ruv_temporal_init(model, mlen, 16, 64, 4, &ref), ESP_OK);
-    for (int t = 0; t < 32; t++) {
+    for (int t = 0; t < 64; t++) {
         ruv_temporal_push(ref, frames + t * 16);
     }
     float want[4];
@@ -336,7 +377,8 @@ static void check_csi(const char *dir)
     CHECK_CODE(temporal_task_push_frame(state9, 9), ESP_ERR_INVALID_SIZE);
     CHECK(temporal_task_rejected_count() == 1, "rejected %u", temporal_task_rejected_count());
 
-    push_csi_both(ref, iq, ts_b, 0, 64, false);
+    /* 50 settling buffers, then a full window of 64 frames. */
+    push_csi_both(ref, iq, ts_b, 0, 114, false);
     shim_time_us += 1000000;
     service_until_packet();
     CHECK(g_npkts == 1, "packet from raw CSI");
@@ -344,7 +386,7 @@ static void check_csi(const char *dir)
         check_packet_matches(g_pkts[0], ref, "raw CSI");
     }
     /* The classic ESP32's invalid first word: the flag reaches the extractor. */
-    push_csi_both(ref, iq, ts_b, 64, 100, true);
+    push_csi_both(ref, iq, ts_b, 114, 128, true);
     service_until_packet();
     CHECK(g_npkts == 2, "second packet from raw CSI");
     if (g_npkts == 2) {
@@ -369,7 +411,7 @@ static void check_state9(const char *dir)
     CHECK(shim_last_queue_item_size == ITEM_HEADER + 9 * sizeof(float), "state9 item size %u",
           (unsigned)shim_last_queue_item_size);
     float feat[9] = {0.5f, 0.25f, 0.16f, 0.9f, 1.2f, 0.8f, 0.1f, 0.0f, 0.7f};
-    CHECK_CODE(temporal_task_push_frame(feat, 9), ESP_OK);
+    push_same_serviced(feat, 9, 64);
     int8_t iq[TEMPORAL_CSI_BYTES] = {0};
     CHECK_CODE(temporal_task_push_csi(iq, sizeof iq, 0, false), ESP_ERR_NOT_SUPPORTED);
     shim_time_us += 1000000;
@@ -403,11 +445,13 @@ static void check_max_dim(const char *dir)
         }
         longer[i] = -0.5f;
     }
-    for (int t = 0; t < 10; t++) { /* 30 frames: the queue holds 32 */
+    for (int t = 0; t < 10; t++) { /* 30 frames, then 2: the window's 32, the queue's depth */
         CHECK_CODE(temporal_task_push_frame(exact, TEMPORAL_MAX_INPUT_DIM), ESP_OK);
         CHECK_CODE(temporal_task_push_frame(shorter, 5), ESP_OK);
         CHECK_CODE(temporal_task_push_frame(longer, 400), ESP_OK);
     }
+    CHECK_CODE(temporal_task_push_frame(exact, TEMPORAL_MAX_INPUT_DIM), ESP_OK);
+    CHECK_CODE(temporal_task_push_frame(shorter, 5), ESP_OK);
     shim_time_us += 1000000;
     service_until_packet();
     CHECK(g_npkts == 1, "packet at input_dim 256");
@@ -422,6 +466,8 @@ static void check_max_dim(const char *dir)
         CHECK_CODE(ruv_temporal_push(ref, padded), ESP_OK);
         CHECK_CODE(ruv_temporal_push(ref, longer), ESP_OK);
     }
+    CHECK_CODE(ruv_temporal_push(ref, exact), ESP_OK);
+    CHECK_CODE(ruv_temporal_push(ref, padded), ESP_OK);
     if (g_npkts == 1) {
         CHECK(rd32(g_pkts[0]) == RV_TEMPORAL_PKT_MAGIC && g_pkts[0][6] == 4 &&
                   rd32(g_pkts[0] + 36) == ref_crc32(g_pkts[0], 36),
@@ -442,7 +488,7 @@ static void check_embedded(void)
     g_npkts = 0;
     CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
     float f[16] = {0.25f};
-    CHECK_CODE(temporal_task_push_frame(f, 16), ESP_OK);
+    push_same_serviced(f, 16, 64);
     shim_time_us += 1000000;
     service_until_packet();
     CHECK(g_npkts == 1, "packet from the embedded model");

@@ -275,6 +275,13 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
 
 static void classify_and_emit(void)
 {
+    /* A decision over a full window only, as training cuts them and `aether run` decides:
+     * over fewer frames (after boot, a reset, or a gap in the CSI) the mean over the window
+     * is an input the model never saw. */
+    ruv_temporal_info_t info;
+    if (ruv_temporal_info(s_ctx, &info) != ESP_OK || info.frames_in_window < info.window_len) {
+        return;
+    }
     float logits[TEMPORAL_MAX_LOGITS];
     esp_err_t err = ruv_temporal_classify(s_ctx, logits, s_n_classes);
     if (err == ESP_ERR_INVALID_STATE) {

@@ -251,6 +251,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if info.meta.trained_attention == aether_train::model::AttnBackend::Dense {
         head = head.with_backend(aether_model::Backend::Dense);
     }
+    // Trained on node-referenced frames: raw frames are not what it learned (the device
+    // library refuses such a file too).
+    if info.meta.needs_reference && info.meta.calib.is_none() {
+        anyhow::bail!(
+            "{} was trained on node-referenced frames (--reference) and holds no node \
+             reference: run `aether calibrate --model {} --data EMPTY_ROOM_CAPTURE --out M2` \
+             first",
+            args.model.display(),
+            args.model.display()
+        );
+    }
     if head.spec().output_kind == OutputKind::Embedding {
         anyhow::bail!(
             "{} is an embedding head ({} dimensions, `train --task embed`); run prints class \

@@ -560,6 +560,12 @@ fn simulated_installations_are_calibrated_per_session() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no session"), "{err}");
+
+    // Uncalibrated, the referenced head would get raw frames: run refuses it.
+    let out = aether(&["run", "--model", &model, "--input", &path("orphan")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("aether calibrate"), "{err}");
     std::fs::remove_dir_all(tmp).unwrap();
 }
 

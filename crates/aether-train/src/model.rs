@@ -758,7 +758,7 @@ impl LoadedHead {
 /// round-trips through f32 exactly) and every metadata entry is kept. A reference over more
 /// features than the head reads (set 3 stats for a set-1 head) is cut to its prefix.
 pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
-    use aether_rvne::v2::{MetaValue, RvneV2View};
+    use aether_rvne::v2::RvneV2View;
     let view = RvneV2View::parse(bytes).map_err(not_v2)?;
     let input_dim = view
         .meta_u32("input_dim")
@@ -787,14 +787,7 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
     )?;
     let mut b = RvneV2Builder::new();
     for e in view.meta_entries() {
-        match e.value {
-            MetaValue::U32(v) => b.meta_u32(e.key, v),
-            MetaValue::F32(v) => b.meta_f32(e.key, v),
-            MetaValue::Bool(v) => b.meta_bool(e.key, v),
-            MetaValue::Str(v) => b.meta_str(e.key, v),
-            MetaValue::U32Array(a) => b.meta_u32_array(e.key, &a.collect::<Vec<_>>()),
-            MetaValue::StrArray(a) => b.meta_str_array(e.key, &a.collect::<Vec<_>>()),
-        };
+        b.meta_value(e.key, e.value);
     }
     let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e}");
     for t in view.tensors() {

@@ -288,19 +288,9 @@ fn rewrite_without(bytes: &[u8], (meta_u32, tensor): Change<'_>, drop: &[&str]) 
     let view = RvneV2View::parse(bytes).unwrap();
     let mut b = RvneV2Builder::new();
     for e in view.meta_entries().filter(|e| !drop.contains(&e.key)) {
-        match e.value {
-            MetaValue::U32(v) => {
-                let v = match meta_u32 {
-                    Some((k, new)) if k == e.key => new,
-                    _ => v,
-                };
-                b.meta_u32(e.key, v)
-            }
-            MetaValue::F32(v) => b.meta_f32(e.key, v),
-            MetaValue::Bool(v) => b.meta_bool(e.key, v),
-            MetaValue::Str(v) => b.meta_str(e.key, v),
-            MetaValue::U32Array(a) => b.meta_u32_array(e.key, &a.collect::<Vec<_>>()),
-            MetaValue::StrArray(a) => b.meta_str_array(e.key, &a.collect::<Vec<_>>()),
+        match (e.value, meta_u32) {
+            (MetaValue::U32(_), Some((k, new))) if k == e.key => b.meta_u32(e.key, new),
+            (v, _) => b.meta_value(e.key, v),
         };
     }
     for t in view.tensors() {

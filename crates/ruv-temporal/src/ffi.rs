@@ -92,7 +92,10 @@ unsafe fn model_bytes<'a>(weights: *const u8, weights_len: usize) -> Result<&'a 
 /// - `ESP_ERR_INVALID_CRC`: CRC-32 mismatch;
 /// - `ESP_ERR_INVALID_SIZE`: impossible shape in the file (zero dims, GQA ratio, tensor shapes),
 ///   `window_len` above 16384;
-/// - `ESP_ERR_NO_MEM`: the heap region has less than `ruv_temporal_required_heap` free.
+/// - `ESP_ERR_NO_MEM`: the heap region has less than `ruv_temporal_required_heap` free;
+/// - `ESP_ERR_NOT_SUPPORTED`: a v2 file the library would not run with the numbers it was
+///   trained with: trained with dense attention (`train.attention`), or on node-referenced
+///   frames (`input.reference`) without a node reference (`calib.*`; `aether calibrate`).
 ///
 /// On failure `*out_ctx` is NULL (when `out_ctx` is not NULL) and
 /// `ruv_temporal_last_error(NULL, ...)` says why.

@@ -5,7 +5,7 @@
 
 use aether_model::{HeadParams, HeadSpec, TensorDtype};
 use aether_rvne::{init_random_blob, WeightBlobHeader, DEFAULT_INIT_SEED};
-use ruv_temporal::status::ESP_OK;
+use ruv_temporal::status::{ESP_ERR_NOT_SUPPORTED, ESP_OK};
 use ruv_temporal::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -304,5 +304,75 @@ fn impossible_dimensions_are_refused_before_any_arithmetic() {
         };
         assert_ne!(err, ESP_OK, "init, streaming {streaming}");
         assert!(ctx.is_null());
+    }
+}
+
+/// A copy of a v2 file with extra metadata entries and f32 vectors added.
+fn with_extras(model: &[u8], extra: impl Fn(&mut aether_rvne::v2::RvneV2Builder)) -> Vec<u8> {
+    let view = aether_rvne::v2::RvneV2View::parse(model).unwrap();
+    let mut b = aether_rvne::v2::RvneV2Builder::new();
+    for e in view.meta_entries() {
+        b.meta_value(e.key, e.value);
+    }
+    for t in view.tensors() {
+        b.add_tensor(t.name(), t.dtype(), t.shape(), &t.to_f32_vec())
+            .unwrap();
+    }
+    extra(&mut b);
+    b.to_bytes().unwrap()
+}
+
+/// Files the library would not run with their trained numbers are refused at init with
+/// `ESP_ERR_NOT_SUPPORTED`: a head trained with dense attention (the library runs the sparse
+/// kernel), one trained on node-referenced frames without a node reference (it would get raw
+/// frames). With the reference (`aether calibrate`), or trained sparse, they run.
+#[test]
+fn heads_the_library_would_misrun_are_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use aether_rvne::v2::TensorDtype as T;
+    let model = default_model(TensorDtype::F32);
+    let dense = with_extras(&model, |b| {
+        b.meta_str("train.attention", "dense");
+    });
+    let sparse = with_extras(&model, |b| {
+        b.meta_str("train.attention", "sparse");
+    });
+    let referenced = with_extras(&model, |b| {
+        b.meta_bool("input.reference", true);
+    });
+    let calibrated = with_extras(&model, |b| {
+        b.meta_bool("input.reference", true);
+        b.add_tensor("calib.mean", T::F32, &[16], &[0.1; 16])
+            .unwrap();
+        b.add_tensor("calib.std", T::F32, &[16], &[2.0; 16])
+            .unwrap();
+    });
+    for streaming in [false, true] {
+        for (name, bytes, want) in [
+            ("dense", &dense, ESP_ERR_NOT_SUPPORTED),
+            (
+                "referenced, no reference",
+                &referenced,
+                ESP_ERR_NOT_SUPPORTED,
+            ),
+            ("sparse", &sparse, ESP_OK),
+            ("referenced and calibrated", &calibrated, ESP_OK),
+        ] {
+            let mut ctx = std::ptr::null_mut();
+            // SAFETY: valid buffers.
+            let err = unsafe {
+                if streaming {
+                    ruv_temporal_init_streaming(bytes.as_ptr(), bytes.len(), 16, 32, 4, &mut ctx)
+                } else {
+                    ruv_temporal_init(bytes.as_ptr(), bytes.len(), 16, 32, 4, &mut ctx)
+                }
+            };
+            assert_eq!(err, want, "{name}, streaming {streaming}");
+            assert_eq!(ctx.is_null(), want != ESP_OK);
+            if !ctx.is_null() {
+                // SAFETY: from init.
+                unsafe { ruv_temporal_destroy(ctx) };
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::error::{Result, RvneError};
 use crate::le;
 use crate::v1::WEIGHT_BLOB_MAGIC;
-use crate::v2::meta::MetaType;
+use crate::v2::meta::{MetaType, MetaValue};
 use crate::v2::tensor::TensorDtype;
 use crate::v2::{field, ALIGN, FOOTER_LEN, HEADER_LEN, MAX_DIMS, MAX_ENTRIES, VERSION};
 
@@ -121,6 +121,20 @@ impl RvneV2Builder {
     pub fn meta_str_array<S: AsRef<str>>(&mut self, key: &str, v: &[S]) -> &mut Self {
         let v = v.iter().map(|s| s.as_ref().to_string()).collect();
         self.set(key, OwnedMeta::StrArray(v))
+    }
+
+    /// Set a value of any type, as a parsed file holds it: copying a file's metadata is
+    /// `for e in view.meta_entries() { b.meta_value(e.key, e.value); }`.
+    pub fn meta_value(&mut self, key: &str, v: MetaValue<'_>) -> &mut Self {
+        let owned = match v {
+            MetaValue::U32(x) => OwnedMeta::U32(x),
+            MetaValue::F32(x) => OwnedMeta::F32(x),
+            MetaValue::Bool(x) => OwnedMeta::Bool(x),
+            MetaValue::Str(x) => OwnedMeta::Str(x.to_string()),
+            MetaValue::U32Array(a) => OwnedMeta::U32Array(a.collect()),
+            MetaValue::StrArray(a) => OwnedMeta::StrArray(a.map(str::to_string).collect()),
+        };
+        self.set(key, owned)
     }
 
     /// Number of tensors added so far.

@@ -29,9 +29,11 @@ pub struct Args {
     /// Embedding dimension of both heads.
     #[arg(long, default_value_t = 32)]
     embed_dim: usize,
-    /// Window (frames) at which latency is compared (the firmware's default is 256).
-    #[arg(long, default_value_t = 256)]
-    deployed_window: usize,
+    /// Window (frames) at which latency is compared; default: --window, the window the heads
+    /// are trained on and so the one they deploy at (the firmware refuses another). A
+    /// different value times the same weights at a window they were not trained on.
+    #[arg(long)]
+    deployed_window: Option<usize>,
     /// What keeps train and held-out windows apart: chip, session or recording.
     #[arg(long, default_value = "session")]
     split_by: String,
@@ -45,15 +47,24 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
     crate::train::single_thread();
+    let deployed_window = args.deployed_window.unwrap_or(args.window);
     anyhow::ensure!(
-        args.window > 0 && args.hop > 0 && args.deployed_window > 0 && args.epochs > 0,
+        args.window > 0 && args.hop > 0 && deployed_window > 0 && args.epochs > 0,
         "--window, --hop, --deployed-window and --epochs must be positive"
     );
     anyhow::ensure!(
-        args.deployed_window <= 1 << 16,
+        deployed_window <= 1 << 16,
         "--deployed-window {} is above 65,536 frames (the dense reference is quadratic)",
-        args.deployed_window
+        deployed_window
     );
+    if deployed_window != args.window {
+        eprintln!(
+            "note: latency is timed at {deployed_window} frames, the heads are trained on \
+             {}: a what-if, not the deployed checkpoint (the firmware runs a head at its \
+             training window)",
+            args.window
+        );
+    }
     let streams = args.data_args.load(&args.data)?;
     let opts = TrainOptions {
         window: args.window,
@@ -64,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
         split_by: SplitBy::parse(&args.split_by)?,
         ..TrainOptions::default()
     };
-    let r = run_gate(streams, &opts, args.embed_dim, args.deployed_window)?;
+    let r = run_gate(streams, &opts, args.embed_dim, deployed_window)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

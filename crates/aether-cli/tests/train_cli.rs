@@ -949,6 +949,36 @@ fn names_and_options_that_match_nothing_are_refused() {
         1,
         "no recording carries such a label",
     );
+    // The contrastive loop has no --init, --augment, --stop-after or --reference: refused,
+    // not ignored (a run "from" an encoder started from random weights).
+    let emb = tmp.join("e.rvne").display().to_string();
+    for extra in [
+        ["--init", m.as_str()],
+        ["--augment", "0.5"],
+        ["--stop-after", "1"],
+        ["--reference", "--quiet"],
+    ] {
+        let mut args = vec![
+            "train", "--task", "embed", "--data", &base, &moving, "--out", &emb, "--epochs", "1",
+        ];
+        args.extend(extra);
+        refused(&args, 1, "--task embed does not take");
+    }
+    // One held-out recording: every rank-1 candidate would be a hit, so the gate refuses.
+    refused(
+        &[
+            "gate",
+            "--data",
+            &base,
+            &moving,
+            "--split-by",
+            "recording",
+            "--epochs",
+            "1",
+        ],
+        1,
+        "rank-1 re-identification needs at least 2",
+    );
     for (map, needle) in [
         ("movement=walking", "labels the model does not know"),
         ("movement=", "non-empty"),
@@ -1260,19 +1290,12 @@ fn names_and_options_that_match_nothing_are_refused() {
         f("movement/movement_c3_64sc_20260329_130429.npz"),
     );
     let out = aether(&[
-        "gate",
-        "--data",
-        &base,
-        &moving,
-        &base2,
-        &moving2,
-        "--epochs",
-        "1",
-        "--deployed-window",
-        "64",
-        "--json",
+        "gate", "--data", &base, &moving, &base2, &moving2, "--epochs", "1", "--json",
     ]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Latency at the window the heads were trained on (64, train's default), the one they
+    // deploy at.
+    assert_eq!(r["deployed_window"], 64, "{r}");
     // Each gate's verdict follows from its own value and threshold (losses and rank-1 gaps
     // must stay below, ρ and the speed-up reach), and the exit code from all four.
     let gates = r["gates"].as_array().unwrap();

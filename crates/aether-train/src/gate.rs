@@ -63,21 +63,24 @@ fn cosine_order(z: &[Vec<f32>], q: usize) -> Vec<usize> {
     idx
 }
 
-/// Nearest-neighbour re-identification: the closest other window comes from the same stream.
-/// Windows of the query's own stream that overlap it (starts closer than `window` frames) are
-/// not candidates: they share frames with the query, so any embedding finds them. Queries
-/// left without a candidate are not scored.
-pub fn rank1(z: &[Vec<f32>], windows: &[Window], window: usize) -> f64 {
+/// Nearest-neighbour re-identification: the closest other window comes from the same
+/// recording (`recording[w.stream]`: a recording's nodes are streams of it). Windows that
+/// overlap the query are not candidates: its own stream's with starts closer than `window`
+/// frames (they share its frames), and the recording's other nodes' at starts that close (the
+/// same moments seen from elsewhere; frame indices stand in for time). Queries left without a
+/// candidate are not scored.
+pub fn rank1(z: &[Vec<f32>], windows: &[Window], window: usize, recording: &[usize]) -> f64 {
     let (mut hits, mut scored) = (0usize, 0usize);
+    let rec = |w: &Window| recording[w.stream];
     for q in 0..z.len() {
         let wq = &windows[q];
         let overlaps = |j: usize| {
             let wj = &windows[j];
-            wj.stream == wq.stream && wj.start.abs_diff(wq.start) < window
+            rec(wj) == rec(wq) && wj.start.abs_diff(wq.start) < window
         };
         if let Some(j) = cosine_order(z, q).into_iter().find(|&j| !overlaps(j)) {
             scored += 1;
-            hits += usize::from(windows[j].stream == wq.stream);
+            hits += usize::from(rec(&windows[j]) == rec(wq));
         }
     }
     hits as f64 / scored.max(1) as f64
@@ -99,9 +102,17 @@ pub fn topk_overlap(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
     sum / n as f64
 }
 
-/// Mean over queries of Spearman's ρ between the dense top-k order and the sparse order of the
-/// same k neighbours.
+/// Spearman's ρ between the two top-k neighbour orderings, both ways: the mean of
+/// [`spearman_one_way`] from dense to sparse and from sparse to dense. One way alone checks
+/// only the order of dense's top k: sparse could rank other windows ahead of all of them and
+/// still score ρ = 1.
 pub fn spearman_topk(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
+    0.5 * (spearman_one_way(dense, sparse, k) + spearman_one_way(sparse, dense, k))
+}
+
+/// Mean over queries of Spearman's ρ between `a`'s top-k order and `b`'s order of the same k
+/// neighbours.
+pub fn spearman_one_way(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
     let mut sum = 0.0;
     let n = dense.len();
     for q in 0..n {
@@ -176,13 +187,42 @@ pub fn run_gate(
             windows.len()
         );
     }
+    // Rank-1 asks which recording a window came from: with one recording held out every
+    // candidate is a hit and the gate could not fail.
+    let recording: Vec<usize> = {
+        let mut paths: Vec<&std::path::Path> = Vec::new();
+        sparse
+            .prep
+            .streams
+            .iter()
+            .map(
+                |s| match paths.iter().position(|p| *p == s.path.as_path()) {
+                    Some(i) => i,
+                    None => {
+                        paths.push(&s.path);
+                        paths.len() - 1
+                    }
+                },
+            )
+            .collect()
+    };
+    let held_recordings: std::collections::BTreeSet<usize> =
+        windows.iter().map(|w| recording[w.stream]).collect();
+    if held_recordings.len() < 2 {
+        anyhow::bail!(
+            "the held-out windows come from {} recording(s); rank-1 re-identification needs at \
+             least 2 (more recordings or sessions, or another --seed, which picks the held-out \
+             sessions)",
+            held_recordings.len()
+        );
+    }
     // Held-out objective with one fixed augmentation seed for both heads.
     let seed = opts.seed ^ 0x6A7E;
     let (ls, nce_s) = eval_losses(
         &sparse.net,
         &sparse.prep.inputs,
         &windows,
-        opts.window,
+        (opts.window, sparse.prep.input_std[0]),
         opts.batch,
         seed,
     )?;
@@ -190,15 +230,15 @@ pub fn run_gate(
         &dense.net,
         &dense.prep.inputs,
         &windows,
-        opts.window,
+        (opts.window, dense.prep.input_std[0]),
         opts.batch,
         seed,
     )?;
     let zs = embed_windows(&sparse.net, &sparse.prep.inputs, &windows, opts.window)?;
     let zd = embed_windows(&dense.net, &dense.prep.inputs, &windows, opts.window)?;
     let (rs, rd) = (
-        rank1(&zs, &windows, opts.window),
-        rank1(&zd, &windows, opts.window),
+        rank1(&zs, &windows, opts.window, &recording),
+        rank1(&zd, &windows, opts.window, &recording),
     );
     let k = 50.min(windows.len() - 1);
     let rho = spearman_topk(&zd, &zs, k);

@@ -553,6 +553,27 @@ impl AdamW {
     }
 }
 
+/// The factor that brings the gradients' global L2 norm down to `clip` (1 when it is below, or
+/// when `clip` is 0: no clipping).
+pub(crate) fn clip_scale(
+    params: &BTreeMap<String, candle_core::Var>,
+    grads: &candle_core::backprop::GradStore,
+    clip: f64,
+) -> candle_core::Result<f64> {
+    let mut norm2 = 0.0f64;
+    for p in params.values() {
+        if let Some(g) = grads.get(p.as_tensor()) {
+            norm2 += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+        }
+    }
+    let norm = norm2.sqrt();
+    Ok(if clip > 0.0 && norm > clip {
+        clip / norm
+    } else {
+        1.0
+    })
+}
+
 /// Linear warm-up to `lr`, then cosine decay to `lr / 100`.
 pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64) -> f64 {
     if step < warmup {
@@ -1160,18 +1181,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                 preds,
                 grads,
             } = batch_step(&net, &x, &y, &class_weights, opts.threads)?;
-            let mut norm2 = 0.0f64;
-            for p in net.params.values() {
-                if let Some(g) = grads.get(p.as_tensor()) {
-                    norm2 += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
-                }
-            }
-            let norm = norm2.sqrt();
-            let scale = if opts.grad_clip > 0.0 && norm > opts.grad_clip {
-                opts.grad_clip / norm
-            } else {
-                1.0
-            };
+            let scale = clip_scale(&net.params, &grads, opts.grad_clip)?;
             let step = epoch * steps_per_epoch + bi;
             lr = lr_at(step, total_steps, warmup, opts.lr);
             opt.update(&net.params, &grads, lr, scale)?;

@@ -70,17 +70,38 @@ fn rank1_and_spearman_on_known_embeddings() {
         vec![0.0, 1.0],
         vec![0.141, 0.99],
     ];
+    // Streams 0 and 1 are two recordings.
+    let own = [0, 1];
     let apart = [w(0, 0), w(0, 100), w(1, 0), w(1, 100)];
-    assert_eq!(rank1(&z, &apart, 64), 1.0);
+    assert_eq!(rank1(&z, &apart, 64, &own), 1.0);
     assert_eq!(
-        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64),
+        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64, &own),
         0.0
     );
     // Overlapping windows of one stream are no evidence: with starts 10 apart and 64-frame
     // windows, each query's nearest candidate is the other stream's window.
     let overlapping = [w(0, 0), w(0, 10), w(1, 0), w(1, 10)];
-    assert_eq!(rank1(&z, &overlapping, 64), 0.0);
-    assert_eq!(rank1(&z, &overlapping, 5), 1.0);
+    assert_eq!(rank1(&z, &overlapping, 64, &own), 0.0);
+    assert_eq!(rank1(&z, &overlapping, 5, &own), 1.0);
+    // Two nodes (streams 0 and 1) of one recording: a hit is the recording, not the node, and
+    // the other node's windows at the same moments are no candidates either.
+    let one = [0, 0];
+    assert_eq!(
+        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64, &one),
+        1.0
+    );
+    assert_eq!(rank1(&z, &apart, 64, &one), 1.0);
+    // Windows 0 and 1 are nodes 0 and 1 of recording 0 at one moment, window 2 node 0 100
+    // frames later, window 3 recording 1: the first three find each other past the excluded
+    // same-moment window (hits), the last finds recording 0 (a miss).
+    let z4 = vec![
+        vec![1.0, 0.0],
+        vec![0.99, 0.141],
+        vec![0.95, 0.312],
+        vec![0.0, 1.0],
+    ];
+    let four = [w(0, 0), w(1, 0), w(0, 100), w(2, 0)];
+    assert_eq!(rank1(&z4, &four, 64, &[0, 0, 1]), 0.75);
     assert!((spearman_topk(&z, &z, 3) - 1.0).abs() < 1e-12);
     // A second embedding that reverses every neighbour order gives rho = -1.
     let flipped: Vec<Vec<f32>> = vec![
@@ -91,6 +112,23 @@ fn rank1_and_spearman_on_known_embeddings() {
     ];
     let rho = spearman_topk(&z, &flipped, 3);
     assert!(rho < 0.0, "{rho}");
+    // 40 windows on a circle, and a sparse embedding at twice the angle: the dense top 10 keep
+    // their order in it (one way ~0.97), but half of sparse's top 10 are windows from the
+    // opposite side. Both ways, ρ falls well below 0.95.
+    let circle = |m: f32| -> Vec<Vec<f32>> {
+        (0..40)
+            .map(|i| {
+                let a = m * std::f32::consts::TAU * i as f32 / 40.0;
+                vec![a.cos(), a.sin()]
+            })
+            .collect()
+    };
+    let (dense, doubled) = (circle(1.0), circle(2.0));
+    let one_way = aether_train::gate::spearman_one_way(&dense, &doubled, 10);
+    let both = spearman_topk(&dense, &doubled, 10);
+    assert!(one_way > 0.95, "{one_way}");
+    assert!(both < 0.95, "{both}");
+    assert!(aether_train::gate::topk_overlap(&dense, &doubled, 10) < 0.6);
 }
 
 fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
@@ -168,6 +206,25 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
     for (a, b) in e.iter().zip(&z) {
         assert!((a - b).abs() < 1e-4, "{e:?} vs {z:?}");
     }
+    // The held-out objective draws mixed batches in a canonical order: the windows' order does
+    // not change it (in stream order each batch was one recording's windows).
+    let windows = aether_train::data::cut_windows(
+        &t.prep.streams,
+        32,
+        16,
+        &aether_train::data::WindowLabels::default(),
+    );
+    let windows: Vec<Window> = windows.into_iter().take(40).collect();
+    assert_eq!(windows.len(), 40);
+    let mut reversed = windows.clone();
+    reversed.reverse();
+    let spec = (32, t.prep.input_std[0]);
+    let a =
+        aether_train::embed::eval_losses(&t.net, &t.prep.inputs, &windows, spec, 16, 9).unwrap();
+    let b =
+        aether_train::embed::eval_losses(&t.net, &t.prep.inputs, &reversed, spec, 16, 9).unwrap();
+    assert!(a.0.is_finite() && a.1.is_finite());
+    assert_eq!(a, b);
 }
 
 #[test]

@@ -218,8 +218,18 @@ fn record_stops_cleanly_on_ctrl_c() {
 fn record_stops_cleanly_on(signal: &str) {
     let d = tmp(&format!("sig{signal}"));
     let out = d.join("rec.csi.jsonl");
+    // --duration bounds the child if the signal path ever stops working (the report's
+    // elapsed time then says which ended it), so a regression fails instead of hanging CI.
     let mut rec = aether()
-        .args(["record", "--listen", "127.0.0.1:0", "--json", "--out"])
+        .args([
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--duration",
+            "60",
+            "--out",
+        ])
         .arg(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -254,6 +264,10 @@ fn record_stops_cleanly_on(signal: &str) {
         (count("received"), count("written"), count("malformed")),
         (3, 1, 2),
         "SIG{signal}: {report}"
+    );
+    assert!(
+        report["elapsed_s"].as_f64().unwrap() < 50.0,
+        "SIG{signal}: the signal did not end the session, --duration did: {report}"
     );
     assert!(
         out.is_file(),
@@ -400,7 +414,8 @@ fn an_output_error_keeps_what_was_recorded() {
     let mut rec = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "trap '' XFSZ; ulimit -f 40; exec '{}' record --listen 127.0.0.1:0 --out '{}'",
+            "trap '' XFSZ; ulimit -f 40; exec '{}' record --listen 127.0.0.1:0 --duration 60 \
+             --out '{}'",
             env!("CARGO_BIN_EXE_aether"),
             out.display()
         ))

@@ -257,7 +257,12 @@ fn garbage_flood_is_counted_and_memory_stays_bounded() {
         report.malformed >= report.received - VALID - report.received / 100,
         "{report:?}"
     );
-    assert!(report.malformed_by_kind.len() <= 9, "{report:?}");
+    // Every malformed datagram is counted under its cause.
+    assert_eq!(
+        report.malformed_by_kind.values().sum::<u64>(),
+        report.malformed,
+        "{report:?}"
+    );
     let written: Vec<Record> = RuviewReader::open(&out)
         .unwrap()
         .map(Result::unwrap)
@@ -654,18 +659,23 @@ fn a_corrupt_timestamp_does_not_stall_the_replay() {
     let times = [0.0, 0.01, 1.7e9, 0.02, 0.03];
     let records = times.map(|t| Ok(Record::Csi(csi_frame(t, 1))));
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let report = replay(
-        records.into_iter(),
-        &tx,
-        rx.local_addr().unwrap(),
-        &ReplayOptions {
+    let to = rx.local_addr().unwrap();
+    // On a thread with a deadline: an uncapped gap would sleep ~54 years, a hang rather than
+    // a failure.
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let opts = ReplayOptions {
             speed: 1.0,
             max_frames: None,
             max_gap_s: 0.05,
-        },
-    )
-    .unwrap();
+        };
+        done.send(replay(records.into_iter(), &tx, to, &opts).unwrap())
+            .unwrap();
+    });
+    let report = result
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the replay stalled on the corrupt timestamp");
     assert_eq!(report.sent, 5);
     assert_eq!(report.gaps_shortened, 1);
     assert_eq!(report.span_s, 1.7e9);

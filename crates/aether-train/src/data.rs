@@ -376,6 +376,10 @@ pub fn read_streams(path: &Path, labels: &LabelSource) -> anyhow::Result<Vec<Str
     Ok(streams)
 }
 
+/// Seconds added to a frame's time before it becomes the extractor's µs clock, so frames up to
+/// ~11.6 days before the recording's first record keep distinct, ordered timestamps.
+const TIME_SHIFT_S: f64 = 1e6;
+
 /// One node's CSI frames to head inputs, exactly as training reads them (so a live node sees
 /// what a recording did): the shared extractor, timestamps relative to the stream's start, and
 /// the first [`SETTLE_FRAMES`] usable frames dropped while the extractor settles, at the
@@ -405,7 +409,10 @@ impl NodeFeatures {
         self.subcarriers.clear();
         self.subcarriers
             .extend(frame.subcarriers[..n].iter().map(|iq| (iq.re, iq.im)));
-        let ts_us = (t_rel.max(0.0) * 1e6) as u64;
+        // The extractor reads differences only; the shift keeps frames stamped before the
+        // recording's first record (another node's line came first) apart instead of pinning
+        // them all to 0 (dt = 0: averages frozen).
+        let ts_us = ((t_rel + TIME_SHIFT_S).max(0.0) * 1e6) as u64;
         if let Err(e) = self.fx.extract(ts_us, &self.subcarriers, out) {
             self.refused.count += 1;
             self.refused.first.get_or_insert_with(|| e.to_string());
@@ -559,11 +566,10 @@ mod tests {
 
     /// After a gap the extractor restarts (its change and decorrelation features start over),
     /// so the next SETTLE_FRAMES frames are dropped again, as at the stream's start.
-    #[test]
-    fn frames_after_a_restart_settle_again() {
-        use super::{NodeFeatures, SETTLE_FRAMES};
+    /// A varied 64-subcarrier frame, the `k`-th of a stream.
+    fn csi_frame(k: usize) -> aether_io::record::CsiFrame {
         use aether_io::record::{CsiFrame, Iq};
-        let frame = |k: usize| CsiFrame {
+        CsiFrame {
             t_s: 0.0,
             node_id: 1,
             seq: None,
@@ -576,7 +582,39 @@ mod tests {
             subcarriers: (0..64)
                 .map(|i| Iq::new(((i * 7 + k * 3) % 40) as i8 + 5, 9))
                 .collect(),
+        }
+    }
+
+    /// Features depend on time differences only: frames stamped before the recording's first
+    /// record (negative times) give the features they give 3 s later (they were all pinned
+    /// to time 0, dt = 0, freezing the averages).
+    #[test]
+    fn negative_times_give_the_features_of_shifted_ones() {
+        use super::NodeFeatures;
+        let run = |t0: f64| -> Vec<[f32; FRAME_DIMS]> {
+            let mut fx = NodeFeatures::new(false);
+            let mut out = [0f32; FRAME_DIMS];
+            (0..120)
+                .filter_map(|k| {
+                    fx.push(t0 + k as f64 * 0.01, &csi_frame(k), &mut out)
+                        .then_some(out)
+                })
+                .collect()
         };
+        let (early, late) = (run(-2.0), run(1.0));
+        assert_eq!(early.len(), 70);
+        assert_eq!(early.len(), late.len());
+        for (a, b) in early.iter().zip(&late) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_after_a_restart_settle_again() {
+        use super::{NodeFeatures, SETTLE_FRAMES};
+        let frame = csi_frame;
         let mut fx = NodeFeatures::new(false);
         let mut out = [0f32; FRAME_DIMS];
         let mut kept = |fx: &mut NodeFeatures, from: usize, t0: f64| -> Vec<usize> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -234,6 +234,17 @@ impl Output<'_> {
     }
 }
 
+/// Where `--emit` sends, of the addresses its name resolves to: a name with both families
+/// (localhost, often `::1` first) goes to IPv4, where a receiver bound to 0.0.0.0 (as
+/// `aether record` is) listens; an IPv6-only name or literal goes to IPv6.
+fn emit_target(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.listen.is_none() && (args.duration.is_some() || args.max_packets.is_some()) {
         anyhow::bail!("--duration and --max-packets go with --listen");
@@ -294,10 +305,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let socket = match &args.emit {
         Some(addr) => {
-            let to = addr
+            let addrs: Vec<SocketAddr> = addr
                 .to_socket_addrs()
                 .with_context(|| format!("--emit {addr}"))?
-                .next()
+                .collect();
+            let to = emit_target(&addrs)
                 .with_context(|| format!("--emit {addr} resolves to no address"))?;
             // The socket's family follows the receiver's (an IPv4 socket cannot reach [::1]).
             let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
@@ -451,4 +463,18 @@ fn run_live(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emit_target;
+
+    #[test]
+    fn emit_prefers_ipv4_when_a_name_has_both() {
+        let v6 = "[::1]:5005".parse().unwrap();
+        let v4 = "127.0.0.1:5005".parse().unwrap();
+        assert_eq!(emit_target(&[v6, v4]), Some(v4));
+        assert_eq!(emit_target(&[v6]), Some(v6));
+        assert_eq!(emit_target(&[]), None);
+    }
 }

@@ -600,7 +600,14 @@ impl FeatureExtractor {
         }
         let n_valid = mask.count_ones();
         if n_valid == 0 || sum <= 0.0 {
-            // Nothing to measure: report a neutral frame and leave the state alone.
+            // Nothing to measure: report a neutral frame and leave the state alone. After a
+            // gap (or a step back) it is not settled either: it must not join the run before
+            // the gap, which the next measurable frame ends with a restart.
+            if let Some(last) = self.last_ts_us {
+                if ts < last || ts - last > GAP_RESET_US {
+                    self.since_restart = 0;
+                }
+            }
             out[11] = ln_change(self.change_short.get());
             out[12] = ln_change(self.change_long.get());
             out[13] = 1.0;

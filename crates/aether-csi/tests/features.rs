@@ -1032,3 +1032,52 @@ fn non_finite_values_on_unused_subcarriers_are_ignored() {
         .unwrap();
     assert_eq!(got, skip_want);
 }
+
+/// The settling rule: the restart frame and the next SETTLE_FRAMES - 1 are not settled, the
+/// next is; a gap starts it over; a frame with nothing to measure after a gap is not settled
+/// (it must not join the run before the gap), and the next measurable frame restarts.
+#[test]
+fn settling_starts_at_every_restart() {
+    let mut rng = Rng(23);
+    let frames = drifting_frames(&mut rng, 2 * SETTLE_FRAMES + 4);
+    let mut fx = FeatureExtractor::new();
+    let mut out = [0.0; CSI19_DIMS];
+    let mut t = 0u64;
+    let mut settled = Vec::new();
+    for f in &frames[..SETTLE_FRAMES + 2] {
+        fx.extract_f32(t, f, &mut out).unwrap();
+        settled.push(fx.is_settled());
+        t += 10_000;
+    }
+    assert!(settled[..SETTLE_FRAMES].iter().all(|s| !s));
+    assert!(settled[SETTLE_FRAMES..].iter().all(|&s| s));
+    // A gap, and a frame of zeros first: not settled, no restart yet.
+    let restarts = fx.restarts();
+    t += 2 * GAP_RESET_US;
+    let zeros = vec![(0.0f32, 0.0f32); 64];
+    fx.extract_f32(t, &zeros, &mut out).unwrap();
+    assert!(
+        !fx.is_settled(),
+        "a measureless frame after a gap joined the old run"
+    );
+    assert_eq!(fx.restarts(), restarts);
+    // Without a gap such a frame stays settled.
+    let mut steady = FeatureExtractor::new();
+    for (i, f) in frames[..SETTLE_FRAMES + 1].iter().enumerate() {
+        steady.extract_f32(i as u64 * 10_000, f, &mut out).unwrap();
+    }
+    steady
+        .extract_f32((SETTLE_FRAMES as u64 + 1) * 10_000, &zeros, &mut out)
+        .unwrap();
+    assert!(steady.is_settled());
+    // The next measurable frame restarts and settles again over SETTLE_FRAMES frames.
+    let mut after = Vec::new();
+    for f in &frames[SETTLE_FRAMES + 2..] {
+        t += 10_000;
+        fx.extract_f32(t, f, &mut out).unwrap();
+        after.push(fx.is_settled());
+    }
+    assert_eq!(fx.restarts(), restarts + 1);
+    assert!(after[..SETTLE_FRAMES].iter().all(|s| !s));
+    assert!(after[SETTLE_FRAMES..].iter().all(|&s| s));
+}

@@ -126,6 +126,18 @@ impl Stream {
         });
     }
 
+    /// The frames `[first, end)` of the segment (unbroken run) holding frame `i`: all frames
+    /// when the stream records no segments.
+    pub fn segment_range(&self, i: usize) -> (usize, usize) {
+        let Some(&seg) = self.segments.get(i) else {
+            return (0, self.features.len());
+        };
+        (
+            self.segments.partition_point(|&x| x < seg),
+            self.segments.partition_point(|&x| x <= seg),
+        )
+    }
+
     /// Per-feature mean and std (std floored) over all frames.
     pub fn stats(&self) -> (Vec<f32>, Vec<f32>) {
         feature_stats(self.features.iter())

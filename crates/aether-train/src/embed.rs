@@ -2,11 +2,12 @@
 //! InfoNCE (NT-Xent over 2N views, τ = 0.07) + 25 · VICReg variance + 1 · VICReg covariance.
 //!
 //! The spec's augmentations act on raw subcarriers; the head sees per-frame features, so the
-//! feature-level counterparts are used: temporal jitter ±3 frames, feature mask
-//! p ∈ U(0.05, 0.20), Gaussian noise σ ∈ U(0.01, 0.05), amplitude scale U(0.8, 1.2), frame drop
-//! U(0, 0.15) with the previous frame held. Phase rotation and subcarrier swap have no
-//! feature-level counterpart (phase enters the features only through rotation-invariant
-//! statistics) and are not applied.
+//! feature-level counterparts are used, 2 to 4 composed per view: temporal jitter ±3 frames
+//! (inside the window's segment), feature mask p ∈ U(0.05, 0.20), Gaussian noise
+//! σ ∈ U(0.01, 0.05), amplitude scale s ∈ U(0.8, 1.2) (which moves only `log_mean_amp`, by
+//! ln s), frame drop U(0, 0.15) with linear interpolation. Phase rotation and subcarrier swap
+//! have no feature-level counterpart (phase enters the features only through
+//! rotation-invariant statistics) and are not applied.
 
 use std::time::Instant;
 
@@ -44,9 +45,16 @@ const AUGMENTATIONS: [Augmentation; 5] = [
 /// `w.start`: 2 to 4 of the augmentations, drawn per view as the spec composes them.
 /// `level_std` is the normalisation std of feature 0 (`log_mean_amp`), the one feature an
 /// amplitude scale moves (by ln s; the others are scale-free).
-fn view(input: &[f32], w: &Window, spec: (usize, usize, f32), rng: &mut Rng, out: &mut Vec<f32>) {
+fn view(
+    input: &[f32],
+    w: &Window,
+    segment: (usize, usize),
+    spec: (usize, usize, f32),
+    rng: &mut Rng,
+    out: &mut Vec<f32>,
+) {
     let chosen = choose(rng);
-    apply(input, w, spec, &chosen, rng, out);
+    apply(input, w, segment, spec, &chosen, rng, out);
 }
 
 /// 2 to 4 distinct augmentations, every subset of a size equally likely.
@@ -56,20 +64,22 @@ fn choose(rng: &mut Rng) -> Vec<Augmentation> {
     pool[..2 + rng.below(3)].to_vec()
 }
 
-/// [`view`] with the augmentations given.
+/// [`view`] with the augmentations given. `segment`: the frames `[first, end)` of the
+/// window's unbroken run; jitter stays inside it, so no view spans a gap.
 fn apply(
     input: &[f32],
     w: &Window,
+    (first, end): (usize, usize),
     (len, dims, level_std): (usize, usize, f32),
     chosen: &[Augmentation],
     rng: &mut Rng,
     out: &mut Vec<f32>,
 ) {
     let on = |a: Augmentation| chosen.contains(&a);
-    let n_frames = input.len() / dims;
+    let end = end.min(input.len() / dims);
     let start = if on(Augmentation::Jitter) {
-        let lo = w.start.saturating_sub(JITTER);
-        let hi = (w.start + JITTER).min(n_frames - len);
+        let lo = w.start.saturating_sub(JITTER).max(first);
+        let hi = (w.start + JITTER).min(end - len);
         lo + rng.below(hi - lo + 1)
     } else {
         w.start
@@ -145,10 +155,10 @@ fn apply(
     }
 }
 
-/// Two views per window: `[2N, T, F]`, rows `i` and `i + N` are the pair. `level_std`: see
-/// [`view`].
+/// Two views per window: `[2N, T, F]`, rows `i` and `i + N` are the pair. `inputs` are the
+/// normalised frames of `streams`; `level_std`: see [`view`].
 pub fn view_pairs(
-    inputs: &[Vec<f32>],
+    (streams, inputs): (&[Stream], &[Vec<f32>]),
     windows: &[&Window],
     len: usize,
     dims: usize,
@@ -158,7 +168,15 @@ pub fn view_pairs(
     let mut data = Vec::with_capacity(2 * windows.len() * len * dims);
     for _ in 0..2 {
         for w in windows {
-            view(&inputs[w.stream], w, (len, dims, level_std), rng, &mut data);
+            let segment = streams[w.stream].segment_range(w.start);
+            view(
+                &inputs[w.stream],
+                w,
+                segment,
+                (len, dims, level_std),
+                rng,
+                &mut data,
+            );
         }
     }
     Tensor::from_vec(data, (2 * windows.len(), len, dims), &Device::Cpu)
@@ -210,7 +228,7 @@ pub fn contrastive_loss(net: &HeadNet, pairs: &Tensor) -> candle_core::Result<(T
 /// Mean contrastive objective over windows with a fixed augmentation seed.
 pub fn eval_loss(
     net: &HeadNet,
-    inputs: &[Vec<f32>],
+    inputs: (&[Stream], &[Vec<f32>]),
     windows: &[Window],
     (len, level_std): (usize, f32),
     batch: usize,
@@ -222,7 +240,7 @@ pub fn eval_loss(
 /// [`eval_loss`] and its InfoNCE term alone: `(objective, info_nce)`.
 pub fn eval_losses(
     net: &HeadNet,
-    inputs: &[Vec<f32>],
+    inputs: (&[Stream], &[Vec<f32>]),
     windows: &[Window],
     (len, level_std): (usize, f32),
     batch: usize,
@@ -328,7 +346,7 @@ pub fn train_embed(
             }
             let ws: Vec<&Window> = chunk.iter().map(|&i| &train_w[i]).collect();
             let pairs = view_pairs(
-                &prep.inputs,
+                (&prep.streams, &prep.inputs),
                 &ws,
                 opts.window,
                 net.cfg.input_dim,
@@ -347,7 +365,7 @@ pub fn train_embed(
         let val_loss = if val_w.len() >= 2 {
             eval_loss(
                 &net,
-                &prep.inputs,
+                (&prep.streams, &prep.inputs),
                 &val_w,
                 (opts.window, prep.input_std[0]),
                 batch,
@@ -486,6 +504,7 @@ mod tests {
             apply(
                 &input,
                 &window(5),
+                (0, 20),
                 spec,
                 &[Augmentation::Scale],
                 &mut Rng::new(seed),
@@ -499,6 +518,36 @@ mod tests {
                     let want = input[(5 + t) * dims + d] + if d == 0 { shift } else { 0.0 };
                     assert!((out[t * dims + d] - want).abs() < 1e-5, "t {t} d {d}");
                 }
+            }
+        }
+    }
+
+    /// Jitter never leaves the window's segment: a window on a segment's first frame (after a
+    /// gap) never starts before it, one ending at the segment's end never runs past it.
+    #[test]
+    fn jitter_stays_inside_the_segment() {
+        let (len, dims) = (10, 2);
+        let input: Vec<f32> = (0..100 * dims).map(|i| (i / dims) as f32).collect();
+        for seed in 0..200 {
+            for (start, segment) in [(50, (50, 100)), (40, (0, 50))] {
+                let mut out = Vec::new();
+                let spec = (len, dims, 1.0);
+                let mut rng = Rng::new(seed);
+                apply(
+                    &input,
+                    &window(start),
+                    segment,
+                    spec,
+                    &[Augmentation::Jitter],
+                    &mut rng,
+                    &mut out,
+                );
+                let first = out[0] as usize;
+                assert!(
+                    first >= segment.0 && first + len <= segment.1,
+                    "seed {seed}: {first}"
+                );
+                assert!(first.abs_diff(start) <= 3);
             }
         }
     }
@@ -517,6 +566,7 @@ mod tests {
             apply(
                 &input,
                 &window(10),
+                (0, 60),
                 spec,
                 &[Augmentation::Drop],
                 &mut Rng::new(seed),

@@ -35,8 +35,7 @@ pub struct GateReport {
     pub epochs_dense: usize,
     pub train_seconds: f64,
     /// Informational, beside gate 3: mean share of the dense top-k neighbours that are also
-    /// in the sparse top-k (ρ ranks the dense top-k inside the sparse order, so it cannot see
-    /// whether the sparse head's own nearest neighbours are other windows).
+    /// in the sparse top-k.
     pub topk_overlap: f64,
     /// Informational, beside gate 1: the held-out InfoNCE term alone (sparse, dense), since
     /// the VICReg variance term dominates the objective.
@@ -64,23 +63,19 @@ fn cosine_order(z: &[Vec<f32>], q: usize) -> Vec<usize> {
 }
 
 /// Nearest-neighbour re-identification: the closest other window comes from the same
-/// recording (`recording[w.stream]`: a recording's nodes are streams of it). Windows that
-/// overlap the query are not candidates: its own stream's with starts closer than `window`
-/// frames (they share its frames), and the recording's other nodes' at starts that close (the
-/// same moments seen from elsewhere; frame indices stand in for time). Queries left without a
-/// candidate are not scored.
-pub fn rank1(z: &[Vec<f32>], windows: &[Window], window: usize, recording: &[usize]) -> f64 {
+/// recording (`recording[w.stream]`: a recording's nodes are streams of it). Windows of the
+/// query's recording whose time spans (`spans[i]`, first and last frame's time) overlap the
+/// query's are not candidates: its own stream's share its frames, the other nodes' see the
+/// same moments. Queries left without a candidate are not scored.
+pub fn rank1(z: &[Vec<f32>], windows: &[Window], recording: &[usize], spans: &[(f64, f64)]) -> f64 {
     let (mut hits, mut scored) = (0usize, 0usize);
-    let rec = |w: &Window| recording[w.stream];
+    let rec = |i: usize| recording[windows[i].stream];
     for q in 0..z.len() {
-        let wq = &windows[q];
-        let overlaps = |j: usize| {
-            let wj = &windows[j];
-            rec(wj) == rec(wq) && wj.start.abs_diff(wq.start) < window
-        };
+        let overlaps =
+            |j: usize| rec(j) == rec(q) && spans[j].0 <= spans[q].1 && spans[q].0 <= spans[j].1;
         if let Some(j) = cosine_order(z, q).into_iter().find(|&j| !overlaps(j)) {
             scored += 1;
-            hits += usize::from(rec(&windows[j]) == rec(wq));
+            hits += usize::from(rec(j) == rec(q));
         }
     }
     hits as f64 / scored.max(1) as f64
@@ -110,8 +105,8 @@ pub fn spearman_topk(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
     0.5 * (spearman_one_way(dense, sparse, k) + spearman_one_way(sparse, dense, k))
 }
 
-/// Mean over queries of Spearman's ρ between `a`'s top-k order and `b`'s order of the same k
-/// neighbours.
+/// Mean over queries of Spearman's ρ between `dense`'s top-k order and `sparse`'s order of
+/// the same k neighbours (one way; the gate takes [`spearman_topk`], both ways).
 pub fn spearman_one_way(dense: &[Vec<f32>], sparse: &[Vec<f32>], k: usize) -> f64 {
     let mut sum = 0.0;
     let n = dense.len();
@@ -206,6 +201,13 @@ pub fn run_gate(
             )
             .collect()
     };
+    let spans: Vec<(f64, f64)> = windows
+        .iter()
+        .map(|w| {
+            let t = &sparse.prep.streams[w.stream].t_s;
+            (t[w.start], t[w.start + opts.window - 1])
+        })
+        .collect();
     let held_recordings: std::collections::BTreeSet<usize> =
         windows.iter().map(|w| recording[w.stream]).collect();
     if held_recordings.len() < 2 {
@@ -220,7 +222,7 @@ pub fn run_gate(
     let seed = opts.seed ^ 0x6A7E;
     let (ls, nce_s) = eval_losses(
         &sparse.net,
-        &sparse.prep.inputs,
+        (&sparse.prep.streams, &sparse.prep.inputs),
         &windows,
         (opts.window, sparse.prep.input_std[0]),
         opts.batch,
@@ -228,7 +230,7 @@ pub fn run_gate(
     )?;
     let (ld, nce_d) = eval_losses(
         &dense.net,
-        &dense.prep.inputs,
+        (&dense.prep.streams, &dense.prep.inputs),
         &windows,
         (opts.window, dense.prep.input_std[0]),
         opts.batch,
@@ -237,8 +239,8 @@ pub fn run_gate(
     let zs = embed_windows(&sparse.net, &sparse.prep.inputs, &windows, opts.window)?;
     let zd = embed_windows(&dense.net, &dense.prep.inputs, &windows, opts.window)?;
     let (rs, rd) = (
-        rank1(&zs, &windows, opts.window, &recording),
-        rank1(&zd, &windows, opts.window, &recording),
+        rank1(&zs, &windows, &recording, &spans),
+        rank1(&zd, &windows, &recording, &spans),
     );
     let k = 50.min(windows.len() - 1);
     let rho = spearman_topk(&zd, &zs, k);

@@ -70,38 +70,39 @@ fn rank1_and_spearman_on_known_embeddings() {
         vec![0.0, 1.0],
         vec![0.141, 0.99],
     ];
+    // Time spans of windows of `len` frames at one frame a second.
+    let spans = |ws: &[Window], len: usize| -> Vec<(f64, f64)> {
+        ws.iter()
+            .map(|w| (w.start as f64, (w.start + len - 1) as f64))
+            .collect()
+    };
     // Streams 0 and 1 are two recordings.
     let own = [0, 1];
     let apart = [w(0, 0), w(0, 100), w(1, 0), w(1, 100)];
-    assert_eq!(rank1(&z, &apart, 64, &own), 1.0);
-    assert_eq!(
-        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64, &own),
-        0.0
-    );
+    assert_eq!(rank1(&z, &apart, &own, &spans(&apart, 64)), 1.0);
+    let mixed = [w(0, 0), w(1, 0), w(0, 100), w(1, 100)];
+    assert_eq!(rank1(&z, &mixed, &own, &spans(&mixed, 64)), 0.0);
     // Overlapping windows of one stream are no evidence: with starts 10 apart and 64-frame
     // windows, each query's nearest candidate is the other stream's window.
     let overlapping = [w(0, 0), w(0, 10), w(1, 0), w(1, 10)];
-    assert_eq!(rank1(&z, &overlapping, 64, &own), 0.0);
-    assert_eq!(rank1(&z, &overlapping, 5, &own), 1.0);
-    // Two nodes (streams 0 and 1) of one recording: a hit is the recording, not the node, and
-    // the other node's windows at the same moments are no candidates either.
+    assert_eq!(rank1(&z, &overlapping, &own, &spans(&overlapping, 64)), 0.0);
+    assert_eq!(rank1(&z, &overlapping, &own, &spans(&overlapping, 5)), 1.0);
+    // Two nodes (streams 0 and 1) of one recording: a hit is the recording, not the node.
     let one = [0, 0];
-    assert_eq!(
-        rank1(&z, &[w(0, 0), w(1, 0), w(0, 100), w(1, 100)], 64, &one),
-        1.0
-    );
-    assert_eq!(rank1(&z, &apart, 64, &one), 1.0);
-    // Windows 0 and 1 are nodes 0 and 1 of recording 0 at one moment, window 2 node 0 100
-    // frames later, window 3 recording 1: the first three find each other past the excluded
-    // same-moment window (hits), the last finds recording 0 (a miss).
+    assert_eq!(rank1(&z, &mixed, &one, &spans(&mixed, 64)), 1.0);
+    // Windows 0 and 1 are nodes 0 and 1 of recording 0 at one moment (node 1's frame indices
+    // start 200 later: the same time, not the same index), window 2 node 0 100 s later,
+    // window 3 recording 1: the first three find each other past the excluded same-moment
+    // window (hits), the last finds recording 0 (a miss).
     let z4 = vec![
         vec![1.0, 0.0],
         vec![0.99, 0.141],
         vec![0.95, 0.312],
         vec![0.0, 1.0],
     ];
-    let four = [w(0, 0), w(1, 0), w(0, 100), w(2, 0)];
-    assert_eq!(rank1(&z4, &four, 64, &[0, 0, 1]), 0.75);
+    let four = [w(0, 0), w(1, 200), w(0, 100), w(2, 0)];
+    let four_spans = [(0.0, 63.0), (0.0, 63.0), (100.0, 163.0), (0.0, 63.0)];
+    assert_eq!(rank1(&z4, &four, &[0, 0, 1], &four_spans), 0.75);
     assert!((spearman_topk(&z, &z, 3) - 1.0).abs() < 1e-12);
     // A second embedding that reverses every neighbour order gives rho = -1.
     let flipped: Vec<Vec<f32>> = vec![
@@ -219,10 +220,24 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
     let mut reversed = windows.clone();
     reversed.reverse();
     let spec = (32, t.prep.input_std[0]);
-    let a =
-        aether_train::embed::eval_losses(&t.net, &t.prep.inputs, &windows, spec, 16, 9).unwrap();
-    let b =
-        aether_train::embed::eval_losses(&t.net, &t.prep.inputs, &reversed, spec, 16, 9).unwrap();
+    let a = aether_train::embed::eval_losses(
+        &t.net,
+        (&t.prep.streams, &t.prep.inputs),
+        &windows,
+        spec,
+        16,
+        9,
+    )
+    .unwrap();
+    let b = aether_train::embed::eval_losses(
+        &t.net,
+        (&t.prep.streams, &t.prep.inputs),
+        &reversed,
+        spec,
+        16,
+        9,
+    )
+    .unwrap();
     assert!(a.0.is_finite() && a.1.is_finite());
     assert_eq!(a, b);
 }

@@ -544,6 +544,17 @@ static void check_partition_region(const char *dir)
     CHECK_CODE(temporal_task_start(16, 128, 4), ESP_ERR_INVALID_ARG);
     CHECK(shim_heap_caps_mallocs == 0, "a refused configuration set aside %d region(s)",
           shim_heap_caps_mallocs);
+    /* Nor does a file the library would not run as trained (dense attention). */
+    size_t xlen;
+    uint8_t *dense = read_file(dir, "model_dense.rvne", &xlen);
+    memset(part, 0xFF, plen);
+    memcpy(part, dense, xlen);
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_ERR_NOT_SUPPORTED);
+    CHECK(shim_heap_caps_mallocs == 0 && shim_heap_inits == 0,
+          "a dense-trained model set aside %d region(s)", shim_heap_caps_mallocs);
+    free(dense);
+    memset(part, 0xFF, plen);
+    memcpy(part, model, mlen);
     size_t need = 0;
     CHECK_CODE(ruv_temporal_required_heap(model, mlen, 64, &need), ESP_OK);
     CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);

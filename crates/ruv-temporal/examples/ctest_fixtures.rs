@@ -6,7 +6,8 @@
 //! - `model_v2_f32.rvne`, `model_v2_int8.rvne`: the default v2 head (`HeadSpec::default_v2`,
 //!   random weights, seed 7), f32 and int8 matrices; `model_v1.rvne`: the seed's v1 blob;
 //!   `model_small.rvne`: a 1-layer head (for exhaustive bit flips); `model_embed.rvne`: an
-//!   embedding head; `model_state9.rvne`: a head on feature set 2 (9 inputs); `model_dim256.rvne`: input_dim 256
+//!   embedding head; `model_dense.rvne`: the f32 head marked dense-trained (refused);
+//!   `model_state9.rvne`: a head on feature set 2 (9 inputs); `model_dim256.rvne`: input_dim 256
 //!   (the Kconfig maximum).
 //! - `frames.f32`: `FRAMES` frames of 16 floats.
 //! - `expect_<model>.f32`: for each checkpoint `c` in `CHECKPOINTS`, the model's outputs over the
@@ -160,6 +161,25 @@ fn main() {
         ("state9", state9.expect("state9 bytes")),
         ("dim256", dim256.expect("dim256 bytes")),
     ];
+    // The f32 head marked as trained with dense attention: init and the heap planners refuse
+    // it (the library runs the sparse kernel).
+    {
+        let view = aether_rvne::v2::RvneV2View::parse(&models[0].1).expect("v2");
+        let mut b = aether_rvne::v2::RvneV2Builder::new();
+        for e in view.meta_entries() {
+            b.meta_value(e.key, e.value);
+        }
+        b.meta_str("train.attention", "dense");
+        for t in view.tensors() {
+            b.add_tensor(t.name(), t.dtype(), t.shape(), &t.to_f32_vec())
+                .expect("tensor");
+        }
+        write(
+            &dir,
+            "model_dense.rvne",
+            &b.to_bytes().expect("dense bytes"),
+        );
+    }
     for (name, bytes) in &models {
         write(&dir, &format!("model_{name}.rvne"), bytes);
         let head = TemporalHead::from_bytes(bytes).expect("load");

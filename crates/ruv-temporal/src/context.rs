@@ -164,31 +164,6 @@ impl RuvTemporalCtx {
         Ok(())
     }
 
-    /// Refuses a v2 file whose numbers the library would not reproduce: a head trained with
-    /// dense attention (`train.attention = "dense"`, the A/B comparison; the library runs the
-    /// sparse kernel), or one trained on node-referenced frames (`input.reference`) that carries
-    /// no node reference (`calib.*`, written by `aether calibrate`): it would get raw frames.
-    fn check_runnable(model: &[u8]) -> Result<(), Failure> {
-        let Ok(view) = aether_rvne::v2::RvneV2View::parse(model) else {
-            return Ok(()); // v1: neither key exists
-        };
-        if view.meta_str("train.attention") == Some("dense") {
-            return Err(fail!(
-                ESP_ERR_NOT_SUPPORTED,
-                "the model was trained with dense attention (train.attention); the library runs \
-                 the sparse kernel: export a sparse-trained head"
-            ));
-        }
-        if view.meta_bool("input.reference") == Some(true) && view.tensor("calib.mean").is_none() {
-            return Err(fail!(
-                ESP_ERR_NOT_SUPPORTED,
-                "the model was trained on node-referenced frames (input.reference) and holds no \
-                 node reference: run `aether calibrate` on this node's empty-room capture first"
-            ));
-        }
-        Ok(())
-    }
-
     /// Init after the budget is known and the heap checked.
     pub(crate) fn build(
         model: &[u8],
@@ -203,7 +178,6 @@ impl RuvTemporalCtx {
 
         let head =
             TemporalHead::from_bytes(model).map_err(|e| fail!(model_error_code(&e), "{e}"))?;
-        Self::check_runnable(model)?;
         let input_dim = input_dim as usize;
         let window_len = window_len as usize;
         let n_out = n_classes as usize;

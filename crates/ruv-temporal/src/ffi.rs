@@ -399,7 +399,9 @@ pub extern "C" fn ruv_temporal_kernel_self_test() -> esp_err_t {
 /// allocates nothing.
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL, an empty or malformed file or window_len 0;
-/// the file's parse errors with the same codes as init.
+/// the file's parse errors with the same codes as init; `ESP_ERR_NOT_SUPPORTED` for a file
+/// init refuses that way (dense-trained, or referenced without a node reference), so no heap
+/// is set aside for it.
 ///
 /// # Safety
 /// `weights` valid for `weights_len` bytes; `out_bytes` writable.

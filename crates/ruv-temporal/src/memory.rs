@@ -312,6 +312,30 @@ fn working_bytes(d: &Dims, t: usize) -> Option<usize> {
     bytes.checked_add(bytes / 16)
 }
 
+/// Refuses a v2 file whose numbers the library would not reproduce: a head trained with
+/// dense attention (`train.attention = "dense"`, the A/B comparison; the library runs the
+/// sparse kernel), or one trained on node-referenced frames (`input.reference`) that carries
+/// no node reference (`calib.*`, written by `aether calibrate`): it would get raw frames.
+/// Part of every plan, so `ruv_temporal_model_dims` and `ruv_temporal_required_heap` refuse
+/// such a file before a caller sets any heap aside for it, as init does.
+fn check_runnable(view: &RvneV2View<'_>) -> Result<(), Failure> {
+    if view.meta_str("train.attention") == Some("dense") {
+        return Err(fail!(
+            ESP_ERR_NOT_SUPPORTED,
+            "the model was trained with dense attention (train.attention); the library runs \
+             the sparse kernel: export a sparse-trained head"
+        ));
+    }
+    if view.meta_bool("input.reference") == Some(true) && view.tensor("calib.mean").is_none() {
+        return Err(fail!(
+            ESP_ERR_NOT_SUPPORTED,
+            "the model was trained on node-referenced frames (input.reference) and holds no \
+             node reference: run `aether calibrate` on this node's empty-room capture first"
+        ));
+    }
+    Ok(())
+}
+
 /// The budget of `model` at `window_len` frames. Errors are the file's parse errors (same
 /// codes as init) and `ESP_ERR_INVALID_SIZE` on overflow.
 pub fn plan(model: &[u8], window_len: u32, mode: Mode) -> Result<Budget, Failure> {
@@ -328,7 +352,10 @@ pub(crate) fn plan_with(
     let file = parse_any(model).map_err(|e| fail!(file_error_code(&e), "model file: {e}"))?;
     let (d, pinned) = match &file {
         RvneFile::V1(v) => (v1_dims(v)?, 1),
-        RvneFile::V2(v) => (v2_dims(v)?, v2_pinned(v, window_len as usize)),
+        RvneFile::V2(v) => {
+            check_runnable(v)?;
+            (v2_dims(v)?, v2_pinned(v, window_len as usize))
+        }
     };
     check_dims(&d)?;
     let working = match mode {

@@ -369,6 +369,31 @@ fn heads_the_library_would_misrun_are_refused() {
             };
             assert_eq!(err, want, "{name}, streaming {streaming}");
             assert_eq!(ctx.is_null(), want != ESP_OK);
+            // The heap planners refuse it too, before a caller sets a region aside.
+            let (mut need, mut i, mut o) = (0usize, 0u32, 0u32);
+            // SAFETY: valid buffers.
+            let (heap, dims) = unsafe {
+                (
+                    if streaming {
+                        ruv_temporal_required_heap_streaming(
+                            bytes.as_ptr(),
+                            bytes.len(),
+                            32,
+                            &mut need,
+                        )
+                    } else {
+                        ruv_temporal_required_heap(bytes.as_ptr(), bytes.len(), 32, &mut need)
+                    },
+                    ruv_temporal_model_dims(
+                        bytes.as_ptr(),
+                        bytes.len(),
+                        &mut i,
+                        &mut o,
+                        std::ptr::null_mut(),
+                    ),
+                )
+            };
+            assert_eq!((heap, dims), (want, want), "{name}: planners");
             if !ctx.is_null() {
                 // SAFETY: from init.
                 unsafe { ruv_temporal_destroy(ctx) };

@@ -43,9 +43,10 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
 if [ ! -f .complete ]; then
     rm -rf train test
     for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done
-    for room in bedroom corridor; do
-        for i in $(seq 1001 1004); do installation test $room "$i" 20 2; done
-    done
+    # Each test room its own installation range (1001-1004 served both rooms, so a bedroom
+    # and a corridor capture shared every random stream: timing, losses, person, noise).
+    for i in $(seq 1001 1008); do installation test bedroom "$i" 20 2; done
+    for i in $(seq 1101 1108); do installation test corridor "$i" 20 2; done
     touch .complete
 fi
 calibrate=()

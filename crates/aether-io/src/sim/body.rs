@@ -225,13 +225,29 @@ fn tip_forward(p: [f64; 3], angle: f64) -> [f64; 3] {
     [fwd, p[1], up.max(0.08)]
 }
 
-/// Adds breathing and heartbeat to the chest (and half to the pelvis, abdominal breathing)
-/// along the body's forward axis, before any rotation.
+/// The chest's displacement by breathing and heartbeat at `t`, along the body's forward axis.
+fn breath_offset(person: &Person, t: f64) -> f64 {
+    person.breath_m * (TAU * person.breath_hz * t).sin()
+        + person.heart_m * (TAU * person.heart_hz * t).sin()
+}
+
+/// The share of [`breath_offset`] each body point moves by: the chest all of it, the pelvis
+/// half (abdominal breathing).
+fn breath_share(i: usize) -> f64 {
+    match i {
+        CHEST => 1.0,
+        PELVIS => 0.5,
+        _ => 0.0,
+    }
+}
+
+/// Adds breathing and heartbeat to the chest and pelvis along the body's forward axis,
+/// before any rotation.
 fn breathe(sk: &mut Skeleton, person: &Person, t: f64) {
-    let d = person.breath_m * (TAU * person.breath_hz * t).sin()
-        + person.heart_m * (TAU * person.heart_hz * t).sin();
-    sk[CHEST][0] += d;
-    sk[PELVIS][0] += 0.5 * d;
+    let d = breath_offset(person, t);
+    for (i, p) in sk.iter_mut().enumerate() {
+        p[0] += breath_share(i) * d;
+    }
 }
 
 fn posture_skeleton(posture: Posture) -> (Skeleton, f64) {
@@ -241,6 +257,11 @@ fn posture_skeleton(posture: Posture) -> (Skeleton, f64) {
         Posture::Lying => (STANDING, PI / 2.0),
     }
 }
+
+/// How far from the feet a lying body reaches (head 1.65 m, plus its top).
+const LYING_REACH_M: f64 = 1.75;
+/// Least clearance between a lying body's head and a wall.
+const LYING_MARGIN_M: f64 = 0.1;
 
 /// Seconds over which a walk's gait settles to standing before the walk ends.
 pub const GAIT_SETTLE_S: f64 = 0.3;
@@ -422,8 +443,20 @@ pub fn pose(m: &Motion, person: &Person, t: f64, out: &mut Vec<BodyPoint>) {
         return;
     };
     let (s, c) = facing.sin_cos();
+    let d = breath_offset(person, t);
     for (i, p) in sk.iter().enumerate() {
-        let q = if tip != 0.0 { tip_forward(*p, tip) } else { *p };
+        let q = if tip != 0.0 {
+            // The floor stops the body, not its breathing: tip and clamp the point without
+            // it, then add the breathing along the tipped forward axis (lying, vertical).
+            let b = breath_share(i) * d;
+            let mut q = tip_forward([p[0] - b, p[1], p[2]], tip);
+            let (ts, tc) = tip.sin_cos();
+            q[0] += b * tc;
+            q[2] -= b * ts;
+            q
+        } else {
+            *p
+        };
         // forward = (c, s), left = (-s, c)
         out.push(BodyPoint {
             pos: [
@@ -561,6 +594,46 @@ impl Planner<'_> {
         };
         self.push(kind.duration_s(), kind.label(), m);
     }
+    /// Clearance (metres) between the room's walls and a body lying from `base` along
+    /// `facing` (negative: the head would end outside).
+    fn lying_clearance(&self, facing: f64) -> f64 {
+        let head = [
+            self.base[0] + LYING_REACH_M * facing.cos(),
+            self.base[1] + LYING_REACH_M * facing.sin(),
+        ];
+        let size = self.room.size;
+        head[0]
+            .min(size[0] - head[0])
+            .min(head[1])
+            .min(size[1] - head[1])
+    }
+
+    /// Whether a fall from here, facing as now, ends with the body inside the room.
+    fn lying_fits(&self) -> bool {
+        self.lying_clearance(self.facing) >= LYING_MARGIN_M
+    }
+
+    /// Turns the person (before anything is planned at this spot) so a fall ends inside the
+    /// room: the facing kept if it fits, else the nearest of 16 directions that does, else
+    /// the one with the most room.
+    fn face_room_for_a_fall(&mut self) {
+        if self.lying_fits() {
+            return;
+        }
+        let candidates = (1..16)
+            .flat_map(|k| [k as f64, -(k as f64)])
+            .map(|k| self.facing + k * TAU / 32.0);
+        let best = candidates
+            .clone()
+            .find(|&f| self.lying_clearance(f) >= LYING_MARGIN_M)
+            .unwrap_or_else(|| {
+                candidates
+                    .max_by(|&a, &b| self.lying_clearance(a).total_cmp(&self.lying_clearance(b)))
+                    .unwrap_or(self.facing)
+            });
+        self.facing = best.rem_euclid(TAU);
+    }
+
     fn fall(&mut self) {
         let duration = self.rng.range(0.6, 0.9);
         let m = Motion::Fall {
@@ -632,6 +705,7 @@ impl Timeline {
             "gestures" => gesture_loop(&mut p, &[Gesture::Wave, Gesture::Push, Gesture::Circle]),
             "fall" => {
                 let before = seconds * p.rng.range(0.3, 0.5);
+                p.face_room_for_a_fall();
                 p.still(before, Posture::Standing);
                 p.fall();
                 p.still(seconds, Posture::Lying);
@@ -663,7 +737,8 @@ impl Timeline {
                 p.walk(dur);
                 let dur = d(&mut p, 1.0, 2.0);
                 p.still(dur, Posture::Standing);
-                if p.rng.chance(0.5) {
+                // A fall needs the room to lie in, facing as the walk ended; else a sit-down.
+                if p.rng.chance(0.5) && p.lying_fits() {
                     p.fall();
                     p.still(seconds, Posture::Lying);
                 } else {

@@ -107,6 +107,16 @@ pub fn is_null(i: usize) -> bool {
     k == 0 || k.abs() > 26
 }
 
+/// Closest distance (metres) at which a scatterer's bistatic spreading `1 / (d1 · d2)` still
+/// grows: nearer, a body point is no longer small against its distance to the antenna and the
+/// point-scatterer model would give a node a +27 dB spike as a hand passed 4 cm from it.
+const NEAR_FIELD_M: f64 = 0.5;
+
+/// The bistatic spreading loss `1 / (d1 · d2)`, each distance held at [`NEAR_FIELD_M`] or more.
+fn spreading(d1: f64, d2: f64) -> f64 {
+    1.0 / (d1.max(NEAR_FIELD_M) * d2.max(NEAR_FIELD_M))
+}
+
 /// Adds one path of length `len` with complex gain `gain` to every subcarrier.
 fn add_path(h: &mut [Cx; N_SUBCARRIERS], fc: f64, len: f64, gain: Cx) {
     // exp(-j 2 pi (fc + k df) L / c) = base * step^k, walked from k = -32.
@@ -208,7 +218,7 @@ impl Link {
         }
         for s in &room.furniture {
             let (d1, d2) = (dist(tx, s.pos), dist(s.pos, rx));
-            let a = (s.rcs / (4.0 * PI)).sqrt() * k / (d1 * d2);
+            let a = (s.rcs / (4.0 * PI)).sqrt() * k * spreading(d1, d2);
             add_path(&mut rest, fc, d1 + d2, Cx::polar(a, s.phase));
         }
         // Diffuse tail: many weak paths with exponentially distributed excess delay and
@@ -269,7 +279,7 @@ impl Link {
                 &mut h,
                 self.fc,
                 d1 + d2,
-                Cx::polar(amp / (d1 * d2), p.phase),
+                Cx::polar(amp * spreading(d1, d2), p.phase),
             );
             for img in &self.tx_images {
                 let d1 = dist(*img, p.pos);
@@ -277,7 +287,7 @@ impl Link {
                     &mut h,
                     self.fc,
                     d1 + d2,
-                    Cx::polar(g * amp / (d1 * d2), p.phase),
+                    Cx::polar(g * amp * spreading(d1, d2), p.phase),
                 );
             }
             let d1 = dist(self.tx, p.pos);
@@ -287,7 +297,7 @@ impl Link {
                     &mut h,
                     self.fc,
                     d1 + d2,
-                    Cx::polar(g * amp / (d1 * d2), p.phase),
+                    Cx::polar(g * amp * spreading(d1, d2), p.phase),
                 );
             }
         }
@@ -299,7 +309,7 @@ impl Link {
         let mut h = [Cx::ZERO; N_SUBCARRIERS];
         let k = self.wavelength / (4.0 * PI);
         let (d1, d2) = (dist(self.tx, p.pos), dist(p.pos, self.rx));
-        let a = (p.rcs / (4.0 * PI)).sqrt() * k / (d1 * d2);
+        let a = (p.rcs / (4.0 * PI)).sqrt() * k * spreading(d1, d2);
         add_path(&mut h, self.fc, d1 + d2, Cx::polar(a, p.phase));
         h
     }

@@ -51,6 +51,10 @@ pub struct SimConfig {
     pub impairments: Impairments,
 }
 
+/// Half-width (dB) of the uniform spread of each installed link's SNR around the configured
+/// one: 32 ± 9 dB by default, 23-41 dB.
+pub const SNR_SPREAD_DB: f64 = 9.0;
+
 impl SimConfig {
     /// Defaults: 100 Hz, channel 6, 1.2 m/s walking, ESP32 impairments, room `lab`.
     pub fn new(scenario: &str, seconds: f64, seed: u64) -> Self {
@@ -184,8 +188,16 @@ impl Simulator {
             .map(|i| {
                 let link = Link::new(&room, i, freq_mhz, config.installation_seed());
                 let rng = Rng::stream(config.seed, &format!("receiver-{i}"));
-                let receiver =
-                    Receiver::new(config.impairments.clone(), rng, &link.static_response());
+                // Each installed link has its own SNR (distance, antenna, interference), the
+                // same in every capture of the installation: a fixed one made the empty
+                // room's noise level identical everywhere, a cue no real deployment gives.
+                let mut imp = config.impairments.clone();
+                if let Some(snr) = imp.snr_db.as_mut() {
+                    let mut link_rng =
+                        Rng::stream(config.installation_seed(), &format!("link-snr-{i}"));
+                    *snr += link_rng.range(-SNR_SPREAD_DB, SNR_SPREAD_DB);
+                }
+                let receiver = Receiver::new(imp, rng, &link.static_response());
                 Node {
                     id: i as u8 + 1,
                     link,

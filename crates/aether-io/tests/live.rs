@@ -467,64 +467,82 @@ fn the_largest_compressed_frame_is_recorded() {
     std::fs::remove_file(out).unwrap();
 }
 
-/// A flood of malformed datagrams (faster than the receive timeout) does not hold back the
-/// checkpoints: what was recorded before it reaches the disk while the flood goes on.
-#[test]
-fn a_malformed_flood_does_not_hold_back_the_checkpoints() {
-    let _guard = serial();
+/// A recorder on its own thread, syncing every 300 ms, until `stop` or `duration_s`.
+struct Running {
+    addr: std::net::SocketAddr,
+    out: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<aether_io::live::RecordReport>,
+}
+
+fn start_recorder(name: &str, duration_s: u64) -> Running {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = rx.local_addr().unwrap();
-    let out = tmp("flooded.csi.jsonl");
-    let dir = out.parent().unwrap().to_path_buf();
-    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let out = tmp(name);
     let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let out2 = out.clone();
-    let recorder = std::thread::spawn(move || {
+    let (stop2, out2) = (Arc::clone(&stop), out.clone());
+    let handle = std::thread::spawn(move || {
         let opts = RecordOptions {
-            duration: Some(Duration::from_secs(60)),
+            duration: Some(Duration::from_secs(duration_s)),
             max_packets: None,
             checkpoint_every: Some(Duration::from_millis(300)),
         };
         record(&rx, &out2, &opts, &stop2).unwrap()
     });
+    Running {
+        addr,
+        out,
+        stop,
+        handle,
+    }
+}
+
+/// Records readable right now in the temporary files of a session writing `out`.
+fn records_in_temp_files(out: &std::path::Path) -> usize {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with(&name) && n.ends_with(".tmp")
+        })
+        .map(|p| {
+            RuviewReader::open(&p)
+                .unwrap()
+                .filter(|r| r.is_ok())
+                .count()
+        })
+        .sum()
+}
+
+/// A flood of malformed datagrams (faster than the receive timeout) does not hold back the
+/// checkpoints: what was recorded before it reaches the disk while the flood goes on.
+#[test]
+fn a_malformed_flood_does_not_hold_back_the_checkpoints() {
+    let _guard = serial();
+    let r = start_recorder("flooded.csi.jsonl", 60);
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..10u8 {
-        tx.send_to(&vitals_datagram(1, i), addr).unwrap();
+        tx.send_to(&vitals_datagram(1, i), r.addr).unwrap();
     }
-    let on_disk = || -> usize {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.starts_with(&name) && n.ends_with(".tmp")
-            })
-            .map(|p| {
-                RuviewReader::open(&p)
-                    .unwrap()
-                    .filter(|r| r.is_ok())
-                    .count()
-            })
-            .sum()
-    };
     // A truncated vitals datagram every 5 ms for up to 3 s (ten checkpoint periods).
     let garbage = vitals_datagram(1, 0);
     let mut seen = 0;
     for _ in 0..600 {
-        tx.send_to(&garbage[..31], addr).unwrap();
-        seen = on_disk();
+        tx.send_to(&garbage[..31], r.addr).unwrap();
+        seen = records_in_temp_files(&r.out);
         if seen == 10 {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    stop.store(true, Ordering::Relaxed);
-    let report = recorder.join().unwrap();
+    r.stop.store(true, Ordering::Relaxed);
+    let report = r.handle.join().unwrap();
     assert_eq!(seen, 10, "records on disk during the flood");
     assert_eq!(report.written, 10);
     assert!(report.malformed > 0);
-    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&r.out).unwrap();
 }
 
 /// A session that records nothing leaves an earlier recording at the same path as it was,
@@ -565,65 +583,34 @@ fn an_empty_session_keeps_an_existing_recording() {
 #[test]
 fn a_running_session_is_on_disk_and_survives_an_unfinished_end() {
     let _guard = serial();
-    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = rx.local_addr().unwrap();
-    let out = tmp("checkpointed.csi.jsonl");
-    let dir = out.parent().unwrap().to_path_buf();
-    let name = out.file_name().unwrap().to_string_lossy().into_owned();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let out2 = out.clone();
-    let recorder = std::thread::spawn(move || {
-        let opts = RecordOptions {
-            duration: Some(Duration::from_secs(120)),
-            max_packets: None,
-            // Not zero: the ten datagrams all arrive before the first sync is due, so only
-            // the sync that runs while the network is quiet can put them on disk.
-            checkpoint_every: Some(Duration::from_millis(300)),
-        };
-        record(&rx, &out2, &opts, &stop2).unwrap()
-    });
+    // Syncs every 300 ms, not at once: the ten datagrams all arrive before the first sync is
+    // due, so only the sync that runs while the network is quiet can put them on disk.
+    let r = start_recorder("checkpointed.csi.jsonl", 120);
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let temp_lines = |dir: &std::path::Path| -> usize {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.starts_with(&name) && n.ends_with(".tmp")
-            })
-            .map(|p| {
-                RuviewReader::open(&p)
-                    .unwrap()
-                    .filter(|r| r.is_ok())
-                    .count()
-            })
-            .sum()
-    };
     for i in 0..10u8 {
-        tx.send_to(&vitals_datagram(1, i), addr).unwrap();
+        tx.send_to(&vitals_datagram(1, i), r.addr).unwrap();
     }
     // Wait (boundedly) until the session has synced all ten; the target does not exist yet.
     let mut seen = 0;
     for _ in 0..500 {
-        seen = temp_lines(&dir);
+        seen = records_in_temp_files(&r.out);
         if seen == 10 {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(seen, 10, "records on disk while the session runs");
-    assert!(!out.exists());
-    stop.store(true, Ordering::Relaxed);
-    let report = recorder.join().unwrap();
+    assert!(!r.out.exists());
+    r.stop.store(true, Ordering::Relaxed);
+    let report = r.handle.join().unwrap();
     assert_eq!(report.written, 10);
-    assert_eq!(RuviewReader::open(&out).unwrap().count(), 10);
+    assert_eq!(RuviewReader::open(&r.out).unwrap().count(), 10);
     assert_eq!(
-        temp_lines(&dir),
+        records_in_temp_files(&r.out),
         0,
         "the finished session leaves no temporary file"
     );
-    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&r.out).unwrap();
 
     // A writer dropped unfinished (as by a panic mid-session) keeps what reached its file.
     let target = tmp("dropped.csi.jsonl");

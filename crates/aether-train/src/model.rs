@@ -415,7 +415,8 @@ pub struct ExportMeta {
     /// Per-node calibration reference (`calib.mean`, `calib.std`), if any.
     pub calib: Option<(Vec<f32>, Vec<f32>)>,
     /// Trained on frames mapped through their session's empty-room reference
-    /// (`input.reference`, informational).
+    /// (`input.reference`): such a head needs `calib.*` before it runs (`aether run` and the
+    /// device library refuse it without).
     pub needs_reference: bool,
     /// Pooled empty-room feature mean/std of the training data (`input.idle_mean`,
     /// `input.idle_std`): what `aether calibrate` maps a node's reference onto.

@@ -1,7 +1,8 @@
 /*
  * FreeRTOS wiring of the on-device temporal head: a queue of feature frames (or, for a model on
  * CSI features, raw CSI buffers), one task that feeds them to ruv_temporal and sends a
- * 0xC5110007 classification packet every period.
+ * 0xC5110007 classification packet every period whose window is full (window_len frames;
+ * after boot, a reset or a CSI gap it waits for the window to fill again).
  *
  * Threading: temporal_task_push_frame and temporal_task_push_csi may be called from any task
  * (not from an ISR; the Wi-Fi CSI callback is fine); start, stop and the setters from one task
@@ -92,7 +93,8 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
- * the feature is disabled, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this
+ * the feature is disabled or the model would not run as trained (dense-trained, or trained on
+ * node-referenced frames without a node reference: run `aether calibrate`), no heap set aside, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this
  * chip (once per boot; the head stays off; the task runs the test, so a failure that happens
  * before start returns is reported here too, a later one only in the log), otherwise what
  * ruv_temporal_init returns.

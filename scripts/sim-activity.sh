@@ -39,15 +39,17 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
             --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
     done
 }
-# A generation that was stopped part-way would otherwise be reused as if complete.
-if [ ! -f .complete ]; then
+# A generation that was stopped part-way, or made by another simulator version (recorded in
+# .complete), would otherwise be reused as if complete.
+generation="simulator-2 test-1001-1008-1101-1108"
+if [ "$(cat .complete 2>/dev/null)" != "$generation" ]; then
     rm -rf train test
     for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done
     # Each test room its own installation range (1001-1004 served both rooms, so a bedroom
     # and a corridor capture shared every random stream: timing, losses, person, noise).
     for i in $(seq 1001 1008); do installation test bedroom "$i" 20 2; done
     for i in $(seq 1101 1108); do installation test corridor "$i" 20 2; done
-    touch .complete
+    echo "$generation" > .complete
 fi
 calibrate=()
 for a in "$@"; do [ "$a" = --reference ] && calibrate=(--calibrate-sessions); done

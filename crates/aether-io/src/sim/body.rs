@@ -614,14 +614,15 @@ impl Planner<'_> {
     }
 
     /// Turns the person (before anything is planned at this spot) so a fall ends inside the
-    /// room: the facing kept if it fits, else the nearest of 16 directions that does, else
-    /// the one with the most room.
+    /// room: the facing kept if it fits, else the nearest of the other 31 of 32 directions
+    /// (nearer turns first, the opposite last) that does, else the one with the most room.
     fn face_room_for_a_fall(&mut self) {
         if self.lying_fits() {
             return;
         }
         let candidates = (1..16)
             .flat_map(|k| [k as f64, -(k as f64)])
+            .chain([16.0])
             .map(|k| self.facing + k * TAU / 32.0);
         let best = candidates
             .clone()

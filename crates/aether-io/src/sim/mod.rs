@@ -38,8 +38,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// One of [`room_names`], or `random` (geometry from the installation seed).
     pub room: String,
-    /// Installation: the random room's geometry and the links' diffuse scatter, i.e. the
-    /// static channel an empty-room capture records. Captures sharing it are one session
+    /// Installation: the random room's geometry, the links' diffuse scatter (the static
+    /// channel an empty-room capture records) and each link's SNR (`SNR_SPREAD_DB` around
+    /// `impairments.snr_db`). Captures sharing it are one session
     /// (one node reference serves them all); `None` = `seed`.
     pub installation: Option<u64>,
     /// Nominal packets per second per node.
@@ -127,6 +128,8 @@ impl std::error::Error for SimError {}
 
 struct Node {
     id: u8,
+    /// This link's SNR, dB (`None`: no noise).
+    snr_db: Option<f64>,
     link: Link,
     receiver: Receiver,
     next_t: f64,
@@ -197,9 +200,11 @@ impl Simulator {
                         Rng::stream(config.installation_seed(), &format!("link-snr-{i}"));
                     *snr += link_rng.range(-SNR_SPREAD_DB, SNR_SPREAD_DB);
                 }
+                let snr_db = imp.snr_db;
                 let receiver = Receiver::new(imp, rng, &link.static_response());
                 Node {
                     id: i as u8 + 1,
+                    snr_db,
                     link,
                     receiver,
                     next_t: 0.0,
@@ -323,6 +328,11 @@ pub fn write_simulation(
     let meta = dir.join(format!("{stem}.csi.meta.json"));
     let labels = sim.labels();
     let room = sim.room().clone();
+    let link_snr_db: std::collections::BTreeMap<String, Option<f64>> = sim
+        .nodes
+        .iter()
+        .map(|n| (n.id.to_string(), n.snr_db))
+        .collect();
     let mut writer = RuviewWriter::create(&recording)?;
     let mut per_node = std::collections::BTreeMap::<u8, u64>::new();
     for frame in sim {
@@ -366,6 +376,8 @@ pub fn write_simulation(
                 "agc": imp.agc,
                 "agc_step_db": imp.agc_step_db,
                 "snr_db": imp.snr_db,
+                // Each node's own, drawn from the installation around `snr_db`.
+                "link_snr_db": link_snr_db,
                 "interval_jitter": imp.interval_jitter,
                 "drop_prob": imp.drop_prob,
             },

@@ -195,6 +195,13 @@ fn replay_into_record_on_loopback() {
     );
     assert_eq!(sent["sent"], 961);
     assert_eq!(sent["format"], "espectre-npz");
+    // Everything is sent: Ctrl-C, as a user would, so a datagram lost on loopback fails the
+    // counts at once instead of waiting out --duration (the recorder drains what is queued).
+    let status = Command::new("kill")
+        .args(["-INT", &rec.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
     let output = rec.wait_with_output().unwrap();
     assert!(output.status.success());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

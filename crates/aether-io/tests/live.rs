@@ -92,14 +92,15 @@ fn replay_into_record(
     let addr = rx.local_addr().unwrap();
     let out = tmp(name);
     let out2 = out.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
     let recorder = std::thread::spawn(move || {
-        let stop = AtomicBool::new(false);
         let opts = RecordOptions {
             duration: Some(Duration::from_secs(120)),
             max_packets: Some(expected_frames),
             checkpoint_every: None,
         };
-        record(&rx, &out2, &opts, &stop).unwrap()
+        record(&rx, &out2, &opts, &stop2).unwrap()
     });
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sent = replay(
@@ -113,6 +114,9 @@ fn replay_into_record(
     )
     .unwrap();
     assert_eq!(sent.sent, expected_frames);
+    // Everything is sent: the recorder drains what is queued and stops, so a datagram lost on
+    // loopback fails the count below at once instead of waiting out the duration.
+    stop.store(true, Ordering::Relaxed);
     let report = recorder.join().unwrap();
     assert_eq!(report.received, expected_frames, "loopback lost datagrams");
     assert_eq!(report.malformed, 0);

@@ -588,17 +588,14 @@ fn frames_too_narrow_for_the_features_are_named() {
     let path = d.join("narrow.csi.jsonl");
     let mut w = aether_io::ruview::RuviewWriter::create(&path).unwrap();
     for i in 0..300u32 {
+        let iq = (0..32).map(|k| Iq::new(k as i8, 3)).collect();
         let frame = CsiFrame {
-            t_s: 1.0e9 + f64::from(i) * 0.01,
-            node_id: 1,
             seq: Some(i),
             rssi: Some(-40),
             noise_floor: Some(-95),
             freq_mhz: Some(2437),
             channel: Some(6),
-            mac: None,
-            n_antennas: 1,
-            subcarriers: (0..32).map(|k| Iq::new(k as i8, 3)).collect(),
+            ..CsiFrame::new(1.0e9 + f64::from(i) * 0.01, 1, iq)
         };
         w.write(&Record::Csi(frame)).unwrap();
     }

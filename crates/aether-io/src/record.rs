@@ -109,6 +109,24 @@ pub struct CsiFrame {
 }
 
 impl CsiFrame {
+    /// A one-antenna frame with none of the optional header fields (sequence number, RSSI,
+    /// noise floor, frequency, channel, MAC): set those with struct update syntax,
+    /// `CsiFrame { rssi: Some(-40), ..CsiFrame::new(t_s, node, iq) }`.
+    pub fn new(t_s: f64, node_id: u8, subcarriers: Vec<Iq>) -> Self {
+        CsiFrame {
+            t_s,
+            node_id,
+            seq: None,
+            rssi: None,
+            noise_floor: None,
+            freq_mhz: None,
+            channel: None,
+            mac: None,
+            n_antennas: 1,
+            subcarriers,
+        }
+    }
+
     /// Subcarriers per antenna.
     pub fn n_subcarriers(&self) -> usize {
         self.subcarriers.len() / usize::from(self.n_antennas.max(1))

@@ -270,18 +270,7 @@ fn fast_path_agrees_with_serde_on_every_line() {
     lines.push(String::from_utf8(ext).unwrap().trim_end().to_owned());
     // A frame without RSSI (decoded compressed CSI): written as 0 plus the extension, read
     // back as None by both paths.
-    let unknown = aether_io::record::CsiFrame {
-        t_s: 1.5e9,
-        node_id: 4,
-        seq: None,
-        rssi: None,
-        noise_floor: None,
-        freq_mhz: None,
-        channel: None,
-        mac: None,
-        n_antennas: 1,
-        subcarriers: vec![Iq::new(3, 2); 64],
-    };
+    let unknown = aether_io::record::CsiFrame::new(1.5e9, 4, vec![Iq::new(3, 2); 64]);
     let mut line = Vec::new();
     format_line(&Record::Csi(unknown.clone()), &mut line);
     let line = String::from_utf8(line).unwrap();

@@ -51,17 +51,13 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 /// A 64-subcarrier CSI frame of node `node` at `t_s`, with the header fields a node sends.
 fn csi_frame(t_s: f64, node: u8) -> CsiFrame {
+    let iq = (0..64).map(|i| Iq::new(i as i8, -(i as i8))).collect();
     CsiFrame {
-        t_s,
-        node_id: node,
-        seq: None,
         rssi: Some(-40),
         noise_floor: Some(-95),
         freq_mhz: Some(2437),
         channel: Some(6),
-        mac: None,
-        n_antennas: 1,
-        subcarriers: (0..64).map(|i| Iq::new(i as i8, -(i as i8))).collect(),
+        ..CsiFrame::new(t_s, node, iq)
     }
 }
 
@@ -374,18 +370,7 @@ fn decoder_maps_vitals_and_compressed_csi() {
 #[test]
 fn iq_order_agrees_with_aether_csi() {
     // Our Iq::from_esp_bytes and aether-csi's frame accessors must read pairs the same way.
-    let frame = CsiFrame {
-        t_s: 0.0,
-        node_id: 1,
-        seq: None,
-        rssi: None,
-        noise_floor: None,
-        freq_mhz: None,
-        channel: None,
-        mac: None,
-        n_antennas: 1,
-        subcarriers: vec![Iq::new(3, 15), Iq::new(-128, 127)],
-    };
+    let frame = CsiFrame::new(0.0, 1, vec![Iq::new(3, 15), Iq::new(-128, 127)]);
     let mut raw = Box::new([0u8; aether_csi::CSI_MAX_FRAME_LEN]);
     let len = encode_raw_csi(&frame, 0, &mut Vec::new(), &mut raw).unwrap();
     let aether_csi::AnyPacket::RawCsi(r) = aether_csi::parse_any(&raw[..len]).unwrap() else {

@@ -581,20 +581,10 @@ mod tests {
     /// A varied 64-subcarrier frame, the `k`-th of a stream.
     fn csi_frame(k: usize) -> aether_io::record::CsiFrame {
         use aether_io::record::{CsiFrame, Iq};
-        CsiFrame {
-            t_s: 0.0,
-            node_id: 1,
-            seq: None,
-            rssi: None,
-            noise_floor: None,
-            freq_mhz: None,
-            channel: None,
-            mac: None,
-            n_antennas: 1,
-            subcarriers: (0..64)
-                .map(|i| Iq::new(((i * 7 + k * 3) % 40) as i8 + 5, 9))
-                .collect(),
-        }
+        let iq = (0..64)
+            .map(|i| Iq::new(((i * 7 + k * 3) % 40) as i8 + 5, 9))
+            .collect();
+        CsiFrame::new(0.0, 1, iq)
     }
 
     /// Features depend on time differences only: frames stamped before the recording's first

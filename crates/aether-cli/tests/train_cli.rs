@@ -371,19 +371,8 @@ fn train_eval_calibrate_run_on_espectre() {
 fn eval_scores_event_classes_per_episode() {
     let tmp = std::env::temp_dir().join(format!("aether-events-{}", std::process::id()));
     let path = |d: &str| tmp.join(d).display().to_string();
-    let sim = |dir: &str, scenario: &str, seed: u64| {
-        aether_ok(&[
-            "simulate",
-            "--scenario",
-            scenario,
-            "--seconds",
-            "8",
-            "--seed",
-            &seed.to_string(),
-            "--out",
-            &path(dir),
-        ]);
-    };
+    let sim =
+        |dir: &str, scenario: &str, seed: u64| simulate_8s(&tmp.join(dir), scenario, seed, None);
     for seed in [1, 2, 3] {
         sim("train", "fall", seed);
         sim("train", "walking", 10 + seed);
@@ -464,23 +453,26 @@ fn eval_scores_event_classes_per_episode() {
     std::fs::remove_dir_all(&tmp).ok();
 }
 
-/// 8 s of a simulated `scenario` in installation `installation` of a random room, into `out`.
-fn simulate_8s(out: &std::path::Path, scenario: &str, seed: u64, installation: u64) {
-    aether_ok(&[
+/// 8 s of a simulated `scenario` into `out`: in installation `Some(i)` of a random room, or
+/// (`None`) in the lab, whose installation is the seed.
+fn simulate_8s(out: &std::path::Path, scenario: &str, seed: u64, installation: Option<u64>) {
+    let seed = seed.to_string();
+    let out = out.display().to_string();
+    let mut args = vec![
         "simulate",
         "--scenario",
         scenario,
         "--seconds",
         "8",
         "--seed",
-        &seed.to_string(),
-        "--installation",
-        &installation.to_string(),
-        "--room",
-        "random",
-        "--out",
-        &out.display().to_string(),
-    ]);
+        &seed,
+    ];
+    let installation = installation.map(|i| i.to_string());
+    if let Some(i) = &installation {
+        args.extend(["--installation", i, "--room", "random"]);
+    }
+    args.extend(["--out", &out]);
+    aether_ok(&args);
 }
 
 /// Simulated installations: a head trained on frames referenced to each installation's
@@ -489,7 +481,7 @@ fn simulate_8s(out: &std::path::Path, scenario: &str, seed: u64, installation: u
 fn simulated_installations_are_calibrated_per_session() {
     let tmp = std::env::temp_dir().join(format!("aether-sim-sessions-{}", std::process::id()));
     let sim = |dir: &str, scenario: &str, seed: u64, installation: u64| {
-        simulate_8s(&tmp.join(dir), scenario, seed, installation);
+        simulate_8s(&tmp.join(dir), scenario, seed, Some(installation));
     };
     for i in [1, 2] {
         sim("train", "empty", i, i);
@@ -581,7 +573,12 @@ fn a_class_held_only_by_validation_is_named() {
         ("empty", 2, 2),
         ("still", 12, 2),
     ] {
-        simulate_8s(std::path::Path::new(&out_dir), scenario, seed, installation);
+        simulate_8s(
+            std::path::Path::new(&out_dir),
+            scenario,
+            seed,
+            Some(installation),
+        );
     }
     let model = tmp.join("m.rvne").display().to_string();
     let out = aether_ok(&[

@@ -618,3 +618,22 @@ fn the_sidecar_records_each_links_snr() {
     assert_ne!(snrs(8, 1, "empty"), a);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `mixed` ends in a fall only where the lying body fits the room facing as the walk ended
+/// (else a sit-down): the share of falls per room, printed, stays between a quarter and a
+/// half (`docs/simulator.md` quotes these numbers).
+#[test]
+fn mixed_falls_only_where_the_body_fits() {
+    use aether_io::sim::body::Timeline;
+    for room_name in ["random", "lab", "bedroom", "corridor"] {
+        let falls = (1..=300u64)
+            .filter(|&seed| {
+                let room = Room::named(room_name, seed).unwrap();
+                let tl = Timeline::build("mixed", 40.0, &room, seed, 1.2).unwrap();
+                tl.segments.iter().any(|s| s.label == "fall")
+            })
+            .count();
+        eprintln!("{room_name}: {falls} of 300 mixed recordings end in a fall");
+        assert!((75..=150).contains(&falls), "{room_name}: {falls} of 300");
+    }
+}

@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use aether_csi::{ClassificationPacket, ClassificationRepr, FeatureSet, CLASSIFICATION_LEN};
-use aether_io::live::{recv_datagram, DatagramDecoder};
+use aether_io::live::{DatagramDecoder, Received, Receiver};
 use aether_io::record::Record;
 use aether_model::{HeadScratch, OutputKind, TemporalHead};
 use aether_train::data::NodeFeatures;
@@ -405,29 +403,24 @@ fn run_live(
     out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let socket = UdpSocket::bind(addr).with_context(|| format!("binding {addr}"))?;
-    // Short timeout so Ctrl-C and --duration are noticed while the network is quiet.
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let stop = stop_on_ctrl_c()?;
     let duration = duration_arg(args.duration)?;
+    // Ctrl-C and --duration still decide on the datagrams queued before them.
+    let mut receiver = Receiver::new(&socket, &stop, duration, args.max_packets)?;
     // On stderr, so `--json` output stays clean; scripts can read the bound address here.
     eprintln!("listening on {}", socket.local_addr()?);
     let mut decoder = DatagramDecoder::new();
     let mut nodes: BTreeMap<u8, (NodeFeatures, NodeRun)> = BTreeMap::new();
     let mut buf = vec![0u8; 65_536];
     let mut features = [0f32; aether_train::data::FRAME_DIMS];
-    let (mut received, mut malformed, mut frames, mut decisions) = (0u64, 0u64, 0u64, 0u64);
-    let started = Instant::now();
+    let (mut malformed, mut frames, mut decisions) = (0u64, 0u64, 0u64);
+    let started = receiver.started();
     loop {
-        if stop.load(Ordering::Relaxed)
-            || duration.is_some_and(|d| started.elapsed() >= d)
-            || args.max_packets.is_some_and(|m| received >= m)
-        {
-            break;
-        }
-        let Some(n) = recv_datagram(&socket, &mut buf).context("receiving")? else {
-            continue;
+        let n = match receiver.next(&mut buf).context("receiving")? {
+            Received::Datagram(n) => n,
+            Received::Quiet => continue,
+            Received::Ended => break,
         };
-        received += 1;
         let t_s = started.elapsed().as_secs_f64();
         let frame = match decoder.decode(t_s, &buf[..n]) {
             Ok(Record::Csi(frame)) => frame,
@@ -456,8 +449,9 @@ fn run_live(
         }
     }
     eprintln!(
-        "{received} datagrams ({malformed} malformed), {frames} CSI frames from {} node(s), \
+        "{} datagrams ({malformed} malformed), {frames} CSI frames from {} node(s), \
          {decisions} decisions ({} windows overflowed the model) in {:.1} s",
+        receiver.received(),
         nodes.len(),
         runner.skipped,
         started.elapsed().as_secs_f64()

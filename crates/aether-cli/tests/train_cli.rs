@@ -362,7 +362,66 @@ fn train_eval_calibrate_run_on_espectre() {
     for w in live.windows(2) {
         assert!(w[1]["t_s"].as_f64().unwrap() >= w[0]["t_s"].as_f64().unwrap());
     }
+    run_listen_decides_on_what_was_queued_at_its_end(&m, &moving2);
     std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// When `run --listen` stops (`--duration` here, Ctrl-C alike: one rule), the datagrams
+/// already queued in its socket are still decided on: they arrived during the session. The
+/// listener is frozen (SIGSTOP) while 40 frames are sent and its 1 s session runs out, so all
+/// 40 are waiting when it resumes past its end. (Before, it read one and stopped.)
+fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str) {
+    let signal = |sig: &str, pid: u32| {
+        let status = Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig}");
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aether"))
+        .args([
+            "run",
+            "--model",
+            model,
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--duration",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let to: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    signal("STOP", child.id());
+    let reader = RecordingReader::open(std::path::Path::new(recording)).unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let opts = ReplayOptions {
+        speed: 1e6,
+        max_frames: Some(40),
+        ..ReplayOptions::default()
+    };
+    assert_eq!(replay(reader, &sender, to, &opts).unwrap().sent, 40);
+    // The session clock is monotonic: it runs on while the process is stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    signal("CONT", child.id());
+    let out = child.wait_with_output().unwrap();
+    let mut summary = String::new();
+    stderr.read_to_string(&mut summary).unwrap();
+    assert!(out.status.success(), "{summary}");
+    assert!(
+        summary.contains("40 datagrams (0 malformed), 40 CSI frames from 1 node(s)"),
+        "{summary}"
+    );
 }
 
 /// A head trained with an event class reports it per episode: one fall per simulated `fall`

@@ -357,6 +357,100 @@ pub fn recv_datagram(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Opti
     }
 }
 
+/// What [`Receiver::next`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A datagram of this many bytes is in the buffer.
+    Datagram(usize),
+    /// Nothing arrived within the poll interval; the loop may do its periodic work.
+    Quiet,
+    /// The session is over: a stop condition held and the socket's queue is drained.
+    Ended,
+}
+
+/// The stop rules every receive loop shares (`record`, `aether run --listen`): the session
+/// ends after `max_packets` datagrams, or once `stop` is set (Ctrl-C) or `duration` has passed.
+/// In the last two cases the datagrams already queued in the socket arrived during the session
+/// and are still handed out, for at most [`Receiver::DRAIN_FOR`], so stopping loses nothing that
+/// was sent before it.
+pub struct Receiver<'a> {
+    socket: &'a UdpSocket,
+    stop: &'a AtomicBool,
+    duration: Option<Duration>,
+    max_packets: Option<u64>,
+    started: Instant,
+    draining: Option<Instant>,
+    received: u64,
+}
+
+impl<'a> Receiver<'a> {
+    /// Read timeout while the session runs: how soon `stop` and `duration` are noticed on a
+    /// quiet network.
+    pub const POLL: Duration = Duration::from_millis(50);
+    /// Longest drain after a stop; a sender that keeps flooding cannot hold the session open.
+    pub const DRAIN_FOR: Duration = Duration::from_millis(200);
+
+    /// Starts the session clock and sets the socket's read timeout to [`Self::POLL`].
+    pub fn new(
+        socket: &'a UdpSocket,
+        stop: &'a AtomicBool,
+        duration: Option<Duration>,
+        max_packets: Option<u64>,
+    ) -> std::io::Result<Self> {
+        socket.set_read_timeout(Some(Self::POLL))?;
+        Ok(Receiver {
+            socket,
+            stop,
+            duration,
+            max_packets,
+            started: Instant::now(),
+            draining: None,
+            received: 0,
+        })
+    }
+
+    /// When the session started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Datagrams handed out so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The next datagram into `buf`, a quiet poll interval, or the end of the session. A socket
+    /// error is returned as is (it ends a session).
+    pub fn next(&mut self, buf: &mut [u8]) -> std::io::Result<Received> {
+        if self.max_packets.is_some_and(|m| self.received >= m) {
+            return Ok(Received::Ended);
+        }
+        if self.draining.is_none()
+            && (self.stop.load(Ordering::Relaxed)
+                || self.duration.is_some_and(|d| self.started.elapsed() >= d))
+        {
+            // Queued datagrams come back at once; 1 ms of silence means the queue is empty.
+            self.socket
+                .set_read_timeout(Some(Duration::from_millis(1)))?;
+            self.draining = Some(Instant::now());
+        }
+        if self
+            .draining
+            .is_some_and(|t| t.elapsed() >= Self::DRAIN_FOR)
+        {
+            return Ok(Received::Ended);
+        }
+        match recv_datagram(self.socket, buf)? {
+            Some(n) => {
+                self.received += 1;
+                Ok(Received::Datagram(n))
+            }
+            None if self.draining.is_some() => Ok(Received::Ended),
+            None => Ok(Received::Quiet),
+        }
+    }
+}
+
 /// Receives the packet family on `socket` and writes RuView JSONL to `out` (atomically, on
 /// return) until `opts` or `stop` says so. A session that wrote no record leaves an existing
 /// `out` untouched (`kept_existing`). Bad datagrams never end the session. An I/O error
@@ -368,8 +462,7 @@ pub fn record(
     opts: &RecordOptions,
     stop: &AtomicBool,
 ) -> std::io::Result<RecordReport> {
-    // Short timeout so `stop` and `duration` are noticed while the network is quiet.
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut receiver = Receiver::new(socket, stop, opts.duration, opts.max_packets)?;
     let mut writer = RuviewWriter::create(out)?;
     // A session can run for hours: if the process dies (a panic, SIGKILL, power), the
     // temporary file keeps everything up to the last checkpoint instead of vanishing.
@@ -381,27 +474,11 @@ pub fn record(
     let mut decoder = DatagramDecoder::new();
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut report = RecordReport::default();
-    let started = Instant::now();
+    let started = receiver.started();
     // Timestamps: the wall clock once, then the monotonic clock, so a clock step (NTP) during
     // a session cannot make them jump or run backwards.
     let wall0 = unix_now();
-    // Once stopped by Ctrl-C or the duration, the datagrams already queued in the socket are
-    // still read (they arrived during the session), briefly and boundedly.
-    let mut draining = None;
     loop {
-        if opts.max_packets.is_some_and(|m| report.received >= m) {
-            break;
-        }
-        if draining.is_none()
-            && (stop.load(Ordering::Relaxed)
-                || opts.duration.is_some_and(|d| started.elapsed() >= d))
-        {
-            socket.set_read_timeout(Some(Duration::from_millis(1)))?;
-            draining = Some(Instant::now());
-        }
-        if draining.is_some_and(|t| t.elapsed() >= Duration::from_millis(200)) {
-            break;
-        }
         // Every turn, whatever arrives: a quiet network, or a flood of malformed datagrams
         // (which once kept every checkpoint away), still gets what was recorded onto the disk.
         if last_checkpoint.elapsed() >= checkpoint_every {
@@ -410,10 +487,10 @@ pub fn record(
             }
             last_checkpoint = Instant::now();
         }
-        let n = match recv_datagram(socket, &mut buf) {
-            Ok(Some(n)) => n,
-            Ok(None) if draining.is_some() => break,
-            Ok(None) => continue,
+        let n = match receiver.next(&mut buf) {
+            Ok(Received::Datagram(n)) => n,
+            Ok(Received::Quiet) => continue,
+            Ok(Received::Ended) => break,
             Err(e) => return Err(keep_recorded(writer, e, &report, out)),
         };
         report.received += 1;

@@ -156,7 +156,8 @@ pub struct EpochStats {
     pub train_loss: f64,
     #[serde(with = "null_is_nan")]
     pub train_acc: f64,
-    /// NaN without validation windows.
+    /// Class-weighted like `train_loss` (the weights come from the training windows); NaN
+    /// without validation windows.
     #[serde(with = "null_is_nan")]
     pub val_loss: f64,
     #[serde(with = "null_is_nan")]
@@ -456,7 +457,10 @@ pub fn hop_seconds(streams: &[Stream], frames: usize, fallback_hz: f32) -> Vec<f
         .collect()
 }
 
-/// Loss, accuracy and report of `net` on windows.
+/// Loss, accuracy and report of `net` on windows. The loss is weighted by `class_weights`
+/// (one per class), as training weighs its batches: early stopping then watches the objective
+/// the head is trained on, not one the majority classes dominate.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     net: &HeadNet,
     prep: &Prepared,
@@ -464,11 +468,18 @@ pub fn evaluate(
     len: usize,
     hop: Hop,
     idle: Option<usize>,
+    class_weights: &[f32],
     threads: usize,
 ) -> anyhow::Result<(f64, Report)> {
+    anyhow::ensure!(
+        class_weights.len() == prep.classes.len(),
+        "{} class weights for {} classes",
+        class_weights.len(),
+        prep.classes.len()
+    );
     let probs = predict_threaded(net, &prep.inputs, windows, len, 128, threads)?;
     let hop_s = hop_seconds(&prep.streams, hop.frames, 0.0);
-    let mut loss = 0.0;
+    let mut truths = Vec::with_capacity(windows.len());
     let mut decisions = Vec::with_capacity(windows.len());
     for (w, p) in windows.iter().zip(&probs) {
         let truth = prep
@@ -476,7 +487,7 @@ pub fn evaluate(
             .iter()
             .position(|c| *c == w.label)
             .context("window label outside the model's classes")?;
-        loss -= f64::from(p[truth].max(1e-12)).ln();
+        truths.push((p[truth], truth));
         decisions.push(Decision {
             stream: w.stream,
             start: w.start,
@@ -485,8 +496,27 @@ pub fn evaluate(
             seconds: hop_s[w.stream],
         });
     }
-    let n = windows.len().max(1) as f64;
-    Ok((loss / n, report(&prep.classes, &decisions, idle, hop)))
+    Ok((
+        weighted_mean_nll(&truths, class_weights),
+        report(&prep.classes, &decisions, idle, hop),
+    ))
+}
+
+/// `-sum_i w[t_i] ln p_i / sum_i w[t_i]` over `(p_i, t_i)`: the probability each window gave
+/// its true class `t_i`, floored at 1e-12. 0 when the weights sum to 0 (no window, or only
+/// classes absent from training, whose weight is 0).
+pub fn weighted_mean_nll(truths: &[(f32, usize)], class_weights: &[f32]) -> f64 {
+    let (mut sum, mut wsum) = (0.0f64, 0.0f64);
+    for &(p, t) in truths {
+        let w = f64::from(class_weights[t]);
+        sum -= w * f64::from(p.max(1e-12)).ln();
+        wsum += w;
+    }
+    if wsum > 0.0 {
+        sum / wsum
+    } else {
+        0.0
+    }
 }
 
 /// AdamW with decoupled weight decay on matrices only; moments are checkpointed.
@@ -1211,7 +1241,16 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let monitored = if val_w.is_empty() {
             stats.train_loss
         } else {
-            let (vl, rep) = evaluate(&net, &prep, &val_w, opts.window, hop, idle, opts.threads)?;
+            let (vl, rep) = evaluate(
+                &net,
+                &prep,
+                &val_w,
+                opts.window,
+                hop,
+                idle,
+                &class_weights,
+                opts.threads,
+            )?;
             stats.val_loss = vl;
             stats.val_acc = rep.accuracy;
             stats.val_f1 = rep.f1_macro;
@@ -1271,7 +1310,19 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let val_report = if val_w.is_empty() {
         None
     } else {
-        Some(evaluate(&net, &prep, &val_w, opts.window, hop, idle, opts.threads)?.1)
+        Some(
+            evaluate(
+                &net,
+                &prep,
+                &val_w,
+                opts.window,
+                hop,
+                idle,
+                &class_weights,
+                opts.threads,
+            )?
+            .1,
+        )
     };
     Ok(Trained {
         net,
@@ -1324,5 +1375,30 @@ impl Trained {
         }
         let meta = self.export_meta(opts);
         crate::model::export_rvne_v2(&self.net.cfg, &self.net.param_values()?, &meta, dtype)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_mean_nll;
+
+    #[test]
+    fn validation_loss_weighs_classes_as_training_does() {
+        // Nine confident majority windows and one badly scored minority window.
+        let mut truths = vec![(0.9f32, 0usize); 9];
+        truths.push((0.1, 1));
+        let plain = weighted_mean_nll(&truths, &[1.0, 1.0]);
+        let expect_plain = -(9.0 * 0.9f64.ln() + 0.1f64.ln()) / 10.0;
+        assert!((plain - expect_plain).abs() < 1e-6, "{plain}");
+        // Balanced weights (total / (classes * count)): each class counts half.
+        let weighted = weighted_mean_nll(&truths, &[10.0 / 18.0, 10.0 / 2.0]);
+        let expect = -(0.5 * 0.9f64.ln() + 0.5 * 0.1f64.ln());
+        assert!((weighted - expect).abs() < 1e-6, "{weighted}");
+        assert!(weighted > 2.0 * plain, "the minority's error must dominate");
+        // A class absent from training weighs 0; no weight at all gives 0, not NaN.
+        assert_eq!(weighted_mean_nll(&[(0.1, 1)], &[1.0, 0.0]), 0.0);
+        assert_eq!(weighted_mean_nll(&[], &[1.0]), 0.0);
+        // A zero probability is floored, not infinite.
+        assert!(weighted_mean_nll(&[(0.0, 0)], &[1.0]).is_finite());
     }
 }

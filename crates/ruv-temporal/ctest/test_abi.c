@@ -512,7 +512,12 @@ static void check_errors(const char *dir)
     CHECK_CODE(ruv_temporal_embed(ctx, logits, N_CLASSES), ESP_ERR_NOT_SUPPORTED);
     CHECK_CODE(ruv_temporal_embed(ctx, NULL, N_CLASSES), ESP_ERR_INVALID_ARG);
     CHECK_CODE(ruv_temporal_info(NULL, &info), ESP_ERR_INVALID_ARG);
+    /* info reads ctx and leaves it alone: its failure text is the global one */
+    size_t before = ruv_temporal_last_error(ctx, NULL, 0);
     CHECK_CODE(ruv_temporal_info(ctx, NULL), ESP_ERR_INVALID_ARG);
+    CHECK(ruv_temporal_last_error(NULL, text, sizeof text) > 0 && strstr(text, "out"),
+          "global text after info(ctx, NULL): '%s'", text);
+    CHECK(ruv_temporal_last_error(ctx, NULL, 0) == before, "info changed the ctx text");
     CHECK_CODE(ruv_temporal_reset(ctx), ESP_OK);
     CHECK_CODE(ruv_temporal_classify(ctx, logits, N_CLASSES), ESP_ERR_INVALID_STATE);
     CHECK_CODE(ruv_temporal_reset(NULL), ESP_ERR_INVALID_ARG);

@@ -348,7 +348,9 @@ pub unsafe extern "C" fn ruv_temporal_reset(ctx: *mut ruv_temporal_ctx_t) -> esp
     ctx_result(ctx, Ok(()))
 }
 
-/// Sizes and counters of a context. `ESP_ERR_INVALID_ARG` for NULL.
+/// Sizes and counters of a context. `ESP_ERR_INVALID_ARG` for NULL. It reads the context and
+/// never changes it (not even its error text), so that failure is described by
+/// `ruv_temporal_last_error(NULL, ...)`.
 ///
 /// # Safety
 /// `ctx` from `ruv_temporal_init`; `out` writable.
@@ -542,7 +544,8 @@ pub unsafe extern "C" fn ruv_temporal_model_len(
 /// Copies the text of the last failure into `buf` (NUL-terminated, truncated to `len`) and
 /// returns the text's full length (0: no error recorded). With `ctx` NULL: the last failure of
 /// a call without a usable context (init, required_heap, model_len, self_test, or any call
-/// given a NULL ctx). With a context: its last failed call (cleared by a successful one).
+/// given a NULL ctx) and of `ruv_temporal_info`, which leaves its context as it is. With a
+/// context: its last failed call (cleared by a successful one).
 /// `buf` may be NULL when `len` is 0.
 ///
 /// # Safety

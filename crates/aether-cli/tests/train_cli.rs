@@ -369,7 +369,8 @@ fn train_eval_calibrate_run_on_espectre() {
 /// When `run --listen` stops (`--duration` here, Ctrl-C alike: one rule), the datagrams
 /// already queued in its socket are still decided on: they arrived during the session. The
 /// listener is frozen (SIGSTOP) while 40 frames are sent and its 1 s session runs out, so all
-/// 40 are waiting when it resumes past its end. (Before, it read one and stopped.)
+/// 40 are waiting when it resumes past its end. (Before, it stopped with none: the resumed
+/// read returned EINTR and the loop saw its time was up.)
 fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str) {
     let signal = |sig: &str, pid: u32| {
         let status = Command::new("kill")
@@ -393,6 +394,16 @@ fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A failed step below must not leave a frozen child behind (its duration never runs out).
+    struct Thaw(u32);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-CONT", &self.0.to_string()])
+                .status();
+        }
+    }
+    let thaw = Thaw(child.id());
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
@@ -414,6 +425,8 @@ fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str
     // The session clock is monotonic: it runs on while the process is stopped.
     std::thread::sleep(Duration::from_millis(1500));
     signal("CONT", child.id());
+    // Thawed: the guard must not signal the pid again once the child may be gone.
+    std::mem::forget(thaw);
     let out = child.wait_with_output().unwrap();
     let mut summary = String::new();
     stderr.read_to_string(&mut summary).unwrap();

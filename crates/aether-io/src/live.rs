@@ -335,28 +335,6 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One datagram into `buf`: `Ok(Some(len))`, or `Ok(None)` when the read timed out, was
-/// interrupted, or met an echoed ICMP error (port unreachable on some platforms), none of which
-/// ends a receive loop; it only gives the loop a chance to check its stop conditions.
-pub fn recv_datagram(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
-    use std::io::ErrorKind;
-    match socket.recv_from(buf) {
-        Ok((n, _from)) => Ok(Some(n)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::WouldBlock
-                    | ErrorKind::TimedOut
-                    | ErrorKind::Interrupted
-                    | ErrorKind::ConnectionReset
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// What [`Receiver::next`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
@@ -370,9 +348,9 @@ pub enum Received {
 
 /// The stop rules every receive loop shares (`record`, `aether run --listen`): the session
 /// ends after `max_packets` datagrams, or once `stop` is set (Ctrl-C) or `duration` has passed.
-/// In the last two cases the datagrams already queued in the socket arrived during the session
-/// and are still handed out, for at most [`Receiver::DRAIN_FOR`], so stopping loses nothing that
-/// was sent before it.
+/// In the last two cases the datagrams still queued in the socket arrived during the session
+/// and are handed out too, for at most [`Receiver::DRAIN_FOR`]. (What the kernel dropped
+/// because the socket's buffer was full, or a backlog longer than the drain, is lost.)
 pub struct Receiver<'a> {
     socket: &'a UdpSocket,
     stop: &'a AtomicBool,
@@ -440,13 +418,31 @@ impl<'a> Receiver<'a> {
         {
             return Ok(Received::Ended);
         }
-        match recv_datagram(self.socket, buf)? {
-            Some(n) => {
+        use std::io::ErrorKind;
+        match self.socket.recv_from(buf) {
+            Ok((n, _from)) => {
                 self.received += 1;
                 Ok(Received::Datagram(n))
             }
-            None if self.draining.is_some() => Ok(Received::Ended),
-            None => Ok(Received::Quiet),
+            // A signal (a second Ctrl-C) or an echoed ICMP error (port unreachable on some
+            // platforms) says nothing about the queue: not the end of a drain.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::ConnectionReset
+                ) =>
+            {
+                Ok(Received::Quiet)
+            }
+            // The read timed out: a quiet network, or, draining, an empty queue.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Ok(if self.draining.is_some() {
+                    Received::Ended
+                } else {
+                    Received::Quiet
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -462,8 +458,11 @@ pub fn record(
     opts: &RecordOptions,
     stop: &AtomicBool,
 ) -> std::io::Result<RecordReport> {
-    let mut receiver = Receiver::new(socket, stop, opts.duration, opts.max_packets)?;
     let mut writer = RuviewWriter::create(out)?;
+    let mut receiver = Receiver::new(socket, stop, opts.duration, opts.max_packets)?;
+    // Timestamps: the wall clock once, then the monotonic clock, so a clock step (NTP) during
+    // a session cannot make them jump or run backwards.
+    let (started, wall0) = (receiver.started(), unix_now());
     // A session can run for hours: if the process dies (a panic, SIGKILL, power), the
     // temporary file keeps everything up to the last checkpoint instead of vanishing.
     writer.keep_unfinished();
@@ -474,10 +473,6 @@ pub fn record(
     let mut decoder = DatagramDecoder::new();
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut report = RecordReport::default();
-    let started = receiver.started();
-    // Timestamps: the wall clock once, then the monotonic clock, so a clock step (NTP) during
-    // a session cannot make them jump or run backwards.
-    let wall0 = unix_now();
     loop {
         // Every turn, whatever arrives: a quiet network, or a flood of malformed datagrams
         // (which once kept every checkpoint away), still gets what was recorded onto the disk.

@@ -502,9 +502,13 @@ pub fn evaluate(
     ))
 }
 
+/// The validation loss early stopping watches (recorded in checkpoints).
+const MONITORED_LOSS: &str = "class-weighted";
+
 /// `-sum_i w[t_i] ln p_i / sum_i w[t_i]` over `(p_i, t_i)`: the probability each window gave
-/// its true class `t_i`, floored at 1e-12. 0 when the weights sum to 0 (no window, or only
-/// classes absent from training, whose weight is 0).
+/// its true class `t_i`, floored at 1e-12. NaN when the weights sum to 0 (no window, or only
+/// classes absent from training, whose weight is 0): there is nothing to watch, and training
+/// then watches its own loss.
 pub fn weighted_mean_nll(truths: &[(f32, usize)], class_weights: &[f32]) -> f64 {
     let (mut sum, mut wsum) = (0.0f64, 0.0f64);
     for &(p, t) in truths {
@@ -515,7 +519,7 @@ pub fn weighted_mean_nll(truths: &[(f32, usize)], class_weights: &[f32]) -> f64 
     if wsum > 0.0 {
         sum / wsum
     } else {
-        0.0
+        f64::NAN
     }
 }
 
@@ -716,6 +720,11 @@ struct RunIdentity {
     /// refused by name).
     #[serde(default)]
     threads: Option<usize>,
+    /// What early stopping compares: `class-weighted` validation loss since the thirteenth
+    /// session (before, the plain mean: a best loss saved then is on another scale, so such
+    /// checkpoints are refused by name).
+    #[serde(default)]
+    monitored_loss: Option<String>,
 }
 
 impl RunIdentity {
@@ -1102,6 +1111,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         window_labels: format!("{:?}", opts.window_labels),
         idle_class: opts.idle_class.clone(),
         threads: Some(opts.threads.max(1)),
+        monitored_loss: Some(MONITORED_LOSS.into()),
     };
 
     if opts.resume {
@@ -1237,7 +1247,8 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             val_acc: f64::NAN,
             val_f1: f64::NAN,
         };
-        // Without validation data, the training loss drives early stopping.
+        // Without validation data (or with only classes training never saw, which weigh
+        // nothing), the training loss drives early stopping.
         let monitored = if val_w.is_empty() {
             stats.train_loss
         } else {
@@ -1254,7 +1265,11 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             stats.val_loss = vl;
             stats.val_acc = rep.accuracy;
             stats.val_f1 = rep.f1_macro;
-            vl
+            if vl.is_nan() {
+                stats.train_loss
+            } else {
+                vl
+            }
         };
         if let Some(b) = &bar {
             b.println(format!(
@@ -1395,9 +1410,10 @@ mod tests {
         let expect = -(0.5 * 0.9f64.ln() + 0.5 * 0.1f64.ln());
         assert!((weighted - expect).abs() < 1e-6, "{weighted}");
         assert!(weighted > 2.0 * plain, "the minority's error must dominate");
-        // A class absent from training weighs 0; no weight at all gives 0, not NaN.
-        assert_eq!(weighted_mean_nll(&[(0.1, 1)], &[1.0, 0.0]), 0.0);
-        assert_eq!(weighted_mean_nll(&[], &[1.0]), 0.0);
+        // A class absent from training weighs 0; no weight at all is no loss (NaN), not a
+        // perfect one (0), which would pin early stopping to the first epoch.
+        assert!(weighted_mean_nll(&[(0.1, 1)], &[1.0, 0.0]).is_nan());
+        assert!(weighted_mean_nll(&[], &[1.0]).is_nan());
         // A zero probability is floored, not infinite.
         assert!(weighted_mean_nll(&[(0.0, 0)], &[1.0]).is_finite());
     }

@@ -194,6 +194,23 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
         .expect("torn checkpoint")
         .to_string();
     assert!(err.contains("interrupted while saving"), "{err}");
+    // A checkpoint from before early stopping watched the class-weighted loss saved its best
+    // loss on the plain-mean scale: refused by name, not compared across scales.
+    let mut plain: serde_json::Value = serde_json::from_str(&state).unwrap();
+    plain["run"]
+        .as_object_mut()
+        .expect("run identity")
+        .remove("monitored_loss")
+        .expect("monitored_loss recorded");
+    std::fs::write(&state_path, plain.to_string()).unwrap();
+    let err = train(streams.clone(), &torn)
+        .err()
+        .expect("plain-mean checkpoint")
+        .to_string();
+    assert!(
+        err.contains("made by another run") && err.contains("monitored_loss"),
+        "{err}"
+    );
     std::fs::write(&state_path, state).unwrap();
     let second = TrainOptions {
         checkpoint: Some(ckpt),

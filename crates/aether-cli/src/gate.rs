@@ -88,13 +88,10 @@ pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
             "gate", "sparse", "dense", "value", "threshold"
         );
         for g in &r.gates {
+            let [sparse, dense, value, threshold] = gate_cells(g);
             println!(
-                "{:<30} {:>12.4} {:>12.4} {:>10.4} {:>10.4}  {}",
+                "{:<30} {sparse:>12} {dense:>12} {value:>10} {threshold:>10}  {}",
                 g.name,
-                g.sparse,
-                g.dense,
-                g.value,
-                g.threshold,
                 if g.pass { "PASS" } else { "FAIL" }
             );
         }
@@ -109,4 +106,75 @@ pub fn run(args: Args) -> anyhow::Result<crate::Verdict> {
     } else {
         crate::Verdict::Fail
     })
+}
+
+/// A gate's table cells with their units: each head's measure, then the compared value and the
+/// threshold in the gate's own unit (a relative difference in %, rank-1 in points, ρ, a
+/// speed-up); `-` where a gate has no per-head measure (ρ compares the two heads).
+fn gate_cells(g: &aether_train::gate::Gate) -> [String; 4] {
+    let num = |x: f64, unit: &str, digits: usize| {
+        if x.is_finite() {
+            format!("{x:.digits$}{unit}")
+        } else {
+            "-".to_string()
+        }
+    };
+    match g.name {
+        "contrastive_loss_within_1pct" => [
+            num(g.sparse, "", 4),
+            num(g.dense, "", 4),
+            num(100.0 * g.value, " %", 2),
+            num(100.0 * g.threshold, " %", 0),
+        ],
+        "rank1_within_1_point" => [
+            num(100.0 * g.sparse, " %", 2),
+            num(100.0 * g.dense, " %", 2),
+            num(g.value, " pt", 2),
+            num(g.threshold, " pt", 0),
+        ],
+        "latency_speedup_5x" => [
+            num(g.sparse, " us", 0),
+            num(g.dense, " us", 0),
+            num(g.value, "x", 2),
+            num(g.threshold, "x", 0),
+        ],
+        _ => [
+            num(g.sparse, "", 4),
+            num(g.dense, "", 4),
+            num(g.value, "", 4),
+            num(g.threshold, "", 2),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gate_cells;
+    use aether_train::gate::Gate;
+
+    #[test]
+    fn gate_cells_carry_units_and_no_nan() {
+        let gate = |name, sparse, dense, value, threshold| Gate {
+            name,
+            sparse,
+            dense,
+            value,
+            threshold,
+            pass: true,
+        };
+        let rank = gate_cells(&gate("rank1_within_1_point", 0.9894, 0.9894, 0.0, 1.0));
+        assert_eq!(rank, ["98.94 %", "98.94 %", "0.00 pt", "1 pt"]);
+        let rho = gate_cells(&gate("spearman_top50", f64::NAN, f64::NAN, 0.979, 0.95));
+        assert_eq!(rho, ["-", "-", "0.9790", "0.95"]);
+        let loss = gate_cells(&gate(
+            "contrastive_loss_within_1pct",
+            2.5,
+            2.49,
+            0.004,
+            0.01,
+        ));
+        assert_eq!(loss[2..], ["0.40 %".to_string(), "1 %".to_string()]);
+        let lat = gate_cells(&gate("latency_speedup_5x", 1319.0, 2425.0, 1.84, 5.0));
+        assert_eq!(lat, ["1319 us", "2425 us", "1.84x", "5x"]);
+    }
 }

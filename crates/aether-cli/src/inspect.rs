@@ -33,6 +33,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if aether_io::recording::detect_format(&args.file).is_ok() {
         return crate::inspect_recording::run(&args.file, args.json);
     }
+    if head.is_empty() {
+        bail!("{}: empty file", args.file.display());
+    }
     let head: Vec<String> = head.iter().map(|b| format!("{b:02X}")).collect();
     bail!(
         "{}: unrecognised file (starts with [{}]; an RVNE model starts with 45 4E 56 52; recordings are RuView JSONL, ESPectre npz, ESP32-CSI-Tool or esp-csi CSV)",

@@ -189,12 +189,18 @@ impl Output<'_> {
             json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin})
                 .to_string()
         } else {
+            // Every class's probability, in the model's class order.
+            let all: Vec<String> = probs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("{}={p:.3}", name(i)))
+                .collect();
             format!(
-                "{:>9.3} s  node {:>3}  {:<12} p={:.3}",
+                "{:>9.3} s  node {:>3}  {:<12} {}",
                 d.t_s,
                 d.node_id,
                 class,
-                probs[usize::from(best.argmax)]
+                all.join(" ")
             )
         };
         if writeln!(self.stdout, "{line}")

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use aether_csi::FeatureSet;
-use aether_train::data::{load_streams, parse_label_map, LabelSource};
+use aether_train::data::{load_streams_noting, parse_label_map, LabelSource};
 use aether_train::eval::leave_one_out;
 use aether_train::model::{parse_dtype, AttnBackend, HeadConfig};
 use aether_train::train::{train, SplitBy, TrainOptions};
@@ -22,8 +22,8 @@ pub struct DataArgs {
     /// Rename labels: `a=b,c=d`.
     #[arg(long)]
     pub label_map: Option<String>,
-    /// Use only `START_S-END_S` seconds of each recording.
-    #[arg(long)]
+    /// Use only `START_S-END_S` seconds of each recording (`START_S-`: to its end).
+    #[arg(long, allow_hyphen_values = true)]
     pub span: Option<String>,
     /// The recordings (or, with `run --listen`, the nodes) are classic ESP32s, whose first CSI
     /// word is invalid: subcarrier +1 is skipped (ESPectre npz files that name the chip are
@@ -62,7 +62,10 @@ impl DataArgs {
         // that no recording carries (a typo would otherwise rename nothing, silently).
         let mut source = self.label_source()?;
         let label_map = std::mem::take(&mut source.label_map);
-        let mut streams = load_streams(paths, &source)?;
+        let (mut streams, not_recordings) = load_streams_noting(paths, &source)?;
+        for p in not_recordings {
+            eprintln!("note: {}: not a recording, skipped", p.display());
+        }
         // Before renaming: an error lists the labels the recordings carry.
         let found: std::collections::BTreeSet<String> = streams
             .iter()
@@ -110,6 +113,9 @@ impl DataArgs {
 
 pub fn parse_span(s: Option<&str>) -> anyhow::Result<Option<(f64, f64)>> {
     let Some(s) = s else { return Ok(None) };
+    if s.trim_start().starts_with('-') {
+        anyhow::bail!("--span {s:?}: need 0 <= START < END");
+    }
     let (a, b) = s
         .split_once('-')
         .with_context(|| format!("--span {s:?} is not START_S-END_S"))?;

@@ -216,6 +216,10 @@ fn inspect_rejects_corrupt_and_unknown_files() {
     let out = aether(&["inspect", &other]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognised"));
+    std::fs::write(&other, b"").unwrap();
+    let out = aether(&["inspect", &other]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty file"));
 }
 
 #[test]

@@ -290,6 +290,17 @@ fn train_eval_calibrate_run_on_espectre() {
         };
         assert_eq!(l["class"], class);
     }
+    // The readable form: the same decisions, each with every class's probability.
+    let out = aether_ok(&["run", "--model", &m, "--input", &moving2]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), lines.len());
+    for (t, l) in text.lines().zip(&lines) {
+        let p = &l["probs"];
+        for c in ["baseline", "movement"] {
+            let want = format!("{c}={:.3}", p[c].as_f64().unwrap());
+            assert!(t.contains(&want), "{t:?} lacks {want}");
+        }
+    }
 
     // Live: the same recording replayed over loopback at 4x its pace into `run --listen`
     // gives one decision per hop from the same frames as the file did.
@@ -1052,6 +1063,8 @@ fn names_and_options_that_match_nothing_are_refused() {
         ("movement=walking", "labels the model does not know"),
         ("movement=", "non-empty"),
         ("movement=a,movement=b", "twice"),
+        (",", "empty entry"),
+        ("movement=a,,", "empty entry"),
         // Renames apply once, to the recordings' own labels, which the error lists.
         (
             "movement=a,a=b",
@@ -1071,6 +1084,14 @@ fn names_and_options_that_match_nothing_are_refused() {
             ],
             1,
             needle,
+        );
+    }
+    // A negative start is the span's error, not clap's "unexpected argument".
+    for span in ["-1-3", "5-2", "abc"] {
+        refused(
+            &["eval", "--model", &m, "--data", &base, "--span", span],
+            1,
+            "--span",
         );
     }
     refused(

@@ -175,7 +175,13 @@ pub fn feature_stats<'a>(frames: impl Iterator<Item = &'a Frame>) -> (Vec<f32>, 
 /// Files under `paths` (files as given, folders searched recursively, sorted) that look like
 /// recordings: `.npz`, `.jsonl`, `.csv` / `.txt` other than segments files.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    Ok(collect_recordings(paths)?.0)
+}
+
+/// [`collect_files`], and the `.csv` / `.txt` files found in folders that are no recording
+/// format (notes, spreadsheets: skipped, where a file named on its own is an error when read).
+pub fn collect_recordings(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading folder {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
@@ -183,17 +189,21 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out)?;
+                walk(&p, out, skipped)?;
             } else if is_recording_name(&p) {
-                out.push(p);
+                if is_text_name(&p) && !is_recognised(&p)? {
+                    skipped.push(p);
+                } else {
+                    out.push(p);
+                }
             }
         }
         Ok(())
     }
-    let mut out = Vec::new();
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
+            walk(p, &mut out, &mut skipped)?;
         } else if p.is_file() {
             out.push(p.clone());
         } else {
@@ -201,9 +211,29 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     if out.is_empty() {
-        bail!("no recordings found under {paths:?}");
+        if skipped.is_empty() {
+            bail!("no recordings found under {paths:?}");
+        }
+        bail!("no recordings found under {paths:?} (not recordings: {skipped:?})");
     }
-    Ok(out)
+    Ok((out, skipped))
+}
+
+/// `.csv` / `.txt`: extensions shared with files that are not recordings.
+fn is_text_name(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".csv") || name.ends_with(".txt")
+}
+
+/// Whether the start of `p` is a recording format; an unreadable file is an error.
+fn is_recognised(p: &Path) -> anyhow::Result<bool> {
+    match aether_io::recording::detect_format(p) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.kind, aether_io::ReadErrorKind::Io(_)) => {
+            Err(anyhow::anyhow!("{}: {e}", p.display()))
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 fn is_recording_name(p: &Path) -> bool {
@@ -245,7 +275,10 @@ fn capture_date(collected_at: Option<&str>, file: &str) -> String {
 /// Parses `a=b,c=d`.
 pub fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut m = BTreeMap::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+    for part in s.split(',') {
+        if part.trim().is_empty() {
+            bail!("--label-map {s:?} has an empty entry (expected a=b,c=d)");
+        }
         let (a, b) = part
             .split_once('=')
             .with_context(|| format!("--label-map entry {part:?} is not a=b"))?;
@@ -443,11 +476,21 @@ impl NodeFeatures {
 
 /// Reads every recording under `paths`.
 pub fn load_streams(paths: &[PathBuf], labels: &LabelSource) -> anyhow::Result<Vec<Stream>> {
+    Ok(load_streams_noting(paths, labels)?.0)
+}
+
+/// [`load_streams`], and the files found in folders that were skipped as no recording
+/// ([`collect_recordings`]), for the caller to mention.
+pub fn load_streams_noting(
+    paths: &[PathBuf],
+    labels: &LabelSource,
+) -> anyhow::Result<(Vec<Stream>, Vec<PathBuf>)> {
+    let (files, skipped) = collect_recordings(paths)?;
     let mut out = Vec::new();
-    for f in collect_files(paths)? {
+    for f in files {
         out.extend(read_streams(&f, labels)?);
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// A window: stream index, first frame, label.
@@ -575,6 +618,36 @@ pub fn session_references(streams: &[Stream], idle_class: &str) -> Vec<(Vec<f32>
 #[cfg(test)]
 mod tests {
     use super::{in_reference_span, session_references, Stream, WindowLabels, FRAME_DIMS};
+
+    /// A folder's `.csv` / `.txt` files that are no recording (notes, a spreadsheet) are skipped
+    /// and named; a recording beside them is kept, and such a file named on its own is kept
+    /// for the reader to refuse.
+    #[test]
+    fn files_in_a_folder_that_are_no_recording_are_skipped() {
+        use super::collect_recordings;
+        let dir = std::env::temp_dir().join(format!("aether-collect-{}", std::process::id()));
+        let sub = dir.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("a.csv"), "CSI_DATA,1,aa:bb,-40\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "capture notes: door open\n").unwrap();
+        std::fs::write(dir.join("table.csv"), "room,width\nlab,4\n").unwrap();
+        std::fs::write(dir.join("a.segments.csv"), "start_s,end_s,label\n").unwrap();
+        let (files, skipped) = collect_recordings(std::slice::from_ref(&dir)).unwrap();
+        assert_eq!(files, vec![sub.join("a.csv")]);
+        assert_eq!(skipped, vec![dir.join("notes.txt"), dir.join("table.csv")]);
+        let named = dir.join("notes.txt");
+        let (files, skipped) = collect_recordings(std::slice::from_ref(&named)).unwrap();
+        assert_eq!((files, skipped.len()), (vec![named], 0));
+        std::fs::remove_file(sub.join("a.csv")).unwrap();
+        let err = collect_recordings(std::slice::from_ref(&dir))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not recordings") && err.contains("notes.txt"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// After a gap the extractor restarts (its change and decorrelation features start over),
     /// so the next SETTLE_FRAMES frames are dropped again, as at the stream's start.

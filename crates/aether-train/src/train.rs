@@ -1120,11 +1120,24 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             .as_ref()
             .context("--resume needs a checkpoint path")?;
         if path.is_file() {
+            let state_path = path.with_extension("json");
+            // A damaged checkpoint names its file and the way out, not just what broke.
+            let damaged = |p: &Path| {
+                format!(
+                    "checkpoint {} is damaged or not a checkpoint; delete it (and {}) to start                      afresh, or give another --checkpoint",
+                    p.display(),
+                    if p == state_path.as_path() {
+                        path.display()
+                    } else {
+                        state_path.display()
+                    }
+                )
+            };
             let state: CheckpointState = serde_json::from_str(
-                &std::fs::read_to_string(path.with_extension("json")).with_context(|| {
-                    format!("checkpoint state {}", path.with_extension("json").display())
-                })?,
-            )?;
+                &std::fs::read_to_string(&state_path)
+                    .with_context(|| format!("checkpoint state {}", state_path.display()))?,
+            )
+            .with_context(|| damaged(&state_path))?;
             if state.classes != prep.classes || state.param_count != net.param_count() {
                 bail!(
                     "checkpoint {} was made for other classes or another architecture",
@@ -1143,7 +1156,8 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
                     );
                 }
             }
-            let map = candle_core::safetensors::load(path, &Device::Cpu)?;
+            let map = candle_core::safetensors::load(path, &Device::Cpu)
+                .with_context(|| damaged(path))?;
             if let Some(t) = map.get("state.epoch_step") {
                 let saved = t.to_vec1::<i64>()?;
                 if saved != [state.epoch as i64, state.step as i64] {

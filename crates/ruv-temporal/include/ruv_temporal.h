@@ -13,7 +13,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#if defined(ESP_PLATFORM) || (defined(__has_include) && __has_include("esp_err.h"))
+/* Nested: a preprocessor without __has_include must not parse its call. */
+#if defined(ESP_PLATFORM)
+#define RUV_TEMPORAL_HAS_ESP_ERR 1
+#elif defined(__has_include)
+#if __has_include("esp_err.h")
+#define RUV_TEMPORAL_HAS_ESP_ERR 1
+#endif
+#endif
+#ifdef RUV_TEMPORAL_HAS_ESP_ERR
 #include "esp_err.h"
 #else
 /* Host builds: the esp_err.h values this library returns. */

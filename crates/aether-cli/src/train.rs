@@ -23,7 +23,7 @@ pub struct DataArgs {
     #[arg(long)]
     pub label_map: Option<String>,
     /// Use only `START_S-END_S` seconds of each recording (`START_S-`: to its end).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub span: Option<String>,
     /// The recordings (or, with `run --listen`, the nodes) are classic ESP32s, whose first CSI
     /// word is invalid: subcarrier +1 is skipped (ESPectre npz files that name the chip are
@@ -113,6 +113,7 @@ impl DataArgs {
 
 pub fn parse_span(s: Option<&str>) -> anyhow::Result<Option<(f64, f64)>> {
     let Some(s) = s else { return Ok(None) };
+    // (`--span=-1-3`; a bare `--span -1-3` is clap's usage error: it reads `-1` as an option.)
     if s.trim_start().starts_with('-') {
         anyhow::bail!("--span {s:?}: need 0 <= START < END");
     }

@@ -1086,14 +1086,20 @@ fn names_and_options_that_match_nothing_are_refused() {
             needle,
         );
     }
-    // A negative start is the span's error, not clap's "unexpected argument".
-    for span in ["-1-3", "5-2", "abc"] {
-        refused(
-            &["eval", "--model", &m, "--data", &base, "--span", span],
-            1,
-            "--span",
-        );
+    for span in ["--span=-1-3", "--span=5-2", "--span=abc"] {
+        refused(&["eval", "--model", &m, "--data", &base, span], 1, "--span");
     }
+    // A missing value, or one clap takes for an option, is a usage error naming it.
+    refused(
+        &["eval", "--span", "--model", &m, "--data", &base],
+        2,
+        "--span",
+    );
+    refused(
+        &["eval", "--model", &m, "--data", &base, "--span", "-1-3"],
+        2,
+        "-1",
+    );
     refused(
         &[
             "train",

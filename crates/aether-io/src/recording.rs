@@ -41,8 +41,9 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// Bytes [`detect_format`] looks at.
-pub const SNIFF_BYTES: usize = 16 * 1024;
+/// Bytes [`detect_format`] looks at: room for a long boot log before a serial capture's first
+/// CSI line (16 KiB was once too little).
+pub const SNIFF_BYTES: usize = 1024 * 1024;
 
 /// First four bytes of an RVNE model file (`RVNE` little-endian magic on disk: `45 4E 56 52`).
 pub const RVNE_FILE_MAGIC: [u8; 4] = [0x45, 0x4E, 0x56, 0x52];
@@ -62,16 +63,13 @@ fn csi_data_dialect(line: &str) -> Format {
 /// zip magic `PK\x03\x04` -> npz; first non-blank byte `{` -> RuView JSONL; a line starting
 /// `type,role,` -> ESP32-CSI-Tool; `type,id,` / `type,seq,` -> esp-csi; the first line starting
 /// `CSI_DATA,` -> esp-csi if its second field is a number, else ESP32-CSI-Tool. Other lines
-/// before a `CSI_DATA` line (serial-console logs) are passed over.
+/// before a `CSI_DATA` line (serial-console logs) are passed over, bytes that are not UTF-8
+/// too (a serial capture often starts with a few bytes of line noise from the boot).
 pub fn detect_format_bytes(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"PK\x03\x04") {
         return Some(Format::EspectreNpz);
     }
-    let text = match std::str::from_utf8(head) {
-        Ok(t) => t,
-        // The sniff window may cut a multi-byte character; judge the valid prefix.
-        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
-    };
+    let text = String::from_utf8_lossy(head);
     let text = text.trim_start_matches('\u{feff}');
     if text.trim_start().starts_with('{') {
         return Some(Format::RuviewJsonl);

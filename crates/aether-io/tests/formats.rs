@@ -130,6 +130,21 @@ fn esp_csi_lines() {
 
 #[test]
 fn detection_rules() {
+    // Line noise before the boot log, and a long log before the first CSI line.
+    assert_eq!(
+        detect_format_bytes(
+            b"\xff\x80\x00 boot\nI (31) wifi: init\nCSI_DATA,17,11:22:33:44:55:66,-52"
+        ),
+        Some(Format::EspCsi)
+    );
+    let mut long = "I (1234) wifi: a log line the console printed\n".repeat(500);
+    long.push_str("type,role,mac,rssi\n");
+    assert!(long.len() > 16 * 1024);
+    assert_eq!(
+        detect_format_bytes(long.as_bytes()),
+        Some(Format::Esp32CsiTool)
+    );
+    assert_eq!(detect_format_bytes(b"capture notes: door open\n"), None);
     assert_eq!(
         detect_format_bytes(b"PK\x03\x04rest"),
         Some(Format::EspectreNpz)

@@ -629,16 +629,22 @@ mod tests {
         let sub = dir.join("sub");
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join("a.csv"), "CSI_DATA,1,aa:bb,-40\n").unwrap();
+        // A serial capture: line noise, then a boot log longer than the old 16 KiB sniff.
+        let mut serial = b"\xff\x80\x00 boot\n".to_vec();
+        serial.extend("I (1234) wifi: a log line\n".repeat(1000).as_bytes());
+        serial.extend(b"CSI_DATA,1,aa:bb,-40\n");
+        std::fs::write(sub.join("serial.txt"), serial).unwrap();
         std::fs::write(dir.join("notes.txt"), "capture notes: door open\n").unwrap();
         std::fs::write(dir.join("table.csv"), "room,width\nlab,4\n").unwrap();
         std::fs::write(dir.join("a.segments.csv"), "start_s,end_s,label\n").unwrap();
         let (files, skipped) = collect_recordings(std::slice::from_ref(&dir)).unwrap();
-        assert_eq!(files, vec![sub.join("a.csv")]);
+        assert_eq!(files, vec![sub.join("a.csv"), sub.join("serial.txt")]);
         assert_eq!(skipped, vec![dir.join("notes.txt"), dir.join("table.csv")]);
         let named = dir.join("notes.txt");
         let (files, skipped) = collect_recordings(std::slice::from_ref(&named)).unwrap();
         assert_eq!((files, skipped.len()), (vec![named], 0));
         std::fs::remove_file(sub.join("a.csv")).unwrap();
+        std::fs::remove_file(sub.join("serial.txt")).unwrap();
         let err = collect_recordings(std::slice::from_ref(&dir))
             .unwrap_err()
             .to_string();

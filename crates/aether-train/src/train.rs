@@ -1124,7 +1124,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
             // A damaged checkpoint names its file and the way out, not just what broke.
             let damaged = |p: &Path| {
                 format!(
-                    "checkpoint {} is damaged or not a checkpoint; delete it (and {}) to start                      afresh, or give another --checkpoint",
+                    "checkpoint {} is damaged or not a checkpoint; delete it (and {}) to start afresh, or give another --checkpoint",
                     p.display(),
                     if p == state_path.as_path() {
                         path.display()

@@ -221,6 +221,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
         err.contains("damaged") && err.contains(&state_path.display().to_string()),
         "{err}"
     );
+    assert!(!err.contains("  "), "{err}");
     std::fs::write(&state_path, &state).unwrap();
     let weights = std::fs::read(&ckpt).unwrap();
     std::fs::write(&ckpt, b"not safetensors").unwrap();

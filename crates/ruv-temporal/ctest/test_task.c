@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ruv_temporal.h"
+#include "esp_heap_caps.h"
 #include "shim_state.h"
 #include "temporal_task.h"
 
@@ -557,7 +558,13 @@ static void check_partition_region(const char *dir)
     memcpy(part, model, mlen);
     size_t need = 0;
     CHECK_CODE(ruv_temporal_required_heap(model, mlen, 64, &need), ESP_OK);
+    /* CONFIG_TEMPORAL_HEAP_SPIRAM on a board without PSRAM: internal RAM instead. */
+    shim_heap_caps_fail_caps = MALLOC_CAP_SPIRAM;
     CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
+    shim_heap_caps_fail_caps = 0;
+    CHECK(shim_heap_caps_refused == 1 && (shim_heap_caps_last_caps & MALLOC_CAP_INTERNAL),
+          "PSRAM refused %d time(s), then caps 0x%x", shim_heap_caps_refused,
+          (unsigned)shim_heap_caps_last_caps);
     CHECK(shim_heap_caps_mallocs == 1 && shim_heap_caps_last_size == need &&
               shim_heap_inits == 1,
           "region: %d allocation(s) of %zu bytes (required %zu), %d hand-over(s)",

@@ -243,11 +243,21 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
         return need <= s_heap_region_len ? ESP_OK : ESP_ERR_NO_MEM;
     }
 #ifdef CONFIG_TEMPORAL_HEAP_SPIRAM
-    const uint32_t caps = MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT;
+    uint32_t caps = MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT;
 #else
-    const uint32_t caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
+    uint32_t caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
 #endif
     void *region = heap_caps_malloc(need, caps);
+#ifdef CONFIG_TEMPORAL_HEAP_SPIRAM
+    if (region == NULL) {
+        /* No PSRAM after all (CONFIG_SPIRAM_IGNORE_NOTFOUND on a board without it) or no block
+         * that large there: a short window may still fit in internal RAM. */
+        ESP_LOGW(TAG, "no %u-byte block in PSRAM (largest %u); trying internal RAM",
+                 (unsigned)need, (unsigned)heap_caps_get_largest_free_block(caps));
+        caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
+        region = heap_caps_malloc(need, caps);
+    }
+#endif
     if (region == NULL) {
         /* One contiguous block: with Wi-Fi up the internal RAM's largest is often far less
          * than its total free. */

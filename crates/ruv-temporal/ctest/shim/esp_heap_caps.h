@@ -6,14 +6,23 @@
 #define MALLOC_CAP_8BIT (1u << 2)
 #define MALLOC_CAP_INTERNAL (1u << 11)
 #define MALLOC_CAP_SPIRAM (1u << 10)
-/* Counted, so a test can see whether (and how much) the component set aside. */
+/* Counted, so a test can see whether (and how much, and where) the component set aside. An
+ * allocation asking for any of shim_heap_caps_fail_caps fails (a board without PSRAM) and is
+ * counted in shim_heap_caps_refused instead. */
 extern int shim_heap_caps_mallocs;
 extern size_t shim_heap_caps_last_size;
+extern uint32_t shim_heap_caps_last_caps;
+extern uint32_t shim_heap_caps_fail_caps;
+extern int shim_heap_caps_refused;
 static inline void *heap_caps_malloc(size_t size, uint32_t caps)
 {
-    (void)caps;
+    if (caps & shim_heap_caps_fail_caps) {
+        shim_heap_caps_refused++;
+        return NULL;
+    }
     shim_heap_caps_mallocs++;
     shim_heap_caps_last_size = size;
+    shim_heap_caps_last_caps = caps;
     return malloc(size);
 }
 static inline void heap_caps_free(void *p) { free(p); }

@@ -35,6 +35,9 @@ UBaseType_t uxTaskGetStackHighWaterMark(TaskHandle_t t)
 
 int shim_heap_caps_mallocs;
 size_t shim_heap_caps_last_size;
+uint32_t shim_heap_caps_last_caps;
+uint32_t shim_heap_caps_fail_caps;
+int shim_heap_caps_refused;
 int shim_heap_inits;
 const uint8_t *shim_partition_data;
 size_t shim_partition_size;

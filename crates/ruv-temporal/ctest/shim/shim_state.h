@@ -26,6 +26,11 @@ extern int64_t shim_time_us;
 /* heap_caps_malloc calls and the last size (esp_heap_caps.h). */
 extern int shim_heap_caps_mallocs;
 extern size_t shim_heap_caps_last_size;
+/* The caps of the last allocation; allocations asking for any of shim_heap_caps_fail_caps fail
+ * and are counted in shim_heap_caps_refused (esp_heap_caps.h: MALLOC_CAP_*). */
+extern uint32_t shim_heap_caps_last_caps;
+extern uint32_t shim_heap_caps_fail_caps;
+extern int shim_heap_caps_refused;
 /* The region variant (SHIM_VARIANT_PARTITION_REGION): ruv_temporal_heap_init calls, and the
  * bytes the "temporal" data partition holds (NULL: no such partition). */
 extern int shim_heap_inits;

@@ -41,7 +41,7 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
 }
 # A generation that was stopped part-way, or made by another simulator version or for another
 # INSTALLATIONS (recorded in .complete), would otherwise be reused as if complete.
-generation="simulator-2 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108"
+generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108"
 if [ "$(cat .complete 2>/dev/null)" != "$generation" ]; then
     rm -rf train test
     for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value = "lab")]
     room: String,
     /// Installation seed: the random room's geometry, the static multipath and each link's
-    /// SNR (32 ± 9 dB with impairments on). Captures with
+    /// SNR (29 ± 6 dB with impairments on). Captures with
     /// the same room and installation share a session, so one empty-room capture is their
     /// node reference (default: the seed).
     #[arg(long)]

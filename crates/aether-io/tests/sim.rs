@@ -590,7 +590,7 @@ fn a_point_by_the_antenna_is_bounded() {
     assert!(power(2.0) < power(0.5));
 }
 
-/// The sidecar records each link's own SNR: within 32 ± 9 dB, the same in every capture of an
+/// The sidecar records each link's own SNR: within 29 ± 6 dB, the same in every capture of an
 /// installation, different between installations.
 #[test]
 fn the_sidecar_records_each_links_snr() {
@@ -609,7 +609,7 @@ fn the_sidecar_records_each_links_snr() {
     };
     let a = snrs(7, 1, "empty");
     assert_eq!(a.len(), 2);
-    assert!(a.iter().all(|s| (23.0..=41.0).contains(s)), "{a:?}");
+    assert!(a.iter().all(|s| (23.0..=35.0).contains(s)), "{a:?}");
     assert_eq!(
         snrs(7, 2, "walking"),
         a,

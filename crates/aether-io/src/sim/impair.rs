@@ -48,7 +48,7 @@ impl Impairments {
             agc_step_db: 1.0,
             agc_glitch_prob: 0.003,
             target_rms: 28.0,
-            snr_db: Some(32.0),
+            snr_db: Some(29.0),
             interval_jitter: 0.15,
             drop_prob: 0.01,
             drop_burst: 3.0,

@@ -309,32 +309,18 @@ fn train_eval_calibrate_run_on_espectre() {
         .filter(|r| matches!(r, Ok(Record::Csi(_))))
         .count();
     let max_packets = frames.to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aether"))
-        .args([
-            "run",
-            "--model",
-            &m,
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--duration",
-            "60",
-            "--max-packets",
-            &max_packets,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let to: SocketAddr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
+    let (child, mut stderr, to) = spawn_listening(&[
+        "run",
+        "--model",
+        &m,
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--duration",
+        "60",
+        "--max-packets",
+        &max_packets,
+    ]);
     let reader = RecordingReader::open(std::path::Path::new(&moving2)).unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let opts = ReplayOptions {
@@ -377,6 +363,33 @@ fn train_eval_calibrate_run_on_espectre() {
     std::fs::remove_dir_all(&tmp).ok();
 }
 
+/// `aether ARGS` (a `--listen` run on loopback): the child, its stderr past the first line,
+/// and the address that line says it bound.
+fn spawn_listening(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    SocketAddr,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aether"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let to: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    (child, stderr, to)
+}
+
 /// When `run --listen` stops (`--duration` here, Ctrl-C alike: one rule), the datagrams
 /// already queued in its socket are still decided on: they arrived during the session. The
 /// listener is frozen (SIGSTOP) while 40 frames are sent and its 1 s session runs out, so all
@@ -390,21 +403,16 @@ fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str
             .unwrap();
         assert!(status.success(), "kill -{sig}");
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aether"))
-        .args([
-            "run",
-            "--model",
-            model,
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-            "--duration",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, mut stderr, to) = spawn_listening(&[
+        "run",
+        "--model",
+        model,
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--duration",
+        "1",
+    ]);
     // A failed step below must not leave a frozen child behind (its duration never runs out).
     struct Thaw(u32);
     impl Drop for Thaw {
@@ -415,15 +423,6 @@ fn run_listen_decides_on_what_was_queued_at_its_end(model: &str, recording: &str
         }
     }
     let thaw = Thaw(child.id());
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let to: SocketAddr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
     signal("STOP", child.id());
     let reader = RecordingReader::open(std::path::Path::new(recording)).unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();

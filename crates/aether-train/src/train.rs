@@ -1073,6 +1073,19 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         .and_then(|c| prep.classes.iter().position(|x| x == c))
         .or_else(|| default_idle_class(&prep.classes));
     let hop = Hop { frames: opts.hop };
+    // Loss and report on the validation windows, weighted as training weighs its batches.
+    let validate = |net: &HeadNet| {
+        evaluate(
+            net,
+            &prep,
+            &val_w,
+            opts.window,
+            hop,
+            idle,
+            &class_weights,
+            opts.threads,
+        )
+    };
 
     let steps_per_epoch = train_w.len().div_ceil(opts.batch.max(1));
     let total_steps = steps_per_epoch * opts.epochs.max(1);
@@ -1266,16 +1279,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
         let monitored = if val_w.is_empty() {
             stats.train_loss
         } else {
-            let (vl, rep) = evaluate(
-                &net,
-                &prep,
-                &val_w,
-                opts.window,
-                hop,
-                idle,
-                &class_weights,
-                opts.threads,
-            )?;
+            let (vl, rep) = validate(&net)?;
             stats.val_loss = vl;
             stats.val_acc = rep.accuracy;
             stats.val_f1 = rep.f1_macro;
@@ -1339,19 +1343,7 @@ pub fn train(streams: Vec<Stream>, opts: &TrainOptions) -> anyhow::Result<Traine
     let val_report = if val_w.is_empty() {
         None
     } else {
-        Some(
-            evaluate(
-                &net,
-                &prep,
-                &val_w,
-                opts.window,
-                hop,
-                idle,
-                &class_weights,
-                opts.threads,
-            )?
-            .1,
-        )
+        Some(validate(&net)?.1)
     };
     Ok(Trained {
         net,

@@ -173,7 +173,8 @@ pub fn feature_stats<'a>(frames: impl Iterator<Item = &'a Frame>) -> (Vec<f32>, 
 }
 
 /// Files under `paths` (files as given, folders searched recursively, sorted) that look like
-/// recordings: `.npz`, `.jsonl`, `.csv` / `.txt` other than segments files.
+/// recordings: `.npz`, `.jsonl`, `.csv` / `.txt` other than segments files, less a folder's
+/// `.csv` / `.txt` that is no recording format ([`collect_recordings`] names those).
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(collect_recordings(paths)?.0)
 }

@@ -5,7 +5,8 @@
 //! of elements, and a context must come from `ruv_temporal_init` and not be destroyed. Calls on
 //! one context must be serialised by the caller (one owning task); calls with a NULL context
 //! (init, required_heap, model_len, self_test, last_error(NULL)) may come from any task but
-//! share one global error text.
+//! share one global error text, which `ruv_temporal_info` also writes (it never changes its
+//! context).
 
 use crate::context::{fail, Failure, Mode, RuvTemporalCtx, RuvTemporalInfo};
 use crate::detail::Detail;

@@ -64,7 +64,8 @@ fn csi_data_dialect(line: &str) -> Format {
 /// `type,role,` -> ESP32-CSI-Tool; `type,id,` / `type,seq,` -> esp-csi; the first line starting
 /// `CSI_DATA,` -> esp-csi if its second field is a number, else ESP32-CSI-Tool. Other lines
 /// before a `CSI_DATA` line (serial-console logs) are passed over, bytes that are not UTF-8
-/// too (a serial capture often starts with a few bytes of line noise from the boot).
+/// too (a serial capture often starts with a few bytes of line noise from the boot); a
+/// `CSI_DATA` line garbled by such bytes does not choose the dialect, the next clean one does.
 pub fn detect_format_bytes(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"PK\x03\x04") {
         return Some(Format::EspectreNpz);
@@ -82,27 +83,44 @@ pub fn detect_format_bytes(head: &[u8]) -> Option<Format> {
         if line.starts_with("type,id,") || line.starts_with("type,seq,") {
             return Some(Format::EspCsi);
         }
-        if line.starts_with("CSI_DATA,") {
+        if line.starts_with("CSI_DATA,") && line.is_ascii() {
             return Some(csi_data_dialect(line));
         }
     }
     None
 }
 
-/// Reads the first [`SNIFF_BYTES`] of `path` and recognises the format.
+/// Recognises the format of `path` from at most its first [`SNIFF_BYTES`], read in growing
+/// pieces so that a file whose first bytes decide (most) costs one small read.
 pub fn detect_format(path: impl AsRef<Path>) -> Result<Format, ReadError> {
     let path = path.as_ref();
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    File::open(path)?
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)?;
-    if head.starts_with(&RVNE_FILE_MAGIC) {
-        return Err(ReadError::new(
-            0,
-            ReadErrorKind::Container("an RVNE model file, not a CSI recording".into()),
-        ));
-    }
-    detect_format_bytes(&head).ok_or_else(|| {
+    let mut file = File::open(path)?.take(SNIFF_BYTES as u64);
+    let mut head = Vec::new();
+    let mut want = 16 * 1024;
+    let found = loop {
+        let asked = want - head.len();
+        let got = (&mut file).take(asked as u64).read_to_end(&mut head)?;
+        if head.starts_with(&RVNE_FILE_MAGIC) {
+            return Err(ReadError::new(
+                0,
+                ReadErrorKind::Container("an RVNE model file, not a CSI recording".into()),
+            ));
+        }
+        let end = got < asked || head.len() >= SNIFF_BYTES;
+        // Whole lines only until the end: a cut `CSI_DATA,1` would name the wrong dialect.
+        let judged = match head.iter().rposition(|&b| b == b'\n') {
+            Some(nl) if !end => &head[..=nl],
+            _ => &head[..],
+        };
+        if let Some(f) = detect_format_bytes(judged) {
+            break Some(f);
+        }
+        if end {
+            break None;
+        }
+        want = (want * 4).min(SNIFF_BYTES);
+    };
+    found.ok_or_else(|| {
         ReadError::new(
             0,
             ReadErrorKind::Container(format!(

@@ -145,6 +145,13 @@ fn detection_rules() {
         Some(Format::Esp32CsiTool)
     );
     assert_eq!(detect_format_bytes(b"capture notes: door open\n"), None);
+    // A CSI line garbled by line noise does not pick the dialect; the next clean one does.
+    assert_eq!(
+        detect_format_bytes(
+            b"CSI_DATA,\xfe7,11:22:33:44:55:66,-52\nCSI_DATA,8,11:22:33:44:55:66,-52"
+        ),
+        Some(Format::EspCsi)
+    );
     assert_eq!(
         detect_format_bytes(b"PK\x03\x04rest"),
         Some(Format::EspectreNpz)

@@ -182,7 +182,19 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// [`collect_files`], and the `.csv` / `.txt` files found in folders that are no recording
 /// format (notes, spreadsheets: skipped, where a file named on its own is an error when read).
 pub fn collect_recordings(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    /// Folders already walked, by their real path: a symlink back up the tree (or two links to
+    /// one folder) is walked once, not forever.
+    struct Walk {
+        seen: std::collections::BTreeSet<PathBuf>,
+        out: Vec<PathBuf>,
+        skipped: Vec<PathBuf>,
+    }
+    fn walk(dir: &Path, w: &mut Walk) -> anyhow::Result<()> {
+        let real = std::fs::canonicalize(dir)
+            .with_context(|| format!("reading folder {}", dir.display()))?;
+        if !w.seen.insert(real) {
+            return Ok(());
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading folder {}", dir.display()))?
             .map(|e| e.map(|e| e.path()))
@@ -190,27 +202,32 @@ pub fn collect_recordings(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Ve
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out, skipped)?;
+                walk(&p, w)?;
             } else if is_recording_name(&p) {
                 if is_text_name(&p) && !is_recognised(&p)? {
-                    skipped.push(p);
+                    w.skipped.push(p);
                 } else {
-                    out.push(p);
+                    w.out.push(p);
                 }
             }
         }
         Ok(())
     }
-    let (mut out, mut skipped) = (Vec::new(), Vec::new());
+    let mut w = Walk {
+        seen: Default::default(),
+        out: Vec::new(),
+        skipped: Vec::new(),
+    };
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out, &mut skipped)?;
+            walk(p, &mut w)?;
         } else if p.is_file() {
-            out.push(p.clone());
+            w.out.push(p.clone());
         } else {
             bail!("{}: no such file or folder", p.display());
         }
     }
+    let Walk { out, skipped, .. } = w;
     if out.is_empty() {
         if skipped.is_empty() {
             bail!("no recordings found under {paths:?}");
@@ -635,6 +652,8 @@ mod tests {
         serial.extend("I (1234) wifi: a log line\n".repeat(1000).as_bytes());
         serial.extend(b"CSI_DATA,1,aa:bb,-40\n");
         std::fs::write(sub.join("serial.txt"), serial).unwrap();
+        // A link back up the tree is walked once, not forever.
+        std::os::unix::fs::symlink(&dir, sub.join("up")).unwrap();
         std::fs::write(dir.join("notes.txt"), "capture notes: door open\n").unwrap();
         std::fs::write(dir.join("table.csv"), "room,width\nlab,4\n").unwrap();
         std::fs::write(dir.join("a.segments.csv"), "start_s,end_s,label\n").unwrap();
@@ -646,6 +665,7 @@ mod tests {
         assert_eq!((files, skipped.len()), (vec![named], 0));
         std::fs::remove_file(sub.join("a.csv")).unwrap();
         std::fs::remove_file(sub.join("serial.txt")).unwrap();
+        std::fs::remove_file(sub.join("up")).unwrap();
         let err = collect_recordings(std::slice::from_ref(&dir))
             .unwrap_err()
             .to_string();

@@ -211,29 +211,22 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
         err.contains("made by another run") && err.contains("monitored_loss"),
         "{err}"
     );
-    // Damaged files are named, with the way out.
-    std::fs::write(&state_path, "{").unwrap();
-    let err = format!(
-        "{:#}",
-        train(streams.clone(), &torn).err().expect("bad state")
-    );
-    assert!(
-        err.contains("damaged") && err.contains(&state_path.display().to_string()),
-        "{err}"
-    );
-    assert!(!err.contains("  "), "{err}");
     std::fs::write(&state_path, &state).unwrap();
-    let weights = std::fs::read(&ckpt).unwrap();
-    std::fs::write(&ckpt, b"not safetensors").unwrap();
-    let err = format!(
-        "{:#}",
-        train(streams.clone(), &torn).err().expect("bad weights")
-    );
-    assert!(
-        err.contains("damaged") && err.contains(&ckpt.display().to_string()),
-        "{err}"
-    );
-    std::fs::write(&ckpt, weights).unwrap();
+    // Damaged files are named, with the way out: the state file, then the weights.
+    for (damaged, junk) in [(&state_path, &b"{"[..]), (&ckpt, &b"not safetensors"[..])] {
+        let kept = std::fs::read(damaged).unwrap();
+        std::fs::write(damaged, junk).unwrap();
+        let err = format!(
+            "{:#}",
+            train(streams.clone(), &torn).err().expect("damaged")
+        );
+        assert!(
+            err.contains("damaged") && err.contains(&damaged.display().to_string()),
+            "{err}"
+        );
+        assert!(!err.contains("  "), "{err}");
+        std::fs::write(damaged, kept).unwrap();
+    }
     std::fs::write(&state_path, state).unwrap();
     let second = TrainOptions {
         checkpoint: Some(ckpt),

@@ -1169,6 +1169,8 @@ fn add_into(dst: &mut [f32], src: &[f32]) {
 }
 
 /// `NonFinite` for the first bad value of `q`, then `d_out`, when the passes flagged one.
+/// (Used by the threaded and tiled backwards: a bare-metal build has neither.)
+#[cfg(any(feature = "std", target_arch = "x86_64"))]
 fn check_backward_flags(flags: u32, q: &[f32], d_out: &[f32]) -> Result<(), KernelError> {
     if flags & 0x8000_0000 != 0 {
         check_finite("q", q)?;

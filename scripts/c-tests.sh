@@ -35,7 +35,7 @@ gcc "${cflags[@]}" -I "$crate/include" "$crate/ctest/test_abi.c" "${libs[@]}" -o
 echo "== c-tests: test_task (temporal_task.c on a FreeRTOS shim)"
 gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
@@ -44,7 +44,7 @@ echo "== c-tests: test_task on a unicore FreeRTOS (the task goes to core 0)"
 gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim" \
     -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"
@@ -52,7 +52,7 @@ gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim"
 echo "== c-tests: test_task with the model in a data partition and a heap region"
 gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
     -I "$component/include" -I "$crate/include" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
     -Druv_temporal_heap_init=shim_heap_init \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "${libs[@]}" -o "$work/test_task_region"

@@ -207,6 +207,7 @@ static void check_task(const char *dir)
     float f16[16] = {0};
     CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 0, 64, 4), ESP_ERR_INVALID_ARG);
+    CHECK_CODE(temporal_task_start_with_model(NULL, mlen, 16, 64, 4), ESP_ERR_INVALID_ARG);
     CHECK_CODE(temporal_task_start_with_model(model, mlen, TEMPORAL_MAX_INPUT_DIM + 1, 64, 4),
                ESP_ERR_INVALID_SIZE);
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, TEMPORAL_MAX_LOGITS + 1),
@@ -214,12 +215,9 @@ static void check_task(const char *dir)
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 5), ESP_ERR_INVALID_ARG);
     /* Another window than the file's trained one (64) would give other numbers than the host. */
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 128, 4), ESP_ERR_INVALID_ARG);
-    /* A caller without room for init (app_main's default 3.5 KB stack) is refused before any
-     * work, instead of overflowing its stack. */
-    shim_stack_free = 3584;
-    CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
-    CHECK(shim_queues_created == 0, "a refused start created a queue");
-    shim_stack_free = 16384;
+    /* The file's checks ran on the task, which answered and ended: no queue, no task left. */
+    CHECK(shim_queues_created == 0 && !shim_last_task_alive(),
+          "a refused start left a queue (%d) or a task", shim_queues_created);
     shim_fail_task_create = 1;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_NO_MEM);
     shim_fail_task_create = 0;
@@ -227,8 +225,14 @@ static void check_task(const char *dir)
 
     temporal_task_set_emitter(capture, NULL, 3);
     shim_time_us = 5000000;
+    int inits = shim_inits_on_task, self_tests = shim_self_tests_on_task;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK);
-    CHECK(shim_last_task.alive && shim_last_task.stack_bytes == 16384 &&
+    /* Init and the self-test ran on the task's own stack, not on the caller's (app_main's
+     * default 3.5 KB could not hold the model load). */
+    CHECK(shim_inits_on_task == inits + 1 && shim_self_tests_on_task == self_tests + 1,
+          "init on the task %d, self-test on the task %d", shim_inits_on_task - inits,
+          shim_self_tests_on_task - self_tests);
+    CHECK(shim_last_task_alive() && shim_last_task.stack_bytes == 16384 &&
               shim_last_task.priority == 4 && shim_last_task.core == EXPECT_CORE,
           "task stack %u prio %u core %d", shim_last_task.stack_bytes,
           (unsigned)shim_last_task.priority, (int)shim_last_task.core);
@@ -307,7 +311,7 @@ static void check_task(const char *dir)
     CHECK(temporal_task_drop_count() == 8, "refusals are not drops: %u",
           temporal_task_drop_count());
     temporal_task_stop();
-    CHECK(!shim_last_task.alive, "task deleted by stop");
+    CHECK(!shim_last_task_alive(), "task deleted by stop");
     CHECK_CODE(temporal_task_push_frame(f16, 16), ESP_ERR_NOT_FOUND);
     ruv_temporal_destroy(ref);
     free(model);
@@ -496,28 +500,28 @@ static void check_embedded(void)
     temporal_task_stop();
 }
 
-/* The kernel self-test fails in the task, which here runs inside task creation as a
- * higher-priority task would: start reports it, pushes find no queue, and a later start
- * refuses without allocating another. Runs last: the failure latches for the process. */
+/* The kernel self-test fails in the task, before it serves: start reports it, pushes find no
+ * queue, and a later start refuses without making a task. Runs last: the failure latches for
+ * the process. */
 static void check_self_test_failure(const char *dir)
 {
     size_t mlen;
     uint8_t *model = read_file(dir, "model_v2_f32.rvne", &mlen);
     shim_fail_self_test = 1;
-    shim_run_task_on_create = 1;
-    int queues = shim_queues_created;
+    int queues = shim_queues_created, tests = shim_self_tests;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
-    CHECK(shim_queues_created == queues + 1 && !shim_last_task.alive,
-          "one queue, task deleted itself");
+    CHECK(shim_self_tests == tests + 1 && shim_queues_created == queues && !shim_last_task_alive(),
+          "self-test ran %d times; no queue, the task deleted itself",
+          shim_self_tests - tests);
     float f[16] = {0};
     CHECK_CODE(temporal_task_push_frame(f, 16), ESP_ERR_NOT_FOUND);
     int8_t iq[TEMPORAL_CSI_BYTES] = {0};
     CHECK_CODE(temporal_task_push_csi(iq, sizeof iq, 0, false), ESP_ERR_NOT_FOUND);
     temporal_task_service(0); /* no context: nothing to do, no crash */
     shim_fail_self_test = 0;
-    shim_run_task_on_create = 0;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_ERR_INVALID_STATE);
-    CHECK(shim_queues_created == queues + 1, "a refused start allocated a queue");
+    CHECK(shim_queues_created == queues && shim_self_tests == tests + 1,
+          "a refused start allocated a queue or ran the test again");
     free(model);
 }
 

@@ -366,31 +366,6 @@ void temporal_task_service(uint32_t wait_ms)
     }
 }
 
-static void temporal_task_loop(void *arg)
-{
-    (void)arg;
-    if (ruv_temporal_kernel_self_test() != ESP_OK) {
-        char detail[96];
-        ruv_temporal_last_error(NULL, detail, sizeof detail);
-        ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
-        /* Stop accepting frames: pushes return ESP_ERR_NOT_FOUND from now on. The queue and
-         * the locks are left allocated (a producer may be inside xQueueSend right now);
-         * s_self_test_failed keeps a later start from allocating more, so this path runs at
-         * most once per boot. Both stores are sequentially consistent: start publishes the
-         * queue and then reads the flag, so whichever runs second leaves s_queue NULL. */
-        __atomic_store_n(&s_self_test_failed, true, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
-        ruv_temporal_destroy(s_ctx);
-        s_ctx = NULL;
-        s_task = NULL;
-        vTaskDelete(NULL);
-        return;
-    }
-    for (;;) {
-        temporal_task_service(100);
-    }
-}
-
 /* The library's rule for ruv_temporal_push_csi (ffi.rs): input_dim 16 on set 1 or an
  * unnamed set, or 19 on set 3. */
 static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
@@ -412,36 +387,33 @@ static void delete_handles(QueueHandle_t queue, SemaphoreHandle_t a, SemaphoreHa
     }
 }
 
-esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
-                                         uint32_t input_dim, uint32_t window_len,
-                                         uint32_t n_classes)
+/* What start asks of the task, and the task's answer (start waits for it, so this lives on the
+ * starter's stack). */
+typedef struct {
+    const uint8_t *model;
+    size_t model_len;
+    uint32_t input_dim;
+    uint32_t window_len;
+    uint32_t n_classes;
+    esp_err_t result;
+} start_request_t;
+
+/* Given by the task once its start has an answer; static, so no give can touch freed memory. */
+static StaticSemaphore_t s_started_buf;
+static SemaphoreHandle_t s_started;
+
+/* The start, on the task's own stack (TEMPORAL_TASK_STACK): loading the model and its warm-up
+ * pass took 5.3 KB on RISC-V (QEMU), more than ESP-IDF's default app_main stack (3.5 KB) has
+ * free. Sets the statics the loop and the producers read; on failure frees what it made. */
+static esp_err_t begin_in_task(const start_request_t *req)
 {
-    if (s_task != NULL) {
-        return ESP_OK;
-    }
-    if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
-        /* The kernel failed its self-test on this chip: nothing it computes can be trusted. */
-        return ESP_ERR_INVALID_STATE;
-    }
-    /* Init runs on this task's stack; an overflow there would reset the chip at every boot.
-     * The high-water mark (bytes on ESP-IDF) is the least this task has had free. */
-    UBaseType_t free_stack = uxTaskGetStackHighWaterMark(NULL);
-    if (free_stack < TEMPORAL_START_MIN_STACK) {
-        ESP_LOGE(TAG, "start needs %u bytes of free stack, this task has had as little as %u: "
-                 "raise CONFIG_ESP_MAIN_TASK_STACK_SIZE or start from a larger task",
-                 (unsigned)TEMPORAL_START_MIN_STACK, (unsigned)free_stack);
-        return ESP_ERR_INVALID_STATE;
-    }
-    if (input_dim == 0 || window_len == 0 || n_classes == 0) {
-        return ESP_ERR_INVALID_ARG;
-    }
-    if (input_dim > TEMPORAL_MAX_INPUT_DIM || n_classes > TEMPORAL_MAX_LOGITS) {
-        return ESP_ERR_INVALID_SIZE;
-    }
+    uint32_t input_dim = req->input_dim, window_len = req->window_len;
+    uint32_t n_classes = req->n_classes;
     /* The configuration against the file before any heap is set aside: a mismatch (the
      * likeliest misconfiguration) must not strand a region of internal RAM until reboot. */
     uint32_t model_in = 0, model_out = 0, model_window = 0;
-    esp_err_t err = ruv_temporal_model_dims(model, model_len, &model_in, &model_out, &model_window);
+    esp_err_t err = ruv_temporal_model_dims(req->model, req->model_len, &model_in, &model_out,
+                                            &model_window);
     if (err != ESP_OK) {
         char detail[96];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
@@ -462,17 +434,26 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
                  (unsigned)window_len, (unsigned)model_window, (unsigned)model_window);
         return ESP_ERR_INVALID_ARG;
     }
-    err = prepare_heap(model, model_len, window_len);
+    err = prepare_heap(req->model, req->model_len, window_len);
     if (err != ESP_OK) {
         return err;
     }
     ruv_temporal_ctx_t *ctx = NULL;
-    err = ruv_temporal_init(model, model_len, input_dim, window_len, n_classes, &ctx);
+    err = ruv_temporal_init(req->model, req->model_len, input_dim, window_len, n_classes, &ctx);
     if (err != ESP_OK) {
         char detail[96];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "ruv_temporal_init: 0x%x (%s)", (unsigned)err, detail);
         return err;
+    }
+    if (ruv_temporal_kernel_self_test() != ESP_OK) {
+        char detail[96];
+        ruv_temporal_last_error(NULL, detail, sizeof detail);
+        ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
+        /* Nothing it computes on this chip can be trusted: later starts refuse at once. */
+        __atomic_store_n(&s_self_test_failed, true, __ATOMIC_SEQ_CST);
+        ruv_temporal_destroy(ctx);
+        return ESP_ERR_INVALID_STATE;
     }
     ruv_temporal_info_t info;
     err = ruv_temporal_info(ctx, &info);
@@ -512,31 +493,64 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
     s_frame_lock = frame_lock;
     s_csi_lock = csi_lock;
     s_task_queue = queue;
-    /* The task exists before producers can see the queue: a failed creation frees handles
-     * no producer can hold. */
-    if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, NULL,
-                                TEMPORAL_TASK_PRIORITY, &s_task, TEMPORAL_TASK_CORE) != pdPASS) {
-        s_task = NULL;
-        s_task_queue = NULL;
-        s_ctx = NULL;
-        s_frame_lock = NULL;
-        s_csi_lock = NULL;
-        delete_handles(queue, frame_lock, csi_lock);
-        ruv_temporal_destroy(ctx);
-        return ESP_ERR_NO_MEM;
+    return ESP_OK;
+}
+
+static void temporal_task_loop(void *arg)
+{
+    start_request_t *req = arg;
+    esp_err_t err = begin_in_task(req);
+    req->result = err;
+    /* The starter returns once given: `req` is not touched after this. */
+    xSemaphoreGive(s_started);
+    if (err != ESP_OK) {
+        vTaskDelete(NULL);
+        return;
     }
-    /* Published last, sequentially consistent: a producer that sees the queue (acquire, in the
-     * push functions) also sees everything set above, on either core; see the task's
-     * self-test failure path for the flag. */
-    __atomic_store_n(&s_queue, queue, __ATOMIC_SEQ_CST);
+    for (;;) {
+        temporal_task_service(100);
+    }
+}
+
+esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
+                                         uint32_t input_dim, uint32_t window_len,
+                                         uint32_t n_classes)
+{
+    if (s_task != NULL) {
+        return ESP_OK;
+    }
     if (__atomic_load_n(&s_self_test_failed, __ATOMIC_SEQ_CST)) {
-        /* The task already failed its self-test (it runs at a higher priority). */
-        __atomic_store_n(&s_queue, NULL, __ATOMIC_SEQ_CST);
+        /* The kernel failed its self-test on this chip: nothing it computes can be trusted. */
         return ESP_ERR_INVALID_STATE;
     }
+    if (model == NULL || input_dim == 0 || window_len == 0 || n_classes == 0) {
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (input_dim > TEMPORAL_MAX_INPUT_DIM || n_classes > TEMPORAL_MAX_LOGITS) {
+        return ESP_ERR_INVALID_SIZE;
+    }
+    if (s_started == NULL) {
+        s_started = xSemaphoreCreateBinaryStatic(&s_started_buf);
+    }
+    /* Everything else runs on the task, which answers before it serves: the caller's stack
+     * only has to hold this frame (app_main's default 3.5 KB is enough). */
+    start_request_t req = {model, model_len, input_dim, window_len, n_classes, ESP_FAIL};
+    TaskHandle_t task = NULL;
+    if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, &req,
+                                TEMPORAL_TASK_PRIORITY, &task, TEMPORAL_TASK_CORE) != pdPASS) {
+        return ESP_ERR_NO_MEM;
+    }
+    xSemaphoreTake(s_started, portMAX_DELAY);
+    if (req.result != ESP_OK) {
+        return req.result; /* the task freed what it made and deleted itself */
+    }
+    s_task = task;
+    /* Published last, sequentially consistent: a producer that sees the queue (acquire, in the
+     * push functions) also sees everything the task set (the semaphore ordered it before). */
+    __atomic_store_n(&s_queue, s_task_queue, __ATOMIC_SEQ_CST);
     ESP_LOGI(TAG, "started: input_dim=%u window_len=%u n_classes=%u feature_set=%u%s",
              (unsigned)input_dim, (unsigned)window_len, (unsigned)n_classes,
-             (unsigned)info.feature_set, takes_csi ? " (takes raw CSI)" : "");
+             (unsigned)s_feature_set, s_takes_csi ? " (takes raw CSI)" : "");
     return ESP_OK;
 }
 

@@ -1,4 +1,8 @@
-/* Host implementation of the FreeRTOS shim (single-threaded; the test drives the task loop). */
+/* Host implementation of the FreeRTOS shim. A created task runs on a thread of its own until
+ * its first queue wait, where it parks until deleted: its start (model load, self-test) runs
+ * concurrently with the starter, as on the chip, and from then on the test drives the task
+ * loop itself (temporal_task_service), so the frame-by-frame checks stay deterministic. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,24 +17,31 @@ TickType_t shim_ticks;
 int64_t shim_time_us;
 shim_task_record_t shim_last_task;
 int shim_fail_task_create;
-int shim_run_task_on_create;
 int shim_fail_self_test;
+int shim_inits, shim_inits_on_task, shim_self_tests, shim_self_tests_on_task;
 
-/* temporal_task.c is compiled with -Druv_temporal_kernel_self_test=shim_kernel_self_test, so a
- * test can make the kernel self-test fail; otherwise this is the library's own. */
+/* Set on a task's thread. */
+static _Thread_local struct shim_task *s_self;
+
+/* temporal_task.c is compiled with -Druv_temporal_kernel_self_test=shim_kernel_self_test and
+ * -Druv_temporal_init=shim_temporal_init, so a test can make the kernel self-test fail and see
+ * which thread ran them; otherwise these are the library's own. */
 #undef ruv_temporal_kernel_self_test
-esp_err_t ruv_temporal_kernel_self_test(void);
+#undef ruv_temporal_init
+#include "ruv_temporal.h"
 esp_err_t shim_kernel_self_test(void)
 {
+    shim_self_tests++;
+    shim_self_tests_on_task += s_self != NULL;
     return shim_fail_self_test ? ESP_FAIL : ruv_temporal_kernel_self_test();
 }
 
-UBaseType_t shim_stack_free = 16384;
-
-UBaseType_t uxTaskGetStackHighWaterMark(TaskHandle_t t)
+esp_err_t shim_temporal_init(const uint8_t *weights, size_t weights_len, uint32_t input_dim,
+                             uint32_t window_len, uint32_t n_classes, ruv_temporal_ctx_t **out)
 {
-    (void)t;
-    return shim_stack_free;
+    shim_inits++;
+    shim_inits_on_task += s_self != NULL;
+    return ruv_temporal_init(weights, weights_len, input_dim, window_len, n_classes, out);
 }
 
 int shim_heap_caps_mallocs;
@@ -46,7 +57,7 @@ size_t shim_partition_size;
 #include "esp_partition.h"
 /* The host library allocates with the system allocator; the region variant compiles
  * temporal_task.c with -Druv_temporal_heap_init=shim_heap_init and counts the hand-over. */
-esp_err_t shim_heap_init(void *region, size_t len)
+esp_err_t shim_heap_init(uint8_t *region, size_t len)
 {
     if (region == NULL || len == 0) {
         return ESP_ERR_INVALID_ARG;
@@ -91,13 +102,42 @@ struct shim_queue {
     unsigned char *items;
 };
 
-struct shim_mutex {
-    int taken;
-};
+enum { TASK_RUNNING, TASK_PARKED, TASK_ENDED };
 
 struct shim_task {
-    int unused;
+    pthread_t thread;
+    TaskFunction_t fn;
+    void *arg;
+    int state;  /* TASK_*, under s_task_lock */
+    int stop;   /* deleted by another thread: leave the park */
+    int joined;
 };
+
+static pthread_mutex_t s_task_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_task_changed = PTHREAD_COND_INITIALIZER;
+
+static void set_state(struct shim_task *t, int state)
+{
+    pthread_mutex_lock(&s_task_lock);
+    t->state = state;
+    pthread_cond_broadcast(&s_task_changed);
+    pthread_mutex_unlock(&s_task_lock);
+}
+
+/* On the task's thread: park until deleted, then end the thread. */
+static void park(struct shim_task *t)
+{
+    pthread_mutex_lock(&s_task_lock);
+    t->state = TASK_PARKED;
+    pthread_cond_broadcast(&s_task_changed);
+    while (!t->stop) {
+        pthread_cond_wait(&s_task_changed, &s_task_lock);
+    }
+    t->state = TASK_ENDED;
+    pthread_cond_broadcast(&s_task_changed);
+    pthread_mutex_unlock(&s_task_lock);
+    pthread_exit(NULL);
+}
 
 QueueHandle_t xQueueCreate(UBaseType_t depth, UBaseType_t item_size)
 {
@@ -136,6 +176,9 @@ BaseType_t xQueueSend(QueueHandle_t q, const void *item, TickType_t wait)
 
 BaseType_t xQueueReceive(QueueHandle_t q, void *item, TickType_t wait)
 {
+    if (s_self != NULL) {
+        park(s_self);
+    }
     if (q->count == 0) {
         shim_ticks += wait; /* the wait elapses */
         return pdFALSE;
@@ -159,9 +202,27 @@ SemaphoreHandle_t xSemaphoreCreateMutex(void)
     return calloc(1, sizeof(struct shim_mutex));
 }
 
+SemaphoreHandle_t xSemaphoreCreateBinaryStatic(StaticSemaphore_t *buf)
+{
+    memset(buf, 0, sizeof *buf);
+    buf->binary = 1;
+    pthread_mutex_init(&buf->lock, NULL);
+    pthread_cond_init(&buf->given, NULL);
+    return buf;
+}
+
 BaseType_t xSemaphoreTake(SemaphoreHandle_t m, TickType_t wait)
 {
-    (void)wait;
+    if (m->binary) {
+        pthread_mutex_lock(&m->lock);
+        while (m->count == 0 && wait != 0) {
+            pthread_cond_wait(&m->given, &m->lock); /* every wait here is portMAX_DELAY */
+        }
+        BaseType_t got = m->count != 0 ? pdTRUE : pdFALSE;
+        m->count = 0;
+        pthread_mutex_unlock(&m->lock);
+        return got;
+    }
     if (m->taken) {
         return pdFALSE;
     }
@@ -171,6 +232,13 @@ BaseType_t xSemaphoreTake(SemaphoreHandle_t m, TickType_t wait)
 
 BaseType_t xSemaphoreGive(SemaphoreHandle_t m)
 {
+    if (m->binary) {
+        pthread_mutex_lock(&m->lock);
+        m->count = 1;
+        pthread_cond_signal(&m->given);
+        pthread_mutex_unlock(&m->lock);
+        return pdTRUE;
+    }
     m->taken = 0;
     return pdTRUE;
 }
@@ -181,6 +249,42 @@ void vSemaphoreDelete(SemaphoreHandle_t m)
 }
 
 static struct shim_task s_task_storage;
+static int s_task_created;
+
+static void *task_thread(void *p)
+{
+    struct shim_task *t = p;
+    s_self = t;
+    t->fn(t->arg);
+    set_state(t, TASK_ENDED); /* returned after vTaskDelete(NULL) */
+    return NULL;
+}
+
+/* Waits until the last task has parked (unless it was asked to stop) or ended, and joins it
+ * if it ended. */
+static int settle_last_task(void)
+{
+    struct shim_task *t = &s_task_storage;
+    if (!s_task_created) {
+        return TASK_ENDED;
+    }
+    pthread_mutex_lock(&s_task_lock);
+    while (t->state == TASK_RUNNING || (t->stop && t->state != TASK_ENDED)) {
+        pthread_cond_wait(&s_task_changed, &s_task_lock);
+    }
+    int state = t->state;
+    pthread_mutex_unlock(&s_task_lock);
+    if (state == TASK_ENDED && !t->joined) {
+        pthread_join(t->thread, NULL);
+        t->joined = 1;
+    }
+    return state;
+}
+
+int shim_last_task_alive(void)
+{
+    return settle_last_task() == TASK_PARKED;
+}
 
 BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t stack_bytes,
                                    void *arg, UBaseType_t priority, TaskHandle_t *out,
@@ -189,25 +293,39 @@ BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t
     if (shim_fail_task_create) {
         return pdFALSE;
     }
+    if (settle_last_task() == TASK_PARKED) {
+        abort(); /* one task at a time: temporal_task.c starts a second one only after stop */
+    }
     shim_last_task.fn = fn;
     shim_last_task.name = name;
     shim_last_task.stack_bytes = stack_bytes;
     shim_last_task.arg = arg;
     shim_last_task.priority = priority;
     shim_last_task.core = core;
-    shim_last_task.alive = 1;
+    struct shim_task *t = &s_task_storage;
+    memset(t, 0, sizeof *t);
+    t->fn = fn;
+    t->arg = arg;
+    t->state = TASK_RUNNING;
     /* FreeRTOS writes the handle before the new task can run. */
-    *out = &s_task_storage;
-    if (shim_run_task_on_create) {
-        fn(arg); /* only for a task that returns (the self-test failure path) */
+    *out = t;
+    if (pthread_create(&t->thread, NULL, task_thread, t) != 0) {
+        return pdFALSE;
     }
+    s_task_created = 1;
     return pdPASS;
 }
 
 void vTaskDelete(TaskHandle_t t)
 {
-    (void)t;
-    shim_last_task.alive = 0;
+    if (t == NULL || t == s_self) {
+        return; /* the task function returns next; task_thread marks it ended */
+    }
+    pthread_mutex_lock(&s_task_lock);
+    t->stop = 1;
+    pthread_cond_broadcast(&s_task_changed);
+    pthread_mutex_unlock(&s_task_lock);
+    settle_last_task();
 }
 
 TickType_t xTaskGetTickCount(void)

@@ -11,15 +11,18 @@ typedef struct {
     void *arg;
     UBaseType_t priority;
     BaseType_t core;
-    int alive;
 } shim_task_record_t;
 extern shim_task_record_t shim_last_task;
 extern UBaseType_t shim_last_queue_depth;
 extern UBaseType_t shim_last_queue_item_size;
 extern int shim_queues_created;
 extern int shim_fail_task_create;
-/* Run the task function inside xTaskCreatePinnedToCore (as a higher-priority task would). */
-extern int shim_run_task_on_create;
+/* Whether the last task created is alive: waits until its thread has either parked at its
+ * first queue wait (alive: 1) or returned after deleting itself (0). */
+int shim_last_task_alive(void);
+/* ruv_temporal_init and the kernel self-test calls (temporal_task.c is compiled with
+ * -Druv_temporal_init=shim_temporal_init), and how many of them ran on a task's thread. */
+extern int shim_inits, shim_inits_on_task, shim_self_tests, shim_self_tests_on_task;
 /* Make the kernel self-test the task runs fail. */
 extern int shim_fail_self_test;
 extern int64_t shim_time_us;
@@ -36,5 +39,3 @@ extern int shim_heap_caps_refused;
 extern int shim_heap_inits;
 extern const uint8_t *shim_partition_data;
 extern size_t shim_partition_size;
-/* What uxTaskGetStackHighWaterMark reports for the calling task (bytes). */
-extern UBaseType_t shim_stack_free;

@@ -38,7 +38,7 @@ extern "C" {
 
 /** Frames waiting for the task; a push onto a full queue is dropped and counted. */
 #define TEMPORAL_QUEUE_DEPTH 32
-/** Task stack in bytes (classify runs the model on this stack). */
+/** Task stack in bytes: start loads the model here (5.3 KB on RISC-V, QEMU), classify runs on it. */
 #define TEMPORAL_TASK_STACK 16384
 /** Core 1 (Wi-Fi runs on core 0); core 0 when FreeRTOS runs on one core (a core id above
  *  the last one makes task creation fail). */
@@ -47,11 +47,6 @@ extern "C" {
 #else
 #define TEMPORAL_TASK_CORE 1
 #endif
-/** Free stack temporal_task_start needs on the calling task: loading the model and its
- *  warm-up pass took 5.3 KB on RISC-V (QEMU, scripts/device-checks.sh); the rest is margin for
- *  Xtensa's register windows. ESP-IDF's default app_main stack (3.5 KB) is too small: raise
- *  CONFIG_ESP_MAIN_TASK_STACK_SIZE (12288 is enough) or start it from a larger task. */
-#define TEMPORAL_START_MIN_STACK 8192
 /** Below the edge DSP task. */
 #define TEMPORAL_TASK_PRIORITY 4
 /** Largest n_classes (the logits array size); Kconfig's TEMPORAL_N_CLASSES range ends here. */
@@ -87,23 +82,26 @@ uint32_t temporal_crc32(const uint8_t *data, size_t len);
 void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_id);
 
 /**
- * Loads the model file (EMBED_FILES or the data partition, per Kconfig), creates the
- * ruv_temporal context, the queue and the task. Idempotent while running (ESP_OK).
+ * Finds the model file (EMBED_FILES or the data partition, per Kconfig) and creates the task,
+ * which checks the file against the arguments, sets the heap aside, creates the ruv_temporal
+ * context and the queue and runs the kernel self-test on its own stack (TEMPORAL_TASK_STACK),
+ * then answers; start waits for that answer, so the caller's stack holds only start's frame
+ * (ESP-IDF's default app_main stack is enough). Idempotent while running (ESP_OK).
  * Returns ESP_ERR_INVALID_ARG for a zero argument or an input_dim/n_classes the model file
  * does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
  * the feature is disabled or the model would not run as trained (dense-trained, or trained on
- * node-referenced frames without a node reference: run `aether calibrate`), no heap set aside, ESP_ERR_INVALID_STATE after the kernel failed its self-test on this
- * chip (once per boot; the head stays off; the task runs the test, so a failure that happens
- * before start returns is reported here too, a later one only in the log), otherwise what
- * ruv_temporal_init returns.
+ * node-referenced frames without a node reference: run `aether calibrate`; no heap set aside),
+ * ESP_ERR_INVALID_STATE when the kernel failed its self-test on this chip (the head stays off;
+ * later starts refuse at once), otherwise what ruv_temporal_init returns. A failed start
+ * leaves no task or queue behind.
  */
 esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t n_classes);
 
 /**
- * Same, with the model file given by the caller (ruv_temporal copies what it needs at init,
- * so the buffer may be freed once this returns).
+ * Same, with the model file given by the caller (NULL: ESP_ERR_INVALID_ARG; ruv_temporal
+ * copies what it needs at init, so the buffer may be freed once this returns).
  */
 esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
                                          uint32_t input_dim, uint32_t window_len,

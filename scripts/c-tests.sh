@@ -25,7 +25,7 @@ cargo run --release -q -p ruv-temporal --example ctest_fixtures -- "$work/fixtur
 cflags=(-std=c11 -O1 -g -Wall -Wextra -Werror -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=all)
 libs=("$lib" -lpthread -ldl -lm)
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 echo "== c-tests: test_abi (ABI, parity with the host model, error codes)"
@@ -36,6 +36,7 @@ echo "== c-tests: test_task (temporal_task.c on a FreeRTOS shim)"
 gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
     -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
+    -Druv_temporal_model_dims=shim_model_dims \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
@@ -45,6 +46,7 @@ gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim"
     -I "$component/include" -I "$crate/include" \
     -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
     -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
+    -Druv_temporal_model_dims=shim_model_dims \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"
@@ -53,6 +55,7 @@ echo "== c-tests: test_task with the model in a data partition and a heap region
 gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
     -I "$component/include" -I "$crate/include" \
     -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
+    -Druv_temporal_model_dims=shim_model_dims \
     -Druv_temporal_heap_init=shim_heap_init \
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "${libs[@]}" -o "$work/test_task_region"

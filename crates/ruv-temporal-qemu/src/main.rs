@@ -252,7 +252,7 @@ mod bare {
     ) {
         let mut ctx = core::ptr::null_mut();
         // Init loads the model and runs one warm-up pass on the caller's stack (on ESP-IDF,
-        // the temporal task's own, which temporal_task_start sizes from this figure).
+        // the temporal task's fixed TEMPORAL_TASK_STACK, which must hold this figure).
         let sp = paint_stack();
         // SAFETY: valid buffers.
         let err = unsafe {

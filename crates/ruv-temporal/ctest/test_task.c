@@ -212,10 +212,18 @@ static void check_task(const char *dir)
                ESP_ERR_INVALID_SIZE);
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, TEMPORAL_MAX_LOGITS + 1),
                ESP_ERR_INVALID_SIZE);
+    int tasks = shim_tasks_created, on_task = shim_lib_calls_on_task;
+    int off_task = shim_lib_calls - shim_lib_calls_on_task;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 5), ESP_ERR_INVALID_ARG);
     /* Another window than the file's trained one (64) would give other numbers than the host. */
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 128, 4), ESP_ERR_INVALID_ARG);
-    /* The file's checks ran on the task, which answered and ended: no queue, no task left. */
+    /* The file's checks ran on two tasks, which answered and ended: no queue, no task left,
+     * and no library call on the caller. */
+    CHECK(shim_tasks_created == tasks + 2 && shim_lib_calls_on_task == on_task + 2 &&
+              shim_lib_calls - shim_lib_calls_on_task == off_task,
+          "refused starts: %d tasks, %d library calls on them, %d on the caller",
+          shim_tasks_created - tasks, shim_lib_calls_on_task - on_task,
+          shim_lib_calls - shim_lib_calls_on_task - off_task);
     CHECK(shim_queues_created == 0 && !shim_last_task_alive(),
           "a refused start left a queue (%d) or a task", shim_queues_created);
     shim_fail_task_create = 1;
@@ -225,13 +233,15 @@ static void check_task(const char *dir)
 
     temporal_task_set_emitter(capture, NULL, 3);
     shim_time_us = 5000000;
-    int inits = shim_inits_on_task, self_tests = shim_self_tests_on_task;
+    on_task = shim_lib_calls_on_task;
+    off_task = shim_lib_calls - shim_lib_calls_on_task;
     CHECK_CODE(temporal_task_start_with_model(model, mlen, 16, 64, 4), ESP_OK);
-    /* Init and the self-test ran on the task's own stack, not on the caller's (app_main's
-     * default 3.5 KB could not hold the model load). */
-    CHECK(shim_inits_on_task == inits + 1 && shim_self_tests_on_task == self_tests + 1,
-          "init on the task %d, self-test on the task %d", shim_inits_on_task - inits,
-          shim_self_tests_on_task - self_tests);
+    /* The file check, init and the self-test ran on the task's own stack and none on the
+     * caller's (app_main's default 3.5 KB could not hold the model load). */
+    CHECK(shim_lib_calls_on_task == on_task + 3 &&
+              shim_lib_calls - shim_lib_calls_on_task == off_task,
+          "start: %d library calls on the task, %d on the caller", shim_lib_calls_on_task - on_task,
+          shim_lib_calls - shim_lib_calls_on_task - off_task);
     CHECK(shim_last_task_alive() && shim_last_task.stack_bytes == 16384 &&
               shim_last_task.priority == 4 && shim_last_task.core == EXPECT_CORE,
           "task stack %u prio %u core %d", shim_last_task.stack_bytes,

@@ -145,7 +145,8 @@ typedef struct {
 } temporal_item_t;
 
 static ruv_temporal_ctx_t *s_ctx;
-/* What producers see (atomic; published last) and what the task reads (set before it runs). */
+/* What producers see (atomic; start publishes it last) and what the task reads (the task sets
+ * it, with the other statics below, before it answers start). */
 static QueueHandle_t s_queue;
 static QueueHandle_t s_task_queue;
 /* Set by the task when the kernel self-test fails (atomic); start refuses from then on. */

@@ -18,30 +18,44 @@ int64_t shim_time_us;
 shim_task_record_t shim_last_task;
 int shim_fail_task_create;
 int shim_fail_self_test;
-int shim_inits, shim_inits_on_task, shim_self_tests, shim_self_tests_on_task;
+int shim_lib_calls, shim_lib_calls_on_task, shim_self_tests, shim_tasks_created;
 
 /* Set on a task's thread. */
 static _Thread_local struct shim_task *s_self;
 
-/* temporal_task.c is compiled with -Druv_temporal_kernel_self_test=shim_kernel_self_test and
- * -Druv_temporal_init=shim_temporal_init, so a test can make the kernel self-test fail and see
- * which thread ran them; otherwise these are the library's own. */
+static void count_lib_call(void)
+{
+    shim_lib_calls++;
+    shim_lib_calls_on_task += s_self != NULL;
+}
+
+/* temporal_task.c is compiled with -Druv_temporal_kernel_self_test=shim_kernel_self_test,
+ * -Druv_temporal_init=shim_temporal_init and -Druv_temporal_model_dims=shim_model_dims, so a
+ * test can make the kernel self-test fail and see which thread made each call; otherwise
+ * these are the library's own. */
 #undef ruv_temporal_kernel_self_test
 #undef ruv_temporal_init
+#undef ruv_temporal_model_dims
 #include "ruv_temporal.h"
 esp_err_t shim_kernel_self_test(void)
 {
+    count_lib_call();
     shim_self_tests++;
-    shim_self_tests_on_task += s_self != NULL;
     return shim_fail_self_test ? ESP_FAIL : ruv_temporal_kernel_self_test();
 }
 
 esp_err_t shim_temporal_init(const uint8_t *weights, size_t weights_len, uint32_t input_dim,
                              uint32_t window_len, uint32_t n_classes, ruv_temporal_ctx_t **out)
 {
-    shim_inits++;
-    shim_inits_on_task += s_self != NULL;
+    count_lib_call();
     return ruv_temporal_init(weights, weights_len, input_dim, window_len, n_classes, out);
+}
+
+esp_err_t shim_model_dims(const uint8_t *weights, size_t weights_len, uint32_t *input_dim,
+                          uint32_t *n_classes, uint32_t *window_len)
+{
+    count_lib_call();
+    return ruv_temporal_model_dims(weights, weights_len, input_dim, n_classes, window_len);
 }
 
 int shim_heap_caps_mallocs;
@@ -313,6 +327,7 @@ BaseType_t xTaskCreatePinnedToCore(TaskFunction_t fn, const char *name, uint32_t
         return pdFALSE;
     }
     s_task_created = 1;
+    shim_tasks_created++;
     return pdPASS;
 }
 

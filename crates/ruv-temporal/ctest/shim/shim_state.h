@@ -20,9 +20,10 @@ extern int shim_fail_task_create;
 /* Whether the last task created is alive: waits until its thread has either parked at its
  * first queue wait (alive: 1) or returned after deleting itself (0). */
 int shim_last_task_alive(void);
-/* ruv_temporal_init and the kernel self-test calls (temporal_task.c is compiled with
- * -Druv_temporal_init=shim_temporal_init), and how many of them ran on a task's thread. */
-extern int shim_inits, shim_inits_on_task, shim_self_tests, shim_self_tests_on_task;
+/* Tasks created; calls of ruv_temporal_model_dims, ruv_temporal_init and the kernel self-test
+ * (temporal_task.c is compiled with -D renames to the shim's wrappers; test_task.c's own calls
+ * count too), how many of them ran on a task's thread, and the self-tests alone. */
+extern int shim_tasks_created, shim_lib_calls, shim_lib_calls_on_task, shim_self_tests;
 /* Make the kernel self-test the task runs fail. */
 extern int shim_fail_self_test;
 extern int64_t shim_time_us;

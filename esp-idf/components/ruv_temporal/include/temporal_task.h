@@ -95,7 +95,8 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * node-referenced frames without a node reference: run `aether calibrate`; no heap set aside),
  * ESP_ERR_INVALID_STATE when the kernel failed its self-test on this chip (the head stays off;
  * later starts refuse at once), otherwise what ruv_temporal_init returns. A failed start
- * leaves no task or queue behind.
+ * leaves no task or queue behind (a heap region it set aside stays the library's until reboot,
+ * and a later start reuses it). Never call it from two tasks at once.
  */
 esp_err_t temporal_task_start(uint32_t input_dim, uint32_t window_len, uint32_t n_classes);
 

@@ -184,9 +184,13 @@ pub struct Args {
     /// AdamW's decoupled weight decay (matrices only).
     #[arg(long, default_value_t = 1e-2)]
     weight_decay: f64,
-    /// Epochs without a better validation loss before stopping.
+    /// Epochs without a better validation score (--monitor) before stopping.
     #[arg(long, default_value_t = 6)]
     patience: usize,
+    /// What keeps the best epoch and stops early: `loss` (class-weighted validation loss) or
+    /// `f1` (validation macro F1, ties broken by that loss).
+    #[arg(long, default_value = "loss", value_parser = ["loss", "f1"])]
+    monitor: String,
     /// Seed of initialisation, split and shuffles (decimal or 0x-prefixed hex).
     #[arg(long, value_parser = crate::seed::parse_seed, default_value = "0xAE7E5")]
     seed: u64,
@@ -393,6 +397,7 @@ impl Args {
             lr: self.lr,
             weight_decay: self.weight_decay,
             patience: self.patience,
+            monitor: aether_train::train::Monitor::parse(&self.monitor)?,
             seed: self.seed,
             split_by: SplitBy::parse(&self.split_by)?,
             val_groups: self.val.clone(),

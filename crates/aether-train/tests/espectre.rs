@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aether_train::data::{load_streams, LabelSource};
 use aether_train::eval::Scorer;
 use aether_train::model::{load_rvne_v2, TensorDtype};
-use aether_train::train::{train, SplitBy, TrainOptions};
+use aether_train::train::{train, Monitor, SplitBy, TrainOptions};
 
 fn espectre_dir() -> Option<PathBuf> {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
@@ -235,6 +235,78 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     };
     let resumed = train(streams, &second).unwrap();
     assert_eq!(resumed.history, full.history);
+    assert_eq!(
+        resumed.net.param_values().unwrap(),
+        full.net.param_values().unwrap()
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// `--monitor f1` keeps the epoch with the best validation macro F1 (ties broken by the
+/// loss), resumes exactly (its tie-break is saved), and is a run of its own: a loss-monitored
+/// resume of its checkpoint is refused.
+#[test]
+fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
+    let Some(dir) = espectre_dir() else { return };
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let streams = captures(
+        &dir,
+        &[
+            "baseline/baseline_c3_64sc_20260329_130303.npz",
+            "movement/movement_c3_64sc_20260329_130321.npz",
+            "baseline/baseline_c3_64sc_20260329_130411.npz",
+            "movement/movement_c3_64sc_20260329_130429.npz",
+        ],
+    );
+    let tmp = std::env::temp_dir().join(format!("aether-monitor-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let base = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 4,
+        patience: 10,
+        monitor: Monitor::F1,
+        ..TrainOptions::default()
+    };
+    let full = train(streams.clone(), &base).unwrap();
+    // The epoch kept is the first with the best F1 among those with the lowest loss at it.
+    let h = &full.history;
+    let best_f1 = h.iter().map(|e| e.val_f1).fold(f64::MIN, f64::max);
+    let keep = h
+        .iter()
+        .filter(|e| e.val_f1 >= best_f1 - 1e-6)
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .unwrap();
+    assert_eq!(full.best_epoch, keep.epoch, "{h:?}");
+    let ckpt = tmp.join("f1.safetensors");
+    let first = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        stop_after: Some(2),
+        ..base.clone()
+    };
+    train(streams.clone(), &first).unwrap();
+    let as_loss = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        resume: true,
+        monitor: Monitor::Loss,
+        ..base.clone()
+    };
+    let err = train(streams.clone(), &as_loss)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("made by another run") && err.contains("monitored_loss"),
+        "{err}"
+    );
+    let second = TrainOptions {
+        checkpoint: Some(ckpt),
+        resume: true,
+        ..base.clone()
+    };
+    let resumed = train(streams, &second).unwrap();
+    assert_eq!(resumed.history, full.history);
+    assert_eq!(resumed.best_epoch, full.best_epoch);
     assert_eq!(
         resumed.net.param_values().unwrap(),
         full.net.param_values().unwrap()

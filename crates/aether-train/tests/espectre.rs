@@ -90,34 +90,7 @@ fn small_head_beats_chance_on_an_unseen_chip() {
 fn resume_after_interruption_equals_an_uninterrupted_run() {
     let Some(dir) = espectre_dir() else { return };
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let files: Vec<PathBuf> = [
-        "baseline/baseline_c3_64sc_20260329_130303.npz",
-        "movement/movement_c3_64sc_20260329_130321.npz",
-        "baseline/baseline_c3_64sc_20260329_130411.npz",
-        "movement/movement_c3_64sc_20260329_130429.npz",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .collect();
-    let streams = load_streams(&files, &LabelSource::default()).unwrap();
-    let tmp = std::env::temp_dir().join(format!("aether-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let base = TrainOptions {
-        window: 32,
-        hop: 32,
-        epochs: 4,
-        patience: 10,
-        ..TrainOptions::default()
-    };
-    let full = train(streams.clone(), &base).unwrap();
-    let ckpt = tmp.join("c.safetensors");
-    let first = TrainOptions {
-        checkpoint: Some(ckpt.clone()),
-        stop_after: Some(2),
-        ..base.clone()
-    };
-    let part = train(streams.clone(), &first).unwrap();
-    assert_eq!(part.history.len(), 2);
+    let (streams, tmp, base, full, ckpt) = interrupted_run(&dir, Monitor::Loss, "resume");
     // The checkpoint belongs to that run: another window or other data is refused, not
     // continued as if it were the same optimisation.
     for (what, opts, data) in [
@@ -228,17 +201,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
         std::fs::write(damaged, kept).unwrap();
     }
     std::fs::write(&state_path, state).unwrap();
-    let second = TrainOptions {
-        checkpoint: Some(ckpt),
-        resume: true,
-        ..base.clone()
-    };
-    let resumed = train(streams, &second).unwrap();
-    assert_eq!(resumed.history, full.history);
-    assert_eq!(
-        resumed.net.param_values().unwrap(),
-        full.net.param_values().unwrap()
-    );
+    resume_matches(streams, &base, ckpt, &full);
     std::fs::remove_dir_all(&tmp).ok();
 }
 
@@ -249,26 +212,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
 fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
     let Some(dir) = espectre_dir() else { return };
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let streams = captures(
-        &dir,
-        &[
-            "baseline/baseline_c3_64sc_20260329_130303.npz",
-            "movement/movement_c3_64sc_20260329_130321.npz",
-            "baseline/baseline_c3_64sc_20260329_130411.npz",
-            "movement/movement_c3_64sc_20260329_130429.npz",
-        ],
-    );
-    let tmp = std::env::temp_dir().join(format!("aether-monitor-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let base = TrainOptions {
-        window: 32,
-        hop: 32,
-        epochs: 4,
-        patience: 10,
-        monitor: Monitor::F1,
-        ..TrainOptions::default()
-    };
-    let full = train(streams.clone(), &base).unwrap();
+    let (streams, tmp, base, full, ckpt) = interrupted_run(&dir, Monitor::F1, "monitor");
     // The epoch kept is the first with the best F1 among those with the lowest loss at it.
     let h = &full.history;
     let best_f1 = h.iter().map(|e| e.val_f1).fold(f64::MIN, f64::max);
@@ -278,13 +222,6 @@ fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
         .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
         .unwrap();
     assert_eq!(full.best_epoch, keep.epoch, "{h:?}");
-    let ckpt = tmp.join("f1.safetensors");
-    let first = TrainOptions {
-        checkpoint: Some(ckpt.clone()),
-        stop_after: Some(2),
-        ..base.clone()
-    };
-    train(streams.clone(), &first).unwrap();
     let as_loss = TrainOptions {
         checkpoint: Some(ckpt.clone()),
         resume: true,
@@ -299,6 +236,63 @@ fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
         err.contains("made by another run") && err.contains("monitored_loss"),
         "{err}"
     );
+    resume_matches(streams, &base, ckpt, &full);
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// Two C3 sessions (an empty room and a movement capture each): one trains, one validates.
+const C3_TWO_SESSIONS: [&str; 4] = [
+    "baseline/baseline_c3_64sc_20260329_130303.npz",
+    "movement/movement_c3_64sc_20260329_130321.npz",
+    "baseline/baseline_c3_64sc_20260329_130411.npz",
+    "movement/movement_c3_64sc_20260329_130429.npz",
+];
+
+/// A short run on [`C3_TWO_SESSIONS`] and the same run stopped after two of its four epochs:
+/// the streams, a fresh folder (named by `tag`) holding the stopped run's checkpoint, the run's
+/// options, the run uninterrupted, and the checkpoint's path.
+fn interrupted_run(
+    dir: &std::path::Path,
+    monitor: Monitor,
+    tag: &str,
+) -> (
+    Vec<aether_train::data::Stream>,
+    PathBuf,
+    TrainOptions,
+    aether_train::train::Trained,
+    PathBuf,
+) {
+    let streams = captures(dir, &C3_TWO_SESSIONS);
+    let tmp = std::env::temp_dir().join(format!("aether-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let base = TrainOptions {
+        window: 32,
+        hop: 32,
+        epochs: 4,
+        patience: 10,
+        monitor,
+        ..TrainOptions::default()
+    };
+    let full = train(streams.clone(), &base).unwrap();
+    let ckpt = tmp.join("c.safetensors");
+    let first = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        stop_after: Some(2),
+        ..base.clone()
+    };
+    let part = train(streams.clone(), &first).unwrap();
+    assert_eq!(part.history.len(), 2);
+    (streams, tmp, base, full, ckpt)
+}
+
+/// Resumes the run `base` checkpointed at `ckpt` and checks it ends exactly as `full`, the
+/// same run uninterrupted: history, kept epoch and weights.
+fn resume_matches(
+    streams: Vec<aether_train::data::Stream>,
+    base: &TrainOptions,
+    ckpt: PathBuf,
+    full: &aether_train::train::Trained,
+) {
     let second = TrainOptions {
         checkpoint: Some(ckpt),
         resume: true,
@@ -311,7 +305,6 @@ fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
         resumed.net.param_values().unwrap(),
         full.net.param_values().unwrap()
     );
-    std::fs::remove_dir_all(&tmp).ok();
 }
 
 /// Streams of the named captures under `dir`.

@@ -188,7 +188,8 @@ pub struct Args {
     #[arg(long, default_value_t = 6)]
     patience: usize,
     /// What keeps the best epoch and stops early: `loss` (class-weighted validation loss) or
-    /// `f1` (validation macro F1, ties broken by that loss).
+    /// `f1` (validation macro F1, ties broken by that loss; --task classify only). Without
+    /// validation windows both watch the training loss.
     #[arg(long, default_value = "loss", value_parser = ["loss", "f1"])]
     monitor: String,
     /// Seed of initialisation, split and shuffles (decimal or 0x-prefixed hex).
@@ -349,6 +350,14 @@ impl Args {
             // cut into shards.
             anyhow::bail!(
                 "--threads applies to --task classify; --task {} trains on one thread",
+                self.task
+            );
+        }
+        if self.monitor != "loss" && self.task != "classify" {
+            // The embedding objective has no classes to score: it watches its own loss.
+            anyhow::bail!(
+                "--monitor {} applies to --task classify; --task {} watches its contrastive loss",
+                self.monitor,
                 self.task
             );
         }

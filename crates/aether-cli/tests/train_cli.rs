@@ -1244,6 +1244,10 @@ fn names_and_options_that_match_nothing_are_refused() {
             vec!["--task", "embed", "--resume"],
             "--task embed keeps no checkpoint",
         ),
+        (
+            vec!["--task", "embed", "--monitor", "f1"],
+            "--monitor f1 applies to --task classify",
+        ),
     ] {
         let a = train_with(&extra);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();

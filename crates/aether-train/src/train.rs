@@ -538,16 +538,16 @@ impl Monitor {
     /// The epoch's score, lower is better, compared first by `.0` then by `.1`.
     fn score(self, val_loss: f64, val_f1: f64) -> (f64, f64) {
         match self {
-            Monitor::F1 if !val_f1.is_nan() => (-val_f1, val_loss),
-            _ => (val_loss, 0.0),
+            Monitor::F1 => (-val_f1, val_loss),
+            Monitor::Loss => (val_loss, 0.0),
         }
     }
 }
 
-/// Whether score `a` beats `b` by more than rounding.
+/// Whether score `a` beats `b` by more than rounding (an infinite or NaN score never does).
 fn improves(a: (f64, f64), b: (f64, f64)) -> bool {
     const EPS: f64 = 1e-6;
-    a.0 < b.0 - EPS || (a.0 <= b.0 + EPS && a.1 < b.1 - EPS)
+    a.0.is_finite() && (a.0 < b.0 - EPS || (a.0 <= b.0 + EPS && a.1 < b.1 - EPS))
 }
 
 /// `-sum_i w[t_i] ln p_i / sum_i w[t_i]` over `(p_i, t_i)`: the probability each window gave
@@ -809,7 +809,8 @@ struct CheckpointState {
     run: Option<RunIdentity>,
     epoch: usize,
     step: u64,
-    /// Infinite before any epoch improved; JSON `null` reads back as infinity.
+    /// The best epoch's score ([`Monitor::score`]: its loss, or under `--monitor f1` minus
+    /// its F1). Infinite before any epoch improved; JSON `null` reads back as infinity.
     #[serde(with = "null_is_infinity")]
     best_val_loss: f64,
     /// The best score's tie-break (`--monitor f1`: its loss; 0 otherwise, and in checkpoints
@@ -1464,8 +1465,11 @@ mod tests {
         assert!(!improves(f1.score(0.2, 1.0), f1.score(0.1, 1.0)));
         // Equal in both: not an improvement (the earlier epoch stays).
         assert!(!improves(f1.score(0.2, 1.0), f1.score(0.2, 1.0)));
-        // No F1 (NaN): the loss decides, as with the loss monitor.
-        assert_eq!(f1.score(0.3, f64::NAN), Monitor::Loss.score(0.3, 0.5));
+        // An infinite score (a diverged training loss) never replaces the start.
+        assert!(!improves(
+            (f64::INFINITY, 0.0),
+            (f64::INFINITY, f64::INFINITY)
+        ));
         let loss = Monitor::Loss;
         assert!(improves(loss.score(0.6, 0.77), loss.score(0.9, 0.82)));
         // The first epoch always beats the empty start.

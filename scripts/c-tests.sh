@@ -4,7 +4,8 @@
 #   1. cargo builds the host static library (target/release/libruv_temporal.a);
 #   2. the ctest_fixtures example writes models, frames and the host model's expected outputs;
 #   3. gcc builds crates/ruv-temporal/ctest/test_abi.c against include/ruv_temporal.h and the
-#      library, and test_task.c + temporal_task.c against a FreeRTOS/ESP-IDF shim; both run.
+#      library, and test_task.c + temporal_task.c against a FreeRTOS/ESP-IDF shim; both run
+#      (test_task also once under ThreadSanitizer: the shim runs each task on a thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,6 +51,16 @@ gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim"
     "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
     "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"
+
+echo "== c-tests: test_task under ThreadSanitizer (start's handshake with the task's thread)"
+gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=thread -I "$crate/ctest/shim" \
+    -I "$component/include" -I "$crate/include" \
+    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
+    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
+    -Druv_temporal_model_dims=shim_model_dims \
+    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
+    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_tsan"
+TSAN_OPTIONS=halt_on_error=1 "$work/test_task_tsan" "$work/fixtures"
 
 echo "== c-tests: test_task with the model in a data partition and a heap region"
 gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \

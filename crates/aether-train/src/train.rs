@@ -765,9 +765,10 @@ struct RunIdentity {
     /// refused by name).
     #[serde(default)]
     threads: Option<usize>,
-    /// What early stopping compares: `class-weighted` validation loss since the thirteenth
-    /// session (before, the plain mean: a best loss saved then is on another scale, so such
-    /// checkpoints are refused by name).
+    /// What early stopping compares ([`Monitor::name`]; the key predates `--monitor`, hence
+    /// "loss"): `class-weighted` validation loss since the thirteenth session (before, the
+    /// plain mean: a best loss saved then is on another scale, so such checkpoints are refused
+    /// by name), or macro F1 with that loss as the tie-break.
     #[serde(default)]
     monitored_loss: Option<String>,
 }
@@ -813,8 +814,9 @@ struct CheckpointState {
     /// its F1). Infinite before any epoch improved; JSON `null` reads back as infinity.
     #[serde(with = "null_is_infinity")]
     best_val_loss: f64,
-    /// The best score's tie-break (`--monitor f1`: its loss; 0 otherwise, and in checkpoints
-    /// from before the fourteenth session, all of which monitored the loss).
+    /// The best score's tie-break (`--monitor f1`: its loss; 0 under the loss monitor and in
+    /// checkpoints from before the fourteenth session, all of which monitored the loss;
+    /// infinite before any epoch improved).
     #[serde(default, with = "null_is_infinity")]
     best_tiebreak: f64,
     best_epoch: usize,

@@ -405,7 +405,8 @@ static SemaphoreHandle_t s_started;
 
 /* The start, on the task's own stack (TEMPORAL_TASK_STACK): loading the model and its warm-up
  * pass took 5.3 KB on RISC-V (QEMU), more than ESP-IDF's default app_main stack (3.5 KB) has
- * free. Sets the statics the loop and the producers read; on failure frees what it made. */
+ * free. Sets the statics the loop and the producers read; on failure frees what it made but
+ * a heap region (the library keeps it until reboot; a later start reuses it). */
 static esp_err_t begin_in_task(const start_request_t *req)
 {
     uint32_t input_dim = req->input_dim, window_len = req->window_len;
@@ -534,7 +535,7 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
         s_started = xSemaphoreCreateBinaryStatic(&s_started_buf);
     }
     /* Everything else runs on the task, which answers before it serves: the caller's stack
-     * only has to hold this frame (app_main's default 3.5 KB is enough). */
+     * only has to hold this frame (meant to fit app_main's default 3.5 KB). */
     start_request_t req = {model, model_len, input_dim, window_len, n_classes, ESP_FAIL};
     TaskHandle_t task = NULL;
     if (xTaskCreatePinnedToCore(temporal_task_loop, "ruv_temporal", TEMPORAL_TASK_STACK, &req,

@@ -38,7 +38,7 @@ extern "C" {
 
 /** Frames waiting for the task; a push onto a full queue is dropped and counted. */
 #define TEMPORAL_QUEUE_DEPTH 32
-/** Task stack in bytes: start loads the model here (5.3 KB on RISC-V, QEMU), classify runs on it. */
+/** Task stack in bytes: start loads the model on it (5.3 KB on RISC-V, QEMU), then classify. */
 #define TEMPORAL_TASK_STACK 16384
 /** Core 1 (Wi-Fi runs on core 0); core 0 when FreeRTOS runs on one core (a core id above
  *  the last one makes task creation fail). */
@@ -85,10 +85,11 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * Finds the model file (EMBED_FILES or the data partition, per Kconfig) and creates the task,
  * which checks the file against the arguments, sets the heap aside, creates the ruv_temporal
  * context and the queue and runs the kernel self-test on its own stack (TEMPORAL_TASK_STACK),
- * then answers; start waits for that answer, so the caller's stack holds only start's frame
- * (ESP-IDF's default app_main stack is enough). Idempotent while running (ESP_OK).
- * Returns ESP_ERR_INVALID_ARG for a zero argument or an input_dim/n_classes the model file
- * does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
+ * then answers; start waits for that answer (the init's warm-up pass runs over a whole
+ * window at TEMPORAL_TASK_PRIORITY), so the caller's stack holds only start's frame (meant to
+ * fit ESP-IDF's default app_main stack). Idempotent while running (ESP_OK).
+ * Returns ESP_ERR_INVALID_ARG for a zero argument or an input_dim/n_classes/window_len the
+ * model file does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
  * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
  * the feature is disabled or the model would not run as trained (dense-trained, or trained on

@@ -33,43 +33,33 @@ echo "== c-tests: test_abi (ABI, parity with the host model, error codes)"
 gcc "${cflags[@]}" -I "$crate/include" "$crate/ctest/test_abi.c" "${libs[@]}" -o "$work/test_abi"
 "$work/test_abi" "$work/fixtures"
 
+# test_task.c + temporal_task.c + the shim; the library calls temporal_task.c makes at start
+# are renamed to the shim's wrappers, which count the thread they run on.
+task_build=(-I "$crate/ctest/shim" -I "$component/include" -I "$crate/include"
+            -Druv_temporal_kernel_self_test=shim_kernel_self_test
+            -Druv_temporal_init=shim_temporal_init -Druv_temporal_model_dims=shim_model_dims
+            "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c"
+            "$crate/ctest/test_task.c")
+# The model EMBED_FILES would put in the image.
+embedded=(-DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" "$crate/ctest/embed_model.S")
+
 echo "== c-tests: test_task (temporal_task.c on a FreeRTOS shim)"
-gcc "${cflags[@]}" -I "$crate/ctest/shim" -I "$component/include" -I "$crate/include" \
-    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
-    -Druv_temporal_model_dims=shim_model_dims \
-    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
-    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task"
+gcc "${cflags[@]}" "${task_build[@]}" "${embedded[@]}" "${libs[@]}" -o "$work/test_task"
 "$work/test_task" "$work/fixtures"
 
 echo "== c-tests: test_task on a unicore FreeRTOS (the task goes to core 0)"
-gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 -I "$crate/ctest/shim" \
-    -I "$component/include" -I "$crate/include" \
-    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
-    -Druv_temporal_model_dims=shim_model_dims \
-    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
-    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_unicore"
+gcc "${cflags[@]}" -DSHIM_VARIANT_UNICORE -DEXPECT_CORE=0 "${task_build[@]}" "${embedded[@]}" \
+    "${libs[@]}" -o "$work/test_task_unicore"
 "$work/test_task_unicore" "$work/fixtures"
 
 echo "== c-tests: test_task under ThreadSanitizer (start's handshake with the task's thread)"
-gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=thread -I "$crate/ctest/shim" \
-    -I "$component/include" -I "$crate/include" \
-    -DMODEL_PATH="\"$work/fixtures/model_v2_f32.rvne\"" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
-    -Druv_temporal_model_dims=shim_model_dims \
-    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
-    "$crate/ctest/embed_model.S" "${libs[@]}" -o "$work/test_task_tsan"
+gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=thread "${task_build[@]}" "${embedded[@]}" \
+    "${libs[@]}" -o "$work/test_task_tsan"
 TSAN_OPTIONS=halt_on_error=1 "$work/test_task_tsan" "$work/fixtures"
 
 echo "== c-tests: test_task with the model in a data partition and a heap region"
-gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -I "$crate/ctest/shim" \
-    -I "$component/include" -I "$crate/include" \
-    -Druv_temporal_kernel_self_test=shim_kernel_self_test -Druv_temporal_init=shim_temporal_init \
-    -Druv_temporal_model_dims=shim_model_dims \
-    -Druv_temporal_heap_init=shim_heap_init \
-    "$component/temporal_task.c" "$crate/ctest/shim/freertos_shim.c" "$crate/ctest/test_task.c" \
-    "${libs[@]}" -o "$work/test_task_region"
+gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -Druv_temporal_heap_init=shim_heap_init \
+    "${task_build[@]}" "${libs[@]}" -o "$work/test_task_region"
 "$work/test_task_region" "$work/fixtures"
 
 echo "== c-tests: compile-only: feature-off build of temporal_task.c, shim.c, the README's app_main call"

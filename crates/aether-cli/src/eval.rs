@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use aether_train::data::WindowLabels;
 use aether_train::eval::{calibrated_split, Scorer};
 use aether_train::metrics::Report;
 use aether_train::model::load_rvne_v2;
@@ -32,6 +33,15 @@ pub struct Args {
     /// with `--reference`.
     #[arg(long)]
     calibrate_sessions: bool,
+    /// Cut truth windows and episodes by this rule instead of the one stored in the model
+    /// (`NAME` or `NAME:FRAMES`, as `train --events`), to score heads trained under different
+    /// rules on the same windows. Names must be classes of the model.
+    #[arg(long, value_delimiter = ',')]
+    events: Vec<String>,
+    /// With --events: frames of an event class that make a window that event (train's
+    /// default, so the same flags give the same rule).
+    #[arg(long, default_value_t = 16)]
+    event_min_frames: usize,
     /// Confusion matrix PNG to write.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -57,6 +67,17 @@ fn report_json(r: &Report) -> serde_json::Value {
         "confusion": r.confusion,
         "events": r.events,
     })
+}
+
+/// The window labelling rule the truth windows were cut by: each event class with the frames
+/// that make a window that event, and whether `--events` replaced the model's rule.
+fn rule_json(rule: &WindowLabels, from_flags: bool) -> serde_json::Value {
+    let min_frames: serde_json::Map<String, serde_json::Value> = rule
+        .events
+        .iter()
+        .map(|e| (e.clone(), json!(rule.min_frames(e))))
+        .collect();
+    json!({"events": min_frames, "from_flags": from_flags})
 }
 
 fn print_report(title: &str, r: &Report) {
@@ -118,6 +139,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut scorer = Scorer::from_loaded(&head)?;
     scorer.threads = args.threads;
     let idle = scorer.idle(args.idle_class.as_deref())?;
+    if !args.events.is_empty() {
+        let rule = crate::train::window_labels(&args.events, args.event_min_frames, scorer.window)?;
+        if let Some(e) = rule.events.iter().find(|e| !scorer.classes.contains(e)) {
+            anyhow::bail!(
+                "--events {e:?} is not a class of the model ({:?})",
+                scorer.classes
+            );
+        }
+        scorer.window_labels = rule;
+    }
     let streams = args.data_args.load(&args.data)?;
     if let Some(png) = &args.png {
         crate::train::not_an_input(
@@ -163,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         let mut v = report_json(primary);
         v["model"] = json!(args.model.display().to_string());
+        v["window_rule"] = rule_json(&scorer.window_labels, !args.events.is_empty());
         v["mode"] = json!(if calibrated.is_some() {
             "calibrated"
         } else {
@@ -181,6 +213,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        if !args.events.is_empty() {
+            println!("truth windows cut by --events, not the model's rule");
+        }
         if let Some(r) = &zero_shot {
             print_report("zero-shot", r);
         }

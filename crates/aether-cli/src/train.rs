@@ -361,42 +361,7 @@ impl Args {
                 self.task
             );
         }
-        if !self.events.is_empty() && !(1..=self.window).contains(&self.event_min_frames) {
-            anyhow::bail!("--event-min-frames must be between 1 and --window");
-        }
-        let mut window_labels = aether_train::data::WindowLabels {
-            event_min_frames: self.event_min_frames,
-            ..Default::default()
-        };
-        for e in &self.events {
-            let (name, frames) = match e.split_once(':') {
-                Some((name, n)) => {
-                    let n: usize = n.parse().map_err(|_| {
-                        anyhow::anyhow!("--events {e:?}: FRAMES after ':' must be a whole number")
-                    })?;
-                    (name, n)
-                }
-                None => (e.as_str(), self.event_min_frames),
-            };
-            if name.is_empty() {
-                anyhow::bail!("--events {e:?}: the event's name is missing");
-            }
-            if window_labels.events.iter().any(|x| x == name) {
-                anyhow::bail!("--events: {name:?} is named twice");
-            }
-            if !(1..=self.window).contains(&frames) {
-                anyhow::bail!(
-                    "--events {e:?}: an event needs between 1 and --window ({}) frames",
-                    self.window
-                );
-            }
-            if frames != self.event_min_frames {
-                window_labels
-                    .min_frames_by_event
-                    .insert(name.to_owned(), frames);
-            }
-            window_labels.events.push(name.to_owned());
-        }
+        let window_labels = window_labels(&self.events, self.event_min_frames, self.window)?;
         Ok(TrainOptions {
             window: self.window,
             hop: self.hop,
@@ -467,7 +432,8 @@ pub fn parse_features(set: FeatureSet, list: &str) -> anyhow::Result<Vec<usize>>
 }
 
 /// One thread, so runs are bit-for-bit repeatable (candle's matmul splits work by thread
-/// count). Called before any candle op.
+/// count). Called first thing by the subcommands that train or score, before any candle op and
+/// while the process has no other thread (setting the environment is only sound then).
 pub fn single_thread() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
 }
@@ -755,4 +721,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The window labelling rule of `--events` (`NAME` or `NAME:FRAMES`) and `--event-min-frames`
+/// for windows of `window` frames: `train` stores it in the model, `eval --events` replaces the
+/// model's.
+pub(crate) fn window_labels(
+    events: &[String],
+    event_min_frames: usize,
+    window: usize,
+) -> anyhow::Result<aether_train::data::WindowLabels> {
+    if !events.is_empty() && !(1..=window).contains(&event_min_frames) {
+        anyhow::bail!("--event-min-frames must be between 1 and --window");
+    }
+    let mut window_labels = aether_train::data::WindowLabels {
+        event_min_frames,
+        ..Default::default()
+    };
+    for e in events {
+        let (name, frames) = match e.split_once(':') {
+            Some((name, n)) => {
+                let n: usize = n.parse().map_err(|_| {
+                    anyhow::anyhow!("--events {e:?}: FRAMES after ':' must be a whole number")
+                })?;
+                (name, n)
+            }
+            None => (e.as_str(), event_min_frames),
+        };
+        if name.is_empty() {
+            anyhow::bail!("--events {e:?}: the event's name is missing");
+        }
+        if window_labels.events.iter().any(|x| x == name) {
+            anyhow::bail!("--events: {name:?} is named twice");
+        }
+        if !(1..=window).contains(&frames) {
+            anyhow::bail!(
+                "--events {e:?}: an event needs between 1 and --window ({window}) frames"
+            );
+        }
+        if frames != event_min_frames {
+            window_labels
+                .min_frames_by_event
+                .insert(name.to_owned(), frames);
+        }
+        window_labels.events.push(name.to_owned());
+    }
+    Ok(window_labels)
 }

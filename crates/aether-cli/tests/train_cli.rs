@@ -523,6 +523,54 @@ fn eval_scores_event_classes_per_episode() {
         tight > 0 && tight < loose,
         "fall windows: {tight} at 32 frames, {loose} at 16"
     );
+    assert_eq!(
+        r["window_rule"]["events"]["fall"], 16,
+        "{}",
+        r["window_rule"]
+    );
+    assert_eq!(r["window_rule"]["from_flags"], false);
+
+    // `eval --events` replaces the model's rule: the 16-frame head scored by the 32-frame rule
+    // gets exactly the strict head's truth windows and episodes.
+    let out = aether_ok(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("test"),
+        "--events",
+        "fall:32",
+        "--json",
+    ]);
+    let r_override: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(support(&r_override), tight);
+    assert_eq!(r_override["windows"], r_strict["windows"]);
+    assert_eq!(
+        r_override["events"][0]["episodes"],
+        r_strict["events"][0]["episodes"]
+    );
+    assert_eq!(r_override["window_rule"]["events"]["fall"], 32);
+    assert_eq!(r_override["window_rule"]["from_flags"], true);
+    for (bad, needle) in [
+        ("walk", "not a class of the model"),
+        ("fall:0", "between 1 and --window (32)"),
+        ("fall:x", "must be a whole number"),
+    ] {
+        let out = aether(&[
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &path("test"),
+            "--events",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{bad}: {err}"
+        );
+    }
     for bad in ["fall:0", "fall:129", "fall:x", ":16", "fall:16,fall"] {
         args[12] = bad;
         let out = aether(&args);

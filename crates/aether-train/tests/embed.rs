@@ -159,7 +159,7 @@ fn synthetic_stream(id: u8, freq: f32, seed: u64) -> Stream {
 
 #[test]
 fn embedding_head_trains_and_exports_to_the_device_model() {
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let streams: Vec<Stream> = (0..4)
         .map(|i| synthetic_stream(i, 0.05 + 0.1 * i as f32, i as u64))
         .collect();
@@ -246,7 +246,7 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
 fn a_classifier_starts_from_a_pretrained_encoder() {
     use aether_train::model::{AttnBackend, HeadConfig, HeadNet};
     use aether_train::train::load_encoder;
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let streams: Vec<Stream> = (0..3)
         .map(|i| synthetic_stream(i, 0.07 * (i + 1) as f32, 10 + i as u64))
         .collect();
@@ -302,4 +302,14 @@ fn topk_overlap_counts_shared_neighbours() {
         vec![0.141, 0.99],
     ];
     assert_eq!(aether_train::gate::topk_overlap(&z, &other, 1), 0.0);
+}
+
+/// Training here must repeat bit for bit: the workspace's `.cargo/config.toml` gives test
+/// processes one candle thread (`RAYON_NUM_THREADS=1`); run through cargo, or set it.
+fn one_candle_thread() {
+    assert_eq!(
+        std::env::var("RAYON_NUM_THREADS").as_deref(),
+        Ok("1"),
+        "RAYON_NUM_THREADS must be 1 (cargo sets it from .cargo/config.toml)"
+    );
 }

@@ -40,7 +40,7 @@ fn espectre_dir() -> Option<PathBuf> {
 #[test]
 fn small_head_beats_chance_on_an_unseen_chip() {
     let Some(dir) = espectre_dir() else { return };
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let all = load_streams(&[dir], &LabelSource::default()).unwrap();
     assert_eq!(all.len(), 16);
     let held_out = "c5";
@@ -89,7 +89,7 @@ fn small_head_beats_chance_on_an_unseen_chip() {
 #[test]
 fn resume_after_interruption_equals_an_uninterrupted_run() {
     let Some(dir) = espectre_dir() else { return };
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let (streams, tmp, base, full, ckpt) = interrupted_run(&dir, Monitor::Loss, "resume");
     // The checkpoint belongs to that run: another window or other data is refused, not
     // continued as if it were the same optimisation.
@@ -211,7 +211,7 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
 #[test]
 fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
     let Some(dir) = espectre_dir() else { return };
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     // On C6 at a high learning rate the first epoch validates at F1 1.0 and the loss keeps
     // falling after F1 has dropped, so the two monitors keep different epochs.
     let c6 = captures(
@@ -349,7 +349,7 @@ fn captures(dir: &std::path::Path, names: &[&str]) -> Vec<aether_train::data::St
 #[test]
 fn switched_off_features_do_not_reach_the_output() {
     let Some(dir) = espectre_dir() else { return };
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let streams = captures(
         &dir,
         &[
@@ -400,7 +400,7 @@ fn switched_off_features_do_not_reach_the_output() {
 #[test]
 fn a_set_1_head_reads_the_first_16_features() {
     let Some(dir) = espectre_dir() else { return };
-    std::env::set_var("RAYON_NUM_THREADS", "1");
+    one_candle_thread();
     let streams = captures(
         &dir,
         &[
@@ -516,4 +516,14 @@ fn a_run_without_validation_resumes() {
     };
     assert_eq!(losses(&resumed), losses(&full));
     std::fs::remove_dir_all(tmp).unwrap();
+}
+
+/// Training here must repeat bit for bit: the workspace's `.cargo/config.toml` gives test
+/// processes one candle thread (`RAYON_NUM_THREADS=1`); run through cargo, or set it.
+fn one_candle_thread() {
+    assert_eq!(
+        std::env::var("RAYON_NUM_THREADS").as_deref(),
+        Ok("1"),
+        "RAYON_NUM_THREADS must be 1 (cargo sets it from .cargo/config.toml)"
+    );
 }

@@ -38,10 +38,10 @@ pub struct Args {
     /// rules on the same windows. Names must be classes of the model.
     #[arg(long, value_delimiter = ',')]
     events: Vec<String>,
-    /// With --events: frames of an event class that make a window that event (train's
-    /// default, so the same flags give the same rule).
-    #[arg(long, default_value_t = 16)]
-    event_min_frames: usize,
+    /// With --events: frames of an event class that make a window that event (default 16,
+    /// train's, so the same flags give the same rule).
+    #[arg(long, requires = "events")]
+    event_min_frames: Option<usize>,
     /// Confusion matrix PNG to write.
     #[arg(long)]
     png: Option<PathBuf>,
@@ -140,7 +140,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     scorer.threads = args.threads;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     if !args.events.is_empty() {
-        let rule = crate::train::window_labels(&args.events, args.event_min_frames, scorer.window)?;
+        let rule = crate::train::window_labels(
+            &args.events,
+            args.event_min_frames.unwrap_or(16),
+            scorer.window,
+            "the model's window",
+        )?;
         if let Some(e) = rule.events.iter().find(|e| !scorer.classes.contains(e)) {
             anyhow::bail!(
                 "--events {e:?} is not a class of the model ({:?})",

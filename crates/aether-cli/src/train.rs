@@ -361,7 +361,8 @@ impl Args {
                 self.task
             );
         }
-        let window_labels = window_labels(&self.events, self.event_min_frames, self.window)?;
+        let window_labels =
+            window_labels(&self.events, self.event_min_frames, self.window, "--window")?;
         Ok(TrainOptions {
             window: self.window,
             hop: self.hop,
@@ -724,15 +725,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The window labelling rule of `--events` (`NAME` or `NAME:FRAMES`) and `--event-min-frames`
-/// for windows of `window` frames: `train` stores it in the model, `eval --events` replaces the
-/// model's.
+/// for windows of `window` frames (named `window_name` in errors): `train` stores it in the
+/// model, `eval --events` replaces the model's.
 pub(crate) fn window_labels(
     events: &[String],
     event_min_frames: usize,
     window: usize,
+    window_name: &str,
 ) -> anyhow::Result<aether_train::data::WindowLabels> {
     if !events.is_empty() && !(1..=window).contains(&event_min_frames) {
-        anyhow::bail!("--event-min-frames must be between 1 and --window");
+        anyhow::bail!(
+            "--event-min-frames {event_min_frames} must be between 1 and {window_name} ({window})"
+        );
     }
     let mut window_labels = aether_train::data::WindowLabels {
         event_min_frames,
@@ -756,7 +760,7 @@ pub(crate) fn window_labels(
         }
         if !(1..=window).contains(&frames) {
             anyhow::bail!(
-                "--events {e:?}: an event needs between 1 and --window ({window}) frames"
+                "--events {e:?}: an event needs between 1 and {window_name} ({window}) frames"
             );
         }
         if frames != event_min_frames {

@@ -551,9 +551,36 @@ fn eval_scores_event_classes_per_episode() {
     );
     assert_eq!(r_override["window_rule"]["events"]["fall"], 32);
     assert_eq!(r_override["window_rule"]["from_flags"], true);
+    // --event-min-frames is the default for the events --events names, as in train.
+    let out = aether_ok(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("test"),
+        "--events",
+        "fall",
+        "--event-min-frames",
+        "32",
+        "--json",
+    ]);
+    let r_min: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r_min["windows"], r_strict["windows"]);
+    assert_eq!(r_min["window_rule"]["events"]["fall"], 32);
+    let out = aether(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("test"),
+        "--event-min-frames",
+        "32",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--events"), "{err}");
     for (bad, needle) in [
         ("walk", "not a class of the model"),
-        ("fall:0", "between 1 and --window (32)"),
+        ("fall:0", "between 1 and the model's window (32)"),
         ("fall:x", "must be a whole number"),
     ] {
         let out = aether(&[

@@ -27,7 +27,8 @@ pub struct Scorer {
     pub input_std: Vec<f32>,
     pub window: usize,
     pub hop: usize,
-    /// The labelling rule the head was trained with (truth windows are cut the same way).
+    /// The rule truth windows and episodes are cut by: the one the head was trained with,
+    /// unless the caller replaces it (`aether eval --events`).
     pub window_labels: WindowLabels,
     pub frame_rate_hz: f32,
     /// Folded node reference (`calib.*`), applied as `(f - mean) / std`.

@@ -471,6 +471,7 @@ fn a_set_1_head_reads_the_first_16_features() {
 #[test]
 fn a_run_without_validation_resumes() {
     let Some(dir) = espectre_dir() else { return };
+    one_candle_thread();
     let files: Vec<PathBuf> = [
         "baseline/baseline_c5_64sc_20260310_233856.npz",
         "movement/movement_c5_64sc_20260310_233928.npz",

@@ -480,8 +480,14 @@ fn eval_scores_event_classes_per_episode() {
         "--quiet",
     ];
     aether_ok(&args);
-    let out = aether_ok(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let test_dir = path("test");
+    // `eval --json` of `model` on the test recordings, with `extra` options.
+    let eval = |model: &str, extra: &[&str]| -> serde_json::Value {
+        let mut a = vec!["eval", "--model", model, "--data", &test_dir, "--json"];
+        a.extend_from_slice(extra);
+        serde_json::from_slice(&aether_ok(&a).stdout).unwrap()
+    };
+    let r = eval(&model, &[]);
     let events = r["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
@@ -509,15 +515,7 @@ fn eval_scores_event_classes_per_episode() {
     let info = aether_ok(&["inspect", &strict, "--json"]);
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("train.event_min_frames.fall"), "{text}");
-    let out = aether_ok(&[
-        "eval",
-        "--model",
-        &strict,
-        "--data",
-        &path("test"),
-        "--json",
-    ]);
-    let r_strict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r_strict = eval(&strict, &[]);
     let (loose, tight) = (support(&r), support(&r_strict));
     assert!(
         tight > 0 && tight < loose,
@@ -532,17 +530,7 @@ fn eval_scores_event_classes_per_episode() {
 
     // `eval --events` replaces the model's rule: the 16-frame head scored by the 32-frame rule
     // gets exactly the strict head's truth windows and episodes.
-    let out = aether_ok(&[
-        "eval",
-        "--model",
-        &model,
-        "--data",
-        &path("test"),
-        "--events",
-        "fall:32",
-        "--json",
-    ]);
-    let r_override: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r_override = eval(&model, &["--events", "fall:32"]);
     assert_eq!(support(&r_override), tight);
     assert_eq!(r_override["windows"], r_strict["windows"]);
     assert_eq!(
@@ -552,50 +540,25 @@ fn eval_scores_event_classes_per_episode() {
     assert_eq!(r_override["window_rule"]["events"]["fall"], 32);
     assert_eq!(r_override["window_rule"]["from_flags"], true);
     // --event-min-frames is the default for the events --events names, as in train.
-    let out = aether_ok(&[
-        "eval",
-        "--model",
-        &model,
-        "--data",
-        &path("test"),
-        "--events",
-        "fall",
-        "--event-min-frames",
-        "32",
-        "--json",
-    ]);
-    let r_min: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r_min = eval(&model, &["--events", "fall", "--event-min-frames", "32"]);
     assert_eq!(r_min["windows"], r_strict["windows"]);
     assert_eq!(r_min["window_rule"]["events"]["fall"], 32);
-    let out = aether(&[
-        "eval",
-        "--model",
-        &model,
-        "--data",
-        &path("test"),
-        "--event-min-frames",
-        "32",
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--events"), "{err}");
-    for (bad, needle) in [
-        ("walk", "not a class of the model"),
-        ("fall:0", "between 1 and the model's window (32)"),
-        ("fall:x", "must be a whole number"),
+    for (extra, needle) in [
+        (["--events", "walk"], "not a class of the model"),
+        (
+            ["--events", "fall:0"],
+            "between 1 and the model's window (32)",
+        ),
+        (["--events", "fall:x"], "must be a whole number"),
+        (["--event-min-frames", "32"], "--events"),
     ] {
-        let out = aether(&[
-            "eval",
-            "--model",
-            &model,
-            "--data",
-            &path("test"),
-            "--events",
-            bad,
-        ]);
+        let mut a = vec!["eval", "--model", &model, "--data", &test_dir];
+        a.extend_from_slice(&extra);
+        let out = aether(&a);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && err.contains(needle),
-            "{bad}: {err}"
+            "{extra:?}: {err}"
         );
     }
     for bad in ["fall:0", "fall:129", "fall:x", ":16", "fall:16,fall"] {

@@ -572,8 +572,20 @@ static void check_partition_region(const char *dir)
     memcpy(part, model, mlen);
     size_t need = 0;
     CHECK_CODE(ruv_temporal_required_heap(model, mlen, 64, &need), ESP_OK);
-    /* CONFIG_TEMPORAL_HEAP_SPIRAM on a board without PSRAM: internal RAM instead. */
+    /* CONFIG_TEMPORAL_HEAP_SPIRAM on a board without PSRAM: internal RAM instead, unless the
+     * region would leave less than CONFIG_TEMPORAL_INTERNAL_RESERVE_KB free there. */
     shim_heap_caps_fail_caps = MALLOC_CAP_SPIRAM;
+    size_t reserve = (size_t)CONFIG_TEMPORAL_INTERNAL_RESERVE_KB * 1024u;
+    shim_heap_caps_internal_free = need + reserve - 1;
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_ERR_NO_MEM);
+    CHECK(shim_heap_caps_mallocs == 0 && shim_heap_inits == 0 && shim_heap_caps_refused == 1,
+          "a region past the internal reserve: %d allocation(s), %d hand-over(s)",
+          shim_heap_caps_mallocs, shim_heap_inits);
+    shim_heap_caps_internal_free = need / 2; /* less than the region itself */
+    CHECK_CODE(temporal_task_start(16, 64, 4), ESP_ERR_NO_MEM);
+    CHECK(shim_heap_caps_mallocs == 0, "a region larger than internal RAM's free allocated");
+    shim_heap_caps_refused = 0;
+    shim_heap_caps_internal_free = need + reserve;
     CHECK_CODE(temporal_task_start(16, 64, 4), ESP_OK);
     shim_heap_caps_fail_caps = 0;
     CHECK(shim_heap_caps_refused == 1 && (shim_heap_caps_last_caps & MALLOC_CAP_INTERNAL),

@@ -231,6 +231,26 @@ static esp_err_t load_model(const uint8_t **model, size_t *len)
 #endif
 }
 
+#ifdef CONFIG_TEMPORAL_ALLOC_REGION
+/* Whether a region of `need` bytes in internal RAM leaves CONFIG_TEMPORAL_INTERNAL_RESERVE_KB
+ * free there (logs the refusal). */
+static bool internal_reserve_kept(size_t need)
+{
+    size_t reserve = (size_t)CONFIG_TEMPORAL_INTERNAL_RESERVE_KB * 1024u;
+    size_t free_now = heap_caps_get_free_size(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+    if (reserve == 0 || (free_now >= need && free_now - need >= reserve)) {
+        return true;
+    }
+    ESP_LOGE(TAG,
+             "a %u-byte region in internal RAM would leave %u of its %u free bytes, below "
+             "CONFIG_TEMPORAL_INTERNAL_RESERVE_KB (%u KB) that Wi-Fi needs: use PSRAM or a "
+             "shorter window",
+             (unsigned)need, (unsigned)(free_now > need ? free_now - need : 0),
+             (unsigned)free_now, (unsigned)CONFIG_TEMPORAL_INTERNAL_RESERVE_KB);
+    return false;
+}
+#endif
+
 static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t window_len)
 {
 #ifdef CONFIG_TEMPORAL_ALLOC_REGION
@@ -245,19 +265,24 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
     }
 #ifdef CONFIG_TEMPORAL_HEAP_SPIRAM
     uint32_t caps = MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT;
-#else
-    uint32_t caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
-#endif
     void *region = heap_caps_malloc(need, caps);
-#ifdef CONFIG_TEMPORAL_HEAP_SPIRAM
     if (region == NULL) {
         /* No PSRAM after all (CONFIG_SPIRAM_IGNORE_NOTFOUND on a board without it) or no block
          * that large there: a short window may still fit in internal RAM. */
         ESP_LOGW(TAG, "no %u-byte block in PSRAM (largest %u); trying internal RAM",
                  (unsigned)need, (unsigned)heap_caps_get_largest_free_block(caps));
         caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
+        if (!internal_reserve_kept(need)) {
+            return ESP_ERR_NO_MEM;
+        }
         region = heap_caps_malloc(need, caps);
     }
+#else
+    uint32_t caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
+    if (!internal_reserve_kept(need)) {
+        return ESP_ERR_NO_MEM;
+    }
+    void *region = heap_caps_malloc(need, caps);
 #endif
     if (region == NULL) {
         /* One contiguous block: with Wi-Fi up the internal RAM's largest is often far less

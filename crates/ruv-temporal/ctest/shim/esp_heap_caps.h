@@ -14,6 +14,8 @@ extern size_t shim_heap_caps_last_size;
 extern uint32_t shim_heap_caps_last_caps;
 extern uint32_t shim_heap_caps_fail_caps;
 extern int shim_heap_caps_refused;
+/* What heap_caps_get_free_size reports for internal RAM (a test lowers it). */
+extern size_t shim_heap_caps_internal_free;
 static inline void *heap_caps_malloc(size_t size, uint32_t caps)
 {
     if (caps & shim_heap_caps_fail_caps) {
@@ -26,7 +28,10 @@ static inline void *heap_caps_malloc(size_t size, uint32_t caps)
     return malloc(size);
 }
 static inline void heap_caps_free(void *p) { free(p); }
-static inline size_t heap_caps_get_free_size(uint32_t caps) { (void)caps; return 1u << 20; }
+static inline size_t heap_caps_get_free_size(uint32_t caps)
+{
+    return (caps & MALLOC_CAP_INTERNAL) ? shim_heap_caps_internal_free : 1u << 20;
+}
 static inline size_t heap_caps_get_largest_free_block(uint32_t caps) { (void)caps; return 1u << 19; }
 static inline void *heap_caps_aligned_alloc(size_t align, size_t size, uint32_t caps)
 {

@@ -63,6 +63,7 @@ size_t shim_heap_caps_last_size;
 uint32_t shim_heap_caps_last_caps;
 uint32_t shim_heap_caps_fail_caps;
 int shim_heap_caps_refused;
+size_t shim_heap_caps_internal_free = 1u << 20;
 int shim_heap_inits;
 const uint8_t *shim_partition_data;
 size_t shim_partition_size;

@@ -35,6 +35,8 @@ extern size_t shim_heap_caps_last_size;
 extern uint32_t shim_heap_caps_last_caps;
 extern uint32_t shim_heap_caps_fail_caps;
 extern int shim_heap_caps_refused;
+/* Free internal RAM as heap_caps_get_free_size reports it (default 1 MiB). */
+extern size_t shim_heap_caps_internal_free;
 /* The region variant (SHIM_VARIANT_PARTITION_REGION): ruv_temporal_heap_init calls, and the
  * bytes the "temporal" data partition holds (NULL: no such partition). */
 extern int shim_heap_inits;

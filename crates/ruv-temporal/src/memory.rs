@@ -329,8 +329,9 @@ fn check_runnable(view: &RvneV2View<'_>) -> Result<(), Failure> {
     if view.meta_bool("input.reference") == Some(true) && view.tensor("calib.mean").is_none() {
         return Err(fail!(
             ESP_ERR_NOT_SUPPORTED,
-            "the model was trained on node-referenced frames (input.reference) and holds no \
-             node reference: run `aether calibrate` on this node's empty-room capture first"
+            // Under DETAIL_CAP (128 bytes) with its advice: a longer text is cut.
+            "node-referenced model (input.reference) without a node reference (calib.*): run \
+             `aether calibrate` on the node's empty room"
         ));
     }
     Ok(())

@@ -348,15 +348,21 @@ fn heads_the_library_would_misrun_are_refused() {
             .unwrap();
     });
     for streaming in [false, true] {
-        for (name, bytes, want) in [
-            ("dense", &dense, ESP_ERR_NOT_SUPPORTED),
+        for (name, bytes, want, advice) in [
+            (
+                "dense",
+                &dense,
+                ESP_ERR_NOT_SUPPORTED,
+                "export a sparse-trained head",
+            ),
             (
                 "referenced, no reference",
                 &referenced,
                 ESP_ERR_NOT_SUPPORTED,
+                "run `aether calibrate` on the node's empty room",
             ),
-            ("sparse", &sparse, ESP_OK),
-            ("referenced and calibrated", &calibrated, ESP_OK),
+            ("sparse", &sparse, ESP_OK, ""),
+            ("referenced and calibrated", &calibrated, ESP_OK, ""),
         ] {
             let mut ctx = std::ptr::null_mut();
             // SAFETY: valid buffers.
@@ -369,6 +375,17 @@ fn heads_the_library_would_misrun_are_refused() {
             };
             assert_eq!(err, want, "{name}, streaming {streaming}");
             assert_eq!(ctx.is_null(), want != ESP_OK);
+            if want != ESP_OK {
+                // The whole message, its advice included, fits the library's text buffer.
+                let mut text = [0u8; 512];
+                // SAFETY: a valid buffer of its length.
+                let n = unsafe {
+                    ruv_temporal_last_error(std::ptr::null(), text.as_mut_ptr().cast(), text.len())
+                };
+                let text = std::str::from_utf8(&text[..n]).unwrap();
+                assert!(n < ruv_temporal::detail::DETAIL_CAP, "{name}: {n} bytes");
+                assert!(text.ends_with(advice), "{name}: {text:?}");
+            }
             // The heap planners refuse it too, before a caller sets a region aside.
             let (mut need, mut i, mut o) = (0usize, 0u32, 0u32);
             // SAFETY: valid buffers.

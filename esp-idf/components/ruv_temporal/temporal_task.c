@@ -324,7 +324,7 @@ static void classify_and_emit(void)
         return; /* no frame yet */
     }
     if (err != ESP_OK) {
-        char detail[96];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
         ruv_temporal_last_error(s_ctx, detail, sizeof detail);
         ESP_LOGW(TAG, "classify failed: 0x%x (%s)", (unsigned)err, detail);
         return;
@@ -356,7 +356,7 @@ void temporal_task_service(uint32_t wait_ms)
             err = ruv_temporal_push(s_ctx, s_rx.u.frame);
         }
         if (err != ESP_OK) {
-            char detail[96];
+            char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
             ruv_temporal_last_error(s_ctx, detail, sizeof detail);
             ESP_LOGW(TAG, "push failed: 0x%x (%s)", (unsigned)err, detail);
         }
@@ -442,7 +442,7 @@ static esp_err_t begin_in_task(const start_request_t *req)
     esp_err_t err = ruv_temporal_model_dims(req->model, req->model_len, &model_in, &model_out,
                                             &model_window);
     if (err != ESP_OK) {
-        char detail[96];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "model file: 0x%x (%s)", (unsigned)err, detail);
         return err;
@@ -468,13 +468,13 @@ static esp_err_t begin_in_task(const start_request_t *req)
     ruv_temporal_ctx_t *ctx = NULL;
     err = ruv_temporal_init(req->model, req->model_len, input_dim, window_len, n_classes, &ctx);
     if (err != ESP_OK) {
-        char detail[96];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "ruv_temporal_init: 0x%x (%s)", (unsigned)err, detail);
         return err;
     }
     if (ruv_temporal_kernel_self_test() != ESP_OK) {
-        char detail[96];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
         /* Nothing it computes on this chip can be trusted: later starts refuse at once. */

@@ -57,10 +57,15 @@ gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=thread "${task_build[@]}" "
     "${libs[@]}" -o "$work/test_task_tsan"
 TSAN_OPTIONS=halt_on_error=1 "$work/test_task_tsan" "$work/fixtures"
 
-echo "== c-tests: test_task with the model in a data partition and a heap region"
-gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION -Druv_temporal_heap_init=shim_heap_init \
-    "${task_build[@]}" "${libs[@]}" -o "$work/test_task_region"
-"$work/test_task_region" "$work/fixtures"
+echo "== c-tests: test_task with the model in a data partition and a heap region (PSRAM, then internal RAM only)"
+for placement in psram internal; do
+    extra=()
+    [ "$placement" = internal ] && extra=(-DSHIM_REGION_INTERNAL_ONLY)
+    gcc "${cflags[@]}" -DSHIM_VARIANT_PARTITION_REGION "${extra[@]}" \
+        -Druv_temporal_heap_init=shim_heap_init "${task_build[@]}" "${libs[@]}" \
+        -o "$work/test_task_region_$placement"
+    "$work/test_task_region_$placement" "$work/fixtures"
+done
 
 echo "== c-tests: compile-only: feature-off build of temporal_task.c, shim.c, the README's app_main call"
 gcc "${cflags[@]}" -fsyntax-only -DSHIM_VARIANT_DISABLED -I "$crate/ctest/shim" \

@@ -424,7 +424,7 @@ static void check_errors(const char *dir)
 {
     blob_t m = read_file(dir, "model_v2_f32.rvne");
     ruv_temporal_ctx_t *ctx = NULL;
-    char text[RUV_TEMPORAL_ERROR_TEXT_CAP];
+    char text[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
 
     /* init arguments */
     CHECK_CODE(ruv_temporal_init(m.data, m.len, INPUT_DIM, WINDOW, N_CLASSES, NULL),

@@ -543,7 +543,9 @@ pub unsafe extern "C" fn ruv_temporal_model_len(
 }
 
 /// Copies the text of the last failure into `buf` (NUL-terminated, truncated to `len`) and
-/// returns the text's full length (0: no error recorded). With `ctx` NULL: the last failure of
+/// returns the stored text's length (0: no error recorded): at most
+/// `RUV_TEMPORAL_ERROR_TEXT_CAP`, so a buffer of that plus one byte gets all of it (a message
+/// longer than the cap was cut when stored). With `ctx` NULL: the last failure of
 /// a call without a usable context (init, required_heap, model_len, self_test, or any call
 /// given a NULL ctx) and of `ruv_temporal_info`, which leaves its context as it is. With a
 /// context: its last failed call (cleared by a successful one).

@@ -232,26 +232,30 @@ static esp_err_t load_model(const uint8_t **model, size_t *len)
 }
 
 #ifdef CONFIG_TEMPORAL_ALLOC_REGION
-/* Whether a region of `need` bytes in internal RAM leaves CONFIG_TEMPORAL_INTERNAL_RESERVE_KB
- * free there (logs the refusal). */
-static bool internal_reserve_kept(size_t need)
+/* Whether a region of `need` bytes in internal RAM, plus the `queue` bytes start allocates
+ * there after it, leaves CONFIG_TEMPORAL_INTERNAL_RESERVE_KB free (logs the refusal). */
+static bool internal_reserve_kept(size_t need, size_t queue)
 {
     size_t reserve = (size_t)CONFIG_TEMPORAL_INTERNAL_RESERVE_KB * 1024u;
     size_t free_now = heap_caps_get_free_size(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
-    if (reserve == 0 || (free_now >= need && free_now - need >= reserve)) {
+    size_t taken = need + queue; /* both well below SIZE_MAX: the library caps the window */
+    if (reserve == 0 || (free_now >= taken && free_now - taken >= reserve)) {
         return true;
     }
     ESP_LOGE(TAG,
-             "a %u-byte region in internal RAM would leave %u of its %u free bytes, below "
-             "CONFIG_TEMPORAL_INTERNAL_RESERVE_KB (%u KB) that Wi-Fi needs: use PSRAM or a "
-             "shorter window",
-             (unsigned)need, (unsigned)(free_now > need ? free_now - need : 0),
+             "a %u-byte region and the %u-byte queue in internal RAM would leave %u of its %u "
+             "free bytes, below CONFIG_TEMPORAL_INTERNAL_RESERVE_KB (%u KB) that Wi-Fi needs: "
+             "use PSRAM or a shorter window",
+             (unsigned)need, (unsigned)queue, (unsigned)(free_now > taken ? free_now - taken : 0),
              (unsigned)free_now, (unsigned)CONFIG_TEMPORAL_INTERNAL_RESERVE_KB);
     return false;
 }
 #endif
 
-static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t window_len)
+/* `queue` = bytes start allocates from internal RAM afterwards (the frame queue), counted
+ * against the internal reserve. */
+static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t window_len,
+                              size_t queue)
 {
 #ifdef CONFIG_TEMPORAL_ALLOC_REGION
     size_t need = 0;
@@ -272,14 +276,14 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
         ESP_LOGW(TAG, "no %u-byte block in PSRAM (largest %u); trying internal RAM",
                  (unsigned)need, (unsigned)heap_caps_get_largest_free_block(caps));
         caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
-        if (!internal_reserve_kept(need)) {
+        if (!internal_reserve_kept(need, queue)) {
             return ESP_ERR_NO_MEM;
         }
         region = heap_caps_malloc(need, caps);
     }
 #else
     uint32_t caps = MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT;
-    if (!internal_reserve_kept(need)) {
+    if (!internal_reserve_kept(need, queue)) {
         return ESP_ERR_NO_MEM;
     }
     void *region = heap_caps_malloc(need, caps);
@@ -305,6 +309,7 @@ static esp_err_t prepare_heap(const uint8_t *model, size_t model_len, uint32_t w
     (void)model;
     (void)model_len;
     (void)window_len;
+    (void)queue;
     return ESP_OK;
 #endif
 }
@@ -324,7 +329,7 @@ static void classify_and_emit(void)
         return; /* no frame yet */
     }
     if (err != ESP_OK) {
-        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
         ruv_temporal_last_error(s_ctx, detail, sizeof detail);
         ESP_LOGW(TAG, "classify failed: 0x%x (%s)", (unsigned)err, detail);
         return;
@@ -356,7 +361,7 @@ void temporal_task_service(uint32_t wait_ms)
             err = ruv_temporal_push(s_ctx, s_rx.u.frame);
         }
         if (err != ESP_OK) {
-            char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
+            char detail[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
             ruv_temporal_last_error(s_ctx, detail, sizeof detail);
             ESP_LOGW(TAG, "push failed: 0x%x (%s)", (unsigned)err, detail);
         }
@@ -442,7 +447,7 @@ static esp_err_t begin_in_task(const start_request_t *req)
     esp_err_t err = ruv_temporal_model_dims(req->model, req->model_len, &model_in, &model_out,
                                             &model_window);
     if (err != ESP_OK) {
-        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "model file: 0x%x (%s)", (unsigned)err, detail);
         return err;
@@ -461,20 +466,26 @@ static esp_err_t begin_in_task(const start_request_t *req)
                  (unsigned)window_len, (unsigned)model_window, (unsigned)model_window);
         return ESP_ERR_INVALID_ARG;
     }
-    err = prepare_heap(req->model, req->model_len, window_len);
+    /* The queue's largest item for this input_dim (the CSI payload if that is larger: whether
+     * the model takes CSI is known only after init), to count it against the reserve. */
+    size_t largest_payload = input_dim * sizeof(float) > TEMPORAL_CSI_BYTES
+                                 ? input_dim * sizeof(float)
+                                 : TEMPORAL_CSI_BYTES;
+    size_t queue_bound = TEMPORAL_QUEUE_DEPTH * (offsetof(temporal_item_t, u) + largest_payload);
+    err = prepare_heap(req->model, req->model_len, window_len, queue_bound);
     if (err != ESP_OK) {
         return err;
     }
     ruv_temporal_ctx_t *ctx = NULL;
     err = ruv_temporal_init(req->model, req->model_len, input_dim, window_len, n_classes, &ctx);
     if (err != ESP_OK) {
-        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "ruv_temporal_init: 0x%x (%s)", (unsigned)err, detail);
         return err;
     }
     if (ruv_temporal_kernel_self_test() != ESP_OK) {
-        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP];
+        char detail[RUV_TEMPORAL_ERROR_TEXT_CAP + 1];
         ruv_temporal_last_error(NULL, detail, sizeof detail);
         ESP_LOGE(TAG, "kernel self-test failed (%s); temporal head disabled", detail);
         /* Nothing it computes on this chip can be trusted: later starts refuse at once. */

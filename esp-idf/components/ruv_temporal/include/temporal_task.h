@@ -91,7 +91,8 @@ void temporal_task_set_emitter(temporal_emit_fn emit, void *user, uint8_t node_i
  * Returns ESP_ERR_INVALID_ARG for a zero argument or an input_dim/n_classes/window_len the
  * model file does not have (checked before any heap region is set aside), ESP_ERR_INVALID_SIZE for
  * input_dim > TEMPORAL_MAX_INPUT_DIM or n_classes > TEMPORAL_MAX_LOGITS, ESP_ERR_NOT_FOUND if
- * the model file is missing, ESP_ERR_NO_MEM when memory runs out, ESP_ERR_NOT_SUPPORTED when
+ * the model file is missing, ESP_ERR_NO_MEM when memory runs out or a heap region in internal
+ * RAM would leave less than CONFIG_TEMPORAL_INTERNAL_RESERVE_KB free, ESP_ERR_NOT_SUPPORTED when
  * the feature is disabled or the model would not run as trained (dense-trained, or trained on
  * node-referenced frames without a node reference: run `aether calibrate`; no heap set aside),
  * ESP_ERR_INVALID_STATE when the kernel failed its self-test on this chip (the head stays off;

@@ -142,7 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.events.is_empty() {
         let rule = crate::train::window_labels(
             &args.events,
-            args.event_min_frames.unwrap_or(16),
+            args.event_min_frames
+                .unwrap_or(crate::train::EVENT_MIN_FRAMES),
             scorer.window,
             "the model's window",
         )?;

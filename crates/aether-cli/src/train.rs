@@ -170,7 +170,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     events: Vec<String>,
     /// Frames of an event class that make a window that event.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = EVENT_MIN_FRAMES)]
     event_min_frames: usize,
     /// Most epochs (early stopping may end sooner); the learning-rate schedule spans them.
     #[arg(long, default_value_t = 30)]
@@ -723,6 +723,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `--event-min-frames`' default (train and eval).
+pub(crate) const EVENT_MIN_FRAMES: usize = 16;
 
 /// The window labelling rule of `--events` (`NAME` or `NAME:FRAMES`) and `--event-min-frames`
 /// for windows of `window` frames (named `window_name` in errors): `train` stores it in the

@@ -544,16 +544,20 @@ fn eval_scores_event_classes_per_episode() {
     assert_eq!(r_min["windows"], r_strict["windows"]);
     assert_eq!(r_min["window_rule"]["events"]["fall"], 32);
     for (extra, needle) in [
-        (["--events", "walk"], "not a class of the model"),
+        (&["--events", "walk"][..], "not a class of the model"),
         (
-            ["--events", "fall:0"],
+            &["--events", "fall:0"],
             "between 1 and the model's window (32)",
         ),
-        (["--events", "fall:x"], "must be a whole number"),
-        (["--event-min-frames", "32"], "--events"),
+        (
+            &["--events", "fall", "--event-min-frames", "33"],
+            "--event-min-frames 33 must be between 1 and the model's window (32)",
+        ),
+        (&["--events", "fall:x"], "must be a whole number"),
+        (&["--event-min-frames", "32"], "--events"),
     ] {
         let mut a = vec!["eval", "--model", &model, "--data", &test_dir];
-        a.extend_from_slice(&extra);
+        a.extend_from_slice(extra);
         let out = aether(&a);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

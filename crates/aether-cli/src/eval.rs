@@ -66,6 +66,7 @@ fn report_json(r: &Report) -> serde_json::Value {
         "per_class": r.per_class,
         "confusion": r.confusion,
         "events": r.events,
+        "per_node": r.per_node,
     })
 }
 
@@ -83,6 +84,17 @@ fn rule_json(rule: &WindowLabels, from_flags: bool) -> serde_json::Value {
 fn print_report(title: &str, r: &Report) {
     println!("{title}: {} windows", r.windows);
     println!("  accuracy {:.4}  macro F1 {:.4}", r.accuracy, r.f1_macro);
+    if r.per_node.len() > 1 {
+        let nodes: Vec<String> = (r.per_node.iter())
+            .map(|n| {
+                format!(
+                    "node {}: {:.4} / {:.4} ({} windows)",
+                    n.node_id, n.accuracy, n.f1_macro, n.windows
+                )
+            })
+            .collect();
+        println!("  per node (accuracy / macro F1): {}", nodes.join(", "));
+    }
     if let (Some(fp), Some(idle)) = (r.fp_rate, &r.idle_class) {
         println!(
             "  fp_rate {:.4} ({idle} windows predicted otherwise), false alarms/h {:.1} over {:.3} h",

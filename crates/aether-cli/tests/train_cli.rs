@@ -499,6 +499,24 @@ fn eval_scores_event_classes_per_episode() {
     assert!(detected <= episodes);
     assert!((e["recall"].as_f64().unwrap() - detected as f64 / episodes as f64).abs() < 1e-12);
     assert!(e["false_alarms_per_hour"].as_f64().unwrap() >= 0.0);
+    // Per node: the simulator's two receivers share the windows, and their accuracies
+    // average, weighted by windows, to the total.
+    let nodes = r["per_node"].as_array().unwrap();
+    let ids: Vec<u64> = nodes
+        .iter()
+        .map(|n| n["node_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2], "{nodes:?}");
+    let windows = |n: &serde_json::Value| n["windows"].as_u64().unwrap();
+    assert_eq!(
+        nodes.iter().map(windows).sum::<u64>(),
+        r["windows"].as_u64().unwrap()
+    );
+    let right: f64 = (nodes.iter())
+        .map(|n| n["accuracy"].as_f64().unwrap() * windows(n) as f64)
+        .sum();
+    let total = r["accuracy"].as_f64().unwrap() * r["windows"].as_f64().unwrap();
+    assert!((right - total).abs() < 1e-9, "{right} vs {total}");
 
     // An event's own minimum is stored, and eval cuts its truth windows by it: a fall must
     // fill the whole 32-frame window now, so fewer windows are fall than with 16 frames.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
 use crate::metrics::{
-    default_idle_class, episodes_of, event_scores, report, Decision, Hop, Report,
+    default_idle_class, episodes_of, event_scores, node_scores, report, Decision, Hop, Report,
 };
 use crate::model::{HeadNet, LoadedHead};
 use crate::train::{
@@ -161,6 +161,7 @@ impl Scorer {
             .collect();
         let hop = Hop { frames: self.hop };
         let mut r = report(&self.classes, &decisions, idle, hop);
+        r.per_node = node_scores(&self.classes, &decisions, idle, hop, |s| streams[s].node_id);
         let events: Vec<usize> = (self.window_labels.events.iter())
             .filter_map(|e| self.classes.iter().position(|c| c == e))
             .collect();

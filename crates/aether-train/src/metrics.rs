@@ -37,6 +37,18 @@ pub struct Report {
     pub confusion: Confusion,
     /// Event classes scored per episode (see [`event_scores`]); empty for heads without events.
     pub events: Vec<EventScores>,
+    /// The same windows split by receiving node (`node_id` of their stream), in node order: a
+    /// badly placed node shows here, averaged away in the totals. Empty when not split.
+    pub per_node: Vec<NodeScores>,
+}
+
+/// One node's share of a report's windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeScores {
+    pub node_id: u8,
+    pub windows: u64,
+    pub accuracy: f64,
+    pub f1_macro: f64,
 }
 
 /// One episode of an event class: frames `start..end` of one stream, all labelled `class`.
@@ -294,12 +306,70 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
         per_class,
         confusion: conf,
         events: Vec::new(),
+        per_node: Vec::new(),
     }
+}
+
+/// `decisions` split by `node_of(stream)`, each node scored as [`report`] scores them all.
+pub fn node_scores(
+    classes: &[String],
+    decisions: &[Decision],
+    idle: Option<usize>,
+    hop: Hop,
+    node_of: impl Fn(usize) -> u8,
+) -> Vec<NodeScores> {
+    let mut by_node: std::collections::BTreeMap<u8, Vec<Decision>> = Default::default();
+    for d in decisions {
+        by_node.entry(node_of(d.stream)).or_default().push(*d);
+    }
+    by_node
+        .into_iter()
+        .map(|(node_id, ds)| {
+            let r = report(classes, &ds, idle, hop);
+            NodeScores {
+                node_id,
+                windows: r.windows,
+                accuracy: r.accuracy,
+                f1_macro: r.f1_macro,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_scores_split_the_windows_by_node() {
+        let classes = vec!["baseline".to_string(), "movement".to_string()];
+        // Streams 0 and 2 are node 1 (all right), stream 1 node 2 (right 1 of 4).
+        let d: Vec<Decision> = [(0, 0, 0), (0, 1, 1), (2, 1, 1), (1, 0, 1), (1, 1, 0)]
+            .iter()
+            .chain(&[(1, 1, 0), (1, 1, 1)])
+            .enumerate()
+            .map(|(k, &(stream, truth, pred))| Decision {
+                stream,
+                start: 16 * k,
+                truth,
+                pred,
+                seconds: 0.16,
+            })
+            .collect();
+        let nodes = node_scores(&classes, &d, Some(0), Hop { frames: 16 }, |s| {
+            if s == 1 {
+                2
+            } else {
+                1
+            }
+        });
+        let got: Vec<(u8, u64, f64)> = nodes
+            .iter()
+            .map(|n| (n.node_id, n.windows, n.accuracy))
+            .collect();
+        assert_eq!(got, vec![(1, 3, 1.0), (2, 4, 0.25)]);
+        assert_eq!(nodes[0].f1_macro, 1.0);
+    }
 
     #[test]
     fn scores_a_known_confusion() {

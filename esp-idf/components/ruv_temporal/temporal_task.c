@@ -405,6 +405,17 @@ static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
            (input_dim == 19 && feature_set == 3);
 }
 
+/* Bytes of one queue item: the header and input_dim floats, or the raw CSI if that is more
+ * and the model takes CSI. */
+static size_t queue_item_bytes(uint32_t input_dim, bool takes_csi)
+{
+    size_t payload = input_dim * sizeof(float);
+    if (takes_csi && payload < TEMPORAL_CSI_BYTES) {
+        payload = TEMPORAL_CSI_BYTES;
+    }
+    return offsetof(temporal_item_t, u) + payload;
+}
+
 static void delete_handles(QueueHandle_t queue, SemaphoreHandle_t a, SemaphoreHandle_t b)
 {
     if (queue != NULL) {
@@ -466,13 +477,10 @@ static esp_err_t begin_in_task(const start_request_t *req)
                  (unsigned)window_len, (unsigned)model_window, (unsigned)model_window);
         return ESP_ERR_INVALID_ARG;
     }
-    /* The queue's largest item for this input_dim (the CSI payload if that is larger: whether
-     * the model takes CSI is known only after init), to count it against the reserve. */
-    size_t largest_payload = input_dim * sizeof(float) > TEMPORAL_CSI_BYTES
-                                 ? input_dim * sizeof(float)
-                                 : TEMPORAL_CSI_BYTES;
-    size_t queue_bound = TEMPORAL_QUEUE_DEPTH * (offsetof(temporal_item_t, u) + largest_payload);
-    err = prepare_heap(req->model, req->model_len, window_len, queue_bound);
+    /* The queue as if the model took CSI (the larger item; known only after init), counted
+     * against the internal reserve. */
+    err = prepare_heap(req->model, req->model_len, window_len,
+                       TEMPORAL_QUEUE_DEPTH * queue_item_bytes(input_dim, true));
     if (err != ESP_OK) {
         return err;
     }
@@ -500,12 +508,8 @@ static esp_err_t begin_in_task(const start_request_t *req)
         return err;
     }
     bool takes_csi = model_takes_csi(info.feature_set, input_dim);
-    size_t payload = input_dim * sizeof(float);
-    if (takes_csi && payload < TEMPORAL_CSI_BYTES) {
-        payload = TEMPORAL_CSI_BYTES;
-    }
     QueueHandle_t queue =
-        xQueueCreate(TEMPORAL_QUEUE_DEPTH, offsetof(temporal_item_t, u) + payload);
+        xQueueCreate(TEMPORAL_QUEUE_DEPTH, queue_item_bytes(input_dim, takes_csi));
     SemaphoreHandle_t frame_lock = xSemaphoreCreateMutex();
     SemaphoreHandle_t csi_lock = xSemaphoreCreateMutex();
     if (queue == NULL || frame_lock == NULL || csi_lock == NULL) {

@@ -8,7 +8,10 @@ use aether_train::eval::Scorer;
 use aether_train::model::{load_rvne_v2, TensorDtype};
 use aether_train::train::{train, Monitor, SplitBy, TrainOptions};
 
+/// The shared ESPectre captures for a training test (every caller trains, so it also checks
+/// the one candle thread first, data or not).
 fn espectre_dir() -> Option<PathBuf> {
+    one_candle_thread();
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     if !shared.is_dir() {
         eprintln!(
@@ -40,7 +43,6 @@ fn espectre_dir() -> Option<PathBuf> {
 #[test]
 fn small_head_beats_chance_on_an_unseen_chip() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     let all = load_streams(&[dir], &LabelSource::default()).unwrap();
     assert_eq!(all.len(), 16);
     let held_out = "c5";
@@ -89,7 +91,6 @@ fn small_head_beats_chance_on_an_unseen_chip() {
 #[test]
 fn resume_after_interruption_equals_an_uninterrupted_run() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     let (streams, tmp, base, full, ckpt) = interrupted_run(&dir, Monitor::Loss, "resume");
     // The checkpoint belongs to that run: another window or other data is refused, not
     // continued as if it were the same optimisation.
@@ -211,7 +212,6 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
 #[test]
 fn f1_monitor_keeps_its_best_epoch_and_resumes_exactly() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     // On C6 at a high learning rate the first epoch validates at F1 1.0 and the loss keeps
     // falling after F1 has dropped, so the two monitors keep different epochs.
     let c6 = captures(
@@ -349,7 +349,6 @@ fn captures(dir: &std::path::Path, names: &[&str]) -> Vec<aether_train::data::St
 #[test]
 fn switched_off_features_do_not_reach_the_output() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     let streams = captures(
         &dir,
         &[
@@ -400,7 +399,6 @@ fn switched_off_features_do_not_reach_the_output() {
 #[test]
 fn a_set_1_head_reads_the_first_16_features() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     let streams = captures(
         &dir,
         &[
@@ -471,7 +469,6 @@ fn a_set_1_head_reads_the_first_16_features() {
 #[test]
 fn a_run_without_validation_resumes() {
     let Some(dir) = espectre_dir() else { return };
-    one_candle_thread();
     let files: Vec<PathBuf> = [
         "baseline/baseline_c5_64sc_20260310_233856.npz",
         "movement/movement_c5_64sc_20260310_233928.npz",

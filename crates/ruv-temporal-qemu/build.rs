@@ -2,7 +2,9 @@
 //! (f32 and int8) with random weights, the frames the program classifies, and the logits the
 //! host model computes for them (the program's expected values).
 
-use aether_csi::{FeatureExtractor, CSI16_DIMS, CSI19_DIMS, FEATURE_SET_CSI19};
+use aether_csi::{
+    FeatureExtractor, CSI16_DIMS, CSI19_DIMS, CSI22_DIMS, FEATURE_SET_CSI19, FEATURE_SET_CSI22,
+};
 use aether_model::{HeadParams, HeadScratch, HeadSpec, TemporalHead, TensorDtype};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -82,30 +84,42 @@ fn main() {
         let _ = writeln!(consts, "pub const MACS_FRAME_{upper}: u64 = {macs_frame};");
     }
     // Raw CSI -> aether-csi features (host) -> the f32 model over the last WINDOW frames: the
-    // default head on feature set 1, and one on set 3 (19 inputs).
+    // default head on feature set 1, one on set 3 (19 inputs) and one on set 4 (22).
     let mut fx = FeatureExtractor::new();
     let mut feats = Vec::new();
     for t in 0..CSI_FRAMES {
         let iq: Vec<u8> = (0..128).map(|i| iq_byte(t, i)).collect();
-        let mut f = [0.0f32; CSI19_DIMS];
+        let mut f = [0.0f32; CSI22_DIMS];
         fx.extract_iq(csi_ts(t), &iq, &mut f).unwrap();
         feats.push(f);
     }
-    let mut csi19_spec = spec.clone();
-    csi19_spec.input_dim = CSI19_DIMS;
-    csi19_spec.feature_set = u32::from(FEATURE_SET_CSI19);
-    let csi19 = HeadParams::random(&csi19_spec, SEED)
-        .unwrap()
-        .to_rvne_v2(TensorDtype::F32)
-        .unwrap();
-    std::fs::write(out.join("model_csi19.rvne"), &csi19).unwrap();
+    let set_model = |name: &str, dims: usize, set: u16| {
+        let mut set_spec = spec.clone();
+        set_spec.input_dim = dims;
+        set_spec.feature_set = u32::from(set);
+        let bytes = HeadParams::random(&set_spec, SEED)
+            .unwrap()
+            .to_rvne_v2(TensorDtype::F32)
+            .unwrap();
+        std::fs::write(out.join(format!("model_{name}.rvne")), &bytes).unwrap();
+        bytes
+    };
     let cases = [
         (
             "CSI_F32",
             params.to_rvne_v2(TensorDtype::F32).unwrap(),
             CSI16_DIMS,
         ),
-        ("CSI19_F32", csi19, CSI19_DIMS),
+        (
+            "CSI19_F32",
+            set_model("csi19", CSI19_DIMS, FEATURE_SET_CSI19),
+            CSI19_DIMS,
+        ),
+        (
+            "CSI22_F32",
+            set_model("csi22", CSI22_DIMS, FEATURE_SET_CSI22),
+            CSI22_DIMS,
+        ),
     ];
     for (name, bytes, dims) in cases {
         let window: Vec<f32> = feats[CSI_FRAMES - WINDOW..]

@@ -16,7 +16,8 @@ pub struct Args {
     input: PathBuf,
     #[command(flatten)]
     data_args: DataArgs,
-    /// Feature set: `csi19` (set 3) or `csi16` (set 1, the first 16 of set 3).
+    /// Feature set: `csi19` (set 3), `csi16` (set 1, the first 16 of set 3) or `csi22` (set 4,
+    /// set 3 plus the temporal-band energies).
     #[arg(long, default_value = "csi19")]
     feature_set: String,
     /// Only these features, by name or index (e.g. `corr_ref,decorr_growth`).

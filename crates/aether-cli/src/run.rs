@@ -288,7 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(dims) = FeatureSet::csi_width(head.spec().feature_set, head.spec().input_dim) else {
         anyhow::bail!(
             "{}: the head takes {} features per frame of feature set {}; run feeds CSI feature \
-             set 1 (16) or 3 (19)",
+             set 1 (16), 3 (19) or 4 (22)",
             args.model.display(),
             head.spec().input_dim,
             head.spec().feature_set

@@ -256,7 +256,8 @@ pub struct Args {
     #[arg(long)]
     init: Option<PathBuf>,
     /// The head's inputs: CSI feature set `csi19` (set 3: set 1 plus the decorrelation
-    /// features) or `csi16` (set 1).
+    /// features), `csi16` (set 1) or `csi22` (set 4: set 3 plus the energies of the profile's
+    /// change near 1.8, 0.6 and 0.2 Hz).
     #[arg(long, default_value = "csi19")]
     feature_set: String,
     /// Features the head may use, by name or index (e.g. `decorr_growth`); the others are
@@ -403,12 +404,14 @@ impl Args {
     }
 }
 
-/// `csi16` (set 1) or `csi19` (set 3), the CSI feature sets a head can be trained on.
+/// `csi16` (set 1), `csi19` (set 3) or `csi22` (set 4), the CSI feature sets a head can be
+/// trained on.
 pub fn parse_feature_set(name: &str) -> anyhow::Result<FeatureSet> {
     match name {
         "csi16" => Ok(FeatureSet::Csi16),
         "csi19" => Ok(FeatureSet::Csi19),
-        _ => anyhow::bail!("unknown feature set {name:?}; known: csi16, csi19"),
+        "csi22" => Ok(FeatureSet::Csi22),
+        _ => anyhow::bail!("unknown feature set {name:?}; known: csi16, csi19, csi22"),
     }
 }
 

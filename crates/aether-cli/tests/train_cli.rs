@@ -870,7 +870,7 @@ fn feature_names_belong_to_the_chosen_feature_set() {
 }
 
 /// A head on feature set 1 (16 inputs) through `eval` and `run`: both feed it the first 16 of
-/// the 19 features each frame has.
+/// the 22 features each frame keeps.
 #[test]
 fn a_set_1_head_is_scored_and_run() {
     let Some(dir) = espectre() else { return };

@@ -2,7 +2,9 @@
 //!
 //! Feature set [`FEATURE_SET_CSI16`] (16 floats) comes from one raw CSI frame plus a small
 //! fixed-size state; [`FEATURE_SET_CSI19`] is the same 16 plus three decorrelation features
-//! that compare the profile with itself 100 ms earlier; [`FEATURE_SET_STATE9`] (9 floats) is
+//! that compare the profile with itself 100 ms earlier; [`FEATURE_SET_CSI22`] adds to those 19
+//! three energies of the profile's change in body-motion frequency bands (about 0.2, 0.6 and
+//! 1.8 Hz); [`FEATURE_SET_STATE9`] (9 floats) is
 //! the firmware's `0xC5110006` feature state. Every definition, range and state rule is in
 //! `docs/features.md`; this file implements exactly that text. Nothing allocates.
 //!
@@ -30,10 +32,14 @@ pub const FEATURE_SET_CSI16: u16 = 1;
 pub const FEATURE_SET_STATE9: u16 = 2;
 /// Id of the 19-feature set: set 1 plus the decorrelation features (same [`FeatureExtractor`]).
 pub const FEATURE_SET_CSI19: u16 = 3;
+/// Id of the 22-feature set: set 3 plus the temporal-band energies (same [`FeatureExtractor`]).
+pub const FEATURE_SET_CSI22: u16 = 4;
 /// Width of set 1.
 pub const CSI16_DIMS: usize = 16;
 /// Width of set 3.
 pub const CSI19_DIMS: usize = 19;
+/// Width of set 4.
+pub const CSI22_DIMS: usize = 22;
 /// Width of set 2.
 pub const STATE9_DIMS: usize = 9;
 /// A frame more than this many microseconds after the previous one (or before it) restarts the
@@ -75,6 +81,20 @@ pub const CSI19_NAMES: [&str; CSI19_DIMS] = {
     names[16] = "decorr_lag1";
     names[17] = "decorr_lag100ms";
     names[18] = "decorr_growth";
+    names
+};
+
+/// Names of set 4, in output order: set 3's, then the temporal-band energies (fast, mid, slow).
+pub const CSI22_NAMES: [&str; CSI22_DIMS] = {
+    let mut names = [""; CSI22_DIMS];
+    let mut i = 0;
+    while i < CSI19_DIMS {
+        names[i] = CSI19_NAMES[i];
+        i += 1;
+    }
+    names[19] = "temporal_energy_fast";
+    names[20] = "temporal_energy_mid";
+    names[21] = "temporal_energy_slow";
     names
 };
 
@@ -126,6 +146,18 @@ const DECORR_FLOOR: f32 = 1e-4;
 const CHANGE_SCALE: f32 = 1e-3;
 /// Bound of the amplitude slope feature.
 const SLOPE_LIMIT: f32 = 8.0;
+/// Time constants of the four averages of the profile whose neighbouring differences are the
+/// temporal bands (difference-of-exponentials band-passes peaking near 1.8, 0.6 and 0.2 Hz:
+/// arm gestures, body movement, breathing). Frame-to-frame change (`change_*`) sits at the
+/// frame rate, where estimation noise dominates; these bands sit where bodies move.
+const TEMPORAL_TAUS_US: [f32; TEMPORAL_AVERAGES] = [50_000.0, 150_000.0, 500_000.0, 1_500_000.0];
+const TEMPORAL_AVERAGES: usize = 4;
+const TEMPORAL_BANDS: usize = TEMPORAL_AVERAGES - 1;
+/// Time constant of the average of each band's energy.
+const TAU_TEMPORAL_ENERGY_US: f32 = 500_000.0;
+/// Scale of the band energies: `ln(1 + E / TEMPORAL_SCALE)`. Int8 quantisation alone puts a
+/// still ESP32 channel's bands near 10⁻⁵-10⁻⁴, so real streams never sit at the floor.
+const TEMPORAL_SCALE: f32 = 1e-5;
 /// Floor of the mean resultant length before `sqrt(-2 ln R)`.
 const MIN_RESULTANT: f32 = 1e-6;
 
@@ -138,6 +170,8 @@ pub enum FeatureSet {
     State9,
     /// Set 3: set 1 plus three decorrelation features ([`FeatureExtractor`]).
     Csi19,
+    /// Set 4: set 3 plus three temporal-band energies ([`FeatureExtractor`]).
+    Csi22,
 }
 
 impl FeatureSet {
@@ -147,6 +181,7 @@ impl FeatureSet {
             FeatureSet::Csi16 => FEATURE_SET_CSI16,
             FeatureSet::State9 => FEATURE_SET_STATE9,
             FeatureSet::Csi19 => FEATURE_SET_CSI19,
+            FeatureSet::Csi22 => FEATURE_SET_CSI22,
         }
     }
     /// The set with this id.
@@ -155,6 +190,7 @@ impl FeatureSet {
             FEATURE_SET_CSI16 => Some(FeatureSet::Csi16),
             FEATURE_SET_STATE9 => Some(FeatureSet::State9),
             FEATURE_SET_CSI19 => Some(FeatureSet::Csi19),
+            FEATURE_SET_CSI22 => Some(FeatureSet::Csi22),
             _ => None,
         }
     }
@@ -164,6 +200,7 @@ impl FeatureSet {
             FeatureSet::Csi16 => CSI16_DIMS,
             FeatureSet::State9 => STATE9_DIMS,
             FeatureSet::Csi19 => CSI19_DIMS,
+            FeatureSet::Csi22 => CSI22_DIMS,
         }
     }
     /// How many features [`FeatureExtractor`] writes per frame for a model that records
@@ -174,6 +211,7 @@ impl FeatureSet {
             (0, CSI16_DIMS) => Some(CSI16_DIMS),
             (1, CSI16_DIMS) => Some(CSI16_DIMS),
             (3, CSI19_DIMS) => Some(CSI19_DIMS),
+            (4, CSI22_DIMS) => Some(CSI22_DIMS),
             _ => None,
         }
     }
@@ -183,6 +221,7 @@ impl FeatureSet {
             FeatureSet::Csi16 => &CSI16_NAMES,
             FeatureSet::State9 => &STATE9_NAMES,
             FeatureSet::Csi19 => &CSI19_NAMES,
+            FeatureSet::Csi22 => &CSI22_NAMES,
         }
     }
 }
@@ -197,8 +236,8 @@ pub enum FeatureError {
     NonFinite(usize),
     /// The frame has no antenna with this index.
     NoSuchAntenna(usize),
-    /// The output slice has this length; the extractor writes set 1 ([`CSI16_DIMS`]) or set 3
-    /// ([`CSI19_DIMS`]).
+    /// The output slice has this length; the extractor writes set 1 ([`CSI16_DIMS`]), set 3
+    /// ([`CSI19_DIMS`]) or set 4 ([`CSI22_DIMS`]).
     OutputWidth(usize),
 }
 
@@ -215,7 +254,7 @@ impl fmt::Display for FeatureError {
             FeatureError::NoSuchAntenna(a) => write!(f, "frame has no antenna {a}"),
             FeatureError::OutputWidth(n) => write!(
                 f,
-                "{n} output values: the extractor writes {CSI16_DIMS} (set 1) or {CSI19_DIMS} (set 3)"
+                "{n} output values: the extractor writes {CSI16_DIMS} (set 1), {CSI19_DIMS} (set 3) or {CSI22_DIMS} (set 4)"
             ),
         }
     }
@@ -319,8 +358,8 @@ impl Ema {
     }
 }
 
-/// Computes feature set 1, or set 3, frame by frame for one stream (one node, one antenna). Keep
-/// one per node. About 3.2 KiB of fixed state; no allocation. The state always advances the
+/// Computes feature set 1, 3 or 4 frame by frame for one stream (one node, one antenna). Keep
+/// one per node. About 4.3 KiB of fixed state; no allocation. The state always advances the
 /// same way, so the output width may differ from call to call.
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor {
@@ -363,6 +402,13 @@ pub struct FeatureExtractor {
     /// the glitch itself raised (at low frame rates one glitch lifts the average a lot).
     glitch_run: u32,
     level_before_run: f32,
+    /// The four averages of the profile behind the temporal bands ([`TEMPORAL_TAUS_US`]), by
+    /// slot, the slots they hold, and when they last moved (glitch frames skip them).
+    temporal_avg: [[f32; BLOCK]; TEMPORAL_AVERAGES],
+    temporal_mask: u64,
+    temporal_ts_us: u64,
+    /// Averages of each band's energy per slot.
+    temporal_energy: [Ema; TEMPORAL_BANDS],
 }
 
 impl Default for FeatureExtractor {
@@ -413,6 +459,13 @@ impl FeatureExtractor {
             since_restart: 0,
             glitch_run: 0,
             level_before_run: 0.0,
+            temporal_avg: [[0.0; BLOCK]; TEMPORAL_AVERAGES],
+            temporal_mask: 0,
+            temporal_ts_us: 0,
+            temporal_energy: [Ema {
+                value: 0.0,
+                weight: 0.0,
+            }; TEMPORAL_BANDS],
         }
     }
 
@@ -570,10 +623,10 @@ impl FeatureExtractor {
             }
     }
 
-    /// The feature computation on 64 slots in frequency order: all of set 3 (set 1 is its
-    /// first 16 values).
-    fn compute(&mut self, ts: u64, h: &[C; BLOCK]) -> [f32; CSI19_DIMS] {
-        let mut out = [0.0f32; CSI19_DIMS];
+    /// The feature computation on 64 slots in frequency order: all of set 4 (sets 1 and 3 are
+    /// its first 16 and 19 values).
+    fn compute(&mut self, ts: u64, h: &[C; BLOCK]) -> [f32; CSI22_DIMS] {
+        let mut out = [0.0f32; CSI22_DIMS];
         // A frame with nothing to measure counts too: it is a frame a window would hold.
         self.since_restart = self.since_restart.saturating_add(1);
         // --- validity and amplitudes ---
@@ -613,6 +666,7 @@ impl FeatureExtractor {
             out[13] = 1.0;
             out[14] = 1.0;
             self.decorr_features(&mut out);
+            self.temporal_features(&mut out);
             return out;
         }
         let nf = n_valid as f32;
@@ -739,6 +793,10 @@ impl FeatureExtractor {
                 self.lag_len = 0;
                 self.ref_amp = amp;
                 self.ref_mask = mask;
+                self.temporal_avg = [amp; TEMPORAL_AVERAGES];
+                self.temporal_mask = mask;
+                self.temporal_ts_us = ts;
+                self.temporal_energy = [Ema::default(); TEMPORAL_BANDS];
                 out[11] = 0.0;
                 out[12] = 0.0;
                 out[13] = 1.0;
@@ -785,6 +843,9 @@ impl FeatureExtractor {
                 }
                 self.d1_all
                     .update(d1, 1.0 - libm::expf(-dt / TAU_DECORR_US));
+                if !glitch {
+                    self.update_temporal(ts, &amp, mask);
+                }
                 if let (false, Some(slot)) = (glitch, self.lag_slot(ts)) {
                     // Both averages move on the same frames, so their ratio compares like
                     // with like; by the time since they last moved.
@@ -825,6 +886,7 @@ impl FeatureExtractor {
             }
         }
         self.decorr_features(&mut out);
+        self.temporal_features(&mut out);
         if !glitch {
             self.store_lag_profile(ts, &amp, mask);
         }
@@ -836,8 +898,53 @@ impl FeatureExtractor {
         out
     }
 
+    /// Moves the four profile averages to this frame (a slot seen for the first time since the
+    /// restart starts all four at its value) and each band's energy average: the mean over the
+    /// frame's slots of the squared difference of neighbouring averages. By the time since they
+    /// last moved, since glitch frames are skipped.
+    fn update_temporal(&mut self, ts: u64, amp: &[f32; BLOCK], mask: u64) {
+        let since = ts.saturating_sub(self.temporal_ts_us) as f32;
+        let mut alpha = [0.0f32; TEMPORAL_AVERAGES];
+        for (a, tau) in alpha.iter_mut().zip(TEMPORAL_TAUS_US) {
+            *a = 1.0 - libm::expf(-since / tau);
+        }
+        let mut energy = [0.0f32; TEMPORAL_BANDS];
+        for s in 0..BLOCK {
+            if mask >> s & 1 == 0 {
+                continue;
+            }
+            if self.temporal_mask >> s & 1 == 1 {
+                for (avg, a) in self.temporal_avg.iter_mut().zip(alpha) {
+                    avg[s] += a * (amp[s] - avg[s]);
+                }
+            } else {
+                for avg in &mut self.temporal_avg {
+                    avg[s] = amp[s];
+                }
+            }
+            for (b, e) in energy.iter_mut().enumerate() {
+                let d = self.temporal_avg[b][s] - self.temporal_avg[b + 1][s];
+                *e += d * d;
+            }
+        }
+        self.temporal_mask |= mask;
+        let n = mask.count_ones() as f32;
+        let alpha_energy = 1.0 - libm::expf(-since / TAU_TEMPORAL_ENERGY_US);
+        for (avg, e) in self.temporal_energy.iter_mut().zip(energy) {
+            avg.update(e / n, alpha_energy);
+        }
+        self.temporal_ts_us = ts;
+    }
+
+    /// Features 19-21 from the current band-energy averages (0 on a restart frame).
+    fn temporal_features(&self, out: &mut [f32; CSI22_DIMS]) {
+        for (o, e) in out[19..].iter_mut().zip(&self.temporal_energy) {
+            *o = libm::log1pf(e.get().max(0.0) / TEMPORAL_SCALE);
+        }
+    }
+
     /// Features 16-18 from the current averages (0 until a lagged profile has been seen).
-    fn decorr_features(&self, out: &mut [f32; CSI19_DIMS]) {
+    fn decorr_features(&self, out: &mut [f32; CSI22_DIMS]) {
         let (prev, lag) = (self.decorr_prev.get(), self.decorr_lag.get());
         out[16] = ln_change(prev);
         out[17] = ln_change(lag);
@@ -875,10 +982,10 @@ impl FeatureExtractor {
     }
 }
 
-/// The extractor writes set 1 or set 3.
+/// The extractor writes set 1, 3 or 4.
 fn check_width(out: &[f32]) -> Result<(), FeatureError> {
     match out.len() {
-        CSI16_DIMS | CSI19_DIMS => Ok(()),
+        CSI16_DIMS | CSI19_DIMS | CSI22_DIMS => Ok(()),
         n => Err(FeatureError::OutputWidth(n)),
     }
 }

@@ -34,7 +34,7 @@ match parse_any(&golden).unwrap() {
 
 # Features
 [`FeatureExtractor`] turns one raw CSI frame into the 16 features of set
-[`FEATURE_SET_CSI16`], or the 19 of [`FEATURE_SET_CSI19`]; [`extract_state9`] maps a `0xC5110006` feature-state packet onto set
+[`FEATURE_SET_CSI16`], the 19 of [`FEATURE_SET_CSI19`] or the 22 of [`FEATURE_SET_CSI22`]; [`extract_state9`] maps a `0xC5110006` feature-state packet onto set
 [`FEATURE_SET_STATE9`]. Definitions, ranges and state rules: `docs/features.md`.
 */
 #![cfg_attr(not(test), no_std)]
@@ -74,8 +74,8 @@ pub use feature_state::{
 pub use feature_vector::{FeatureVectorPacket, FeatureVectorRepr, FEATURE_VECTOR_LEN};
 pub use features::{
     extract_state9, FeatureError, FeatureExtractor, FeatureSet, CSI16_DIMS, CSI16_NAMES,
-    CSI19_DIMS, CSI19_NAMES, FEATURE_SET_CSI16, FEATURE_SET_CSI19, FEATURE_SET_STATE9,
-    GAP_RESET_US, SETTLE_FRAMES, STATE9_DIMS, STATE9_NAMES,
+    CSI19_DIMS, CSI19_NAMES, CSI22_DIMS, CSI22_NAMES, FEATURE_SET_CSI16, FEATURE_SET_CSI19,
+    FEATURE_SET_CSI22, FEATURE_SET_STATE9, GAP_RESET_US, SETTLE_FRAMES, STATE9_DIMS, STATE9_NAMES,
 };
 pub use fused_vitals::{FusedVitalsPacket, FusedVitalsRepr, FUSED_VITALS_LEN};
 pub use magic::Magic;

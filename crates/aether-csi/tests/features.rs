@@ -69,13 +69,13 @@ fn rotate(frame: &Frame, offset: f64, slope: f64) -> Frame {
         .collect()
 }
 
-fn run(frames: &[Frame], times_us: &[u64]) -> Vec<[f32; CSI19_DIMS]> {
+fn run(frames: &[Frame], times_us: &[u64]) -> Vec<[f32; CSI22_DIMS]> {
     let mut fx = FeatureExtractor::new();
     frames
         .iter()
         .zip(times_us)
         .map(|(f, &t)| {
-            let mut out = [0.0; CSI19_DIMS];
+            let mut out = [0.0; CSI22_DIMS];
             fx.extract_f32(t, f, &mut out).unwrap();
             out
         })
@@ -87,14 +87,14 @@ fn regular_times(n: usize, period_us: u64) -> Vec<u64> {
 }
 
 fn assert_close(
-    a: &[[f32; CSI19_DIMS]],
-    b: &[[f32; CSI19_DIMS]],
+    a: &[[f32; CSI22_DIMS]],
+    b: &[[f32; CSI22_DIMS]],
     skip: &[usize],
     tol: f32,
     what: &str,
 ) {
     for (t, (x, y)) in a.iter().zip(b).enumerate() {
-        for d in 0..CSI19_DIMS {
+        for d in 0..CSI22_DIMS {
             if skip.contains(&d) {
                 continue;
             }
@@ -102,7 +102,7 @@ fn assert_close(
             assert!(
                 err <= tol * x[d].abs().max(1.0),
                 "{what}: frame {t} feature {d} ({}) {} vs {}",
-                CSI19_NAMES[d],
+                CSI22_NAMES[d],
                 x[d],
                 y[d]
             );
@@ -196,10 +196,10 @@ fn integer_paths_agree_and_scale_exactly() {
         .map(|&(re, im)| (re as f32, im as f32))
         .collect();
     let (mut a, mut b, mut c, mut d) = (
-        [0.0; CSI19_DIMS],
-        [0.0; CSI19_DIMS],
-        [0.0; CSI19_DIMS],
-        [0.0; CSI19_DIMS],
+        [0.0; CSI22_DIMS],
+        [0.0; CSI22_DIMS],
+        [0.0; CSI22_DIMS],
+        [0.0; CSI22_DIMS],
     );
     FeatureExtractor::new().extract(5, &pairs, &mut a).unwrap();
     FeatureExtractor::new().extract_iq(5, &iq, &mut b).unwrap();
@@ -231,7 +231,7 @@ fn integer_paths_agree_and_scale_exactly() {
     // Small values doubled stay in i8: every normalised feature is unchanged.
     let halved: Vec<(i8, i8)> = pairs.iter().map(|&(r, i)| (r / 2, i / 2)).collect();
     let doubled: Vec<(i8, i8)> = halved.iter().map(|&(r, i)| (2 * r, 2 * i)).collect();
-    let (mut h, mut g) = ([0.0; CSI19_DIMS], [0.0; CSI19_DIMS]);
+    let (mut h, mut g) = ([0.0; CSI22_DIMS], [0.0; CSI22_DIMS]);
     FeatureExtractor::new().extract(5, &halved, &mut h).unwrap();
     FeatureExtractor::new()
         .extract(5, &doubled, &mut g)
@@ -258,7 +258,7 @@ fn layouts_64_128_192_use_the_lltf_block() {
             .collect();
         assert_eq!(run(&longer, &t), base, "{} subcarriers", 64 + extra);
     }
-    let mut out = [0.0; CSI19_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     assert_eq!(
         FeatureExtractor::new()
             .extract_f32(0, &frames[0][..52], &mut out)
@@ -287,7 +287,7 @@ fn nulls_are_skipped() {
             }
         })
         .collect();
-    let mut out = [0.0; CSI19_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     FeatureExtractor::new()
         .extract_f32(0, &frame, &mut out)
         .unwrap();
@@ -311,7 +311,7 @@ fn gaps_and_backward_time_reset_the_state() {
     let mut rng = Rng(16);
     let frames = drifting_frames(&mut rng, 6);
     let mut fx = FeatureExtractor::new();
-    let mut out = [0.0; CSI19_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     let times = [
         0u64,
         20_000,
@@ -326,12 +326,15 @@ fn gaps_and_backward_time_reset_the_state() {
         outs.push(out);
     }
     for n in [0usize, 3, 4] {
-        let mut fresh = [0.0; CSI19_DIMS];
+        let mut fresh = [0.0; CSI22_DIMS];
         FeatureExtractor::new()
             .extract_f32(times[n], &frames[n], &mut fresh)
             .unwrap();
         assert_eq!(outs[n], fresh, "frame {n} starts afresh");
-        assert_eq!(&outs[n][11..], &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            &outs[n][11..],
+            &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
     }
     assert!(
         outs[1][11] > 0.0 && outs[5][11] > 0.0,
@@ -375,7 +378,7 @@ fn change_features_follow_time_not_frame_count() {
         assert!(
             (slow[49][d] - fast[49][d]).abs() < 1e-3,
             "{}",
-            CSI19_NAMES[d]
+            CSI22_NAMES[d]
         );
     }
     // Identical frames: no change at all.
@@ -386,8 +389,8 @@ fn change_features_follow_time_not_frame_count() {
     );
     assert_eq!(
         &still[9][16..],
-        &[0.0, 0.0, 0.0],
-        "no decorrelation, no growth"
+        &[0.0; 6],
+        "no decorrelation, no growth, no temporal-band energy"
     );
 }
 
@@ -431,7 +434,7 @@ fn moving_reflector(
 }
 
 /// Mean of feature `d` over the last second.
-fn last_second_mean(out: &[[f32; CSI19_DIMS]], times: &[u64], d: usize) -> f32 {
+fn last_second_mean(out: &[[f32; CSI22_DIMS]], times: &[u64], d: usize) -> f32 {
     let end = *times.last().unwrap();
     let last: Vec<f32> = out
         .iter()
@@ -484,13 +487,63 @@ fn decorrelation_growth_ignores_glitch_frames() {
     for f in glitchy.iter_mut().skip(15).step_by(30) {
         *f = random_frame(&mut rng);
     }
-    let g_clean = last_second_mean(&run(&clean, &t), &t, growth);
-    let g_glitchy = last_second_mean(&run(&glitchy, &t), &t, growth);
+    let (out_clean, out_glitchy) = (run(&clean, &t), run(&glitchy, &t));
+    let g_clean = last_second_mean(&out_clean, &t, growth);
+    let g_glitchy = last_second_mean(&out_glitchy, &t, growth);
     eprintln!("decorr_growth clean {g_clean}, with glitch frames {g_glitchy}");
     assert!(
         (g_glitchy - g_clean).abs() < 0.2,
         "clean {g_clean}, with glitch frames {g_glitchy}"
     );
+    // The temporal bands skip the same frames.
+    for (d, name) in CSI22_NAMES.iter().enumerate().skip(CSI19_DIMS) {
+        let (c, g) = (
+            last_second_mean(&out_clean, &t, d),
+            last_second_mean(&out_glitchy, &t, d),
+        );
+        eprintln!("{name} clean {c}, with glitch frames {g}");
+        assert!(
+            (g - c).abs() < 0.2,
+            "{name}: clean {c}, with glitch frames {g}"
+        );
+    }
+}
+
+/// Set 4's three bands: a reflector whose path turns at 0.2, 0.6 or 2 Hz (breathing, body
+/// movement, a waving hand) puts the most energy in the slow, mid or fast band.
+#[test]
+fn temporal_bands_pick_the_motion_frequency() {
+    let mut rng = Rng(35);
+    for (hz, band) in [(0.2, 21usize), (0.6, 20), (2.0, 19)] {
+        let (f, t) = moving_reflector(&mut rng, hz, 3.0, 0.0, 10_000, 12.0);
+        let out = run(&f, &t);
+        let e: Vec<f32> = (19..22).map(|d| last_second_mean(&out, &t, d)).collect();
+        eprintln!("{hz} Hz: fast, mid, slow {e:?}");
+        let top = 19 + (0..3).max_by(|&a, &b| e[a].total_cmp(&e[b])).unwrap();
+        assert_eq!(top, band, "{hz} Hz: fast, mid, slow {e:?}");
+    }
+    // And none in a static channel: no noise, no energy.
+    let (f, t) = moving_reflector(&mut rng, 0.0, 3.0, 0.0, 10_000, 3.0);
+    let still = run(&f, &t);
+    assert_eq!(&still.last().unwrap()[19..], &[0.0; 3]);
+}
+
+/// The bands are time constants, not frame counts: the same 2 Hz motion at 50 and 200 frames/s
+/// gives the same energies.
+#[test]
+fn temporal_bands_follow_time_not_frame_count() {
+    let mut rng = Rng(36);
+    let (f50, t50) = moving_reflector(&mut rng, 2.0, 3.0, 0.0, 20_000, 8.0);
+    let (f200, t200) = moving_reflector(&mut rng, 2.0, 3.0, 0.0, 5_000, 8.0);
+    let (a, b) = (run(&f50, &t50), run(&f200, &t200));
+    for (d, name) in CSI22_NAMES.iter().enumerate().skip(CSI19_DIMS) {
+        let (x, y) = (
+            last_second_mean(&a, &t50, d),
+            last_second_mean(&b, &t200, d),
+        );
+        eprintln!("{name}: 50 Hz {x}, 200 Hz {y}");
+        assert!((x - y).abs() < 0.1, "{name}: 50 Hz {x}, 200 Hz {y}");
+    }
 }
 
 /// At 10 Hz one glitch lifts the recent average of `d_1` a lot (each frame weighs 18 %), so
@@ -576,7 +629,7 @@ fn decorrelation_lag_is_in_time_not_frames() {
 }
 
 #[test]
-fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
+fn sets_1_and_3_are_prefixes_of_set_4_and_other_widths_are_refused() {
     let mut rng = Rng(33);
     let frames = drifting_frames(&mut rng, 30);
     let t = regular_times(30, 20_000);
@@ -591,7 +644,7 @@ fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
             fx.extract_f32(ts, f, &mut bad).unwrap_err(),
             FeatureError::OutputWidth(17)
         );
-        let mut out = [0.0f32; CSI19_DIMS];
+        let mut out = [0.0f32; CSI22_DIMS];
         let mut nan = f.clone();
         nan[3] = (f32::NAN, 0.0);
         assert_eq!(
@@ -602,14 +655,22 @@ fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
             fx.extract(ts, &[(1, 1); 52], &mut out).unwrap_err(),
             FeatureError::TooFewSubcarriers(52)
         );
-        if n % 2 == 0 {
-            let mut out = [0.0f32; CSI16_DIMS];
-            fx.extract_f32(ts, f, &mut out).unwrap();
-            assert_eq!(&out[..], &wide[n][..CSI16_DIMS], "frame {n}");
-        } else {
-            let mut out = [0.0f32; CSI19_DIMS];
-            fx.extract_f32(ts, f, &mut out).unwrap();
-            assert_eq!(out, wide[n], "frame {n}");
+        match n % 3 {
+            0 => {
+                let mut out = [0.0f32; CSI16_DIMS];
+                fx.extract_f32(ts, f, &mut out).unwrap();
+                assert_eq!(&out[..], &wide[n][..CSI16_DIMS], "frame {n}");
+            }
+            1 => {
+                let mut out = [0.0f32; CSI19_DIMS];
+                fx.extract_f32(ts, f, &mut out).unwrap();
+                assert_eq!(&out[..], &wide[n][..CSI19_DIMS], "frame {n}");
+            }
+            _ => {
+                let mut out = [0.0f32; CSI22_DIMS];
+                fx.extract_f32(ts, f, &mut out).unwrap();
+                assert_eq!(out, wide[n], "frame {n}");
+            }
         }
     }
 }
@@ -617,7 +678,7 @@ fn set_1_is_the_prefix_of_set_3_and_other_widths_are_refused() {
 #[test]
 fn degenerate_frames_give_finite_features() {
     let mut fx = FeatureExtractor::new();
-    let mut out = [f32::NAN; CSI19_DIMS];
+    let mut out = [f32::NAN; CSI22_DIMS];
     fx.extract(0, &[(0, 0); 64], &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
     assert_eq!(out[10], 0.0);
@@ -700,13 +761,13 @@ fn degenerate_frames_give_finite_features() {
 }
 
 /// The ranges documented in docs/features.md.
-fn check_ranges(f: &[f32; CSI19_DIMS]) {
+fn check_ranges(f: &[f32; CSI22_DIMS]) {
     assert!(f.iter().all(|v| v.is_finite()), "{f:?}");
     let within = |d: usize, lo: f32, hi: f32| {
         assert!(
             f[d] >= lo && f[d] <= hi,
             "{} = {} outside [{lo}, {hi}]",
-            CSI19_NAMES[d],
+            CSI22_NAMES[d],
             f[d]
         )
     };
@@ -728,6 +789,9 @@ fn check_ranges(f: &[f32; CSI19_DIMS]) {
     within(16, 0.0, 7.61);
     within(17, 0.0, 7.61);
     within(18, -9.91, 9.91);
+    for d in 19..22 {
+        within(d, 0.0, 19.81);
+    }
 }
 
 #[test]
@@ -766,7 +830,13 @@ fn state9_copies_feature_state_in_spec_order() {
     assert_eq!(FeatureSet::from_id(3), Some(FeatureSet::Csi19));
     assert_eq!(FeatureSet::Csi19.names().len(), CSI19_DIMS);
     assert_eq!(&CSI19_NAMES[..CSI16_DIMS], &CSI16_NAMES[..]);
-    assert_eq!(FeatureSet::from_id(4), None);
+    assert_eq!(FeatureSet::from_id(4), Some(FeatureSet::Csi22));
+    assert_eq!(FeatureSet::Csi22.names().len(), CSI22_DIMS);
+    assert_eq!(&CSI22_NAMES[..CSI19_DIMS], &CSI19_NAMES[..]);
+    assert_eq!(FeatureSet::from_id(5), None);
+    assert_eq!(FeatureSet::csi_width(4, 22), Some(22));
+    assert_eq!(FeatureSet::csi_width(4, 19), None);
+    assert_eq!(FeatureSet::csi_width(3, 22), None);
     assert_eq!(FeatureSet::csi_width(0, 16), Some(16));
     assert_eq!(FeatureSet::csi_width(1, 16), Some(16));
     assert_eq!(FeatureSet::csi_width(3, 19), Some(19));
@@ -782,36 +852,36 @@ fn real_recording_features_are_finite_and_in_range() {
         return;
     };
     let mut per_node: std::collections::BTreeMap<u8, FeatureExtractor> = Default::default();
-    let mut lo = [f32::INFINITY; CSI19_DIMS];
-    let mut hi = [f32::NEG_INFINITY; CSI19_DIMS];
-    let mut out = [0.0; CSI19_DIMS];
+    let mut lo = [f32::INFINITY; CSI22_DIMS];
+    let mut hi = [f32::NEG_INFINITY; CSI22_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     for l in &lines {
         let fx = per_node.entry(l.node_id).or_default();
         fx.extract_iq((l.timestamp * 1e6) as u64, &l.iq, &mut out)
             .unwrap();
         check_ranges(&out);
-        for d in 0..CSI19_DIMS {
+        for d in 0..CSI22_DIMS {
             lo[d] = lo[d].min(out[d]);
             hi[d] = hi[d].max(out[d]);
         }
     }
-    for d in 0..CSI19_DIMS {
-        println!("{:>28}: [{:.4}, {:.4}]", CSI19_NAMES[d], lo[d], hi[d]);
+    for d in 0..CSI22_DIMS {
+        println!("{:>28}: [{:.4}, {:.4}]", CSI22_NAMES[d], lo[d], hi[d]);
     }
     assert_eq!(per_node.len(), 2);
 }
 
 /// File mean of each feature (frames 50.. so the reference profile has settled).
-fn file_means(frames: &[(u64, Vec<u8>)], first_word_invalid: bool) -> [f64; CSI19_DIMS] {
+fn file_means(frames: &[(u64, Vec<u8>)], first_word_invalid: bool) -> [f64; CSI22_DIMS] {
     let mut fx = FeatureExtractor::new().with_first_word_invalid(first_word_invalid);
-    let mut sum = [0f64; CSI19_DIMS];
-    let mut out = [0.0; CSI19_DIMS];
+    let mut sum = [0f64; CSI22_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     let mut n = 0;
     for (i, (t, iq)) in frames.iter().enumerate() {
         fx.extract_iq(*t, iq, &mut out).unwrap();
         check_ranges(&out);
         if i >= 50 {
-            for d in 0..CSI19_DIMS {
+            for d in 0..CSI22_DIMS {
                 sum[d] += f64::from(out[d]);
             }
             n += 1;
@@ -883,7 +953,7 @@ fn espectre_movement_raises_decorrelation_growth() {
         return;
     };
     assert_eq!(caps.len(), 16);
-    let growth = CSI19_NAMES
+    let growth = CSI22_NAMES
         .iter()
         .position(|&n| n == "decorr_growth")
         .unwrap();
@@ -923,7 +993,7 @@ fn dc_is_always_skipped_and_first_word_on_request() {
     garbage[1] = (0.0, 10.0);
     let mut cleaned = clean.clone();
     cleaned[1] = (0.0, 0.0);
-    let (mut a, mut b) = ([0.0; CSI19_DIMS], [0.0; CSI19_DIMS]);
+    let (mut a, mut b) = ([0.0; CSI22_DIMS], [0.0; CSI22_DIMS]);
     FeatureExtractor::new()
         .with_first_word_invalid(true)
         .extract_f32(0, &garbage, &mut a)
@@ -944,7 +1014,7 @@ fn dc_is_always_skipped_and_first_word_on_request() {
 /// some flat levels, and set 3 then took the frame for a glitch.
 #[test]
 fn a_flat_profile_correlates_as_constant() {
-    let idx = |name: &str| CSI19_NAMES.iter().position(|n| *n == name).unwrap();
+    let idx = |name: &str| CSI22_NAMES.iter().position(|n| *n == name).unwrap();
     let mut rng = Rng(11);
     for level in [1i8, 5, 7, 11] {
         let flat: Vec<(i8, i8)> = (0..64)
@@ -955,7 +1025,7 @@ fn a_flat_profile_correlates_as_constant() {
             .map(|&(re, im)| (re as i8, im as i8))
             .collect();
         let mut fx = FeatureExtractor::new();
-        let mut out = [0.0; CSI19_DIMS];
+        let mut out = [0.0; CSI22_DIMS];
         fx.extract(0, &flat, &mut out).unwrap();
         fx.extract(10_000, &shaped, &mut out).unwrap();
         assert_eq!(out[idx("corr_prev")], 1.0, "level {level}");
@@ -970,7 +1040,7 @@ fn tiny_components_next_to_large_ones_stay_in_range() {
     // subcarrier of amplitude 0 (whose log power is -inf).
     let mut rng = Rng(41);
     let mut fx = FeatureExtractor::new();
-    let mut out = [0.0f32; CSI19_DIMS];
+    let mut out = [0.0f32; CSI22_DIMS];
     for n in 0..40u64 {
         let mut f = random_frame(&mut rng);
         f[7] = (1e-25, -1e-25);
@@ -980,9 +1050,9 @@ fn tiny_components_next_to_large_ones_stay_in_range() {
         let mut nulled = f.clone();
         nulled[7] = (0.0, 0.0);
         nulled[20] = (0.0, 0.0);
-        let mut reference = [0.0f32; CSI19_DIMS];
+        let mut reference = [0.0f32; CSI22_DIMS];
         let mut fresh = FeatureExtractor::new();
-        let mut now = [0.0f32; CSI19_DIMS];
+        let mut now = [0.0f32; CSI22_DIMS];
         fresh.extract_f32(0, &nulled, &mut reference).unwrap();
         FeatureExtractor::new()
             .extract_f32(0, &f, &mut now)
@@ -1000,13 +1070,13 @@ fn non_finite_values_on_unused_subcarriers_are_ignored() {
     // front end that writes NaN there (e.g. 0/0 on a null tone) loses no frame.
     let mut rng = Rng(42);
     let f = random_frame(&mut rng);
-    let mut want = [0.0f32; CSI19_DIMS];
+    let mut want = [0.0f32; CSI22_DIMS];
     FeatureExtractor::new()
         .extract_f32(0, &f, &mut want)
         .unwrap();
     let mut g = f.clone();
     g[0] = (f32::NAN, f32::INFINITY);
-    let mut got = [0.0f32; CSI19_DIMS];
+    let mut got = [0.0f32; CSI22_DIMS];
     FeatureExtractor::new()
         .extract_f32(0, &g, &mut got)
         .unwrap();
@@ -1021,7 +1091,7 @@ fn non_finite_values_on_unused_subcarriers_are_ignored() {
     );
     let mut h = f.clone();
     h[1] = (0.0, 0.0);
-    let mut skip_want = [0.0f32; CSI19_DIMS];
+    let mut skip_want = [0.0f32; CSI22_DIMS];
     FeatureExtractor::new()
         .with_first_word_invalid(true)
         .extract_f32(0, &h, &mut skip_want)
@@ -1041,7 +1111,7 @@ fn settling_starts_at_every_restart() {
     let mut rng = Rng(23);
     let frames = drifting_frames(&mut rng, 2 * SETTLE_FRAMES + 4);
     let mut fx = FeatureExtractor::new();
-    let mut out = [0.0; CSI19_DIMS];
+    let mut out = [0.0; CSI22_DIMS];
     let mut t = 0u64;
     let mut settled = Vec::new();
     for f in &frames[..SETTLE_FRAMES + 2] {

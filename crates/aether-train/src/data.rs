@@ -1,15 +1,15 @@
 //! Labelled windows from CSI recordings: any format aether-io reads, through the shared
-//! per-frame feature extractor (all 19 features of set 3 kept per frame; a head reads set 1,
-//! the first 16, or all of them), cut into fixed windows with a hop.
+//! per-frame feature extractor (all 22 features of set 4 kept per frame; a head reads the
+//! prefix of its set: 16 for set 1, 19 for set 3, all for set 4), cut into fixed windows with a hop.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aether_csi::{FeatureExtractor, CSI19_DIMS};
+use aether_csi::{FeatureExtractor, CSI22_DIMS};
 
-/// Features kept per frame: all of set 3 (`aether_csi::FEATURE_SET_CSI19`). Set 1 is its first
-/// 16, so a head of either set reads the prefix it was trained on.
-pub const FRAME_DIMS: usize = CSI19_DIMS;
+/// Features kept per frame: all of set 4 (`aether_csi::FEATURE_SET_CSI22`). Sets 1 and 3 are
+/// its first 16 and 19, so a head of any set reads the prefix it was trained on.
+pub const FRAME_DIMS: usize = CSI22_DIMS;
 
 /// One frame's features.
 pub type Frame = [f32; FRAME_DIMS];

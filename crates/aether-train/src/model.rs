@@ -452,13 +452,13 @@ pub fn fold_reference(
 }
 
 /// Checks that recordings can feed a head of `input_dim` inputs recorded as feature set
-/// `feature_set` (0 = unspecified): the host tools compute CSI feature set 1 or 3 (see
+/// `feature_set` (0 = unspecified): the host tools compute CSI feature set 1, 3 or 4 (see
 /// `aether_csi::FeatureSet::csi_width`).
 pub fn csi_input(feature_set: u32, input_dim: usize) -> anyhow::Result<()> {
     if aether_csi::FeatureSet::csi_width(feature_set, input_dim) != Some(input_dim) {
         bail!(
             "the head takes {input_dim} features per frame of feature set {feature_set}; \
-             recordings give CSI feature set 1 (16) or 3 (19)"
+             recordings give CSI feature set 1 (16), 3 (19) or 4 (22)"
         );
     }
     Ok(())

@@ -421,9 +421,9 @@ fn a_set_1_head_reads_the_first_16_features() {
     let head = aether_model::TemporalHead::from_bytes(&bytes).unwrap();
     assert_eq!(head.spec().input_dim, aether_csi::CSI16_DIMS);
     assert_eq!(head.spec().feature_set, 1);
-    // A node reference over all 19 kept features calibrates it (its first 16 are used).
+    // A node reference over all 22 kept features calibrates it (its first 16 are used).
     let (m, sd) = aether_train::eval::reference_of(&t.prep.streams[..1]).unwrap();
-    assert_eq!(m.len(), aether_csi::CSI19_DIMS);
+    assert_eq!(m.len(), aether_csi::CSI22_DIMS);
     let calibrated = aether_train::model::with_calibration(&bytes, &m, &sd).unwrap();
     let c = aether_model::TemporalHead::from_bytes(&calibrated).unwrap();
     assert_eq!(c.spec().input_dim, aether_csi::CSI16_DIMS);

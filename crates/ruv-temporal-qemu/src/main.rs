@@ -29,6 +29,7 @@ mod bare {
     static MODEL_F32: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_f32.rvne"));
     static MODEL_INT8: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_int8.rvne"));
     static MODEL_CSI19: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_csi19.rvne"));
+    static MODEL_CSI22: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model_csi22.rvne"));
 
     /// Must equal `frame_value` in build.rs.
     fn frame_value(t: usize, j: usize) -> f32 {
@@ -312,7 +313,7 @@ mod bare {
     }
 
     /// Raw CSI through the on-device feature extractor, then window classify, for a model of
-    /// `input_dim` features per frame (feature set 1 or 3).
+    /// `input_dim` features per frame (feature set 1, 3 or 4).
     fn csi_case(v: &mut Verdict, model: &[u8], input_dim: usize, expected: &[f32; N_CLASSES]) {
         let mut ctx = core::ptr::null_mut();
         // SAFETY: valid buffers.
@@ -447,15 +448,17 @@ mod bare {
             required(MODEL_F32, true),
             required(MODEL_INT8, true),
             required(MODEL_CSI19, false),
+            required(MODEL_CSI22, false),
         ];
         let region = need.iter().copied().max().unwrap_or(0);
         say!(
-            "required_heap window f32 {} int8 {}; streaming f32 {} int8 {}; window f32 on feature set 3 {}; region {region} B",
+            "required_heap window f32 {} int8 {}; streaming f32 {} int8 {}; window f32 on feature set 3 {}, set 4 {}; region {region} B",
             need[0],
             need[1],
             need[2],
             need[3],
-            need[4]
+            need[4],
+            need[5]
         );
         // SAFETY: the static region is used by nothing else.
         let err =
@@ -477,6 +480,7 @@ mod bare {
         window_case(&mut v, "int8", MODEL_INT8, &EXPECTED_INT8, MACS_WINDOW_INT8);
         csi_case(&mut v, MODEL_F32, INPUT_DIM, &EXPECTED_CSI_F32);
         csi_case(&mut v, MODEL_CSI19, 19, &EXPECTED_CSI19_F32);
+        csi_case(&mut v, MODEL_CSI22, 22, &EXPECTED_CSI22_F32);
         streaming_case(&mut v, "f32", MODEL_F32, MACS_FRAME_F32);
         streaming_case(&mut v, "int8", MODEL_INT8, MACS_FRAME_INT8);
         v.check(

@@ -205,8 +205,8 @@ static void check_streaming(const char *dir, const char *model_name, const char 
     free_blob(&expect_b);
 }
 
-/* Raw CSI through the library's feature extractor into a model of feature set 1 (16 inputs) or
- * set 3 (19 inputs), against the host's logits over the same buffers; with `first_word_invalid`
+/* Raw CSI through the library's feature extractor into a model of feature set 1 (16 inputs),
+ * set 3 (19 inputs) or set 4 (22 inputs), against the host's logits over the same buffers; with `first_word_invalid`
  * set through the ABI, against the host's logits with that option. */
 static void check_csi_parity(const char *dir, const char *model_file, const char *expect_file,
                              uint32_t input_dim, uint32_t first_word_invalid)
@@ -577,6 +577,7 @@ int main(int argc, char **argv)
     check_streaming(dir, "model_v1.rvne", "expect_v1.f32");
     check_csi(dir, "model_v2_f32.rvne", "expect_csi", INPUT_DIM);
     check_csi(dir, "model_csi19.rvne", "expect_csi19", 19);
+    check_csi(dir, "model_csi22.rvne", "expect_csi22", 22);
     check_errors(dir);
     check_semantic_v1(dir);
     check_corruption(dir, "model_small.rvne", INPUT_DIM, N_CLASSES, v2_flip_code, 1);

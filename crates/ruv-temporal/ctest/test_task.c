@@ -364,12 +364,12 @@ static void check_packet_matches(const uint8_t *p, ruv_temporal_ctx_t *ref, cons
           rdf(p + 28), rdf(p + 32), arg, top1, top1 - top2);
 }
 
-/* A head on CSI feature set 3 (what aether train writes) fed raw CSI: the packets equal the
- * library's own result over the same buffers, with first_word_invalid passed through. */
-static void check_csi(const char *dir)
+/* A head on CSI feature set 3 (what aether train writes) or 4 fed raw CSI: the packets equal
+ * the library's own result over the same buffers, with first_word_invalid passed through. */
+static void check_csi(const char *dir, const char *model_file, uint32_t input_dim)
 {
     size_t mlen, iq_len, ts_len;
-    uint8_t *model = read_file(dir, "model_csi19.rvne", &mlen);
+    uint8_t *model = read_file(dir, model_file, &mlen);
     uint8_t *iq = read_file(dir, "csi.iq", &iq_len);
     uint8_t *ts_b = read_file(dir, "csi.ts", &ts_len);
     if (iq_len != 200 * TEMPORAL_CSI_BYTES || ts_len != 200 * 8) {
@@ -377,11 +377,11 @@ static void check_csi(const char *dir)
         exit(2);
     }
     g_npkts = 0;
-    CHECK_CODE(temporal_task_start_with_model(model, mlen, 19, 64, 4), ESP_OK);
-    CHECK(shim_last_queue_item_size == ITEM_HEADER + TEMPORAL_CSI_BYTES, "csi item size %u",
-          (unsigned)shim_last_queue_item_size);
+    CHECK_CODE(temporal_task_start_with_model(model, mlen, input_dim, 64, 4), ESP_OK);
+    CHECK(shim_last_queue_item_size == ITEM_HEADER + TEMPORAL_CSI_BYTES, "%s: csi item size %u",
+          model_file, (unsigned)shim_last_queue_item_size);
     ruv_temporal_ctx_t *ref = NULL;
-    CHECK_CODE(ruv_temporal_init(model, mlen, 19, 64, 4, &ref), ESP_OK);
+    CHECK_CODE(ruv_temporal_init(model, mlen, input_dim, 64, 4, &ref), ESP_OK);
 
     /* Argument checks first: none of these reaches the queue. */
     const int8_t *buf0 = (const int8_t *)iq;
@@ -644,7 +644,8 @@ int main(int argc, char **argv)
 #endif
     check_packets();
     check_task(argv[1]);
-    check_csi(argv[1]);
+    check_csi(argv[1], "model_csi19.rvne", 19);
+    check_csi(argv[1], "model_csi22.rvne", 22);
     check_state9(argv[1]);
     check_max_dim(argv[1]);
     check_embedded();

@@ -19,9 +19,12 @@
 //!   between restarts (the first buffer, the gap) drops its first `SETTLE_FRAMES`, and no window
 //!   spans the gap; NaN logits where no frame is stored yet (classify: `ESP_ERR_INVALID_STATE`);
 //!   `model_csi19.rvne`: the default head on feature set 3 (19 inputs), and `expect_csi19.f32`
-//!   its logits over the same buffers.
+//!   its logits over the same buffers; `model_csi22.rvne` / `expect_csi22.f32` the same on
+//!   feature set 4 (22 inputs).
 
-use aether_csi::{FeatureExtractor, CSI16_DIMS, CSI19_DIMS, FEATURE_SET_CSI19};
+use aether_csi::{
+    FeatureExtractor, CSI16_DIMS, CSI19_DIMS, CSI22_DIMS, FEATURE_SET_CSI19, FEATURE_SET_CSI22,
+};
 use aether_model::{HeadParams, HeadScratch, HeadSpec, OutputKind, TemporalHead, TensorDtype};
 use aether_rvne::{init_random_blob, WeightBlobHeader, DEFAULT_INIT_SEED};
 use std::path::{Path, PathBuf};
@@ -195,9 +198,10 @@ fn main() {
     // Raw CSI through the shared feature extractor, then the v2 f32 model.
     let mut iq = Vec::new();
     let mut ts = Vec::new();
-    let (mut features, mut features19) = (Vec::new(), Vec::new());
+    // Every frame's set 4; sets 1 and 3 are its prefixes.
+    let mut features22 = Vec::new();
     // The same buffers as a classic ESP32 with an invalid first word would report them.
-    let (mut features_fwi, mut features19_fwi) = (Vec::new(), Vec::new());
+    let mut features22_fwi = Vec::new();
     let mut fx = FeatureExtractor::new();
     let mut fx_fwi = FeatureExtractor::new().with_first_word_invalid(true);
     for t in 0..CSI_FRAMES {
@@ -205,48 +209,53 @@ fn main() {
             .flat_map(|k| [iq_byte(t, k, true), iq_byte(t, k, false)])
             .collect();
         let stamp = 1_000_000 + t as u64 * 10_000 + if t >= CSI_GAP_AT { 1_000_000 } else { 0 };
-        let mut f = [0.0f32; CSI19_DIMS];
+        let mut f = [0.0f32; CSI22_DIMS];
         fx.extract_iq(stamp, &buf, &mut f).expect("features");
         iq.extend_from_slice(&buf);
         ts.extend_from_slice(&stamp.to_le_bytes());
-        // Set 1 is the first 16 of set 3.
-        features.push(f[..CSI16_DIMS].to_vec());
-        features19.push(f.to_vec());
+        features22.push(f.to_vec());
         fx_fwi.extract_iq(stamp, &buf, &mut f).expect("features");
-        features_fwi.push(f[..CSI16_DIMS].to_vec());
-        features19_fwi.push(f.to_vec());
+        features22_fwi.push(f.to_vec());
     }
+    let prefix = |frames: &[Vec<f32>], dims: usize| -> Vec<Vec<f32>> {
+        frames.iter().map(|f| f[..dims].to_vec()).collect()
+    };
     write(&dir, "csi.iq", &iq);
     write(&dir, "csi.ts", &ts);
     let head = TemporalHead::from_bytes(&models[0].1).expect("load");
     write(
         &dir,
         "expect_csi.f32",
-        &f32_bytes(&expected_csi(&head, &features)),
+        &f32_bytes(&expected_csi(&head, &prefix(&features22, CSI16_DIMS))),
     );
     write(
         &dir,
         "expect_csi_fwi.f32",
-        &f32_bytes(&expected_csi(&head, &features_fwi)),
+        &f32_bytes(&expected_csi(&head, &prefix(&features22_fwi, CSI16_DIMS))),
     );
-    let mut csi19_spec = spec.clone();
-    csi19_spec.input_dim = CSI19_DIMS;
-    csi19_spec.feature_set = u32::from(FEATURE_SET_CSI19);
-    let csi19 = HeadParams::random(&csi19_spec, SEED)
-        .expect("csi19")
-        .to_rvne_v2(TensorDtype::F32)
-        .expect("csi19 bytes");
-    write(&dir, "model_csi19.rvne", &csi19);
-    let head = TemporalHead::from_bytes(&csi19).expect("load csi19");
-    write(
-        &dir,
-        "expect_csi19.f32",
-        &f32_bytes(&expected_csi(&head, &features19)),
-    );
-    write(
-        &dir,
-        "expect_csi19_fwi.f32",
-        &f32_bytes(&expected_csi(&head, &features19_fwi)),
-    );
+    for (name, dims, set) in [
+        ("csi19", CSI19_DIMS, FEATURE_SET_CSI19),
+        ("csi22", CSI22_DIMS, FEATURE_SET_CSI22),
+    ] {
+        let mut set_spec = spec.clone();
+        set_spec.input_dim = dims;
+        set_spec.feature_set = u32::from(set);
+        let bytes = HeadParams::random(&set_spec, SEED)
+            .expect(name)
+            .to_rvne_v2(TensorDtype::F32)
+            .expect(name);
+        write(&dir, &format!("model_{name}.rvne"), &bytes);
+        let head = TemporalHead::from_bytes(&bytes).expect(name);
+        write(
+            &dir,
+            &format!("expect_{name}.f32"),
+            &f32_bytes(&expected_csi(&head, &prefix(&features22, dims))),
+        );
+        write(
+            &dir,
+            &format!("expect_{name}_fwi.f32"),
+            &f32_bytes(&expected_csi(&head, &prefix(&features22_fwi, dims))),
+        );
+    }
     println!("fixtures written to {}", dir.display());
 }

@@ -4,7 +4,7 @@
 use crate::detail::Detail;
 use crate::memory;
 use crate::status::*;
-use aether_csi::{FeatureExtractor, FeatureSet, CSI19_DIMS};
+use aether_csi::{FeatureExtractor, FeatureSet, CSI22_DIMS};
 use aether_model::{HeadScratch, OutputKind, Session, TemporalHead, WindowMode};
 use alloc::boxed::Box;
 use alloc::vec;
@@ -101,7 +101,7 @@ pub struct RuvTemporalInfo {
     pub output_kind: u32,
     /// RVNE file version (1 or 2).
     pub file_version: u32,
-    /// Feature set the model expects (0 unspecified, 1 = CSI16, 2 = STATE9, 3 = CSI19).
+    /// Feature set the model expects (0 unspecified, 1 = CSI16, 2 = STATE9, 3 = CSI19, 4 = CSI22).
     pub feature_set: u32,
     /// Frames in the ring now (at most window_len).
     pub frames_in_window: u32,
@@ -273,15 +273,15 @@ impl RuvTemporalCtx {
     /// real per subcarrier) through the shared extractor, then [`Self::push`].
     pub fn push_csi(&mut self, iq: &[u8], timestamp_us: u64) -> Result<(), Failure> {
         let fs = self.head_ref().spec().feature_set;
-        // Set 1 is set 3's prefix: one extractor serves both.
+        // Sets 1 and 3 are set 4's prefixes: one extractor serves all three.
         let Some(width) = FeatureSet::csi_width(fs, self.input_dim) else {
             return Err(fail!(
                 ESP_ERR_NOT_SUPPORTED,
-                "raw CSI gives feature set 1 (16 features) or 3 (19); the model takes set {fs} with {} features",
+                "raw CSI gives feature set 1 (16 features), 3 (19) or 4 (22); the model takes set {fs} with {} features",
                 self.input_dim
             ));
         };
-        let mut features = [0.0f32; CSI19_DIMS];
+        let mut features = [0.0f32; CSI22_DIMS];
         let restarts = self.csi.restarts();
         self.csi
             .extract_iq(timestamp_us, iq, &mut features[..width])

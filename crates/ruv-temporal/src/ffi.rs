@@ -222,7 +222,7 @@ pub unsafe extern "C" fn ruv_temporal_push(
     ctx_result(ctx, r)
 }
 
-/// Computes the CSI features the model takes (feature set 1, 16 values, or set 3, 19 values;
+/// Computes the CSI features the model takes (feature set 1, 16 values, set 3, 19 values, or set 4, 22 values;
 /// `docs/features.md`) of one antenna's raw I/Q bytes and stores them as a frame. `iq` is ESP-IDF's `wifi_csi_info_t.buf` (per subcarrier
 /// one imaginary then one real int8, buffer order), `iq_len` its `len`; `timestamp_us` the
 /// receive time (on ESP-IDF `esp_timer_get_time()` in the CSI callback; not `rx_ctrl.timestamp`,
@@ -236,7 +236,8 @@ pub unsafe extern "C" fn ruv_temporal_push(
 ///
 /// Returns `ESP_OK`; `ESP_ERR_INVALID_ARG` for NULL; `ESP_ERR_INVALID_SIZE` for fewer than 64
 /// subcarriers (128 bytes); `ESP_ERR_NOT_SUPPORTED` when the model takes neither
-/// (input_dim 16 with feature_set 1 or unspecified, or input_dim 19 with feature_set 3).
+/// (input_dim 16 with feature_set 1 or unspecified, input_dim 19 with feature_set 3, or
+/// input_dim 22 with feature_set 4).
 ///
 /// # Safety
 /// `ctx` from `ruv_temporal_init`; `iq` valid for `iq_len` bytes.

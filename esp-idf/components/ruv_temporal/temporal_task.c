@@ -3,7 +3,7 @@
  *
  * Memory: the queue holds TEMPORAL_QUEUE_DEPTH items of a 16-byte header plus input_dim floats,
  * or TEMPORAL_CSI_BYTES bytes if that is more and the model takes CSI (4.5 KiB for a model on
- * CSI feature set 1 or 3, 1.6 KiB for the 9-float state set, 32.5 KiB at input_dim 256). Each kind of producer stages
+ * CSI feature set 1, 3 or 4, 1.6 KiB for the 9-float state set, 32.5 KiB at input_dim 256). Each kind of producer stages
  * its item in its own static buffer, never on the caller's stack (frames come from the
  * timer-service task, CSI from the Wi-Fi task; both have small stacks).
  */
@@ -401,8 +401,10 @@ void temporal_task_service(uint32_t wait_ms)
  * unnamed set, or 19 on set 3. */
 static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
 {
+    /* The library's rule (aether_csi::FeatureSet::csi_width), which ruv_temporal_push_csi
+     * applies: ESP_ERR_NOT_SUPPORTED for any other model. */
     return (input_dim == 16 && (feature_set == 0 || feature_set == 1)) ||
-           (input_dim == 19 && feature_set == 3);
+           (input_dim == 19 && feature_set == 3) || (input_dim == 22 && feature_set == 4);
 }
 
 /* Bytes of one queue item: the header and input_dim floats, or the raw CSI if that is more

@@ -127,7 +127,7 @@ esp_err_t temporal_task_start_with_model(const uint8_t *model, size_t model_len,
 esp_err_t temporal_task_push_frame(const float *frame, uint32_t frame_len);
 
 /**
- * Queues one antenna's raw CSI for a model on CSI features (set 1 or 3): `buf`/`len` are
+ * Queues one antenna's raw CSI for a model on CSI features (set 1, 3 or 4): `buf`/`len` are
  * `wifi_csi_info_t.buf`/`.len`, `ts_us` the receive time on a 64-bit clock
  * (`esp_timer_get_time()` in the callback; not `rx_ctrl.timestamp`, whose 32 bits wrap every
  * 71.6 min, which the extractor would take for time going backwards and restart its state),

@@ -869,6 +869,118 @@ fn feature_names_belong_to_the_chosen_feature_set() {
     }
 }
 
+/// A head on feature set 4 (22 inputs, `--feature-set csi22`): the file records set 4, `eval`
+/// scores it, `run` feeds it all 22 features of each frame (its decisions equal the head over
+/// those windows), and `features --feature-set csi22` prints the 22 by name.
+#[test]
+fn a_set_4_head_is_trained_scored_and_run() {
+    let Some(dir) = espectre() else { return };
+    let f = |p: &str| dir.join(p).display().to_string();
+    let base = f("baseline/baseline_c3_64sc_20260329_130303.npz");
+    let moving = f("movement/movement_c3_64sc_20260329_130321.npz");
+    let tmp = std::env::temp_dir().join(format!("aether-set4-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let m = tmp.join("set4.rvne").display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        &base,
+        &moving,
+        "--out",
+        &m,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "32",
+        "--feature-set",
+        "csi22",
+        "--split-by",
+        "recording",
+        "--quiet",
+    ]);
+    let head = aether_model::TemporalHead::from_bytes(&std::fs::read(&m).unwrap()).unwrap();
+    assert_eq!((head.spec().input_dim, head.spec().feature_set), (22, 4));
+    let out = aether_ok(&["eval", "--model", &m, "--data", &base, &moving, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_report(&report);
+    let stream = aether_train::data::read_streams(
+        std::path::Path::new(&moving),
+        &aether_train::data::LabelSource::default(),
+    )
+    .unwrap()
+    .remove(0);
+    let out = aether_ok(&[
+        "run", "--model", &m, "--input", &moving, "--json", "--hop", "32",
+    ]);
+    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(decisions.len() > 10, "{} decisions", decisions.len());
+    let mut scratch = aether_model::HeadScratch::new();
+    let mut logits = vec![0f32; 2];
+    for (k, d) in decisions.iter().enumerate() {
+        // One segment (no gap in this capture): windows of 32 from its first frame.
+        let start = k * 32;
+        assert_eq!(d["t_s"].as_f64().unwrap(), stream.t_s[start + 31]);
+        let window: Vec<f32> = stream.features[start..start + 32]
+            .iter()
+            .flat_map(|f| f.to_vec())
+            .collect();
+        assert_eq!(window.len(), 32 * 22);
+        head.classify(&window, &mut logits, &mut scratch).unwrap();
+        let top = logits.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = logits.iter().map(|l| (l - top).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        for (c, name) in ["baseline", "movement"].iter().enumerate() {
+            let got = d["probs"][*name].as_f64().unwrap() as f32;
+            assert!((got - e[c] / sum).abs() < 1e-6, "decision {k} {name}");
+        }
+    }
+    let out = aether_ok(&[
+        "features",
+        "--input",
+        &moving,
+        "--feature-set",
+        "csi22",
+        "--every",
+        "500",
+        "--json",
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let mut names: Vec<&str> = first["features"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    names.sort_unstable();
+    let mut want = aether_csi::CSI22_NAMES.to_vec();
+    want.sort_unstable();
+    assert_eq!(
+        names, want,
+        "features --feature-set csi22 prints all 22 by name"
+    );
+    let bad = aether(&[
+        "train",
+        "--data",
+        &base,
+        "--out",
+        &m,
+        "--feature-set",
+        "csi21",
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("known: csi16, csi19, csi22"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
 /// A head on feature set 1 (16 inputs) through `eval` and `run`: both feed it the first 16 of
 /// the 22 features each frame keeps.
 #[test]

@@ -843,14 +843,18 @@ fn outputs_never_overwrite_inputs() {
     std::fs::remove_dir_all(tmp).unwrap();
 }
 
-/// The decorrelation features exist only in set 3; an unknown set is named as such (both
-/// refused before any data is read).
+/// The decorrelation features exist only from set 3 on, the temporal-band energies only in
+/// set 4; an unknown set is named as such (all refused before any data is read).
 #[test]
 fn feature_names_belong_to_the_chosen_feature_set() {
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["--feature-set", "csi16", "--features", "decorr_growth"],
             "unknown feature \"decorr_growth\"",
+        ),
+        (
+            &["--features", "corr_ref,temporal_energy_fast"],
+            "unknown feature \"temporal_energy_fast\"",
         ),
         (&["--feature-set", "csi17"], "unknown feature set \"csi17\""),
     ];

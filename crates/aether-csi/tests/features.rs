@@ -519,8 +519,13 @@ fn temporal_bands_pick_the_motion_frequency() {
         let out = run(&f, &t);
         let e: Vec<f32> = (19..22).map(|d| last_second_mean(&out, &t, d)).collect();
         eprintln!("{hz} Hz: fast, mid, slow {e:?}");
-        let top = 19 + (0..3).max_by(|&a, &b| e[a].total_cmp(&e[b])).unwrap();
-        assert_eq!(top, band, "{hz} Hz: fast, mid, slow {e:?}");
+        let top = (0..3).max_by(|&a, &b| e[a].total_cmp(&e[b])).unwrap();
+        assert_eq!(19 + top, band, "{hz} Hz: fast, mid, slow {e:?}");
+        let next = (0..3)
+            .filter(|&b| b != top)
+            .map(|b| e[b])
+            .fold(f32::MIN, f32::max);
+        assert!(e[top] - next > 0.4, "{hz} Hz: fast, mid, slow {e:?}");
     }
     // And none in a static channel: no noise, no energy.
     let (f, t) = moving_reflector(&mut rng, 0.0, 3.0, 0.0, 10_000, 3.0);

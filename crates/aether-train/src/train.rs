@@ -95,8 +95,8 @@ pub struct TrainOptions {
     /// Start from the encoder of this RVNE v2 head (every tensor but `head.*`), e.g. one
     /// pretrained with `--task embed`; the classifier layer starts fresh.
     pub init: Option<PathBuf>,
-    /// The head's inputs: feature set 1 (16) or set 3 (19, set 1 plus the decorrelation
-    /// features).
+    /// The head's inputs: feature set 1 (16), set 3 (19, set 1 plus the decorrelation
+    /// features) or set 4 (22, set 3 plus the temporal-band energies).
     pub feature_set: FeatureSet,
     /// Feature indices (of `feature_set`) the head may use; `None` = all.
     pub features: Option<Vec<usize>>,
@@ -957,7 +957,8 @@ fn prepare_inner(
         .into_iter()
         .filter(|g| !val_groups.contains(g))
         .collect();
-    // The head reads the first `dims` features of each frame (set 1 is set 3's prefix).
+    // The head reads the first `dims` features of each frame (sets 1 and 3 are set 4's
+    // prefixes).
     let dims = opts.feature_set.dims();
     crate::model::csi_input(u32::from(opts.feature_set.id()), dims)?;
     if let Some(bad) = opts.features.iter().flatten().find(|&&d| d >= dims) {

@@ -397,12 +397,11 @@ void temporal_task_service(uint32_t wait_ms)
     }
 }
 
-/* The library's rule for ruv_temporal_push_csi (ffi.rs): input_dim 16 on set 1 or an
- * unnamed set, or 19 on set 3. */
+/* The library's rule for ruv_temporal_push_csi (ffi.rs; aether_csi::FeatureSet::csi_width):
+ * input_dim 16 on set 1 or an unnamed set, 19 on set 3, or 22 on set 4. Any other model gets
+ * ESP_ERR_NOT_SUPPORTED from push_csi. */
 static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
 {
-    /* The library's rule (aether_csi::FeatureSet::csi_width), which ruv_temporal_push_csi
-     * applies: ESP_ERR_NOT_SUPPORTED for any other model. */
     return (input_dim == 16 && (feature_set == 0 || feature_set == 1)) ||
            (input_dim == 19 && feature_set == 3) || (input_dim == 22 && feature_set == 4);
 }

@@ -873,6 +873,90 @@ fn feature_names_belong_to_the_chosen_feature_set() {
     }
 }
 
+/// Trains a one-epoch head on feature set `set` (window 32, hop 32) from two captures into
+/// `tmp`; its path and the loaded head.
+fn small_head(
+    tmp: &std::path::Path,
+    set: &str,
+    base: &str,
+    moving: &str,
+) -> (String, aether_model::TemporalHead) {
+    let m = tmp.join(format!("{set}.rvne")).display().to_string();
+    aether_ok(&[
+        "train",
+        "--data",
+        base,
+        moving,
+        "--out",
+        &m,
+        "--epochs",
+        "1",
+        "--window",
+        "32",
+        "--hop",
+        "32",
+        "--feature-set",
+        set,
+        "--split-by",
+        "recording",
+        "--quiet",
+    ]);
+    let head = aether_model::TemporalHead::from_bytes(&std::fs::read(&m).unwrap()).unwrap();
+    (m, head)
+}
+
+/// `run --json --hop hop` decisions of the baseline/movement head at `model` against
+/// `classify` over the frames each should cover: windows of 32 at `hop` from each segment's
+/// first frame, each frame's first `input_dim` features.
+fn check_run_decisions(
+    model: &str,
+    head: &aether_model::TemporalHead,
+    input: &str,
+    stream: &aether_train::data::Stream,
+    hop: usize,
+) {
+    let dims = head.spec().input_dim;
+    let mut scratch = aether_model::HeadScratch::new();
+    let mut logits = vec![0f32; 2];
+    let hop_s = hop.to_string();
+    let out = aether_ok(&[
+        "run", "--model", model, "--input", input, "--json", "--hop", &hop_s,
+    ]);
+    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut starts = Vec::new();
+    let segs = &stream.segments;
+    for (i, &seg) in segs.iter().enumerate() {
+        if i == 0 || segs[i - 1] != seg {
+            let end = i + segs[i..].partition_point(|&x| x == seg);
+            starts.extend((i..).step_by(hop).take_while(|s| s + 32 <= end));
+        }
+    }
+    assert!(decisions.len() > 10, "{} decisions", decisions.len());
+    assert_eq!(decisions.len(), starts.len(), "hop {hop}");
+    for (k, (d, &start)) in decisions.iter().zip(&starts).enumerate() {
+        let window: Vec<f32> = stream.features[start..start + 32]
+            .iter()
+            .flat_map(|f| f[..dims].to_vec())
+            .collect();
+        head.classify(&window, &mut logits, &mut scratch).unwrap();
+        let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+        let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        for (c, name) in ["baseline", "movement"].iter().enumerate() {
+            let got = d["probs"][*name].as_f64().unwrap() as f32;
+            let want = e[c] / sum;
+            assert!(
+                (got - want).abs() < 1e-6,
+                "hop {hop}, decision {k} {name}: {got} vs {want}"
+            );
+        }
+        assert_eq!(d["t_s"].as_f64().unwrap(), stream.t_s[start + 31]);
+    }
+}
+
 /// A head on feature set 4 (22 inputs, `--feature-set csi22`): the file records set 4, `eval`
 /// scores it, `run` feeds it all 22 features of each frame (its decisions equal the head over
 /// those windows), and `features --feature-set csi22` prints the 22 by name.
@@ -884,27 +968,7 @@ fn a_set_4_head_is_trained_scored_and_run() {
     let moving = f("movement/movement_c3_64sc_20260329_130321.npz");
     let tmp = std::env::temp_dir().join(format!("aether-set4-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let m = tmp.join("set4.rvne").display().to_string();
-    aether_ok(&[
-        "train",
-        "--data",
-        &base,
-        &moving,
-        "--out",
-        &m,
-        "--epochs",
-        "1",
-        "--window",
-        "32",
-        "--hop",
-        "32",
-        "--feature-set",
-        "csi22",
-        "--split-by",
-        "recording",
-        "--quiet",
-    ]);
-    let head = aether_model::TemporalHead::from_bytes(&std::fs::read(&m).unwrap()).unwrap();
+    let (m, head) = small_head(&tmp, "csi22", &base, &moving);
     assert_eq!((head.spec().input_dim, head.spec().feature_set), (22, 4));
     let out = aether_ok(&["eval", "--model", &m, "--data", &base, &moving, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -915,34 +979,7 @@ fn a_set_4_head_is_trained_scored_and_run() {
     )
     .unwrap()
     .remove(0);
-    let out = aether_ok(&[
-        "run", "--model", &m, "--input", &moving, "--json", "--hop", "32",
-    ]);
-    let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(decisions.len() > 10, "{} decisions", decisions.len());
-    let mut scratch = aether_model::HeadScratch::new();
-    let mut logits = vec![0f32; 2];
-    for (k, d) in decisions.iter().enumerate() {
-        // One segment (no gap in this capture): windows of 32 from its first frame.
-        let start = k * 32;
-        assert_eq!(d["t_s"].as_f64().unwrap(), stream.t_s[start + 31]);
-        let window: Vec<f32> = stream.features[start..start + 32]
-            .iter()
-            .flat_map(|f| f.to_vec())
-            .collect();
-        assert_eq!(window.len(), 32 * 22);
-        head.classify(&window, &mut logits, &mut scratch).unwrap();
-        let top = logits.iter().cloned().fold(f32::MIN, f32::max);
-        let e: Vec<f32> = logits.iter().map(|l| (l - top).exp()).collect();
-        let sum: f32 = e.iter().sum();
-        for (c, name) in ["baseline", "movement"].iter().enumerate() {
-            let got = d["probs"][*name].as_f64().unwrap() as f32;
-            assert!((got - e[c] / sum).abs() < 1e-6, "decision {k} {name}");
-        }
-    }
+    check_run_decisions(&m, &head, &moving, &stream, 32);
     let out = aether_ok(&[
         "features",
         "--input",
@@ -995,27 +1032,7 @@ fn a_set_1_head_is_scored_and_run() {
     let moving = f("movement/movement_c5_64sc_20260329_124504.npz");
     let tmp = std::env::temp_dir().join(format!("aether-set1-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let m = tmp.join("set1.rvne").display().to_string();
-    aether_ok(&[
-        "train",
-        "--data",
-        &base,
-        &moving,
-        "--out",
-        &m,
-        "--epochs",
-        "1",
-        "--window",
-        "32",
-        "--hop",
-        "32",
-        "--feature-set",
-        "csi16",
-        "--split-by",
-        "recording",
-        "--quiet",
-    ]);
-    let head = aether_model::TemporalHead::from_bytes(&std::fs::read(&m).unwrap()).unwrap();
+    let (m, head) = small_head(&tmp, "csi16", &base, &moving);
     assert_eq!((head.spec().input_dim, head.spec().feature_set), (16, 1));
     let out = aether_ok(&["eval", "--model", &m, "--data", &base, &moving, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1029,51 +1046,8 @@ fn a_set_1_head_is_scored_and_run() {
     )
     .unwrap();
     assert_eq!(streams.len(), 1);
-    let mut scratch = aether_model::HeadScratch::new();
-    let mut logits = vec![0f32; 2];
-    // `run --json` decisions against `classify` over the frames each should cover: windows
-    // of 32 at `hop` from each segment's first frame.
-    let mut check_run = |input: &str, stream: &aether_train::data::Stream, hop: usize| {
-        let hop_s = hop.to_string();
-        let out = aether_ok(&[
-            "run", "--model", &m, "--input", input, "--json", "--hop", &hop_s,
-        ]);
-        let decisions: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let mut starts = Vec::new();
-        let segs = &stream.segments;
-        for (i, &seg) in segs.iter().enumerate() {
-            if i == 0 || segs[i - 1] != seg {
-                let end = i + segs[i..].partition_point(|&x| x == seg);
-                starts.extend((i..).step_by(hop).take_while(|s| s + 32 <= end));
-            }
-        }
-        assert!(decisions.len() > 10, "{} decisions", decisions.len());
-        assert_eq!(decisions.len(), starts.len(), "hop {hop}");
-        for (k, (d, &start)) in decisions.iter().zip(&starts).enumerate() {
-            let window: Vec<f32> = stream.features[start..start + 32]
-                .iter()
-                .flat_map(|f| f[..16].to_vec())
-                .collect();
-            head.classify(&window, &mut logits, &mut scratch).unwrap();
-            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-            let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
-            let sum: f32 = e.iter().sum();
-            for (c, name) in ["baseline", "movement"].iter().enumerate() {
-                let got = d["probs"][*name].as_f64().unwrap() as f32;
-                let want = e[c] / sum;
-                assert!(
-                    (got - want).abs() < 1e-6,
-                    "hop {hop}, decision {k} {name}: {got} vs {want}"
-                );
-            }
-            assert_eq!(d["t_s"].as_f64().unwrap(), stream.t_s[start + 31]);
-        }
-    };
     for hop in [32usize, 5] {
-        check_run(&moving, &streams[0], hop);
+        check_run_decisions(&m, &head, &moving, &streams[0], hop);
     }
     // A 2 s gap (the extractor restarts and settles again): no window spans it, in `run` as
     // in training (`cut_windows`).
@@ -1104,7 +1078,7 @@ fn a_set_1_head_is_scored_and_run() {
         "two segments"
     );
     for hop in [32usize, 5] {
-        check_run(&gapped, &gap_streams[0], hop);
+        check_run_decisions(&m, &head, &gapped, &gap_streams[0], hop);
     }
     // Two nodes, emitted: each node's packets are numbered 1, 2, 3, ... (the spec's `seq` is
     // per device), to an IPv6 receiver where the machine has IPv6 loopback.

@@ -71,32 +71,39 @@ pub const CSI16_NAMES: [&str; CSI16_DIMS] = [
 ];
 
 /// Names of set 3, in output order: set 1's, then the decorrelation features.
-pub const CSI19_NAMES: [&str; CSI19_DIMS] = {
-    let mut names = [""; CSI19_DIMS];
-    let mut i = 0;
-    while i < CSI16_DIMS {
-        names[i] = CSI16_NAMES[i];
-        i += 1;
-    }
-    names[16] = "decorr_lag1";
-    names[17] = "decorr_lag100ms";
-    names[18] = "decorr_growth";
-    names
-};
+pub const CSI19_NAMES: [&str; CSI19_DIMS] = extend_names(
+    &CSI16_NAMES,
+    &["decorr_lag1", "decorr_lag100ms", "decorr_growth"],
+);
 
 /// Names of set 4, in output order: set 3's, then the temporal-band energies (fast, mid, slow).
-pub const CSI22_NAMES: [&str; CSI22_DIMS] = {
-    let mut names = [""; CSI22_DIMS];
+pub const CSI22_NAMES: [&str; CSI22_DIMS] = extend_names(
+    &CSI19_NAMES,
+    &[
+        "temporal_energy_fast",
+        "temporal_energy_mid",
+        "temporal_energy_slow",
+    ],
+);
+
+/// A set's names: the set it extends, then its own (each set is its predecessor's extension).
+const fn extend_names<const N: usize>(
+    prefix: &[&'static str],
+    added: &[&'static str],
+) -> [&'static str; N] {
+    assert!(prefix.len() + added.len() == N, "set width");
+    let mut names = [""; N];
     let mut i = 0;
-    while i < CSI19_DIMS {
-        names[i] = CSI19_NAMES[i];
+    while i < N {
+        names[i] = if i < prefix.len() {
+            prefix[i]
+        } else {
+            added[i - prefix.len()]
+        };
         i += 1;
     }
-    names[19] = "temporal_energy_fast";
-    names[20] = "temporal_energy_mid";
-    names[21] = "temporal_energy_slow";
     names
-};
+}
 
 /// Names of set 2, in output order (spec §3.10).
 pub const STATE9_NAMES: [&str; STATE9_DIMS] = [

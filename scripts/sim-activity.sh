@@ -8,6 +8,7 @@
 # DIR keeps the recordings: a second run on DIR reuses them once a generation has finished
 # (DIR/.complete; delete it, or DIR/train and DIR/test, to regenerate).
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
+#   (add --feature-set csi22 for a head on feature set 4, the best rows of crates/aether-train)
 # THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail

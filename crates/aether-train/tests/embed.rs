@@ -187,10 +187,10 @@ fn embedding_head_trains_and_exports_to_the_device_model() {
     let bytes = t.to_rvne_v2(&opts, TensorDtype::F32).unwrap();
     let head = TemporalHead::from_bytes(&bytes).unwrap();
     let mut scratch = aether_model::HeadScratch::for_head(&head, 32).unwrap();
+    // The head reads set 3, the first 19 of the 22 features each frame keeps.
     let window: Vec<f32> = t.prep.streams[0].features[..32]
         .iter()
-        .flatten()
-        .copied()
+        .flat_map(|f| f[..CSI19_DIMS].iter().copied())
         .collect();
     let mut e = vec![0f32; 8];
     head.embed(&window, &mut e, &mut scratch).unwrap();

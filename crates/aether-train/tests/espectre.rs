@@ -370,14 +370,14 @@ fn switched_off_features_do_not_reach_the_output() {
         aether_model::TemporalHead::from_bytes(&t.to_rvne_v2(&opts, TensorDtype::F32).unwrap())
             .unwrap();
     let mut scratch = aether_model::HeadScratch::for_head(&head, 32).unwrap();
+    // The head reads the first `dims` of the features each frame keeps.
+    let dims = opts.feature_set.dims();
     let mut window: Vec<f32> = t.prep.streams[0].features[..32]
         .iter()
-        .flatten()
-        .copied()
+        .flat_map(|f| f[..dims].iter().copied())
         .collect();
     let mut a = vec![0f32; 2];
     head.classify(&window, &mut a, &mut scratch).unwrap();
-    let dims = opts.feature_set.dims();
     for (i, v) in window.iter_mut().enumerate() {
         if i % dims != 14 && i % dims != 18 {
             *v = *v * 3.0 + 7.0;

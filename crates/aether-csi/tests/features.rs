@@ -533,6 +533,30 @@ fn temporal_bands_pick_the_motion_frequency() {
     assert_eq!(&still.last().unwrap()[19..], &[0.0; 3]);
 }
 
+/// What `docs/features.md` says of set 4's noise: a still channel's band energies rise as the
+/// frame rate falls (each average takes in noise in proportion to `dt / tau`), so a node
+/// reference taken at the node's own rate is what removes them.
+#[test]
+fn temporal_band_noise_grows_as_the_frame_rate_falls() {
+    let mut rng = Rng(37);
+    let mut previous: Option<Vec<f32>> = None;
+    for period_us in [5_000u64, 10_000, 20_000, 45_000] {
+        let (f, t) = moving_reflector(&mut rng, 0.0, 0.0, 2.0, period_us, 10.0);
+        let out = run(&f, &t);
+        let e: Vec<f32> = (19..22).map(|d| last_second_mean(&out, &t, d)).collect();
+        eprintln!(
+            "{:.0} frames/s: fast, mid, slow {e:?}",
+            1e6 / period_us as f64
+        );
+        if let Some(p) = &previous {
+            for b in 0..3 {
+                assert!(e[b] > p[b], "{period_us} µs: {e:?} after {p:?}");
+            }
+        }
+        previous = Some(e);
+    }
+}
+
 /// The bands are time constants, not frame counts: the same 2 Hz motion at 50 and 200 frames/s
 /// gives the same energies.
 #[test]

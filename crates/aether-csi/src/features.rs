@@ -414,7 +414,7 @@ pub struct FeatureExtractor {
     temporal_avg: [[f32; BLOCK]; TEMPORAL_AVERAGES],
     temporal_mask: u64,
     temporal_ts_us: u64,
-    /// Averages of each band's energy per slot.
+    /// Averages of each band's energy (its mean square over the frame's valid slots).
     temporal_energy: [Ema; TEMPORAL_BANDS],
 }
 

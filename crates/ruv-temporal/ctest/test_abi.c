@@ -226,6 +226,10 @@ static void check_csi_parity(const char *dir, const char *model_file, const char
     if (ctx == NULL) {
         return;
     }
+    ruv_temporal_info_t csi_info;
+    CHECK_CODE(ruv_temporal_info(ctx, &csi_info), ESP_OK);
+    CHECK(csi_info.takes_csi == 1, "%s: info.takes_csi %u", model_file,
+          (unsigned)csi_info.takes_csi);
     CHECK_CODE(ruv_temporal_set_first_word_invalid(ctx, first_word_invalid), ESP_OK);
     int pushed = 0;
     double worst = 0.0;
@@ -545,6 +549,9 @@ static void check_errors(const char *dir)
     CHECK_CODE(ruv_temporal_init(s9.data, s9.len, 9, WINDOW, N_CLASSES, &ctx), ESP_OK);
     if (ctx) {
         int8_t iq[IQ_LEN] = {0};
+        ruv_temporal_info_t s9_info;
+        CHECK_CODE(ruv_temporal_info(ctx, &s9_info), ESP_OK);
+        CHECK(s9_info.takes_csi == 0, "state9: info.takes_csi %u", (unsigned)s9_info.takes_csi);
         CHECK_CODE(ruv_temporal_push_csi(ctx, iq, IQ_LEN, 0), ESP_ERR_NOT_SUPPORTED);
         CHECK_CODE(ruv_temporal_push(ctx, frame), ESP_OK);
         CHECK_CODE(ruv_temporal_classify(ctx, logits, N_CLASSES), ESP_OK);

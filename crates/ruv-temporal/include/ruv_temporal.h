@@ -75,6 +75,10 @@ typedef struct {
   uint32_t weight_bytes;
   // The ruv_temporal_required_heap budget init checked the heap against.
   uint32_t heap_bytes;
+  // 1 when `ruv_temporal_push_csi` computes this model's frames from raw CSI (feature set
+  // 0 or 1 with input_dim 16, set 3 with 19, set 4 with 22), else 0 (push_csi then returns
+  // `ESP_ERR_NOT_SUPPORTED`). Firmware reads it instead of restating the rule.
+  uint32_t takes_csi;
 } ruv_temporal_info_t;
 
 #ifdef __cplusplus

@@ -114,6 +114,10 @@ pub struct RuvTemporalInfo {
     pub weight_bytes: u32,
     /// The ruv_temporal_required_heap budget init checked the heap against.
     pub heap_bytes: u32,
+    /// 1 when `ruv_temporal_push_csi` computes this model's frames from raw CSI (feature set
+    /// 0 or 1 with input_dim 16, set 3 with 19, set 4 with 22), else 0 (push_csi then returns
+    /// `ESP_ERR_NOT_SUPPORTED`). Firmware reads it instead of restating the rule.
+    pub takes_csi: u32,
 }
 
 impl RuvTemporalCtx {
@@ -269,15 +273,21 @@ impl RuvTemporalCtx {
         Ok(())
     }
 
+    /// Features per frame `push_csi` extracts for this model, or `None` when its feature set
+    /// and width are not a CSI set the extractor computes. Sets 1 and 3 are set 4's prefixes:
+    /// one extractor serves all three.
+    fn csi_width(&self) -> Option<usize> {
+        FeatureSet::csi_width(self.head_ref().spec().feature_set, self.input_dim)
+    }
+
     /// Features of one antenna's raw I/Q bytes (ESP-IDF `wifi_csi_info_t.buf` order: imaginary,
     /// real per subcarrier) through the shared extractor, then [`Self::push`].
     pub fn push_csi(&mut self, iq: &[u8], timestamp_us: u64) -> Result<(), Failure> {
-        let fs = self.head_ref().spec().feature_set;
-        // Sets 1 and 3 are set 4's prefixes: one extractor serves all three.
-        let Some(width) = FeatureSet::csi_width(fs, self.input_dim) else {
+        let Some(width) = self.csi_width() else {
             return Err(fail!(
                 ESP_ERR_NOT_SUPPORTED,
-                "raw CSI gives feature set 1 (16 features), 3 (19) or 4 (22); the model takes set {fs} with {} features",
+                "raw CSI gives feature set 1 (16 features), 3 (19) or 4 (22); the model takes set {} with {} features",
+                self.head_ref().spec().feature_set,
                 self.input_dim
             ));
         };
@@ -412,6 +422,7 @@ impl RuvTemporalCtx {
             streaming,
             weight_bytes: u(self.head_ref().weight_bytes()),
             heap_bytes: u(self.heap_bytes),
+            takes_csi: u32::from(self.csi_width().is_some()),
         }
     }
 

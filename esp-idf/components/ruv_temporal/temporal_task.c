@@ -397,15 +397,6 @@ void temporal_task_service(uint32_t wait_ms)
     }
 }
 
-/* The library's rule for ruv_temporal_push_csi (ffi.rs; aether_csi::FeatureSet::csi_width):
- * input_dim 16 on set 1 or an unnamed set, 19 on set 3, or 22 on set 4. Any other model gets
- * ESP_ERR_NOT_SUPPORTED from push_csi. */
-static bool model_takes_csi(uint32_t feature_set, uint32_t input_dim)
-{
-    return (input_dim == 16 && (feature_set == 0 || feature_set == 1)) ||
-           (input_dim == 19 && feature_set == 3) || (input_dim == 22 && feature_set == 4);
-}
-
 /* Bytes of one queue item: the header and input_dim floats, or the raw CSI if that is more
  * and the model takes CSI. */
 static size_t queue_item_bytes(uint32_t input_dim, bool takes_csi)
@@ -508,7 +499,7 @@ static esp_err_t begin_in_task(const start_request_t *req)
         ruv_temporal_destroy(ctx);
         return err;
     }
-    bool takes_csi = model_takes_csi(info.feature_set, input_dim);
+    bool takes_csi = info.takes_csi != 0;
     QueueHandle_t queue =
         xQueueCreate(TEMPORAL_QUEUE_DEPTH, queue_item_bytes(input_dim, takes_csi));
     SemaphoreHandle_t frame_lock = xSemaphoreCreateMutex();

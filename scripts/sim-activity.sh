@@ -10,6 +10,8 @@
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
 #   (add --feature-set csi22 for a head on feature set 4, the best rows of crates/aether-train)
 # THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
+# IDEAL=1 records every capture with a perfect receiver (`simulate --ideal`: no noise, random
+# phase, AGC or timing jitter): the ceiling the ESP32 impairments leave to the head.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ dir=${2:-target/sim-activity}
 shift $(($# < 2 ? $# : 2))
 cargo build -q --release -p aether-cli
 aether=$PWD/target/release/aether
+ideal=()
+[ "${IDEAL:-0}" = 1 ] && ideal=(--ideal)
 mkdir -p "$dir"
 cd "$dir"
 # One installation: an empty-room capture, then each activity with its own motion seed.
@@ -28,21 +32,21 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
     # installation share a seed (the empty capture used seed i, which collided with
     # installation i/100's captures).
     "$aether" simulate --scenario empty --seconds "$secs" --seed $((i * 100 + 99)) \
-        --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+        --installation "$i" --room "$room" --out "$out/$room-$i" "${ideal[@]}" >/dev/null
     for sc in still walking wave; do
         "$aether" simulate --scenario $sc --seconds "$secs" --seed $((i * 100 + ${#sc})) \
-            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+            --installation "$i" --room "$room" --out "$out/$room-$i" "${ideal[@]}" >/dev/null
     done
     for t in $(seq 1 "$takes"); do
         "$aether" simulate --scenario fall --seconds 10 --seed $((i * 100 + 10 + t)) \
-            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+            --installation "$i" --room "$room" --out "$out/$room-$i" "${ideal[@]}" >/dev/null
         "$aether" simulate --scenario sit_down --seconds 10 --seed $((i * 100 + 20 + t)) \
-            --installation "$i" --room "$room" --out "$out/$room-$i" >/dev/null
+            --installation "$i" --room "$room" --out "$out/$room-$i" "${ideal[@]}" >/dev/null
     done
 }
 # A generation that was stopped part-way, or made by another simulator version or for another
 # INSTALLATIONS (recorded in .complete), would otherwise be reused as if complete.
-generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108"
+generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108${ideal:+ ideal}"
 if [ "$(cat .complete 2>/dev/null)" != "$generation" ]; then
     rm -rf train test
     for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done

@@ -49,7 +49,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// One JSON object: accuracy, f1_macro, fp_rate, false_alarms_per_hour, per_class,
-    /// confusion {classes, matrix}, and the zero_shot / calibrated reports.
+    /// confusion {classes, matrix}, per_node, fused (the same windows on decisions fused over
+    /// each recording's nodes; null when every recording has one node), and the zero_shot /
+    /// calibrated reports.
     #[arg(long)]
     json: bool,
 }
@@ -67,6 +69,7 @@ fn report_json(r: &Report) -> serde_json::Value {
         "confusion": r.confusion,
         "events": r.events,
         "per_node": r.per_node,
+        "fused": r.fused.as_deref().map(report_json),
     })
 }
 
@@ -137,6 +140,29 @@ fn print_report(title: &str, r: &Report) {
                 "    {} more {} episode(s) had no scored window (shorter than the labelling \
                  rule's minimum at this frame rate): not in the recall",
                 e.unscored_episodes, e.class
+            );
+        }
+    }
+    if let Some(f) = &r.fused {
+        println!(
+            "  fused over each recording's nodes (mean class probabilities of windows ending \
+             within one hop): accuracy {:.4}  macro F1 {:.4}",
+            f.accuracy, f.f1_macro
+        );
+        let recalls: Vec<String> = (f.per_class.iter())
+            .map(|c| format!("{} {:.4}", c.class, c.recall))
+            .collect();
+        println!("    recall: {}", recalls.join(", "));
+        if let (Some(fp), Some(idle)) = (f.fp_rate, &f.idle_class) {
+            println!(
+                "    fp_rate {fp:.4} ({idle} windows predicted otherwise), false alarms/h {:.1}",
+                f.false_alarms_per_hour.unwrap_or(0.0)
+            );
+        }
+        for e in &f.events {
+            println!(
+                "    event {}: {} of {} episodes detected, {} false alarms",
+                e.class, e.detected, e.episodes, e.false_alarms
             );
         }
     }

@@ -488,6 +488,14 @@ fn eval_scores_event_classes_per_episode() {
         serde_json::from_slice(&aether_ok(&a).stdout).unwrap()
     };
     let r = eval(&model, &[]);
+    // The simulator's two nodes are fused too: the same windows, and every fall episode of
+    // each node scored again.
+    check_report(&r["fused"]);
+    assert_eq!(r["fused"]["windows"], r["windows"]);
+    assert_eq!(
+        r["fused"]["events"][0]["episodes"],
+        r["events"][0]["episodes"]
+    );
     let events = r["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
@@ -593,6 +601,113 @@ fn eval_scores_event_classes_per_episode() {
         );
     }
     std::fs::remove_dir_all(&tmp).ok();
+}
+
+/// `eval` fuses the nodes of one recording: each window's decision averages its class
+/// probabilities with the other node's window ending at the same time. The test recording
+/// gives node 1 a walking capture and node 2 an empty room's frames (same timestamps, all
+/// labelled walking), so the nodes disagree alone and must agree fused.
+#[test]
+fn eval_fuses_each_recordings_nodes() {
+    let tmp = std::env::temp_dir().join(format!("aether-fuse-{}", std::process::id()));
+    let path = |d: &str| tmp.join(d).display().to_string();
+    // One installation (one room, one static channel) throughout.
+    simulate_8s(&tmp.join("train"), "walking", 1, Some(7));
+    simulate_8s(&tmp.join("train"), "empty", 2, Some(7));
+    simulate_8s(&tmp.join("parts"), "walking", 3, Some(7));
+    simulate_8s(&tmp.join("parts"), "empty", 4, Some(7));
+    let model = path("m.rvne");
+    aether_ok(&[
+        "train",
+        "--data",
+        &path("train"),
+        "--out",
+        &model,
+        "--epochs",
+        "3",
+        "--window",
+        "32",
+        "--hop",
+        "8",
+        "--quiet",
+    ]);
+    // Node 1's frames of each part capture, as JSON values.
+    let node1 = |scenario: &str| -> Vec<serde_json::Value> {
+        let dir = std::fs::read_dir(tmp.join("parts")).unwrap();
+        let file = (dir.map(|e| e.unwrap().path()))
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(&format!("sim-{scenario}-")) && name.ends_with(".csi.jsonl")
+            })
+            .unwrap();
+        (std::fs::read_to_string(file).unwrap().lines())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["node_id"] == 1)
+            .collect()
+    };
+    let (walking, empty) = (node1("walking"), node1("empty"));
+    let mut lines = String::new();
+    for (w, e) in walking.iter().zip(&empty) {
+        let mut e = e.clone();
+        e["node_id"] = 2.into();
+        e["timestamp"] = w["timestamp"].clone();
+        lines.push_str(&format!("{w}\n{e}\n"));
+    }
+    std::fs::create_dir_all(tmp.join("test")).unwrap();
+    std::fs::write(tmp.join("test/mixed.csi.jsonl"), lines).unwrap();
+    std::fs::write(
+        tmp.join("test/mixed.segments.csv"),
+        "start_s,end_s,label\n0,100,walking\n",
+    )
+    .unwrap();
+    let out = aether_ok(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fused = &r["fused"];
+    check_report(fused);
+    assert_eq!(fused["windows"], r["windows"]);
+    let accuracy = |r: &serde_json::Value, node: usize| {
+        let n = &r["per_node"][node];
+        assert_eq!(n["node_id"].as_u64(), Some(node as u64 + 1), "{r}");
+        n["accuracy"].as_f64().unwrap()
+    };
+    // Alone, node 1 sees the walk and node 2 an empty room.
+    assert!(accuracy(&r, 0) > accuracy(&r, 1) + 0.5, "{}", r["per_node"]);
+    // Fused, the two windows of each instant get one decision: the nodes score alike and
+    // every cell of the confusion matrix counts pairs.
+    assert_eq!(
+        accuracy(fused, 0),
+        accuracy(fused, 1),
+        "{}",
+        fused["per_node"]
+    );
+    for cell in fused["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+    {
+        assert_eq!(cell.as_u64().unwrap() % 2, 0, "{}", fused["confusion"]);
+    }
+    // One node per recording: nothing to fuse.
+    let single: String = walking.iter().map(|w| format!("{w}\n")).collect();
+    std::fs::create_dir_all(tmp.join("single")).unwrap();
+    std::fs::write(tmp.join("single/walking.csi.jsonl"), single).unwrap();
+    std::fs::write(
+        tmp.join("single/walking.segments.csv"),
+        "start_s,end_s,label\n0,100,walking\n",
+    )
+    .unwrap();
+    let out = aether_ok(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("single"),
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["fused"].is_null(), "{}", r["fused"]);
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// 8 s of a simulated `scenario` into `out`: in installation `Some(i)` of a random room, or

@@ -573,16 +573,8 @@ impl WindowLabels {
 /// ([`Stream::segments`]), and a segment shorter than `len` gives no window.
 pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabels) -> Vec<Window> {
     let mut out = Vec::new();
-    let hop = hop.max(1);
     for (si, s) in streams.iter().enumerate() {
-        let mut start = 0;
-        while start + len <= s.features.len() {
-            let segment = s.segments.get(start);
-            if len > 0 && s.segments.get(start + len - 1) != segment {
-                // Jump to the next segment's first frame.
-                start += s.segments[start..].partition_point(|x| Some(x) == segment);
-                continue;
-            }
+        for start in window_starts(s, len, hop) {
             if let Some(l) = rule.label_of(&s.labels[start..start + len]) {
                 out.push(Window {
                     stream: si,
@@ -590,8 +582,26 @@ pub fn cut_windows(streams: &[Stream], len: usize, hop: usize, rule: &WindowLabe
                     label: l.to_owned(),
                 });
             }
-            start += hop;
         }
+    }
+    out
+}
+
+/// First frames of every window of `len` frames on `s`'s hop grid, labelled or not: the
+/// windows [`cut_windows`] chooses from (and the ones a streaming session decides on).
+pub fn window_starts(s: &Stream, len: usize, hop: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let hop = hop.max(1);
+    let mut start = 0;
+    while start + len <= s.features.len() {
+        let segment = s.segments.get(start);
+        if len > 0 && s.segments.get(start + len - 1) != segment {
+            // Jump to the next segment's first frame.
+            start += s.segments[start..].partition_point(|x| Some(x) == segment);
+            continue;
+        }
+        out.push(start);
+        start += hop;
     }
     out
 }

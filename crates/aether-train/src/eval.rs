@@ -1,12 +1,15 @@
 //! Scoring a head on recordings: zero-shot, with a node reference (calibrated), and the
 //! leave-one-group-out protocol.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::data::{cut_windows, feature_stats, FeatureStats, Stream, WindowLabels};
+use crate::data::{
+    cut_windows, feature_stats, window_starts, FeatureStats, Stream, Window, WindowLabels,
+};
 use crate::metrics::{
     default_idle_class, episodes_of, event_scores, node_scores, report, Decision, Hop, Report,
 };
@@ -150,18 +153,25 @@ impl Scorer {
                     .iter()
                     .position(|c| *c == w.label)
                     .expect("filtered"),
-                pred: p
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-                    .unwrap_or(0),
+                pred: argmax(p),
                 seconds: hop_s[w.stream],
             })
             .collect();
+        let mut r = self.report(&streams, &decisions, idle);
+        if let Some(fused) = self.fuse_nodes(&streams, &inputs, &windows, &probs, &hop_s)? {
+            let decisions: Vec<Decision> = (decisions.iter().zip(fused))
+                .map(|(d, pred)| Decision { pred, ..*d })
+                .collect();
+            r.fused = Some(Box::new(self.report(&streams, &decisions, idle)));
+        }
+        Ok(r)
+    }
+
+    /// Totals, per node and per episode of `decisions` over `streams`.
+    fn report(&self, streams: &[Stream], decisions: &[Decision], idle: Option<usize>) -> Report {
         let hop = Hop { frames: self.hop };
-        let mut r = report(&self.classes, &decisions, idle, hop);
-        r.per_node = node_scores(&self.classes, &decisions, idle, hop, |s| streams[s].node_id);
+        let mut r = report(&self.classes, decisions, idle, hop);
+        r.per_node = node_scores(&self.classes, decisions, idle, hop, |s| streams[s].node_id);
         let events: Vec<usize> = (self.window_labels.events.iter())
             .filter_map(|e| self.classes.iter().position(|c| c == e))
             .collect();
@@ -173,13 +183,119 @@ impl Scorer {
                 &self.classes,
                 &events,
                 &episodes,
-                &decisions,
+                decisions,
                 self.window,
                 hop,
             );
         }
-        Ok(r)
+        r
     }
+
+    /// The class each window gets when the nodes of its recording decide together: the mean of
+    /// its class probabilities and, from every other node of the same recording, those of that
+    /// node's window (labelled or not) whose last frame is nearest in time, if within one hop
+    /// of that node's frames. Several receivers of one room see a body from different sides;
+    /// one that a person's position hides from sees little. `None` when no recording holds
+    /// more than one node.
+    fn fuse_nodes(
+        &self,
+        streams: &[Stream],
+        inputs: &[Vec<f32>],
+        windows: &[Window],
+        probs: &[Vec<f32>],
+        hop_s: &[f64],
+    ) -> anyhow::Result<Option<Vec<usize>>> {
+        let mut by_recording: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (i, s) in streams.iter().enumerate() {
+            by_recording.entry(s.path.as_path()).or_default().push(i);
+        }
+        if by_recording.values().all(|nodes| nodes.len() < 2) {
+            return Ok(None);
+        }
+        // Every window on the hop grid of a stream with partners, predicted once: the labelled
+        // ones were, the rest (mixed labels, unlabelled) are predicted here.
+        let labelled: HashMap<(usize, usize), usize> = (windows.iter().enumerate())
+            .map(|(i, w)| ((w.stream, w.start), i))
+            .collect();
+        let mut extra = Vec::new();
+        // Per stream: (time of the window's last frame, index into probs or extra probs).
+        let mut grid: Vec<Vec<(f64, Result<usize, usize>)>> = vec![Vec::new(); streams.len()];
+        for nodes in by_recording.values().filter(|nodes| nodes.len() > 1) {
+            for &si in nodes {
+                for start in window_starts(&streams[si], self.window, self.hop) {
+                    let src = match labelled.get(&(si, start)) {
+                        Some(&i) => Ok(i),
+                        None => {
+                            extra.push(Window {
+                                stream: si,
+                                start,
+                                label: String::new(),
+                            });
+                            Err(extra.len() - 1)
+                        }
+                    };
+                    grid[si].push((streams[si].t_s[start + self.window - 1], src));
+                }
+                grid[si].sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+        }
+        let extra_probs =
+            predict_threaded(&self.net, inputs, &extra, self.window, 128, self.threads)?;
+        let grid: Vec<Vec<(f64, &[f32])>> = (grid.into_iter())
+            .map(|g| {
+                (g.into_iter())
+                    .map(|(end, src)| {
+                        let p = match src {
+                            Ok(i) => &probs[i],
+                            Err(i) => &extra_probs[i],
+                        };
+                        (end, p.as_slice())
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut fused = Vec::with_capacity(windows.len());
+        for (w, p) in windows.iter().zip(probs) {
+            let mut sum = p.clone();
+            let t = streams[w.stream].t_s[w.start + self.window - 1];
+            for &other in &by_recording[streams[w.stream].path.as_path()] {
+                if other != w.stream {
+                    add_nearest(&mut sum, &grid[other], t, hop_s[other]);
+                }
+            }
+            fused.push(argmax(&sum));
+        }
+        Ok(Some(fused))
+    }
+}
+
+/// Adds to `sum` the class probabilities of the window of `grid` (one node's windows, sorted
+/// by the time of their last frame) whose last frame is nearest `t`, if at most `tolerance`
+/// seconds away. Returns whether one was added.
+fn add_nearest(sum: &mut [f32], grid: &[(f64, &[f32])], t: f64, tolerance: f64) -> bool {
+    let k = grid.partition_point(|(end, _)| *end < t);
+    let nearest = [k.checked_sub(1), (k < grid.len()).then_some(k)]
+        .into_iter()
+        .flatten()
+        .min_by(|&a, &b| (grid[a].0 - t).abs().total_cmp(&(grid[b].0 - t).abs()));
+    match nearest.filter(|&n| (grid[n].0 - t).abs() <= tolerance) {
+        Some(n) => {
+            for (s, q) in sum.iter_mut().zip(grid[n].1) {
+                *s += q;
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Index of the largest value (the last of equals; 0 for none).
+fn argmax(p: &[f32]) -> usize {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 /// Splits off the first `seconds` of `s` as a reference (mean, std); `s` keeps the rest.
@@ -377,7 +493,7 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
 
 #[cfg(test)]
 mod tests {
-    use super::calibrated_split;
+    use super::{add_nearest, argmax, calibrated_split};
     use crate::data::{Stream, FRAME_DIMS};
 
     /// 10 s at 20 Hz of one label.
@@ -398,6 +514,39 @@ mod tests {
 
     /// A decision stands for one hop at its own stream's frame rate (idle hours and false
     /// alarms per hour used the model's one training rate for every stream).
+    #[test]
+    fn fusion_adds_the_nearest_window_within_one_hop() {
+        let (a, b, c) = ([0.9f32, 0.1], [0.2f32, 0.8], [0.5f32, 0.5]);
+        let grid: Vec<(f64, &[f32])> = vec![(1.00, &a), (1.16, &b), (1.32, &c)];
+        let add = |t: f64, tol: f64| {
+            let mut sum = vec![0.0f32; 2];
+            add_nearest(&mut sum, &grid, t, tol).then_some(sum)
+        };
+        // Between two windows the nearer one counts, on either side.
+        assert_eq!(add(1.07, 0.16), Some(vec![0.9, 0.1]));
+        assert_eq!(add(1.09, 0.16), Some(vec![0.2, 0.8]));
+        assert_eq!(add(1.16, 0.16), Some(vec![0.2, 0.8]));
+        // Before the first and after the last window, within the tolerance or not.
+        assert_eq!(add(0.90, 0.16), Some(vec![0.9, 0.1]));
+        assert_eq!(add(0.80, 0.16), None);
+        assert_eq!(add(1.45, 0.16), Some(vec![0.5, 0.5]));
+        assert_eq!(add(1.50, 0.16), None);
+        let mut sum = vec![0.0f32; 2];
+        assert!(!add_nearest(&mut sum, &[], 1.0, 10.0));
+        assert_eq!(sum, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_fused_decision_is_the_largest_mean_probability() {
+        // One node fairly sure of class 0, the other surer of class 1: together class 1.
+        let mut sum = vec![0.6f32, 0.4];
+        let partner = [0.1f32, 0.9];
+        assert!(add_nearest(&mut sum, &[(2.0, &partner)], 2.0, 0.1));
+        assert_eq!(argmax(&sum), 1);
+        assert_eq!(argmax(&[0.6, 0.4]), 0);
+        assert_eq!(argmax(&[]), 0);
+    }
+
     #[test]
     fn a_hop_lasts_by_its_own_streams_rate() {
         let mut fast = stream("fast.jsonl", "", "empty");

@@ -40,6 +40,11 @@ pub struct Report {
     /// The same windows split by receiving node (`node_id` of their stream), in node order: a
     /// badly placed node shows here, averaged away in the totals. Empty when not split.
     pub per_node: Vec<NodeScores>,
+    /// The same windows scored on decisions fused over the nodes of their recording (each
+    /// window's class probabilities averaged with those of the other nodes' windows ending
+    /// nearest in time; `eval::Scorer::score`). `None` when no recording holds two nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused: Option<Box<Report>>,
 }
 
 /// One node's share of a report's windows.
@@ -307,6 +312,7 @@ pub fn report(classes: &[String], decisions: &[Decision], idle: Option<usize>, h
         confusion: conf,
         events: Vec::new(),
         per_node: Vec::new(),
+        fused: None,
     }
 }
 

@@ -146,7 +146,7 @@ fn print_report(title: &str, r: &Report) {
     if let Some(f) = &r.fused {
         println!(
             "  fused over each recording's nodes (mean class probabilities of windows ending \
-             within one hop): accuracy {:.4}  macro F1 {:.4}",
+             within 1.5 hops): accuracy {:.4}  macro F1 {:.4}",
             f.accuracy, f.f1_macro
         );
         let recalls: Vec<String> = (f.per_class.iter())

@@ -46,6 +46,12 @@ pub struct Args {
     /// Also send each decision as a 0xC5110007 packet to this UDP address.
     #[arg(long)]
     emit: Option<String>,
+    /// Decide with every node of the room: each decision's class probabilities are averaged
+    /// with each other node's latest decision, if at most 1.5 of its hops older (`eval`
+    /// scores the same rule as `fused`). The line names the nodes in `fused_nodes`; `--emit`
+    /// sends the fused decision.
+    #[arg(long)]
+    fuse: bool,
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
@@ -62,6 +68,75 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
     let s: f32 = e.iter().sum();
     e.iter().map(|x| x / s).collect()
+}
+
+/// Every node's decisions so far, for `--fuse`.
+struct Fusion {
+    nodes: BTreeMap<u8, NodeDecisions>,
+    /// One hop in seconds at the model's frame rate: a node's hop until it has made two
+    /// decisions.
+    first_hop_s: f64,
+    /// Keep only each node's latest decision (live: nothing older is ever used).
+    live: bool,
+}
+
+/// One node's decisions: (time, class probabilities) in time order (live: the latest only),
+/// with the time of its first and how many it has made.
+#[derive(Default)]
+struct NodeDecisions {
+    history: Vec<(f64, Vec<f32>)>,
+    first_t: f64,
+    count: usize,
+}
+
+impl Fusion {
+    fn record(&mut self, node_id: u8, t_s: f64, probs: Vec<f32>) {
+        let n = self.nodes.entry(node_id).or_default();
+        if n.count == 0 {
+            n.first_t = t_s;
+        }
+        n.count += 1;
+        if self.live {
+            n.history.clear();
+        }
+        n.history.push((t_s, probs));
+    }
+
+    /// `own` (node `node_id`'s probabilities at `t_s`) averaged with every other node's latest
+    /// decision at or before `t_s` that is at most `FUSE_MAX_AGE_HOPS` hops of that node older
+    /// (a hop: its mean interval between decisions so far, as single intervals jitter when
+    /// datagrams arrive in bursts); the nodes that took part, in id order.
+    fn fuse(&self, node_id: u8, t_s: f64, own: &[f32]) -> (Vec<f32>, Vec<u8>) {
+        let mut sum = own.to_vec();
+        let mut nodes = vec![node_id];
+        for (&id, n) in &self.nodes {
+            if id == node_id {
+                continue;
+            }
+            let k = n.history.partition_point(|(t, _)| *t <= t_s);
+            let Some(latest) = k.checked_sub(1) else {
+                continue;
+            };
+            let (t, probs) = &n.history[latest];
+            // How many decisions of this node came before that one.
+            let before = n.count - n.history.len() + latest;
+            let hop_s = if before > 0 {
+                (t - n.first_t) / before as f64
+            } else {
+                self.first_hop_s
+            };
+            if t_s - t <= aether_train::eval::FUSE_MAX_AGE_HOPS * hop_s {
+                for (s, p) in sum.iter_mut().zip(probs) {
+                    *s += p;
+                }
+                nodes.push(id);
+            }
+        }
+        let n = nodes.len() as f32;
+        sum.iter_mut().for_each(|s| *s /= n);
+        nodes.sort_unstable();
+        (sum, nodes)
+    }
 }
 
 /// One node's frames: the last `window` of them in a ring, a frame count, and the segment
@@ -160,6 +235,8 @@ struct Output<'c> {
     emitted: u64,
     /// Packets `--emit` could not deliver (nobody listening, network down).
     undelivered: u64,
+    /// `--fuse`: the decisions nodes have made.
+    fusion: Option<Fusion>,
     stdout: std::io::StdoutLock<'static>,
 }
 
@@ -170,8 +247,22 @@ impl Output<'_> {
         *seq = seq.wrapping_add(1);
         let seq = *seq;
         self.emitted += 1;
-        let probs = softmax(&d.logits);
-        let best = ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, seq, &d.logits)
+        let own = softmax(&d.logits);
+        let (probs, fused_nodes, logits) = match &mut self.fusion {
+            Some(f) => {
+                // In live use the decision is recorded before it is fused, so each node's own
+                // history stays complete; `run_file` records every decision first.
+                if f.live {
+                    f.record(d.node_id, d.t_s, own.clone());
+                }
+                let (p, nodes) = f.fuse(d.node_id, d.t_s, &own);
+                // The packet's logits: log-probabilities of the fused decision.
+                let logits: Vec<f32> = p.iter().map(|x| x.max(f32::MIN_POSITIVE).ln()).collect();
+                (p, Some(nodes), logits)
+            }
+            None => (own, None, d.logits.clone()),
+        };
+        let best = ClassificationRepr::from_logits(d.node_id, (d.t_s * 1e6) as u64, seq, &logits)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let name = |i: usize| {
             self.classes
@@ -186,8 +277,11 @@ impl Output<'_> {
                 .enumerate()
                 .map(|(i, p)| (name(i), json!(p)))
                 .collect();
-            json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin})
-                .to_string()
+            let mut v = json!({"t_s": d.t_s, "node_id": d.node_id, "class": class, "probs": p, "margin": best.margin});
+            if let Some(nodes) = &fused_nodes {
+                v["fused_nodes"] = json!(nodes);
+            }
+            v.to_string()
         } else {
             // Every class's probability, in the model's class order.
             let all: Vec<String> = probs
@@ -195,8 +289,15 @@ impl Output<'_> {
                 .enumerate()
                 .map(|(i, p)| format!("{}={p:.3}", name(i)))
                 .collect();
+            let fused = match &fused_nodes {
+                Some(nodes) => {
+                    let ids: Vec<String> = nodes.iter().map(u8::to_string).collect();
+                    format!("  (nodes {})", ids.join("+"))
+                }
+                None => String::new(),
+            };
             format!(
-                "{:>9.3} s  node {:>3}  {:<12} {}",
+                "{:>9.3} s  node {:>3}  {:<12} {}{fused}",
                 d.t_s,
                 d.node_id,
                 class,
@@ -330,6 +431,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seq: BTreeMap::new(),
         emitted: 0,
         undelivered: 0,
+        fusion: args.fuse.then(|| Fusion {
+            nodes: BTreeMap::new(),
+            first_hop_s: if info.meta.frame_rate_hz > 0.0 {
+                hop as f64 / f64::from(info.meta.frame_rate_hz)
+            } else {
+                0.0
+            },
+            live: args.listen.is_some(),
+        }),
         stdout: std::io::stdout().lock(),
     };
     let result = match (&args.input, &args.listen) {
@@ -391,6 +501,13 @@ fn run_file(
             input.display(),
             runner.window
         );
+    }
+    if let Some(f) = &mut out.fusion {
+        // Every node's decisions first: one at the same instant as another node's counts for
+        // it whichever is printed first, as `eval` scores `fused`.
+        for d in &decisions {
+            f.record(d.node_id, d.t_s, softmax(&d.logits));
+        }
     }
     for d in &decisions {
         if !out.decision(d)? {

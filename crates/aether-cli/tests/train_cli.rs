@@ -688,6 +688,97 @@ fn eval_fuses_each_recordings_nodes() {
     {
         assert_eq!(cell.as_u64().unwrap() % 2, 0, "{}", fused["confusion"]);
     }
+    // `run --fuse` decides by the same rule: each line's probabilities are the mean of the
+    // two nodes' own decisions at that instant, and both nodes' lines at it agree.
+    let mixed = path("test/mixed.csi.jsonl");
+    let lines = |fuse: bool| -> Vec<serde_json::Value> {
+        let mut a = vec!["run", "--model", &model, "--input", &mixed, "--json"];
+        if fuse {
+            a.push("--fuse");
+        }
+        (String::from_utf8(aether_ok(&a).stdout).unwrap().lines())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (alone, fused_run) = (lines(false), lines(true));
+    assert_eq!(alone.len(), fused_run.len());
+    assert!(alone.len() >= 20, "{} decisions", alone.len());
+    let classes = ["empty", "walking"];
+    let mut disagreed = 0;
+    for (pair, fused_pair) in alone.chunks(2).zip(fused_run.chunks(2)) {
+        assert_eq!(pair[0]["t_s"], pair[1]["t_s"]);
+        assert!(pair[0]["fused_nodes"].is_null());
+        disagreed += usize::from(pair[0]["class"] != pair[1]["class"]);
+        for f in fused_pair {
+            assert_eq!(f["t_s"], pair[0]["t_s"]);
+            assert_eq!(f["fused_nodes"], serde_json::json!([1, 2]), "{f}");
+            assert_eq!(f["class"], fused_pair[0]["class"]);
+            for c in classes {
+                let mean = (pair[0]["probs"][c].as_f64().unwrap()
+                    + pair[1]["probs"][c].as_f64().unwrap())
+                    / 2.0;
+                let got = f["probs"][c].as_f64().unwrap();
+                assert!((got - mean).abs() < 1e-6, "{c}: {got} vs {mean}");
+            }
+        }
+    }
+    assert!(
+        disagreed > alone.len() / 4,
+        "{disagreed} of {} instants",
+        alone.len() / 2
+    );
+    // Live, over loopback at 4x the recording's pace: a decision fuses the other node's
+    // latest unless that is over 1.5 hops old, which only a delayed datagram makes it here
+    // (the host is shared), so nearly every line names both nodes.
+    let frames = std::fs::read_to_string(&mixed).unwrap().lines().count();
+    let max = frames.to_string();
+    let (child, mut stderr, to) = spawn_listening(&[
+        "run",
+        "--model",
+        &model,
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--fuse",
+        "--max-packets",
+        &max,
+        "--duration",
+        "60",
+    ]);
+    let reader = RecordingReader::open(std::path::Path::new(&mixed)).unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let opts = ReplayOptions {
+        speed: 4.0,
+        ..ReplayOptions::default()
+    };
+    assert_eq!(
+        replay(reader, &sender, to, &opts).unwrap().sent,
+        frames as u64
+    );
+    let out = child.wait_with_output().unwrap();
+    let mut summary = String::new();
+    stderr.read_to_string(&mut summary).unwrap();
+    assert!(out.status.success(), "{summary}");
+    let live: Vec<serde_json::Value> = (String::from_utf8(out.stdout).unwrap().lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(live.len() >= 20, "{} live decisions; {summary}", live.len());
+    let mut both = 0;
+    for d in &live {
+        let nodes = d["fused_nodes"].as_array().unwrap();
+        assert!(nodes.contains(&d["node_id"]), "{d}");
+        both += usize::from(d["fused_nodes"] == serde_json::json!([1, 2]));
+        let total: f64 = classes
+            .iter()
+            .map(|c| d["probs"][c].as_f64().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-5, "{d}");
+    }
+    assert!(
+        both * 10 >= live.len() * 9,
+        "{both} of {} live decisions fused both nodes",
+        live.len()
+    );
     // One node per recording: nothing to fuse.
     let single: String = walking.iter().map(|w| format!("{w}\n")).collect();
     std::fs::create_dir_all(tmp.join("single")).unwrap();

@@ -22,6 +22,13 @@ use crate::train::{
 /// Seconds of empty-room frames a node reference needs.
 pub const MIN_REFERENCE_S: f64 = crate::data::REFERENCE_S;
 
+/// How old, in hops of its own node, another node's latest decision may be and still join a
+/// fused one (`Report::fused`, `aether run --fuse`). One hop would leave two nodes sampled at
+/// the same instants on the edge: the other node's decision for that instant is not made yet
+/// live, and its previous one is a hop old give or take jitter. Half a hop more keeps it;
+/// a node that has fallen silent drops out.
+pub const FUSE_MAX_AGE_HOPS: f64 = 1.5;
+
 /// A head ready to score windows on the host.
 pub struct Scorer {
     pub net: HeadNet,
@@ -193,10 +200,11 @@ impl Scorer {
 
     /// The class each window gets when the nodes of its recording decide together: the mean of
     /// its class probabilities and, from every other node of the same recording, those of that
-    /// node's window (labelled or not) whose last frame is nearest in time, if within one hop
-    /// of that node's frames. Several receivers of one room see a body from different sides;
-    /// one that a person's position hides from sees little. `None` when no recording holds
-    /// more than one node.
+    /// node's latest window (labelled or not) ending no later, if at most
+    /// [`FUSE_MAX_AGE_HOPS`] hops of that node's frames earlier: what `aether run --fuse` can
+    /// know when the window's decision is due. Several receivers of one room see a body from different sides; one that a
+    /// person's position hides it from sees little. `None` when no recording holds more than
+    /// one node.
     fn fuse_nodes(
         &self,
         streams: &[Stream],
@@ -260,7 +268,7 @@ impl Scorer {
             let t = streams[w.stream].t_s[w.start + self.window - 1];
             for &other in &by_recording[streams[w.stream].path.as_path()] {
                 if other != w.stream {
-                    add_nearest(&mut sum, &grid[other], t, hop_s[other]);
+                    add_latest(&mut sum, &grid[other], t, FUSE_MAX_AGE_HOPS * hop_s[other]);
                 }
             }
             fused.push(argmax(&sum));
@@ -269,16 +277,12 @@ impl Scorer {
     }
 }
 
-/// Adds to `sum` the class probabilities of the window of `grid` (one node's windows, sorted
-/// by the time of their last frame) whose last frame is nearest `t`, if at most `tolerance`
-/// seconds away. Returns whether one was added.
-fn add_nearest(sum: &mut [f32], grid: &[(f64, &[f32])], t: f64, tolerance: f64) -> bool {
-    let k = grid.partition_point(|(end, _)| *end < t);
-    let nearest = [k.checked_sub(1), (k < grid.len()).then_some(k)]
-        .into_iter()
-        .flatten()
-        .min_by(|&a, &b| (grid[a].0 - t).abs().total_cmp(&(grid[b].0 - t).abs()));
-    match nearest.filter(|&n| (grid[n].0 - t).abs() <= tolerance) {
+/// Adds to `sum` the class probabilities of the latest window of `grid` (one node's windows,
+/// sorted by the time of their last frame) ending at or before `t`, if at most `tolerance`
+/// seconds before it. Returns whether one was added.
+fn add_latest(sum: &mut [f32], grid: &[(f64, &[f32])], t: f64, tolerance: f64) -> bool {
+    let k = grid.partition_point(|(end, _)| *end <= t);
+    match k.checked_sub(1).filter(|&n| t - grid[n].0 <= tolerance) {
         Some(n) => {
             for (s, q) in sum.iter_mut().zip(grid[n].1) {
                 *s += q;
@@ -493,7 +497,7 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
 
 #[cfg(test)]
 mod tests {
-    use super::{add_nearest, argmax, calibrated_split};
+    use super::{add_latest, argmax, calibrated_split};
     use crate::data::{Stream, FRAME_DIMS};
 
     /// 10 s at 20 Hz of one label.
@@ -515,24 +519,23 @@ mod tests {
     /// A decision stands for one hop at its own stream's frame rate (idle hours and false
     /// alarms per hour used the model's one training rate for every stream).
     #[test]
-    fn fusion_adds_the_nearest_window_within_one_hop() {
+    fn fusion_adds_the_latest_window_within_one_hop() {
         let (a, b, c) = ([0.9f32, 0.1], [0.2f32, 0.8], [0.5f32, 0.5]);
         let grid: Vec<(f64, &[f32])> = vec![(1.00, &a), (1.16, &b), (1.32, &c)];
         let add = |t: f64, tol: f64| {
             let mut sum = vec![0.0f32; 2];
-            add_nearest(&mut sum, &grid, t, tol).then_some(sum)
+            add_latest(&mut sum, &grid, t, tol).then_some(sum)
         };
-        // Between two windows the nearer one counts, on either side.
-        assert_eq!(add(1.07, 0.16), Some(vec![0.9, 0.1]));
-        assert_eq!(add(1.09, 0.16), Some(vec![0.2, 0.8]));
+        // The latest window ending no later counts, even when the next one is nearer.
+        assert_eq!(add(1.15, 0.16), Some(vec![0.9, 0.1]));
         assert_eq!(add(1.16, 0.16), Some(vec![0.2, 0.8]));
-        // Before the first and after the last window, within the tolerance or not.
-        assert_eq!(add(0.90, 0.16), Some(vec![0.9, 0.1]));
-        assert_eq!(add(0.80, 0.16), None);
+        assert_eq!(add(1.20, 0.16), Some(vec![0.2, 0.8]));
+        // Nothing ends before the first window; one more than the tolerance old is stale.
+        assert_eq!(add(0.99, 10.0), None);
         assert_eq!(add(1.45, 0.16), Some(vec![0.5, 0.5]));
         assert_eq!(add(1.50, 0.16), None);
         let mut sum = vec![0.0f32; 2];
-        assert!(!add_nearest(&mut sum, &[], 1.0, 10.0));
+        assert!(!add_latest(&mut sum, &[], 1.0, 10.0));
         assert_eq!(sum, [0.0, 0.0]);
     }
 
@@ -541,7 +544,7 @@ mod tests {
         // One node fairly sure of class 0, the other surer of class 1: together class 1.
         let mut sum = vec![0.6f32, 0.4];
         let partner = [0.1f32, 0.9];
-        assert!(add_nearest(&mut sum, &[(2.0, &partner)], 2.0, 0.1));
+        assert!(add_latest(&mut sum, &[(2.0, &partner)], 2.0, 0.1));
         assert_eq!(argmax(&sum), 1);
         assert_eq!(argmax(&[0.6, 0.4]), 0);
         assert_eq!(argmax(&[]), 0);

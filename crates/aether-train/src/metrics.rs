@@ -41,8 +41,9 @@ pub struct Report {
     /// badly placed node shows here, averaged away in the totals. Empty when not split.
     pub per_node: Vec<NodeScores>,
     /// The same windows scored on decisions fused over the nodes of their recording (each
-    /// window's class probabilities averaged with those of the other nodes' windows ending
-    /// nearest in time; `eval::Scorer::score`). `None` when no recording holds two nodes.
+    /// window's class probabilities averaged with those of each other node's latest window,
+    /// as `aether run --fuse` decides; `eval::Scorer::score`). `None` when no recording holds
+    /// two nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused: Option<Box<Report>>,
 }

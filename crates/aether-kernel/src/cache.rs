@@ -840,7 +840,7 @@ impl SparseAttention {
         // on the path that promises none.
         if !pattern.fits(cfg) {
             return Err(KernelError::CacheMismatch {
-                what: "decode scratch global tokens (build it with DecodeScratch::new_for for this attention)",
+                what: "decode scratch global tokens (use DecodeScratch::new_for)",
                 cache: pattern.extra.capacity(),
                 call: cfg.global_tokens.len(),
             });
@@ -849,7 +849,7 @@ impl SparseAttention {
         let candidates = pattern.tokens() + pattern.blocks.len();
         if candidates > offs.len() || (candidates + 1).saturating_mul(q_heads) > probs.len() {
             return Err(KernelError::CacheMismatch {
-                what: "decode scratch candidates (build it with DecodeScratch::new_for for this attention and cache)",
+                what: "decode scratch candidates (use DecodeScratch::new_for)",
                 cache: candidates,
                 call: offs.len(),
             });

@@ -1,6 +1,7 @@
-//! `aether run --model M (--input FILE | --listen ADDR) [--json] [--emit ADDR]`: streams frames
-//! through the head (aether-model), one decision per hop per node over the node's last training
-//! window, from a recording or live from ESP32 nodes over UDP.
+//! `aether run --model M (--input FILE | --listen ADDR) [--fuse] [--json] [--emit ADDR]`:
+//! streams frames through the head (aether-model), one decision per hop per node over the
+//! node's last training window, from a recording or live from ESP32 nodes over UDP; with
+//! `--fuse` each decision averages the nodes' latest ones.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -46,10 +47,11 @@ pub struct Args {
     /// Also send each decision as a 0xC5110007 packet to this UDP address.
     #[arg(long)]
     emit: Option<String>,
-    /// Decide with every node of the room: each decision's class probabilities are averaged
-    /// with each other node's latest decision, if at most 1.5 of its hops older (`eval`
-    /// scores the same rule as `fused`). The line names the nodes in `fused_nodes`; `--emit`
-    /// sends the fused decision.
+    /// Decide with every node heard (one room per recording or listener): each decision's class
+    /// probabilities are averaged with each other node's latest decision, if at most 1.5 of
+    /// its hops older (`eval` scores the same rule as `fused`). The line names the nodes in
+    /// `fused_nodes`; `--emit` sends the fused decision, its logits the log of the mean
+    /// probabilities.
     #[arg(long)]
     fuse: bool,
     /// One JSON object per line.
@@ -60,6 +62,8 @@ pub struct Args {
 struct Decision {
     t_s: f64,
     node_id: u8,
+    /// The node's segment (unbroken run of frames) the window belongs to.
+    segment: u64,
     logits: Vec<f32>,
 }
 
@@ -73,39 +77,44 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
 /// Every node's decisions so far, for `--fuse`.
 struct Fusion {
     nodes: BTreeMap<u8, NodeDecisions>,
-    /// One hop in seconds at the model's frame rate: a node's hop until it has made two
-    /// decisions.
+    /// One hop in seconds at the model's frame rate: a node's hop at its first decision of a
+    /// segment.
     first_hop_s: f64,
     /// Keep only each node's latest decision (live: nothing older is ever used).
     live: bool,
 }
 
-/// One node's decisions: (time, class probabilities) in time order (live: the latest only),
-/// with the time of its first and how many it has made.
+/// One node's decisions, in time order (live: the latest only): time, the node's hop then
+/// (its mean interval between decisions so far in the segment), class probabilities.
 #[derive(Default)]
 struct NodeDecisions {
-    history: Vec<(f64, Vec<f32>)>,
-    first_t: f64,
-    count: usize,
+    history: Vec<(f64, f64, Vec<f32>)>,
+    /// The current segment, the time of its first decision and decisions since.
+    segment: Option<(u64, f64, usize)>,
 }
 
 impl Fusion {
-    fn record(&mut self, node_id: u8, t_s: f64, probs: Vec<f32>) {
-        let n = self.nodes.entry(node_id).or_default();
-        if n.count == 0 {
-            n.first_t = t_s;
-        }
-        n.count += 1;
+    fn record(&mut self, d: &Decision, probs: Vec<f32>) {
+        let n = self.nodes.entry(d.node_id).or_default();
+        let hop_s = match &mut n.segment {
+            Some((segment, first, since)) if *segment == d.segment => {
+                *since += 1;
+                (d.t_s - *first) / *since as f64
+            }
+            _ => {
+                n.segment = Some((d.segment, d.t_s, 0));
+                self.first_hop_s
+            }
+        };
         if self.live {
             n.history.clear();
         }
-        n.history.push((t_s, probs));
+        n.history.push((d.t_s, hop_s, probs));
     }
 
     /// `own` (node `node_id`'s probabilities at `t_s`) averaged with every other node's latest
-    /// decision at or before `t_s` that is at most `FUSE_MAX_AGE_HOPS` hops of that node older
-    /// (a hop: its mean interval between decisions so far, as single intervals jitter when
-    /// datagrams arrive in bursts); the nodes that took part, in id order.
+    /// decision at or before `t_s` that is at most `FUSE_MAX_AGE_HOPS` of that node's hops
+    /// older (`eval`'s `fused` rule); the nodes that took part, in id order.
     fn fuse(&self, node_id: u8, t_s: f64, own: &[f32]) -> (Vec<f32>, Vec<u8>) {
         let mut sum = own.to_vec();
         let mut nodes = vec![node_id];
@@ -113,17 +122,9 @@ impl Fusion {
             if id == node_id {
                 continue;
             }
-            let k = n.history.partition_point(|(t, _)| *t <= t_s);
-            let Some(latest) = k.checked_sub(1) else {
+            let k = n.history.partition_point(|(t, _, _)| *t <= t_s);
+            let Some((t, hop_s, probs)) = k.checked_sub(1).map(|i| &n.history[i]) else {
                 continue;
-            };
-            let (t, probs) = &n.history[latest];
-            // How many decisions of this node came before that one.
-            let before = n.count - n.history.len() + latest;
-            let hop_s = if before > 0 {
-                (t - n.first_t) / before as f64
-            } else {
-                self.first_hop_s
             };
             if t_s - t <= aether_train::eval::FUSE_MAX_AGE_HOPS * hop_s {
                 for (s, p) in sum.iter_mut().zip(probs) {
@@ -208,6 +209,7 @@ impl Runner<'_> {
             Ok(()) => Some(Decision {
                 t_s,
                 node_id,
+                segment,
                 logits: self.logits.clone(),
             }),
             Err(e) => {
@@ -253,7 +255,7 @@ impl Output<'_> {
                 // In live use the decision is recorded before it is fused, so each node's own
                 // history stays complete; `run_file` records every decision first.
                 if f.live {
-                    f.record(d.node_id, d.t_s, own.clone());
+                    f.record(d, own.clone());
                 }
                 let (p, nodes) = f.fuse(d.node_id, d.t_s, &own);
                 // The packet's logits: log-probabilities of the fused decision.
@@ -292,7 +294,7 @@ impl Output<'_> {
             let fused = match &fused_nodes {
                 Some(nodes) => {
                     let ids: Vec<String> = nodes.iter().map(u8::to_string).collect();
-                    format!("  (nodes {})", ids.join("+"))
+                    format!("  (fused nodes {})", ids.join("+"))
                 }
                 None => String::new(),
             };
@@ -506,7 +508,7 @@ fn run_file(
         // Every node's decisions first: one at the same instant as another node's counts for
         // it whichever is printed first, as `eval` scores `fused`.
         for d in &decisions {
-            f.record(d.node_id, d.t_s, softmax(&d.logits));
+            f.record(d, softmax(&d.logits));
         }
     }
     for d in &decisions {

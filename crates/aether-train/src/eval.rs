@@ -165,7 +165,7 @@ impl Scorer {
             })
             .collect();
         let mut r = self.report(&streams, &decisions, idle);
-        if let Some(fused) = self.fuse_nodes(&streams, &inputs, &windows, &probs, &hop_s)? {
+        if let Some(fused) = self.fuse_nodes(&streams, &inputs, &windows, &probs)? {
             let decisions: Vec<Decision> = (decisions.iter().zip(fused))
                 .map(|(d, pred)| Decision { pred, ..*d })
                 .collect();
@@ -201,8 +201,9 @@ impl Scorer {
     /// The class each window gets when the nodes of its recording decide together: the mean of
     /// its class probabilities and, from every other node of the same recording, those of that
     /// node's latest window (labelled or not) ending no later, if at most
-    /// [`FUSE_MAX_AGE_HOPS`] hops of that node's frames earlier: what `aether run --fuse` can
-    /// know when the window's decision is due. Several receivers of one room see a body from different sides; one that a
+    /// [`FUSE_MAX_AGE_HOPS`] of that node's hops earlier (a hop: its mean interval between
+    /// windows so far in the segment): what `aether run --fuse --input` decides on the same
+    /// recording. Several receivers of one room see a body from different sides; one that a
     /// person's position hides it from sees little. `None` when no recording holds more than
     /// one node.
     fn fuse_nodes(
@@ -211,7 +212,6 @@ impl Scorer {
         inputs: &[Vec<f32>],
         windows: &[Window],
         probs: &[Vec<f32>],
-        hop_s: &[f64],
     ) -> anyhow::Result<Option<Vec<usize>>> {
         let mut by_recording: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
         for (i, s) in streams.iter().enumerate() {
@@ -226,11 +226,34 @@ impl Scorer {
             .map(|(i, w)| ((w.stream, w.start), i))
             .collect();
         let mut extra = Vec::new();
-        // Per stream: (time of the window's last frame, index into probs or extra probs).
-        let mut grid: Vec<Vec<(f64, Result<usize, usize>)>> = vec![Vec::new(); streams.len()];
+        // A node's hop before its second decision of a segment: one at the model's rate.
+        let first_hop_s = if self.frame_rate_hz > 0.0 {
+            self.hop as f64 / f64::from(self.frame_rate_hz)
+        } else {
+            0.0
+        };
+        // Per stream: (time of the window's last frame, the node's hop then, index into probs
+        // or extra probs).
+        type Entry = (f64, f64, Result<usize, usize>);
+        let mut grid: Vec<Vec<Entry>> = vec![Vec::new(); streams.len()];
         for nodes in by_recording.values().filter(|nodes| nodes.len() > 1) {
             for &si in nodes {
-                for start in window_starts(&streams[si], self.window, self.hop) {
+                let s = &streams[si];
+                // (segment, end of its first window, windows since): a hop is the mean interval
+                // between decisions within the segment, so a gap does not stretch it.
+                let mut segment: Option<(u64, f64, usize)> = None;
+                for start in window_starts(s, self.window, self.hop) {
+                    let end = s.t_s[start + self.window - 1];
+                    let hop_now = match &mut segment {
+                        Some((g, first, since)) if *g == s.segments[start] => {
+                            *since += 1;
+                            (end - *first) / *since as f64
+                        }
+                        _ => {
+                            segment = Some((s.segments[start], end, 0));
+                            first_hop_s
+                        }
+                    };
                     let src = match labelled.get(&(si, start)) {
                         Some(&i) => Ok(i),
                         None => {
@@ -242,22 +265,22 @@ impl Scorer {
                             Err(extra.len() - 1)
                         }
                     };
-                    grid[si].push((streams[si].t_s[start + self.window - 1], src));
+                    grid[si].push((end, hop_now, src));
                 }
                 grid[si].sort_by(|a, b| a.0.total_cmp(&b.0));
             }
         }
         let extra_probs =
             predict_threaded(&self.net, inputs, &extra, self.window, 128, self.threads)?;
-        let grid: Vec<Vec<(f64, &[f32])>> = (grid.into_iter())
+        let grid: Vec<Vec<Partner>> = (grid.into_iter())
             .map(|g| {
                 (g.into_iter())
-                    .map(|(end, src)| {
-                        let p = match src {
+                    .map(|(end, hop_s, src)| {
+                        let probs = match src {
                             Ok(i) => &probs[i],
                             Err(i) => &extra_probs[i],
                         };
-                        (end, p.as_slice())
+                        Partner { end, hop_s, probs }
                     })
                     .collect()
             })
@@ -268,7 +291,7 @@ impl Scorer {
             let t = streams[w.stream].t_s[w.start + self.window - 1];
             for &other in &by_recording[streams[w.stream].path.as_path()] {
                 if other != w.stream {
-                    add_latest(&mut sum, &grid[other], t, FUSE_MAX_AGE_HOPS * hop_s[other]);
+                    add_latest(&mut sum, &grid[other], t);
                 }
             }
             fused.push(argmax(&sum));
@@ -277,29 +300,42 @@ impl Scorer {
     }
 }
 
+/// One window of another node, as fusion sees it.
+struct Partner<'a> {
+    /// Time of the window's last frame.
+    end: f64,
+    /// The node's hop then: its mean interval between decisions so far in this segment (one
+    /// hop at the model's frame rate for the segment's first).
+    hop_s: f64,
+    probs: &'a [f32],
+}
+
 /// Adds to `sum` the class probabilities of the latest window of `grid` (one node's windows,
-/// sorted by the time of their last frame) ending at or before `t`, if at most `tolerance`
-/// seconds before it. Returns whether one was added.
-fn add_latest(sum: &mut [f32], grid: &[(f64, &[f32])], t: f64, tolerance: f64) -> bool {
-    let k = grid.partition_point(|(end, _)| *end <= t);
-    match k.checked_sub(1).filter(|&n| t - grid[n].0 <= tolerance) {
-        Some(n) => {
-            for (s, q) in sum.iter_mut().zip(grid[n].1) {
+/// sorted by the time of their last frame) ending at or before `t`, if at most
+/// [`FUSE_MAX_AGE_HOPS`] of its node's hops before it. Returns whether one was added.
+fn add_latest(sum: &mut [f32], grid: &[Partner], t: f64) -> bool {
+    let k = grid.partition_point(|p| p.end <= t);
+    match k.checked_sub(1).map(|n| &grid[n]) {
+        Some(p) if t - p.end <= FUSE_MAX_AGE_HOPS * p.hop_s => {
+            for (s, q) in sum.iter_mut().zip(p.probs) {
                 *s += q;
             }
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
-/// Index of the largest value (the last of equals; 0 for none).
+/// Index of the largest value: the first of equals, as the 0xC5110007 packet's argmax
+/// (`ClassificationRepr::from_logits`) that `aether run` prints; 0 for none.
 fn argmax(p: &[f32]) -> usize {
-    p.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-        .unwrap_or(0)
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate().skip(1) {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Splits off the first `seconds` of `s` as a reference (mean, std); `s` keeps the rest.
@@ -497,7 +533,7 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
 
 #[cfg(test)]
 mod tests {
-    use super::{add_latest, argmax, calibrated_split};
+    use super::{add_latest, argmax, calibrated_split, Partner};
     use crate::data::{Stream, FRAME_DIMS};
 
     /// 10 s at 20 Hz of one label.
@@ -516,26 +552,37 @@ mod tests {
         }
     }
 
-    /// A decision stands for one hop at its own stream's frame rate (idle hours and false
-    /// alarms per hour used the model's one training rate for every stream).
     #[test]
-    fn fusion_adds_the_latest_window_within_one_hop() {
-        let (a, b, c) = ([0.9f32, 0.1], [0.2f32, 0.8], [0.5f32, 0.5]);
-        let grid: Vec<(f64, &[f32])> = vec![(1.00, &a), (1.16, &b), (1.32, &c)];
-        let add = |t: f64, tol: f64| {
+    fn fusion_adds_the_latest_window_within_its_nodes_age_limit() {
+        fn partner(end: f64, hop_s: f64, probs: &[f32]) -> Partner<'_> {
+            Partner { end, hop_s, probs }
+        }
+        let (a, b, c): (&[f32], &[f32], &[f32]) = (&[0.9, 0.1], &[0.2, 0.8], &[0.5, 0.5]);
+        // Hops of 0.16 s: a window may be 0.24 s old.
+        let grid = vec![
+            partner(1.00, 0.16, a),
+            partner(1.16, 0.16, b),
+            partner(1.32, 0.16, c),
+        ];
+        let add = |t: f64| {
             let mut sum = vec![0.0f32; 2];
-            add_latest(&mut sum, &grid, t, tol).then_some(sum)
+            add_latest(&mut sum, &grid, t).then_some(sum)
         };
         // The latest window ending no later counts, even when the next one is nearer.
-        assert_eq!(add(1.15, 0.16), Some(vec![0.9, 0.1]));
-        assert_eq!(add(1.16, 0.16), Some(vec![0.2, 0.8]));
-        assert_eq!(add(1.20, 0.16), Some(vec![0.2, 0.8]));
-        // Nothing ends before the first window; one more than the tolerance old is stale.
-        assert_eq!(add(0.99, 10.0), None);
-        assert_eq!(add(1.45, 0.16), Some(vec![0.5, 0.5]));
-        assert_eq!(add(1.50, 0.16), None);
+        assert_eq!(add(1.15), Some(vec![0.9, 0.1]));
+        assert_eq!(add(1.16), Some(vec![0.2, 0.8]));
+        assert_eq!(add(1.20), Some(vec![0.2, 0.8]));
+        // Nothing ends before the first window; a window over 1.5 hops old is stale.
+        assert_eq!(add(0.99), None);
+        assert_eq!(add(1.55), Some(vec![0.5, 0.5]));
+        assert_eq!(add(1.57), None);
+        // The age limit is the partner's own hop: a slower node's window lives longer.
+        let slow = vec![partner(1.00, 0.4, a)];
         let mut sum = vec![0.0f32; 2];
-        assert!(!add_latest(&mut sum, &[], 1.0, 10.0));
+        assert!(add_latest(&mut sum, &slow, 1.59));
+        assert!(!add_latest(&mut sum, &slow, 1.61));
+        let mut sum = vec![0.0f32; 2];
+        assert!(!add_latest(&mut sum, &[], 1.0));
         assert_eq!(sum, [0.0, 0.0]);
     }
 
@@ -544,12 +591,22 @@ mod tests {
         // One node fairly sure of class 0, the other surer of class 1: together class 1.
         let mut sum = vec![0.6f32, 0.4];
         let partner = [0.1f32, 0.9];
-        assert!(add_latest(&mut sum, &[(2.0, &partner)], 2.0, 0.1));
+        let grid = [Partner {
+            end: 2.0,
+            hop_s: 0.1,
+            probs: &partner,
+        }];
+        assert!(add_latest(&mut sum, &grid, 2.0));
         assert_eq!(argmax(&sum), 1);
         assert_eq!(argmax(&[0.6, 0.4]), 0);
+        // Mirrored nodes tie exactly: the first class wins, as in the packet `run` prints.
+        assert_eq!(argmax(&[0.5, 0.5]), 0);
+        assert_eq!(argmax(&[0.1, 0.45, 0.45]), 1);
         assert_eq!(argmax(&[]), 0);
     }
 
+    /// A decision stands for one hop at its own stream's frame rate (idle hours and false
+    /// alarms per hour used the model's one training rate for every stream).
     #[test]
     fn a_hop_lasts_by_its_own_streams_rate() {
         let mut fast = stream("fast.jsonl", "", "empty");

@@ -140,6 +140,9 @@ static void check_parity(const char *dir, const char *model_name, const char *ex
     CHECK(info.frames_in_window == WINDOW && info.frames_pushed == FRAMES &&
               info.input_dim == INPUT_DIM && info.n_out == n_out && info.window_len == WINDOW,
           "%s: info %u/%u", model_name, info.frames_in_window, info.frames_pushed);
+    /* 16 inputs on set 1, or on no named set (the v1 file): raw CSI computes them. */
+    CHECK(info.takes_csi == 1, "%s: info.takes_csi %u (feature set %u)", model_name,
+          (unsigned)info.takes_csi, (unsigned)info.feature_set);
     printf("parity %-18s max |C - host| = %.3g over %d checkpoints\n", model_name, worst,
            N_CHECKPOINTS);
     ruv_temporal_destroy(ctx);

@@ -10,6 +10,8 @@
 #   e.g. HOP=16 scripts/sim-activity.sh 256 target/sim-activity --events fall,sit_down,wave --reference
 #   (add --feature-set csi22 for a head on feature set 4, the best rows of crates/aether-train)
 # THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
+# TAKES=N records N fall and N sit-down takes per training installation (default 1, at most 9:
+# the takes' motion seeds are i*100+10+t and i*100+20+t); the test rooms keep 2 each.
 # IDEAL=1 records every capture with a perfect receiver (`simulate --ideal`: no noise, random
 # phase, AGC or timing jitter): the ceiling the ESP32 impairments leave to the head.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 window=${1:-32}
 dir=${2:-target/sim-activity}
 shift $(($# < 2 ? $# : 2))
+takes=${TAKES:-1}
+case $takes in [1-9]) ;; *) echo "TAKES=$takes: must be 1-9 (motion seeds i*100+10+t stay below the next scenario's)" >&2; exit 2 ;; esac
 cargo build -q --release -p aether-cli
 aether=$PWD/target/release/aether
 ideal=()
@@ -47,9 +51,10 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
 # A generation that was stopped part-way, or made by another simulator version or for another
 # INSTALLATIONS (recorded in .complete), would otherwise be reused as if complete.
 generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108${ideal:+ ideal}"
+[ "$takes" = 1 ] || generation="$generation train-takes-$takes"
 if [ "$(cat .complete 2>/dev/null)" != "$generation" ]; then
     rm -rf train test
-    for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 1; done
+    for i in $(seq 1 "${INSTALLATIONS:-48}"); do installation train random "$i" 10 "$takes"; done
     # Each test room its own installation range (1001-1004 served both rooms, so a bedroom
     # and a corridor capture shared every random stream: timing, losses, person, noise).
     for i in $(seq 1001 1008); do installation test bedroom "$i" 20 2; done

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use aether_train::data::WindowLabels;
-use aether_train::eval::{calibrated_split, Scorer};
+use aether_train::data::{Stream, WindowLabels};
+use aether_train::eval::{calibrated_split, ScoredWindow, Scorer};
 use aether_train::metrics::Report;
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
@@ -45,6 +45,13 @@ pub struct Args {
     /// Confusion matrix PNG to write.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Every scored window of the headline report (calibrated when there is one) to this file
+    /// as JSON Lines, for error analysis: file, node_id, start_s and t_s (its first and last
+    /// frame, seconds from the recording's start; t_s as `run` prints), truth, truth_frames
+    /// (frames of the window labelled truth: for an event window, how much of the event it
+    /// holds), class, probs, and fused_class, fused_probs, fused_nodes (null without partners).
+    #[arg(long)]
+    windows: Option<PathBuf>,
     /// Threads to score on (batches of windows spread over them; the scores do not change).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -168,6 +175,40 @@ fn print_report(title: &str, r: &Report) {
     }
 }
 
+/// `--windows`: one JSON object per scored window.
+fn windows_jsonl(
+    classes: &[String],
+    streams: &[Stream],
+    windows: &[ScoredWindow],
+) -> anyhow::Result<String> {
+    let named = |p: &[f32]| -> serde_json::Map<String, serde_json::Value> {
+        (classes.iter().zip(p))
+            .map(|(c, &x)| (c.clone(), json!(x)))
+            .collect()
+    };
+    let mut text = String::new();
+    for w in windows {
+        let s = &streams[w.stream];
+        let f = w.fused.as_ref();
+        let line = json!({
+            "file": s.path.display().to_string(),
+            "node_id": s.node_id,
+            "start_s": w.start_s,
+            "t_s": w.end_s,
+            "truth": classes[w.truth],
+            "truth_frames": w.truth_frames,
+            "class": classes[w.pred],
+            "probs": named(&w.probs),
+            "fused_class": f.map(|f| classes[f.pred].clone()),
+            "fused_probs": f.map(|f| named(&f.probs)),
+            "fused_nodes": f.map(|f| f.nodes.clone()),
+        });
+        text.push_str(&serde_json::to_string(&line)?);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::train::single_thread();
     let bytes =
@@ -194,16 +235,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         scorer.window_labels = rule;
     }
     let streams = args.data_args.load(&args.data)?;
-    if let Some(png) = &args.png {
-        crate::train::not_an_input(
-            "--png",
-            png,
-            streams
-                .iter()
-                .map(|s| s.path.as_path())
-                .chain(args.data_args.labels.as_deref())
-                .chain([args.model.as_path()]),
-        )?;
+    for (flag, out) in [("--png", &args.png), ("--windows", &args.windows)] {
+        if let Some(out) = out {
+            crate::train::not_an_input(
+                flag,
+                out,
+                streams
+                    .iter()
+                    .map(|s| s.path.as_path())
+                    .chain(args.data_args.labels.as_deref())
+                    .chain([args.model.as_path()]),
+            )?;
+        }
     }
     let mut left_out = Vec::new();
     let calibrated = if args.calibrate_sessions {
@@ -219,15 +262,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         // The per-session references replace any reference the model carries.
         scorer.calib = None;
-        Some(scorer.score(kept, Some(&refs), idle)?)
+        let (report, windows) = scorer.score_windows(kept.clone(), Some(&refs), idle)?;
+        Some((report, windows, kept))
     } else {
         match &scorer.calib {
-            Some(_) => Some(scorer.score(streams.clone(), None, idle)?),
+            Some(_) => {
+                let (report, windows) = scorer.score_windows(streams.clone(), None, idle)?;
+                Some((report, windows, streams.clone()))
+            }
             None => None,
         }
     };
     scorer.calib = None;
-    let zero_shot = Some(scorer.score(streams, None, idle)?);
+    let (zero_shot, zero_shot_windows) = scorer.score_windows(streams.clone(), None, idle)?;
+    if let Some(out) = &args.windows {
+        let (windows, streams) = match &calibrated {
+            Some((_, w, s)) => (w, s),
+            None => (&zero_shot_windows, &streams),
+        };
+        let text = windows_jsonl(&scorer.classes, streams, windows)?;
+        aether_io::atomic::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    let calibrated = calibrated.map(|(r, _, _)| r);
+    let zero_shot = Some(zero_shot);
     let primary = calibrated
         .as_ref()
         .or(zero_shot.as_ref())

@@ -89,6 +89,43 @@ fn check_report(r: &serde_json::Value) {
     }
 }
 
+/// The lines `eval --windows` wrote to `file`, checked against the report `r` they belong to:
+/// one per scored window, and the confusion matrices (alone and fused) recounted from them.
+fn check_windows(file: &str, r: &serde_json::Value) -> Vec<serde_json::Value> {
+    let rows: Vec<serde_json::Value> = (std::fs::read_to_string(file).unwrap().lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len() as u64, r["windows"].as_u64().unwrap());
+    let recount = |r: &serde_json::Value, class: &str| {
+        let classes = r["confusion"]["classes"].as_array().unwrap();
+        let at = |name: &serde_json::Value| classes.iter().position(|c| c == name).unwrap();
+        let mut m = vec![vec![0u64; classes.len()]; classes.len()];
+        for row in &rows {
+            m[at(&row["truth"])][at(&row[class])] += 1;
+        }
+        assert_eq!(serde_json::json!(m), r["confusion"]["matrix"], "{class}");
+    };
+    recount(r, "class");
+    if r["fused"].is_null() {
+        assert!(rows.iter().all(|row| row["fused_class"].is_null()));
+    } else {
+        recount(&r["fused"], "fused_class");
+    }
+    for row in &rows {
+        // The class is the most probable one, and the probabilities are a distribution.
+        let probs = row["probs"].as_object().unwrap();
+        let sum: f64 = probs.values().map(|p| p.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{row}");
+        let top = probs[row["class"].as_str().unwrap()].as_f64().unwrap();
+        assert!(probs.values().all(|p| p.as_f64().unwrap() <= top), "{row}");
+        assert!(
+            row["t_s"].as_f64().unwrap() > row["start_s"].as_f64().unwrap(),
+            "{row}"
+        );
+    }
+    rows
+}
+
 fn espectre() -> Option<PathBuf> {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     if !shared.is_dir() {
@@ -487,7 +524,23 @@ fn eval_scores_event_classes_per_episode() {
         a.extend_from_slice(extra);
         serde_json::from_slice(&aether_ok(&a).stdout).unwrap()
     };
-    let r = eval(&model, &[]);
+    let windows_file = path("windows.jsonl");
+    let r = eval(&model, &["--windows", &windows_file]);
+    // Each window's truth_frames: a fall window holds 16 to 32 frames of the fall (the rule's
+    // 16 at least), every other window is its class throughout.
+    let rows = check_windows(&windows_file, &r);
+    for row in &rows {
+        let frames = row["truth_frames"].as_u64().unwrap();
+        match row["truth"].as_str().unwrap() {
+            "fall" => assert!((16..=32).contains(&frames), "{row}"),
+            _ => assert_eq!(frames, 32, "{row}"),
+        }
+    }
+    assert!(
+        rows.iter()
+            .any(|row| row["truth"] == "fall" && row["truth_frames"] != 32),
+        "no fall window holds part of its fall"
+    );
     // The simulator's two nodes are fused too: the same windows, and every fall episode of
     // each node scored again.
     check_report(&r["fused"]);
@@ -675,8 +728,19 @@ fn eval_fuses_each_recordings_nodes() {
     let mixed = path("test/mixed.csi.jsonl");
     std::fs::write(&mixed, build(true)).unwrap();
     std::fs::write(tmp.join("test/mixed.segments.csv"), label).unwrap();
-    let out = aether_ok(&["eval", "--model", &model, "--data", &path("test"), "--json"]);
+    let windows_file = path("windows.jsonl");
+    let out = aether_ok(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &path("test"),
+        "--json",
+        "--windows",
+        &windows_file,
+    ]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = check_windows(&windows_file, &r);
     let fused = &r["fused"];
     check_report(fused);
     assert_eq!(fused["windows"], r["windows"]);
@@ -715,6 +779,34 @@ fn eval_fuses_each_recordings_nodes() {
     let plain_walking = r["confusion"]["matrix"][w][w].as_u64().unwrap();
     assert_eq!(walking_calls(&alone), plain_walking);
     assert_ne!(eval_walking, plain_walking, "fusing changed no decision");
+    // Window by window, `eval --windows` holds what `run` prints at the same instant of the
+    // same node: the class and probabilities alone, and fused with the nodes named.
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+        a.len() == b.len()
+            && (a.iter()).all(|(c, p)| (p.as_f64().unwrap() - b[c].as_f64().unwrap()).abs() < 1e-5)
+    };
+    for row in &rows {
+        let at = |lines: &[serde_json::Value]| -> serde_json::Value {
+            let t = row["t_s"].as_f64().unwrap();
+            (lines.iter())
+                .find(|d| {
+                    d["node_id"] == row["node_id"] && (d["t_s"].as_f64().unwrap() - t).abs() < 1e-6
+                })
+                .unwrap_or_else(|| panic!("no run line for {row}"))
+                .clone()
+        };
+        let (own, f) = (at(&alone), at(&fused_run));
+        assert_eq!(row["class"], own["class"], "{row} {own}");
+        assert!(close(&row["probs"], &own["probs"]), "{row} {own}");
+        assert_eq!(row["fused_class"], f["class"], "{row} {f}");
+        assert!(close(&row["fused_probs"], &f["probs"]), "{row} {f}");
+        assert_eq!(row["fused_nodes"], f["fused_nodes"], "{row} {f}");
+        assert_eq!(
+            (row["truth"].as_str(), row["truth_frames"].as_u64()),
+            (Some("walking"), Some(32))
+        );
+    }
     // Each fused line is the mean of its own decision and the other node's latest one at or
     // before it; after node 2 stops, node 1's lines go on alone once node 2's last decision
     // is over 1.5 hops old.
@@ -1065,6 +1157,18 @@ fn outputs_never_overwrite_inputs() {
     refused(
         &["eval", "--model", &model, "--data", &data, "--png", &model],
         "--png",
+    );
+    refused(
+        &[
+            "eval",
+            "--model",
+            &model,
+            "--data",
+            &data,
+            "--windows",
+            &rec,
+        ],
+        "--windows",
     );
     refused(
         &[

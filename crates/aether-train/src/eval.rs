@@ -29,6 +29,34 @@ pub const MIN_REFERENCE_S: f64 = crate::data::REFERENCE_S;
 /// a node that has fallen silent drops out.
 pub const FUSE_MAX_AGE_HOPS: f64 = 1.5;
 
+/// One scored window (`aether eval --windows`): where it lies, its truth and what the head
+/// decided, alone and fused with the recording's other nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredWindow {
+    pub stream: usize,
+    /// Times of the window's first and last frames, seconds from the recording's start.
+    pub start_s: f64,
+    pub end_s: f64,
+    pub truth: usize,
+    /// Frames of the window labelled `truth`: all of them, but for an event window
+    /// (`--events`) the part of the event it holds.
+    pub truth_frames: usize,
+    /// Class probabilities in the head's class order.
+    pub probs: Vec<f32>,
+    pub pred: usize,
+    /// With partners: the mean probabilities that decided the fused class, the fused class
+    /// and the nodes whose decisions were averaged, in id order (as `run --fuse` names them).
+    pub fused: Option<FusedDecision>,
+}
+
+/// A window's decision fused over its recording's nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedDecision {
+    pub probs: Vec<f32>,
+    pub pred: usize,
+    pub nodes: Vec<u8>,
+}
+
 /// A head ready to score windows on the host.
 pub struct Scorer {
     pub net: HeadNet,
@@ -104,10 +132,21 @@ impl Scorer {
     /// `calib.*` applies when present; otherwise frames go in as they are (zero-shot).
     pub fn score(
         &self,
-        mut streams: Vec<Stream>,
+        streams: Vec<Stream>,
         refs: Option<&[(Vec<f32>, Vec<f32>)]>,
         idle: Option<usize>,
     ) -> anyhow::Result<Report> {
+        Ok(self.score_windows(streams, refs, idle)?.0)
+    }
+
+    /// [`Self::score`], with every scored window's decision in the order the report counted
+    /// them.
+    pub fn score_windows(
+        &self,
+        mut streams: Vec<Stream>,
+        refs: Option<&[(Vec<f32>, Vec<f32>)]>,
+        idle: Option<usize>,
+    ) -> anyhow::Result<(Report, Vec<ScoredWindow>)> {
         for (i, s) in streams.iter_mut().enumerate() {
             match (refs, &self.calib) {
                 (Some(r), _) => {
@@ -165,13 +204,33 @@ impl Scorer {
             })
             .collect();
         let mut r = self.report(&streams, &decisions, idle);
-        if let Some(fused) = self.fuse_nodes(&streams, &inputs, &windows, &probs)? {
+        let fused = self.fuse_nodes(&streams, &inputs, &windows, &probs)?;
+        if let Some(fused) = &fused {
             let decisions: Vec<Decision> = (decisions.iter().zip(fused))
-                .map(|(d, pred)| Decision { pred, ..*d })
+                .map(|(d, f)| Decision { pred: f.pred, ..*d })
                 .collect();
             r.fused = Some(Box::new(self.report(&streams, &decisions, idle)));
         }
-        Ok(r)
+        let mut fused = fused.map(Vec::into_iter);
+        let scored = (windows.iter().zip(decisions).zip(probs))
+            .map(|((w, d), probs)| {
+                let s = &streams[w.stream];
+                let frames = &s.labels[w.start..w.start + self.window];
+                ScoredWindow {
+                    stream: w.stream,
+                    start_s: s.t_s[w.start],
+                    end_s: s.t_s[w.start + self.window - 1],
+                    truth: d.truth,
+                    truth_frames: (frames.iter())
+                        .filter(|l| l.as_deref() == Some(w.label.as_str()))
+                        .count(),
+                    probs,
+                    pred: d.pred,
+                    fused: fused.as_mut().and_then(Iterator::next),
+                }
+            })
+            .collect();
+        Ok((r, scored))
     }
 
     /// Totals, per node and per episode of `decisions` over `streams`.
@@ -212,7 +271,7 @@ impl Scorer {
         inputs: &[Vec<f32>],
         windows: &[Window],
         probs: &[Vec<f32>],
-    ) -> anyhow::Result<Option<Vec<usize>>> {
+    ) -> anyhow::Result<Option<Vec<FusedDecision>>> {
         let mut by_recording: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
         for (i, s) in streams.iter().enumerate() {
             by_recording.entry(s.path.as_path()).or_default().push(i);
@@ -288,13 +347,22 @@ impl Scorer {
         let mut fused = Vec::with_capacity(windows.len());
         for (w, p) in windows.iter().zip(probs) {
             let mut sum = p.clone();
+            let mut nodes = vec![streams[w.stream].node_id];
             let t = streams[w.stream].t_s[w.start + self.window - 1];
             for &other in &by_recording[streams[w.stream].path.as_path()] {
-                if other != w.stream {
-                    add_latest(&mut sum, &grid[other], t);
+                if other != w.stream && add_latest(&mut sum, &grid[other], t) {
+                    nodes.push(streams[other].node_id);
                 }
             }
-            fused.push(argmax(&sum));
+            // The mean decides as the sum does; it is what `run --fuse` prints.
+            let n = nodes.len() as f32;
+            let probs: Vec<f32> = sum.iter().map(|x| x / n).collect();
+            nodes.sort_unstable();
+            fused.push(FusedDecision {
+                pred: argmax(&probs),
+                probs,
+                nodes,
+            });
         }
         Ok(Some(fused))
     }

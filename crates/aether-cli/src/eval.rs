@@ -133,12 +133,14 @@ fn print_report(title: &str, r: &Report) {
     let or_na = |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
     for e in &r.events {
         println!(
-            "  event {}: {} of {} episodes detected (recall {}), {} false alarms ({}/h, per \
-             node-hour of other classes)",
+            "  event {}: {} of {} episodes detected (recall {}; latency median {} s, p90 {} \
+             s), {} false alarms ({}/h, per node-hour of other classes)",
             e.class,
             e.detected,
             e.episodes,
             or_na(e.recall, 4),
+            or_na(e.latency_s_median, 2),
+            or_na(e.latency_s_p90, 2),
             e.false_alarms,
             or_na(e.false_alarms_per_hour, 1)
         );
@@ -168,8 +170,14 @@ fn print_report(title: &str, r: &Report) {
         }
         for e in &f.events {
             println!(
-                "    event {}: {} of {} episodes detected, {} false alarms",
-                e.class, e.detected, e.episodes, e.false_alarms
+                "    event {}: {} of {} episodes detected (latency median {} s, p90 {} s), {} \
+                 false alarms",
+                e.class,
+                e.detected,
+                e.episodes,
+                or_na(e.latency_s_median, 2),
+                or_na(e.latency_s_p90, 2),
+                e.false_alarms
             );
         }
     }

@@ -507,7 +507,7 @@ fn eval_scores_event_classes_per_episode() {
         "--out",
         &model,
         "--epochs",
-        "2",
+        "8",
         "--window",
         "32",
         "--hop",
@@ -541,6 +541,61 @@ fn eval_scores_event_classes_per_episode() {
             .any(|row| row["truth"] == "fall" && row["truth_frames"] != 32),
         "no fall window holds part of its fall"
     );
+    // Time to detection, recounted from the windows: per fall episode (a capture's fall on
+    // one node), from the fall's start in the segments file to the end of the first window
+    // called fall (a frame of the start's time: 10 ms at 100 Hz).
+    let mut timed = 0;
+    for (report, class) in [(&r, "class"), (&r["fused"], "fused_class")] {
+        let mut latencies = Vec::new();
+        let mut episodes = std::collections::BTreeSet::new();
+        for row in rows.iter().filter(|row| row["truth"] == "fall") {
+            let file = row["file"].as_str().unwrap();
+            if !episodes.insert((file, row["node_id"].as_u64())) {
+                continue;
+            }
+            let segments = std::fs::read_to_string(file.replace(".csi.jsonl", ".segments.csv"));
+            let fall_start: f64 = (segments.unwrap().lines())
+                .find_map(|l| l.strip_suffix(",fall"))
+                .and_then(|l| l.split(',').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let first = (rows.iter()).find(|w| {
+                w["file"] == row["file"]
+                    && w["node_id"] == row["node_id"]
+                    && w["truth"] == "fall"
+                    && w[class] == "fall"
+            });
+            if let Some(w) = first {
+                latencies.push(w["t_s"].as_f64().unwrap() - fall_start);
+            }
+        }
+        let e = &report["events"][0];
+        assert_eq!(
+            latencies.len() as u64,
+            e["detected"].as_u64().unwrap(),
+            "{e}"
+        );
+        latencies.sort_by(f64::total_cmp);
+        let n = latencies.len();
+        if n == 0 {
+            assert!(
+                e["latency_s_median"].is_null() && e["latency_s_p90"].is_null(),
+                "{e}"
+            );
+            continue;
+        }
+        let median = (latencies[(n - 1) / 2] + latencies[n / 2]) / 2.0;
+        let p90 = latencies[(0.9 * n as f64).ceil() as usize - 1];
+        for (got, want) in [(&e["latency_s_median"], median), (&e["latency_s_p90"], p90)] {
+            assert!(
+                (got.as_f64().unwrap() - want).abs() <= 0.011,
+                "{e}: {latencies:?}"
+            );
+        }
+        timed += 1;
+    }
+    assert!(timed > 0, "no fall detected: the latency was never checked");
     // The simulator's two nodes are fused too: the same windows, and every fall episode of
     // each node scored again.
     check_report(&r["fused"]);

@@ -252,6 +252,7 @@ impl Scorer {
                 decisions,
                 self.window,
                 hop,
+                |s, f| streams[s].t_s[f],
             );
         }
         r

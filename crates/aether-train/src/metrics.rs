@@ -85,6 +85,12 @@ pub struct EventScores {
     pub false_alarms: u64,
     /// `false_alarms` per hour of windows whose truth is another class.
     pub false_alarms_per_hour: Option<f64>,
+    /// Time to detection over the detected episodes: from an episode's first frame to the last
+    /// frame of its first window predicted as the event, the earliest instant a causal
+    /// decision (`aether run`) says so. Median and 90th percentile (nearest rank); `None`
+    /// without detections.
+    pub latency_s_median: Option<f64>,
+    pub latency_s_p90: Option<f64>,
 }
 
 /// Runs of frames labelled with one of `events` (class indices into `classes`) in each stream.
@@ -123,6 +129,7 @@ pub fn episodes_of(
 
 /// Scores each event class of `events` per episode (see [`EventScores`]).
 /// `window` is the decisions' window length in frames.
+/// `time(stream, frame)` is the frame's time in seconds (for the detection latency).
 pub fn event_scores(
     classes: &[String],
     events: &[usize],
@@ -130,11 +137,13 @@ pub fn event_scores(
     decisions: &[Decision],
     window: usize,
     hop: Hop,
+    time: impl Fn(usize, usize) -> f64,
 ) -> Vec<EventScores> {
     events
         .iter()
         .map(|&e| {
             let (mut scored, mut detected, mut all) = (0, 0, 0u64);
+            let mut latencies = Vec::new();
             for ep in episodes.iter().filter(|ep| ep.class == e) {
                 all += 1;
                 let overlapping = decisions.iter().filter(|d| {
@@ -144,14 +153,23 @@ pub fn event_scores(
                         && d.start + window > ep.start
                 });
                 let mut any = false;
-                let mut hit = false;
+                let mut first_hit: Option<usize> = None;
                 for d in overlapping {
                     any = true;
-                    hit |= d.pred == e;
+                    if d.pred == e {
+                        first_hit = Some(first_hit.map_or(d.start, |f| f.min(d.start)));
+                    }
                 }
                 scored += u64::from(any);
-                detected += u64::from(hit);
+                if let Some(start) = first_hit {
+                    detected += 1;
+                    let end = time(ep.stream, start + window - 1);
+                    latencies.push(end - time(ep.stream, ep.start));
+                }
             }
+            latencies.sort_by(f64::total_cmp);
+            let (latency_s_median, latency_s_p90) =
+                (median(&latencies), nearest_rank(&latencies, 0.9));
             let others = decisions.iter().filter(|d| d.truth != e);
             let onsets = alarm_onsets(others.clone(), |d| d.pred == e, hop.frames);
             let hours = others.map(|d| d.seconds).sum::<f64>() / 3600.0;
@@ -163,9 +181,28 @@ pub fn event_scores(
                 recall: (scored > 0).then(|| detected as f64 / scored as f64),
                 false_alarms: onsets,
                 false_alarms_per_hour: (hours > 0.0).then(|| onsets as f64 / hours),
+                latency_s_median,
+                latency_s_p90,
             }
         })
         .collect()
+}
+
+/// Median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// The `q` quantile of sorted values by nearest rank: the smallest value at least a fraction
+/// `q` of them do not exceed.
+fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.max(1) - 1).copied()
 }
 
 impl Confusion {
@@ -462,16 +499,27 @@ mod tests {
             })
             .collect();
         let hop = Hop { frames: 10 };
-        let e = event_scores(&classes, &[1], &eps, &decisions, 20, hop);
+        // 100 frames a second.
+        let time = |_: usize, frame: usize| frame as f64 * 0.01;
+        let e = event_scores(&classes, &[1], &eps, &decisions, 20, hop, time);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].episodes, e[0].detected, e[0].false_alarms), (3, 2, 4));
+        // Detected at the last frame of the first window called fall: stream 0's fall (frame
+        // 40) by the window of frames 50..70, 0.29 s; stream 1's second (70) by 70..90, 0.19 s.
+        let near = |x: Option<f64>, y: f64| (x.unwrap() - y).abs() < 1e-9;
+        assert!(near(e[0].latency_s_median, 0.24), "{:?}", e[0]);
+        assert!(near(e[0].latency_s_p90, 0.29), "{:?}", e[0]);
         assert!((e[0].recall.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         // 8 other-truth decisions x 0.1 s.
         let per_h = e[0].false_alarms_per_hour.unwrap();
         assert!((per_h - 4.0 / (0.8 / 3600.0)).abs() < 1e-6, "{per_h}");
         // No episodes: no recall rather than a recall of zero.
-        let none = event_scores(&classes, &[1], &[], &decisions[..3], 20, hop);
+        let none = event_scores(&classes, &[1], &[], &decisions[..3], 20, hop, time);
         assert_eq!((none[0].episodes, none[0].recall), (0, None));
+        assert_eq!(
+            (none[0].latency_s_median, none[0].latency_s_p90),
+            (None, None)
+        );
         // Without stream 1's first-fall window, its episode has no scored window: outside the
         // recall, and counted.
         let without: Vec<Decision> = decisions
@@ -479,7 +527,7 @@ mod tests {
             .filter(|d| !(d.stream == 1 && d.start == 0))
             .cloned()
             .collect();
-        let e = event_scores(&classes, &[1], &eps, &without, 20, hop);
+        let e = event_scores(&classes, &[1], &eps, &without, 20, hop, time);
         assert_eq!(
             (e[0].episodes, e[0].unscored_episodes, e[0].detected),
             (2, 1, 2)

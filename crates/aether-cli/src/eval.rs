@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use aether_train::data::{Stream, WindowLabels};
+use aether_train::data::WindowLabels;
 use aether_train::eval::{calibrated_split, ScoredWindow, Scorer};
-use aether_train::metrics::Report;
+use aether_train::metrics::{EventScores, Report};
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
 use serde_json::json;
@@ -49,7 +49,9 @@ pub struct Args {
     /// as JSON Lines, for error analysis: file, node_id, start_s and t_s (its first and last
     /// frame, seconds from the recording's start; t_s as `run` prints), truth, truth_frames
     /// (frames of the window labelled truth: for an event window, how much of the event it
-    /// holds), class, probs, and fused_class, fused_probs, fused_nodes (null without partners).
+    /// holds), class, probs, and fused_class, fused_probs, fused_nodes (null when no recording
+    /// holds several nodes; else fused_nodes names the nodes averaged, the window's own alone
+    /// when no other node's decision is recent enough).
     #[arg(long)]
     windows: Option<PathBuf>,
     /// Threads to score on (batches of windows spread over them; the scores do not change).
@@ -131,16 +133,20 @@ fn print_report(title: &str, r: &Report) {
         println!("  {name:>12} {row:?}");
     }
     let or_na = |x: Option<f64>, digits: usize| x.map_or("n/a".into(), |v| format!("{v:.digits$}"));
+    // Time to detection, when something was detected.
+    let latency = |e: &EventScores| match (e.latency_median_s, e.latency_p90_s) {
+        (Some(m), Some(p)) => format!("; latency median {m:.2} s, p90 {p:.2} s"),
+        _ => String::new(),
+    };
     for e in &r.events {
         println!(
-            "  event {}: {} of {} episodes detected (recall {}; latency median {} s, p90 {} \
-             s), {} false alarms ({}/h, per node-hour of other classes)",
+            "  event {}: {} of {} episodes detected (recall {}{}), {} false alarms ({}/h, per \
+             node-hour of other classes)",
             e.class,
             e.detected,
             e.episodes,
             or_na(e.recall, 4),
-            or_na(e.latency_s_median, 2),
-            or_na(e.latency_s_p90, 2),
+            latency(e),
             e.false_alarms,
             or_na(e.false_alarms_per_hour, 1)
         );
@@ -170,13 +176,12 @@ fn print_report(title: &str, r: &Report) {
         }
         for e in &f.events {
             println!(
-                "    event {}: {} of {} episodes detected (latency median {} s, p90 {} s), {} \
-                 false alarms",
+                "    event {}: {} of {} episodes detected (recall {}{}), {} false alarms",
                 e.class,
                 e.detected,
                 e.episodes,
-                or_na(e.latency_s_median, 2),
-                or_na(e.latency_s_p90, 2),
+                or_na(e.recall, 4),
+                latency(e),
                 e.false_alarms
             );
         }
@@ -184,11 +189,7 @@ fn print_report(title: &str, r: &Report) {
 }
 
 /// `--windows`: one JSON object per scored window.
-fn windows_jsonl(
-    classes: &[String],
-    streams: &[Stream],
-    windows: &[ScoredWindow],
-) -> anyhow::Result<String> {
+fn windows_jsonl(classes: &[String], windows: &[ScoredWindow]) -> anyhow::Result<String> {
     let named = |p: &[f32]| -> serde_json::Map<String, serde_json::Value> {
         (classes.iter().zip(p))
             .map(|(c, &x)| (c.clone(), json!(x)))
@@ -196,13 +197,12 @@ fn windows_jsonl(
     };
     let mut text = String::new();
     for w in windows {
-        let s = &streams[w.stream];
         let f = w.fused.as_ref();
         let line = json!({
-            "file": s.path.display().to_string(),
-            "node_id": s.node_id,
+            "file": w.file.display().to_string(),
+            "node_id": w.node_id,
             "start_s": w.start_s,
-            "t_s": w.end_s,
+            "t_s": w.t_s,
             "truth": classes[w.truth],
             "truth_frames": w.truth_frames,
             "class": classes[w.pred],
@@ -243,6 +243,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         scorer.window_labels = rule;
     }
     let streams = args.data_args.load(&args.data)?;
+    if let (Some(png), Some(windows)) = (&args.png, &args.windows) {
+        anyhow::ensure!(
+            png != windows,
+            "--png and --windows name the same file ({}): one would overwrite the other",
+            png.display()
+        );
+    }
     for (flag, out) in [("--png", &args.png), ("--windows", &args.windows)] {
         if let Some(out) = out {
             crate::train::not_an_input(
@@ -270,29 +277,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         // The per-session references replace any reference the model carries.
         scorer.calib = None;
-        let (report, windows) = scorer.score_windows(kept.clone(), Some(&refs), idle)?;
-        Some((report, windows, kept))
+        Some(scorer.score_windows(kept, Some(&refs), idle)?)
     } else {
         match &scorer.calib {
-            Some(_) => {
-                let (report, windows) = scorer.score_windows(streams.clone(), None, idle)?;
-                Some((report, windows, streams.clone()))
-            }
+            Some(_) => Some(scorer.score_windows(streams.clone(), None, idle)?),
             None => None,
         }
     };
     scorer.calib = None;
-    let (zero_shot, zero_shot_windows) = scorer.score_windows(streams.clone(), None, idle)?;
+    let (zero_shot, zero_shot_windows) = scorer.score_windows(streams, None, idle)?;
     if let Some(out) = &args.windows {
-        let (windows, streams) = match &calibrated {
-            Some((_, w, s)) => (w, s),
-            None => (&zero_shot_windows, &streams),
-        };
-        let text = windows_jsonl(&scorer.classes, streams, windows)?;
+        let windows = calibrated.as_ref().map_or(&zero_shot_windows, |(_, w)| w);
+        let text = windows_jsonl(&scorer.classes, windows)?;
         aether_io::atomic::write_atomic(out, text.as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    let calibrated = calibrated.map(|(r, _, _)| r);
+    let calibrated = calibrated.map(|(r, _)| r);
     let zero_shot = Some(zero_shot);
     let primary = calibrated
         .as_ref()

@@ -118,10 +118,9 @@ fn check_windows(file: &str, r: &serde_json::Value) -> Vec<serde_json::Value> {
         assert!((sum - 1.0).abs() < 1e-4, "{row}");
         let top = probs[row["class"].as_str().unwrap()].as_f64().unwrap();
         assert!(probs.values().all(|p| p.as_f64().unwrap() <= top), "{row}");
-        assert!(
-            row["t_s"].as_f64().unwrap() > row["start_s"].as_f64().unwrap(),
-            "{row}"
-        );
+        // Every caller's window is 32 frames at the simulator's 100 Hz, a few of them lost.
+        let span = row["t_s"].as_f64().unwrap() - row["start_s"].as_f64().unwrap();
+        assert!((0.25..1.0).contains(&span), "{row}");
     }
     rows
 }
@@ -543,7 +542,8 @@ fn eval_scores_event_classes_per_episode() {
     );
     // Time to detection, recounted from the windows: per fall episode (a capture's fall on
     // one node), from the fall's start in the segments file to the end of the first window
-    // called fall (a frame of the start's time: 10 ms at 100 Hz).
+    // called fall (within a few frames of the segment's start: the first frame labelled fall
+    // comes at or after it, and the simulator's timing jitters).
     let mut timed = 0;
     for (report, class) in [(&r, "class"), (&r["fused"], "fused_class")] {
         let mut latencies = Vec::new();
@@ -580,16 +580,16 @@ fn eval_scores_event_classes_per_episode() {
         let n = latencies.len();
         if n == 0 {
             assert!(
-                e["latency_s_median"].is_null() && e["latency_s_p90"].is_null(),
+                e["latency_median_s"].is_null() && e["latency_p90_s"].is_null(),
                 "{e}"
             );
             continue;
         }
         let median = (latencies[(n - 1) / 2] + latencies[n / 2]) / 2.0;
         let p90 = latencies[(0.9 * n as f64).ceil() as usize - 1];
-        for (got, want) in [(&e["latency_s_median"], median), (&e["latency_s_p90"], p90)] {
+        for (got, want) in [(&e["latency_median_s"], median), (&e["latency_p90_s"], p90)] {
             assert!(
-                (got.as_f64().unwrap() - want).abs() <= 0.011,
+                (got.as_f64().unwrap() - want).abs() <= 0.05,
                 "{e}: {latencies:?}"
             );
         }
@@ -841,6 +841,20 @@ fn eval_fuses_each_recordings_nodes() {
         a.len() == b.len()
             && (a.iter()).all(|(c, p)| (p.as_f64().unwrap() - b[c].as_f64().unwrap()).abs() < 1e-5)
     };
+    // Each node's frame times in the recording, seconds from its first frame.
+    let mut times: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    let recording = std::fs::read_to_string(&mixed).unwrap();
+    let frames: Vec<serde_json::Value> = (recording.lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = frames[0]["timestamp"].as_f64().unwrap();
+    for v in &frames {
+        let at = v["timestamp"].as_f64().unwrap() - first;
+        times
+            .entry(v["node_id"].as_u64().unwrap())
+            .or_default()
+            .push(at);
+    }
     for row in &rows {
         let at = |lines: &[serde_json::Value]| -> serde_json::Value {
             let t = row["t_s"].as_f64().unwrap();
@@ -857,6 +871,14 @@ fn eval_fuses_each_recordings_nodes() {
         assert_eq!(row["fused_class"], f["class"], "{row} {f}");
         assert!(close(&row["fused_probs"], &f["probs"]), "{row} {f}");
         assert_eq!(row["fused_nodes"], f["fused_nodes"], "{row} {f}");
+        // The window's first frame is its node's 31st before the last.
+        let node_times = &times[&row["node_id"].as_u64().unwrap()];
+        let t = row["t_s"].as_f64().unwrap();
+        let last = (node_times.iter())
+            .position(|&x| (x - t).abs() < 1e-6)
+            .unwrap();
+        let start = row["start_s"].as_f64().unwrap();
+        assert!((node_times[last - 31] - start).abs() < 1e-6, "{row}");
         assert_eq!(
             (row["truth"].as_str(), row["truth_frames"].as_u64()),
             (Some("walking"), Some(32))
@@ -1042,6 +1064,7 @@ fn simulated_installations_are_calibrated_per_session() {
         "empty",
     ]);
 
+    let windows_file = path("windows.jsonl");
     let out = aether_ok(&[
         "eval",
         "--model",
@@ -1050,9 +1073,23 @@ fn simulated_installations_are_calibrated_per_session() {
         &path("test"),
         "--calibrate-sessions",
         "--json",
+        "--windows",
+        &windows_file,
     ]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["mode"], "calibrated");
+    // --windows holds the calibrated windows: none of the left-out installation 4, and the
+    // empty room's only after its 5 s of reference.
+    let rows = check_windows(&windows_file, &r);
+    assert!(rows
+        .iter()
+        .all(|w| !w["file"].as_str().unwrap().contains("-i4-")));
+    let empty_rows: Vec<_> = (rows.iter()).filter(|w| w["truth"] == "empty").collect();
+    assert!(!empty_rows.is_empty());
+    assert!(
+        (empty_rows.iter()).all(|w| w["start_s"].as_f64().unwrap() >= 5.0),
+        "{empty_rows:?}"
+    );
     let left_out: Vec<&str> = r["calibration_left_out"]
         .as_array()
         .unwrap()
@@ -1225,6 +1262,25 @@ fn outputs_never_overwrite_inputs() {
         ],
         "--windows",
     );
+    // Nor may one output overwrite the other.
+    let same = tmp.join("same.out").display().to_string();
+    let out = aether(&[
+        "eval",
+        "--model",
+        &model,
+        "--data",
+        &data,
+        "--png",
+        &same,
+        "--windows",
+        &same,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("the same file"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&same).exists());
     refused(
         &[
             "calibrate",

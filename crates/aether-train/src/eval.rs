@@ -2,7 +2,7 @@
 //! leave-one-group-out protocol.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -33,10 +33,13 @@ pub const FUSE_MAX_AGE_HOPS: f64 = 1.5;
 /// decided, alone and fused with the recording's other nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredWindow {
-    pub stream: usize,
-    /// Times of the window's first and last frames, seconds from the recording's start.
+    /// The recording and the node whose stream the window is cut from.
+    pub file: PathBuf,
+    pub node_id: u8,
+    /// Times of the window's first and last frames, seconds from the recording's start (the
+    /// last is the instant `aether run` decides at).
     pub start_s: f64,
-    pub end_s: f64,
+    pub t_s: f64,
     pub truth: usize,
     /// Frames of the window labelled `truth`: all of them, but for an event window
     /// (`--events`) the part of the event it holds.
@@ -44,8 +47,10 @@ pub struct ScoredWindow {
     /// Class probabilities in the head's class order.
     pub probs: Vec<f32>,
     pub pred: usize,
-    /// With partners: the mean probabilities that decided the fused class, the fused class
-    /// and the nodes whose decisions were averaged, in id order (as `run --fuse` names them).
+    /// When some recording of the data holds several nodes (else `None`): the mean
+    /// probabilities that decided the fused class, the fused class and the nodes whose
+    /// decisions were averaged, in id order (as `run --fuse` names them; only the window's
+    /// own node when no other node's decision is recent enough, or none exists).
     pub fused: Option<FusedDecision>,
 }
 
@@ -217,9 +222,10 @@ impl Scorer {
                 let s = &streams[w.stream];
                 let frames = &s.labels[w.start..w.start + self.window];
                 ScoredWindow {
-                    stream: w.stream,
+                    file: s.path.clone(),
+                    node_id: s.node_id,
                     start_s: s.t_s[w.start],
-                    end_s: s.t_s[w.start + self.window - 1],
+                    t_s: s.t_s[w.start + self.window - 1],
                     truth: d.truth,
                     truth_frames: (frames.iter())
                         .filter(|l| l.as_deref() == Some(w.label.as_str()))

@@ -86,11 +86,11 @@ pub struct EventScores {
     /// `false_alarms` per hour of windows whose truth is another class.
     pub false_alarms_per_hour: Option<f64>,
     /// Time to detection over the detected episodes: from an episode's first frame to the last
-    /// frame of its first window predicted as the event, the earliest instant a causal
-    /// decision (`aether run`) says so. Median and 90th percentile (nearest rank); `None`
-    /// without detections.
-    pub latency_s_median: Option<f64>,
-    pub latency_s_p90: Option<f64>,
+    /// frame of its first window that is the event (by the labelling rule) and predicted as
+    /// it, the instant a causal decision (`aether run`) on that window says so. Median and
+    /// 90th percentile (nearest rank); `None` without detections.
+    pub latency_median_s: Option<f64>,
+    pub latency_p90_s: Option<f64>,
 }
 
 /// Runs of frames labelled with one of `events` (class indices into `classes`) in each stream.
@@ -168,7 +168,7 @@ pub fn event_scores(
                 }
             }
             latencies.sort_by(f64::total_cmp);
-            let (latency_s_median, latency_s_p90) =
+            let (latency_median_s, latency_p90_s) =
                 (median(&latencies), nearest_rank(&latencies, 0.9));
             let others = decisions.iter().filter(|d| d.truth != e);
             let onsets = alarm_onsets(others.clone(), |d| d.pred == e, hop.frames);
@@ -181,8 +181,8 @@ pub fn event_scores(
                 recall: (scored > 0).then(|| detected as f64 / scored as f64),
                 false_alarms: onsets,
                 false_alarms_per_hour: (hours > 0.0).then(|| onsets as f64 / hours),
-                latency_s_median,
-                latency_s_p90,
+                latency_median_s,
+                latency_p90_s,
             }
         })
         .collect()
@@ -507,8 +507,8 @@ mod tests {
         // Detected at the last frame of the first window called fall: stream 0's fall (frame
         // 40) by the window of frames 50..70, 0.29 s; stream 1's second (70) by 70..90, 0.19 s.
         let near = |x: Option<f64>, y: f64| (x.unwrap() - y).abs() < 1e-9;
-        assert!(near(e[0].latency_s_median, 0.24), "{:?}", e[0]);
-        assert!(near(e[0].latency_s_p90, 0.29), "{:?}", e[0]);
+        assert!(near(e[0].latency_median_s, 0.24), "{:?}", e[0]);
+        assert!(near(e[0].latency_p90_s, 0.29), "{:?}", e[0]);
         assert!((e[0].recall.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         // 8 other-truth decisions x 0.1 s.
         let per_h = e[0].false_alarms_per_hour.unwrap();
@@ -517,7 +517,7 @@ mod tests {
         let none = event_scores(&classes, &[1], &[], &decisions[..3], 20, hop, time);
         assert_eq!((none[0].episodes, none[0].recall), (0, None));
         assert_eq!(
-            (none[0].latency_s_median, none[0].latency_s_p90),
+            (none[0].latency_median_s, none[0].latency_p90_s),
             (None, None)
         );
         // Without stream 1's first-fall window, its episode has no scored window: outside the
@@ -532,6 +532,70 @@ mod tests {
             (e[0].episodes, e[0].unscored_episodes, e[0].detected),
             (2, 1, 2)
         );
+    }
+
+    /// The latency of an episode ends with the first (not a later) window that is the event
+    /// and is called it; a window called the event that holds less of it than the rule's
+    /// minimum is not the event's and does not end it.
+    #[test]
+    fn time_to_detection_is_the_first_event_window_called_it() {
+        let classes: Vec<String> = ["still", "fall"].iter().map(|s| s.to_string()).collect();
+        let some = |l: &str| Some(l.to_string());
+        // Falls at frames 100..140, 300..340, 500..540 and 700..740 of one stream.
+        let mut labels = vec![some("still"); 1000];
+        for start in [100, 300, 500, 700] {
+            labels[start..start + 40].fill(some("fall"));
+        }
+        let eps = episodes_of(&[&labels], &classes, &[1]);
+        assert_eq!(eps.len(), 4);
+        // Windows of 40 frames, hop 10: (start, truth, pred).
+        let rows = [
+            (70, 0, 1),  // called fall, but holds 10 frames of it: a false alarm
+            (80, 1, 0),  // the first fall window, missed
+            (90, 1, 1),  // first hit: ends at frame 129, 0.29 s after the fall began
+            (100, 1, 1), // a later hit
+            (280, 1, 1), // ends at 319: 0.19 s
+            (480, 1, 0),
+            (490, 1, 0),
+            (500, 1, 1), // ends at 539: 0.39 s
+            (690, 1, 0), // the fourth fall is never called: not in the latencies
+        ];
+        let decisions: Vec<Decision> = rows
+            .iter()
+            .map(|&(start, truth, pred)| Decision {
+                stream: 0,
+                start,
+                truth,
+                pred,
+                seconds: 0.1,
+            })
+            .collect();
+        let time = |_: usize, frame: usize| frame as f64 * 0.01;
+        let e = &event_scores(
+            &classes,
+            &[1],
+            &eps,
+            &decisions,
+            40,
+            Hop { frames: 10 },
+            time,
+        )[0];
+        assert_eq!((e.episodes, e.detected, e.false_alarms), (4, 3, 1));
+        let near = |x: Option<f64>, y: f64| (x.unwrap() - y).abs() < 1e-9;
+        // 0.19, 0.29, 0.39: the median is the middle one, the 90th percentile the third.
+        assert!(near(e.latency_median_s, 0.29), "{e:?}");
+        assert!(near(e.latency_p90_s, 0.39), "{e:?}");
+        // Four latencies: the median is the mean of the middle two.
+        let mut more = decisions.clone();
+        more.push(Decision {
+            start: 700,
+            pred: 1,
+            ..decisions[8]
+        });
+        let e = &event_scores(&classes, &[1], &eps, &more, 40, Hop { frames: 10 }, time)[0];
+        assert_eq!(e.detected, 4);
+        assert!(near(e.latency_median_s, (0.29 + 0.39) / 2.0), "{e:?}");
+        assert!(near(e.latency_p90_s, 0.39), "{e:?}");
     }
 
     /// A class the model predicts but the data lacks counts in macro F1 with F1 0 (as

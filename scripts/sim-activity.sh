@@ -50,7 +50,8 @@ installation() { # OUT ROOM INSTALLATION SECONDS EVENT_TAKES
 }
 # A generation that was stopped part-way, or made by another simulator version or for another
 # INSTALLATIONS (recorded in .complete), would otherwise be reused as if complete.
-generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108${ideal:+ ideal}"
+# ideal-2: ideal captures no longer end on an unlabelled frame (impaired ones are unchanged).
+generation="simulator-3 train-1-${INSTALLATIONS:-48} test-1001-1008-1101-1108${ideal:+ ideal-2}"
 [ "$takes" = 1 ] || generation="$generation train-takes-$takes"
 if [ "$(cat .complete 2>/dev/null)" != "$generation" ]; then
     rm -rf train test

@@ -184,6 +184,38 @@ fn every_scenario_and_room_runs_and_labels_cover_the_time() {
     assert!(Simulator::new(SimConfig::new("dance", 1.0, 1)).is_err());
 }
 
+/// A perfect receiver's packets come at exact intervals, so a capture's last one used to land
+/// on its end as written (1700000010.0 for 10 s: the sum of the intervals rounds there), a
+/// frame the labels (end exclusive) do not cover, which made a 10 s empty-room capture no
+/// empty-room capture to `eval --calibrate-sessions`. Every frame is labelled now, and each
+/// node sends exactly its rate times the length.
+#[test]
+fn an_ideal_capture_ends_inside_its_labels() {
+    for (scenario, seconds) in [
+        ("empty", 10.0),
+        ("still", 20.0),
+        ("fall", 10.0),
+        ("wave", 8.0),
+    ] {
+        let mut cfg = SimConfig::new(scenario, seconds, 7);
+        cfg.impairments = ImpairmentParams::ideal();
+        let sim = Simulator::new(cfg).unwrap();
+        let labels = sim.labels();
+        let frames: Vec<CsiFrame> = sim.collect();
+        for f in &frames {
+            assert!(
+                labels.label_at(f.t_s - SIM_EPOCH_S).is_some(),
+                "{scenario}: frame at {} of {seconds} s unlabelled",
+                f.t_s - SIM_EPOCH_S
+            );
+        }
+        for node in [1, 2] {
+            let n = frames.iter().filter(|f| f.node_id == node).count();
+            assert_eq!(n, (seconds * 100.0) as usize, "{scenario} node {node}");
+        }
+    }
+}
+
 #[test]
 fn scenario_labels_are_what_they_say() {
     let labels_of = |s: &str| -> Vec<String> {

@@ -254,10 +254,14 @@ impl Iterator for Simulator {
     fn next(&mut self) -> Option<CsiFrame> {
         loop {
             // The node whose next packet comes first (ties: lower id).
+            // A frame's time as written (`SIM_EPOCH_S + t`, read back relative to the epoch)
+            // must lie before the end: exact intervals sum to just under it and round onto
+            // it, where the labels (end exclusive) no longer reach.
+            let seconds = self.config.seconds;
             let node = self
                 .nodes
                 .iter_mut()
-                .filter(|n| n.next_t < self.config.seconds)
+                .filter(|n| (SIM_EPOCH_S + n.next_t) - SIM_EPOCH_S < seconds)
                 .min_by(|a, b| a.next_t.total_cmp(&b.next_t).then(a.id.cmp(&b.id)))?;
             let t = node.next_t;
             let lost = node.next_lost;

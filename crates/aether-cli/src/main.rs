@@ -20,6 +20,7 @@ mod run;
 mod seed;
 mod simulate;
 mod train;
+mod tune;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +63,9 @@ enum Command {
     Simulate(simulate::Args),
     /// Train the temporal head on labelled recordings (RVNE v2 out), or a leave-one-out table.
     Train(Box<train::Args>),
+    /// Set a class's operating point: the logit bias that puts its recall on held-out
+    /// recordings at a target, folded into a copy of the model.
+    Tune(tune::Args),
 }
 
 /// Exit status of a run that worked but whose verdict is "fail" (`aether gate`): distinct from
@@ -110,6 +114,7 @@ fn run() -> anyhow::Result<Verdict> {
         Command::Run(args) => run::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Features(args) => features::run(args),
+        Command::Tune(args) => tune::run(args),
     };
     done.map(|()| Verdict::Pass)
 }

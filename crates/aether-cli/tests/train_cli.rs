@@ -596,6 +596,72 @@ fn eval_scores_event_classes_per_episode() {
         timed += 1;
     }
     assert!(timed > 0, "no fall detected: the latency was never checked");
+    // `tune` sets fall's operating point on these windows, and `eval` of the tuned file finds
+    // the recall it reported (the bias lives in head.bias; scores agree to rounding).
+    let fall_recall = |r: &serde_json::Value| {
+        let per_class = r["per_class"].as_array().unwrap();
+        let fall = per_class.iter().find(|c| c["class"] == "fall").unwrap();
+        (
+            fall["recall"].as_f64().unwrap(),
+            fall["support"].as_f64().unwrap(),
+        )
+    };
+    let (recall_before, support) = fall_recall(&r);
+    let tune = |model: &str, recall: &str, out: &str| -> serde_json::Value {
+        let args = [
+            "tune", "--model", model, "--data", &test_dir, "--class", "fall", "--recall", recall,
+            "--out", out, "--json",
+        ];
+        serde_json::from_slice(&aether_ok(&args).stdout).unwrap()
+    };
+    let tuned = path("tuned.rvne");
+    let t = tune(&model, "0.8", &tuned);
+    assert_eq!(t["windows"].as_f64(), Some(support), "{t}");
+    assert!(
+        (t["before"]["recall"].as_f64().unwrap() - recall_before).abs() < 1e-9,
+        "{t}"
+    );
+    let after = t["after"]["recall"].as_f64().unwrap();
+    assert!(after >= 0.8 && after < 0.8 + 2.0 / support, "{t}");
+    let bias = t["bias"].as_f64().unwrap();
+    assert!(bias > 0.0 && recall_before < 0.8, "{t}");
+    let r_tuned = eval(&tuned, &[]);
+    assert!(
+        (fall_recall(&r_tuned).0 - after).abs() <= 1.0 / support,
+        "{t} {r_tuned}"
+    );
+    assert!(
+        (r_tuned["accuracy"].as_f64().unwrap() - t["after"]["accuracy"].as_f64().unwrap()).abs()
+            < 0.01
+    );
+    // Tuned again to a lower recall (in place): a negative bias, and the record adds up.
+    let t2 = tune(&tuned, "0.5", &tuned);
+    let bias2 = t2["bias"].as_f64().unwrap();
+    assert!(bias2 < 0.0, "{t2}");
+    assert!(
+        (t2["total_bias"].as_f64().unwrap() - (bias + bias2)).abs() < 1e-4,
+        "{t2}"
+    );
+    assert!(fall_recall(&eval(&tuned, &[])).0 >= 0.5);
+    for (extra, needle) in [
+        (
+            ["--class", "walk", "--recall", "0.9"],
+            "not one of the model's classes",
+        ),
+        (["--class", "fall", "--recall", "1.5"], "must be in (0, 1]"),
+        (["--class", "fall", "--recall", "0"], "must be in (0, 1]"),
+    ] {
+        let mut a = vec![
+            "tune", "--model", &model, "--data", &test_dir, "--out", &tuned,
+        ];
+        a.extend_from_slice(&extra);
+        let out = aether(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{extra:?}: {err}"
+        );
+    }
     // The simulator's two nodes are fused too: the same windows, and every fall episode of
     // each node scored again.
     check_report(&r["fused"]);
@@ -1120,6 +1186,37 @@ fn simulated_installations_are_calibrated_per_session() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no session"), "{err}");
+
+    // `tune` scores a referenced head per session too, and refuses to without a reference.
+    let (tuned, test_dir) = (path("tuned.rvne"), path("test"));
+    let tune = |extra: &[&str]| {
+        let mut a = vec![
+            "tune", "--model", &model, "--data", &test_dir, "--class", "walking", "--recall",
+            "0.9", "--out", &tuned, "--json",
+        ];
+        a.extend_from_slice(extra);
+        aether(&a)
+    };
+    let out = tune(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--calibrate-sessions"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&tuned).exists());
+    let out = tune(&["--calibrate-sessions", "--idle-class", "empty"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let walking = (cal["per_class"].as_array().unwrap().iter())
+        .find(|c| c["class"] == "walking")
+        .unwrap();
+    assert_eq!(t["windows"], walking["support"], "{t}");
+    assert_eq!(t["before"]["recall"], walking["recall"], "{t}");
+    assert!(t["after"]["recall"].as_f64().unwrap() >= 0.9, "{t}");
 
     // Uncalibrated, the referenced head would get raw frames: run refuses it.
     let out = aether(&["run", "--model", &model, "--input", &path("orphan")]);

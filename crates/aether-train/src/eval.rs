@@ -375,6 +375,103 @@ impl Scorer {
     }
 }
 
+/// The largest logit bias [`bias_for_recall`] sets: e^20 times a class's odds. Beyond it the
+/// head does not tell the class apart at all on the windows it misses.
+pub const MAX_CLASS_BIAS: f64 = 20.0;
+
+/// What a class bias buys and costs on scored windows (each node's own decisions).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BiasEffect {
+    /// Windows whose truth is the class, and the fraction predicted as it.
+    pub windows: u64,
+    pub recall: f64,
+    /// Windows of another truth predicted as the class, over those windows.
+    pub other_called_it: f64,
+    pub accuracy: f64,
+}
+
+/// The class the probabilities `p` give once `bias` is added to `class`'s logit: the largest
+/// `p[j]`, `class`'s multiplied by e^bias (the first of equals, as [`argmax`]).
+pub fn biased_argmax(p: &[f32], class: usize, bias: f64) -> usize {
+    let value = |j: usize| {
+        let x = f64::from(p[j]);
+        if j == class {
+            x * bias.exp()
+        } else {
+            x
+        }
+    };
+    let mut best = 0;
+    for j in 1..p.len() {
+        if value(j) > value(best) {
+            best = j;
+        }
+    }
+    best
+}
+
+/// Recall, false calls and accuracy of `windows` (scored alone, not fused) with `bias` added to
+/// `class`'s logit.
+pub fn bias_effect(windows: &[ScoredWindow], class: usize, bias: f64) -> BiasEffect {
+    let (mut truth, mut hit, mut other, mut called, mut right) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    for w in windows {
+        let pred = biased_argmax(&w.probs, class, bias);
+        right += u64::from(pred == w.truth);
+        if w.truth == class {
+            truth += 1;
+            hit += u64::from(pred == class);
+        } else {
+            other += 1;
+            called += u64::from(pred == class);
+        }
+    }
+    let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    BiasEffect {
+        windows: truth,
+        recall: ratio(hit, truth),
+        other_called_it: ratio(called, other),
+        accuracy: ratio(right, windows.len() as u64),
+    }
+}
+
+/// The logit bias for `class` that puts its per-window recall on `windows` (each node's own
+/// decisions) at `recall` or just above: the smallest bias that turns that fraction of the
+/// class's windows into calls of it, plus 1e-3 so rounding in another run of the head cannot
+/// undo it. Positive when the head falls short of the recall; negative when it exceeds it (the
+/// surplus traded for fewer calls of the class on other windows).
+pub fn bias_for_recall(windows: &[ScoredWindow], class: usize, recall: f64) -> anyhow::Result<f64> {
+    if !(recall > 0.0 && recall <= 1.0) {
+        bail!("a recall must be in (0, 1], not {recall}");
+    }
+    // Per window of the class: the bias it needs to win, ln(best other) - ln(own).
+    let mut needed: Vec<f64> = (windows.iter())
+        .filter(|w| w.truth == class)
+        .map(|w| {
+            let own = f64::from(w.probs[class]).ln();
+            let best_other = (w.probs.iter().enumerate())
+                .filter(|&(j, _)| j != class)
+                .map(|(_, &p)| f64::from(p))
+                .fold(0.0, f64::max);
+            best_other.ln() - own
+        })
+        .collect();
+    if needed.is_empty() {
+        bail!("no window of the data has the class as its truth");
+    }
+    needed.sort_by(f64::total_cmp);
+    let k = ((recall * needed.len() as f64).ceil() as usize).clamp(1, needed.len());
+    let bias = needed[k - 1] + 1e-3;
+    if !(bias.is_finite() && bias.abs() <= MAX_CLASS_BIAS) {
+        bail!(
+            "a recall of {recall} on these {} windows needs a logit bias of {bias:.1}, beyond \
+             the {MAX_CLASS_BIAS} allowed: the head gives the windows it misses next to no \
+             probability of the class",
+            needed.len()
+        );
+    }
+    Ok(bias)
+}
+
 /// One window of another node, as fusion sees it.
 struct Partner<'a> {
     /// Time of the window's last frame.
@@ -608,7 +705,10 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
 
 #[cfg(test)]
 mod tests {
-    use super::{add_latest, argmax, calibrated_split, Partner};
+    use super::{
+        add_latest, argmax, bias_effect, bias_for_recall, biased_argmax, calibrated_split, Partner,
+        ScoredWindow,
+    };
     use crate::data::{Stream, FRAME_DIMS};
 
     /// 10 s at 20 Hz of one label.
@@ -659,6 +759,77 @@ mod tests {
         let mut sum = vec![0.0f32; 2];
         assert!(!add_latest(&mut sum, &[], 1.0));
         assert_eq!(sum, [0.0, 0.0]);
+    }
+
+    /// A window of truth `truth` with class probabilities `probs`.
+    fn scored(truth: usize, probs: &[f32]) -> ScoredWindow {
+        ScoredWindow {
+            file: "r.csi.jsonl".into(),
+            node_id: 1,
+            start_s: 0.0,
+            t_s: 1.0,
+            truth,
+            truth_frames: 32,
+            pred: argmax(probs),
+            probs: probs.to_vec(),
+            fused: None,
+        }
+    }
+
+    #[test]
+    fn a_class_bias_multiplies_its_odds() {
+        let p = [0.5, 0.3, 0.2];
+        assert_eq!(biased_argmax(&p, 2, 0.0), 0);
+        // 0.2 e^b against 0.5: b = ln 2.5 is the tie (the first of equals keeps class 0).
+        assert_eq!(biased_argmax(&p, 2, 2.5f64.ln() - 1e-6), 0);
+        assert_eq!(biased_argmax(&p, 2, 2.5f64.ln() + 1e-6), 2);
+        // A negative bias gives the class up.
+        assert_eq!(biased_argmax(&p, 0, -(0.5f64 / 0.3).ln() - 1e-6), 1);
+    }
+
+    /// The bias puts the recall at the target or just above, raising a short recall and
+    /// trading a surplus for fewer calls of the class elsewhere; it refuses what no bias
+    /// within the limit reaches.
+    #[test]
+    fn the_bias_for_a_recall_is_the_smallest_that_reaches_it() {
+        // Class 1's windows need ln(0.6/0.4), ln(0.7/0.3), ln(0.9/0.1) to win; one already
+        // wins by ln(0.6/0.4). Two windows of other truths: class 1 takes the first from a
+        // bias of ln(0.55/0.45) on.
+        let windows = [
+            scored(1, &[0.4, 0.6]),
+            scored(1, &[0.6, 0.4]),
+            scored(1, &[0.7, 0.3]),
+            scored(1, &[0.9, 0.1]),
+            scored(0, &[0.55, 0.45]),
+            scored(0, &[0.99, 0.01]),
+        ];
+        let before = bias_effect(&windows, 1, 0.0);
+        assert_eq!(before.windows, 4);
+        assert_eq!(
+            (before.recall, before.other_called_it, before.accuracy),
+            (0.25, 0.0, 0.5)
+        );
+        // Half: the second window's ln 1.5, and its neighbour in the other class comes along.
+        let b = bias_for_recall(&windows, 1, 0.5).unwrap();
+        assert!((b - (1.5f64.ln() + 1e-3)).abs() < 1e-6, "{b}");
+        let after = bias_effect(&windows, 1, b);
+        assert_eq!((after.recall, after.other_called_it), (0.5, 0.5));
+        // Three quarters: ln(7/3).
+        let b = bias_for_recall(&windows, 1, 0.75).unwrap();
+        assert!((b - ((0.7f64 / 0.3).ln() + 1e-3)).abs() < 1e-6, "{b}");
+        assert_eq!(bias_effect(&windows, 1, b).recall, 0.75);
+        // A quarter is below what the head gives: a negative bias, as far as the window that
+        // wins by least can go and still win.
+        let b = bias_for_recall(&windows, 1, 0.25).unwrap();
+        assert!((b - ((0.4f64 / 0.6).ln() + 1e-3)).abs() < 1e-6, "{b}");
+        assert_eq!(bias_effect(&windows, 1, b).recall, 0.25);
+        // Beyond the limit, a bad recall, no window of the class: errors.
+        let hopeless = [scored(1, &[1.0, 0.0])];
+        let err = bias_for_recall(&hopeless, 1, 1.0).unwrap_err().to_string();
+        assert!(err.contains("beyond"), "{err}");
+        assert!(bias_for_recall(&windows, 1, 0.0).is_err());
+        assert!(bias_for_recall(&windows, 1, 1.5).is_err());
+        assert!(bias_for_recall(&windows[4..], 1, 0.5).is_err());
     }
 
     #[test]

@@ -805,6 +805,63 @@ pub fn with_calibration(bytes: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Resu
     b.to_bytes().map_err(rvne)
 }
 
+/// The metadata key recording the logit bias [`with_class_bias`] folded into `head.bias` for a
+/// class (informational: readers run `head.bias` as it is).
+pub fn class_bias_key(class: &str) -> String {
+    format!("decision.class_bias.{class}")
+}
+
+/// A copy of an RVNE v2 class head with `bias` added to `class`'s entry of `head.bias`, so
+/// every reader (eval, run, the device library) calls the class e^bias times as readily; the
+/// sum of the biases so added is recorded under [`class_bias_key`]. Every other tensor and
+/// metadata entry is kept as in [`with_calibration`].
+pub fn with_class_bias(bytes: &[u8], class: &str, bias: f32) -> anyhow::Result<Vec<u8>> {
+    use aether_rvne::v2::RvneV2View;
+    let view = RvneV2View::parse(bytes).map_err(not_v2)?;
+    if view.meta_str("output_kind").unwrap_or("classes") != "classes" {
+        bail!("an embedding head has no classes to bias");
+    }
+    let names: Vec<&str> = (view.meta_str_array("class_names"))
+        .context("the model names no classes (class_names)")?
+        .collect();
+    let index = (names.iter().position(|n| *n == class))
+        .with_context(|| format!("{class:?} is not one of the model's classes {names:?}"))?;
+    if !bias.is_finite() {
+        bail!("a class bias must be finite, not {bias}");
+    }
+    let key = class_bias_key(class);
+    let total = view.meta_f32(&key).unwrap_or(0.0) + bias;
+    let mut b = RvneV2Builder::new();
+    for e in view.meta_entries() {
+        if e.key != key {
+            b.meta_value(e.key, e.value);
+        }
+    }
+    b.meta_f32(&key, total);
+    let rvne = |e: aether_rvne::RvneError| anyhow::anyhow!("RVNE v2 writer: {e}");
+    let mut found = false;
+    for t in view.tensors() {
+        let mut values = t.to_f32_vec();
+        if t.name() == "head.bias" {
+            found = true;
+            if values.len() != names.len() {
+                bail!(
+                    "head.bias has {} entries for {} classes",
+                    values.len(),
+                    names.len()
+                );
+            }
+            values[index] += bias;
+        }
+        b.add_tensor(t.name(), t.dtype(), t.shape(), &values)
+            .map_err(rvne)?;
+    }
+    if !found {
+        bail!("the model has no head.bias");
+    }
+    b.to_bytes().map_err(rvne)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Rng;

@@ -4,8 +4,8 @@
 use aether_model::TemporalHead;
 use aether_rvne::v2::{RvneV2View, TensorDtype};
 use aether_train::model::{
-    export_rvne_v2, load_rvne_v2, with_calibration, AttnBackend, ExportMeta, HeadConfig, HeadNet,
-    Rng,
+    class_bias_key, export_rvne_v2, load_rvne_v2, with_calibration, with_class_bias, AttnBackend,
+    ExportMeta, HeadConfig, HeadNet, Rng,
 };
 use candle_core::{DType, Device, Tensor};
 
@@ -393,4 +393,69 @@ fn init_needs_the_same_encoder_architecture() {
     let err = load_encoder(&relaid, &path).unwrap_err().to_string();
     assert!(err.contains("heads"), "{err}");
     std::fs::remove_file(path).unwrap();
+}
+
+/// A class bias moves that class's logit on the device model by exactly the bias and nothing
+/// else: every other tensor keeps its bytes (int8 weights included), every metadata entry
+/// stays, and the biases of repeated calls add up in `decision.class_bias.<class>`.
+#[test]
+fn a_class_bias_moves_one_logit_and_keeps_the_rest() {
+    let (net, m, raw) = trained_like(24);
+    let bytes = export_rvne_v2(
+        &net.cfg,
+        &net.param_values().unwrap(),
+        &m,
+        TensorDtype::Int8,
+    )
+    .unwrap();
+    let logits = |bytes: &[u8]| {
+        let head = TemporalHead::from_bytes(bytes).unwrap();
+        let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();
+        let mut out = vec![0f32; 3];
+        head.classify(&raw, &mut out, &mut scratch).unwrap();
+        out
+    };
+    let biased = with_class_bias(&bytes, "walk", 1.25).unwrap();
+    let (a, b) = (logits(&bytes), logits(&biased));
+    for c in 0..3 {
+        let shift = if c == 2 { 1.25 } else { 0.0 };
+        assert!((b[c] - a[c] - shift).abs() < 1e-5, "{a:?} -> {b:?}");
+    }
+    let (va, vb) = (
+        RvneV2View::parse(&bytes).unwrap(),
+        RvneV2View::parse(&biased).unwrap(),
+    );
+    for t in va.tensors() {
+        let u = vb.tensor(t.name()).unwrap();
+        assert_eq!(
+            (u.dtype(), u.shape()),
+            (t.dtype(), t.shape()),
+            "{}",
+            t.name()
+        );
+        if t.name() != "head.bias" {
+            assert_eq!(u.data(), t.data(), "{}", t.name());
+        }
+    }
+    for e in va.meta_entries() {
+        assert_eq!(vb.meta(e.key), Some(e.value), "{}", e.key);
+    }
+    let key = class_bias_key("walk");
+    assert_eq!(vb.meta_f32(&key), Some(1.25));
+    // Again, the other way: the biases add up, in the logits and in the record.
+    let twice = with_class_bias(&biased, "walk", -0.5).unwrap();
+    assert!((logits(&twice)[2] - a[2] - 0.75).abs() < 1e-5);
+    assert_eq!(
+        RvneV2View::parse(&twice).unwrap().meta_f32(&key),
+        Some(0.75)
+    );
+    assert_eq!(
+        RvneV2View::parse(&twice).unwrap().meta_entries().count(),
+        vb.meta_entries().count()
+    );
+    // The host loader reads the biased head back.
+    assert!(load_rvne_v2(&twice).is_ok());
+    let err = with_class_bias(&bytes, "run", 1.0).unwrap_err().to_string();
+    assert!(err.contains("not one of the model's classes"), "{err}");
+    assert!(with_class_bias(&bytes, "walk", f32::NAN).is_err());
 }

@@ -1,0 +1,150 @@
+//! `aether tune --model M --data PATH... --class C --recall R --out M2`: sets a class's
+//! operating point. On held-out recordings it finds the logit bias that puts the class's
+//! per-window recall at R (raising it, or trading a surplus for fewer calls of the class on
+//! other windows) and writes a copy of the model with that bias folded into `head.bias`, so
+//! `eval`, `run` and the device library all decide with it.
+
+use std::path::PathBuf;
+
+use aether_train::eval::{bias_effect, bias_for_recall, calibrated_split, BiasEffect, Scorer};
+use aether_train::model::{class_bias_key, load_rvne_v2, with_class_bias};
+use anyhow::Context;
+use serde_json::json;
+
+use crate::train::DataArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// RVNE v2 class head (from `aether train`, `aether calibrate` or an earlier `tune`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Held-out recordings to set the operating point on (files or folders, searched
+    /// recursively): not the ones the head was trained on, nor the ones it will be scored on.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    data_args: DataArgs,
+    /// The class whose recall is set (e.g. fall).
+    #[arg(long)]
+    class: String,
+    /// The per-window recall to reach on the data, in (0, 1].
+    #[arg(long)]
+    recall: f64,
+    /// Score each session referenced to its own empty-room capture (its first 5 s), as
+    /// `eval --calibrate-sessions`: for heads trained with `--reference`.
+    #[arg(long)]
+    calibrate_sessions: bool,
+    /// The empty-room class for --calibrate-sessions (default baseline/empty/idle).
+    #[arg(long)]
+    idle_class: Option<String>,
+    /// Threads to score on (the scores do not change).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Where the tuned model is written (atomically; it may be --model itself).
+    #[arg(long)]
+    out: PathBuf,
+    /// One JSON object: class, target_recall, bias (this call's), total_bias (all tune calls
+    /// on this class), windows, and before / after {recall, other_called_it, accuracy}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn effect_json(e: &BiasEffect) -> serde_json::Value {
+    json!({
+        "recall": e.recall,
+        "other_called_it": e.other_called_it,
+        "accuracy": e.accuracy,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::train::single_thread();
+    anyhow::ensure!(args.threads > 0, "--threads must be positive");
+    let bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let head = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
+    let mut scorer = Scorer::from_loaded(&head)?;
+    scorer.threads = args.threads;
+    let class = (scorer.classes.iter().position(|c| *c == args.class)).with_context(|| {
+        format!(
+            "--class {:?} is not one of the model's classes {:?}",
+            args.class, scorer.classes
+        )
+    })?;
+    anyhow::ensure!(
+        args.recall > 0.0 && args.recall <= 1.0,
+        "--recall {} must be in (0, 1]",
+        args.recall
+    );
+    let streams = args.data_args.load(&args.data)?;
+    crate::train::not_an_input(
+        "--out",
+        &args.out,
+        streams
+            .iter()
+            .map(|s| s.path.as_path())
+            .chain(args.data_args.labels.as_deref()),
+    )?;
+    let idle = scorer.idle(args.idle_class.as_deref())?;
+    let (_, windows) = if args.calibrate_sessions {
+        let idle_name = idle
+            .map(|i| scorer.classes[i].clone())
+            .context("--calibrate-sessions needs an idle class (--idle-class)")?;
+        let (kept, refs, _) = calibrated_split(streams, &idle_name)?;
+        anyhow::ensure!(
+            !kept.is_empty(),
+            "--calibrate-sessions: no session in the data has a {idle_name:?} capture"
+        );
+        scorer.calib = None;
+        scorer.score_windows(kept, Some(&refs), idle)?
+    } else {
+        anyhow::ensure!(
+            !head.meta.needs_reference || scorer.calib.is_some(),
+            "the head was trained on referenced frames and carries no node reference: give \
+             --calibrate-sessions (or tune a model `aether calibrate` wrote)"
+        );
+        scorer.score_windows(streams, None, idle)?
+    };
+    let bias = bias_for_recall(&windows, class, args.recall)
+        .with_context(|| format!("--class {} --recall {}", args.class, args.recall))?;
+    let (before, after) = (
+        bias_effect(&windows, class, 0.0),
+        bias_effect(&windows, class, bias),
+    );
+    let tuned = with_class_bias(&bytes, &args.class, bias as f32)?;
+    let total = aether_rvne::v2::RvneV2View::parse(&tuned)
+        .ok()
+        .and_then(|v| v.meta_f32(&class_bias_key(&args.class)))
+        .context("the tuned file lost its bias record")?;
+    aether_io::atomic::write_atomic(&args.out, &tuned)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if args.json {
+        let v = json!({
+            "class": args.class,
+            "target_recall": args.recall,
+            "bias": bias,
+            "total_bias": total,
+            "windows": before.windows,
+            "before": effect_json(&before),
+            "after": effect_json(&after),
+            "out": args.out.display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{}: logit bias {bias:+.3} (e^bias = {:.2}x; {total:+.3} in all) on {} windows of \
+             the class",
+            args.class,
+            bias.exp(),
+            before.windows
+        );
+        for (name, e) in [("before", &before), ("after", &after)] {
+            println!(
+                "  {name:>6}: recall {:.4}, other windows called {} {:.4}, accuracy {:.4}",
+                e.recall, args.class, e.other_called_it, e.accuracy
+            );
+        }
+        println!("written to {}", args.out.display());
+    }
+    Ok(())
+}

@@ -12,6 +12,8 @@
 # THREADS=N scores on N threads; pass --threads N (a TRAIN OPTION) to train on N.
 # TAKES=N records N fall and N sit-down takes per training installation (default 1, at most 9:
 # the takes' motion seeds are i*100+10+t and i*100+20+t); the test rooms keep 2 each.
+# RECALL=CLASS:R (e.g. fall:0.99) also tunes the head's operating point for that class on the
+# validation installations (`aether tune`) and scores the tuned head (sim-w<W>-<CLASS><R>.rvne).
 # IDEAL=1 records every capture with a perfect receiver (`simulate --ideal`: no noise, random
 # phase, AGC or timing jitter): the ceiling the ESP32 impairments leave to the head.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
@@ -68,3 +70,17 @@ for a in "$@"; do [ "$a" = --reference ] && calibrate=(--calibrate-sessions); do
     --idle-class empty --out "sim-w$window.rvne" "$@"
 "$aether" eval --model "sim-w$window.rvne" --data test --idle-class empty --threads "${THREADS:-1}" \
     "${calibrate[@]}"
+# RECALL=CLASS:R sets that class's operating point on the validation installations (never the
+# test rooms) with `aether tune`, then scores the tuned head on the test rooms as well.
+if [ -n "${RECALL:-}" ]; then
+    class=${RECALL%%:*} recall=${RECALL#*:}
+    rm -rf val && mkdir val
+    python3 -c 'import json, sys
+for g in json.load(open(sys.argv[1]))["run"]["val_groups"]: print(g.rsplit("-i", 1)[1])' \
+        "sim-w$window.rvne.ckpt.json" | while read -r i; do ln -s "../train/random-$i" "val/random-$i"; done
+    tuned="sim-w$window-$class$recall.rvne"
+    "$aether" tune --model "sim-w$window.rvne" --data val --class "$class" --recall "$recall" \
+        --idle-class empty --threads "${THREADS:-1}" "${calibrate[@]}" --out "$tuned"
+    "$aether" eval --model "$tuned" --data test --idle-class empty --threads "${THREADS:-1}" \
+        "${calibrate[@]}"
+fi

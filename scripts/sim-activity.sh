@@ -24,6 +24,12 @@ dir=${2:-target/sim-activity}
 shift $(($# < 2 ? $# : 2))
 takes=${TAKES:-1}
 case $takes in [1-9]) ;; *) echo "TAKES=$takes: must be 1-9 (motion seeds i*100+10+t stay below the next scenario's)" >&2; exit 2 ;; esac
+# RECALL reads the validation installations from the default checkpoint's state file.
+if [ -n "${RECALL:-}" ]; then
+    for a in "$@"; do
+        [ "$a" = --checkpoint ] && { echo "RECALL reads val_groups from the default checkpoint: leave --checkpoint out" >&2; exit 2; }
+    done
+fi
 cargo build -q --release -p aether-cli
 aether=$PWD/target/release/aether
 ideal=()

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use aether_train::eval::{bias_effect, bias_for_recall, calibrated_split, BiasEffect, Scorer};
+use aether_train::eval::{
+    bias_effect, bias_for_recall, calibrated_split, BiasEffect, Scorer, MAX_CLASS_BIAS,
+};
 use aether_train::model::{class_bias_key, load_rvne_v2, with_class_bias};
 use anyhow::Context;
 use serde_json::json;
@@ -44,7 +46,9 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// One JSON object: class, target_recall, bias (this call's), total_bias (all tune calls
-    /// on this class), windows, and before / after {recall, other_called_it, accuracy}.
+    /// on this class), windows, before / after {recall, other_called_it, accuracy}, out, and
+    /// with --calibrate-sessions calibration_left_out (recordings of sessions without an
+    /// empty-room capture).
     #[arg(long)]
     json: bool,
 }
@@ -86,11 +90,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .chain(args.data_args.labels.as_deref()),
     )?;
     let idle = scorer.idle(args.idle_class.as_deref())?;
+    let mut left_out = Vec::new();
     let (_, windows) = if args.calibrate_sessions {
         let idle_name = idle
             .map(|i| scorer.classes[i].clone())
             .context("--calibrate-sessions needs an idle class (--idle-class)")?;
-        let (kept, refs, _) = calibrated_split(streams, &idle_name)?;
+        let (kept, refs, dropped) = calibrated_split(streams, &idle_name)?;
+        left_out = dropped;
+        if !left_out.is_empty() {
+            eprintln!("note: left out (no empty-room capture in their session): {left_out:?}");
+        }
         anyhow::ensure!(
             !kept.is_empty(),
             "--calibrate-sessions: no session in the data has a {idle_name:?} capture"
@@ -116,10 +125,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.meta_f32(&class_bias_key(&args.class)))
         .context("the tuned file lost its bias record")?;
+    anyhow::ensure!(
+        f64::from(total).abs() <= MAX_CLASS_BIAS,
+        "with this call's {bias:+.3} the model's {} bias would total {total:+.3}, beyond the \
+         {MAX_CLASS_BIAS} allowed",
+        args.class
+    );
     aether_io::atomic::write_atomic(&args.out, &tuned)
         .with_context(|| format!("writing {}", args.out.display()))?;
     if args.json {
-        let v = json!({
+        let mut v = json!({
             "class": args.class,
             "target_recall": args.recall,
             "bias": bias,
@@ -129,6 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "after": effect_json(&after),
             "out": args.out.display().to_string(),
         });
+        if args.calibrate_sessions {
+            v["calibration_left_out"] = json!(left_out);
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(

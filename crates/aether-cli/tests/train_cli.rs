@@ -642,7 +642,12 @@ fn eval_scores_event_classes_per_episode() {
         (t2["total_bias"].as_f64().unwrap() - (bias + bias2)).abs() < 1e-4,
         "{t2}"
     );
-    assert!(fall_recall(&eval(&tuned, &[])).0 >= 0.5);
+    let after2 = t2["after"]["recall"].as_f64().unwrap();
+    assert!(after2 >= 0.5 && after2 < 0.5 + 2.0 / support, "{t2}");
+    assert!(
+        (fall_recall(&eval(&tuned, &[])).0 - after2).abs() <= 1.0 / support,
+        "{t2}"
+    );
     for (extra, needle) in [
         (
             ["--class", "walk", "--recall", "0.9"],
@@ -1217,6 +1222,29 @@ fn simulated_installations_are_calibrated_per_session() {
     assert_eq!(t["windows"], walking["support"], "{t}");
     assert_eq!(t["before"]["recall"], walking["recall"], "{t}");
     assert!(t["after"]["recall"].as_f64().unwrap() >= 0.9, "{t}");
+    assert_eq!(t["calibration_left_out"], r["calibration_left_out"], "{t}");
+    // Scored as eval scores it, the tuned head gives the recall tune reported.
+    let out = aether_ok(&[
+        "eval",
+        "--model",
+        &tuned,
+        "--data",
+        &test_dir,
+        "--calibrate-sessions",
+        "--idle-class",
+        "empty",
+        "--json",
+    ]);
+    let rt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let walking = (rt["per_class"].as_array().unwrap().iter())
+        .find(|c| c["class"] == "walking")
+        .unwrap();
+    let support = walking["support"].as_f64().unwrap();
+    let got = walking["recall"].as_f64().unwrap();
+    assert!(
+        (got - t["after"]["recall"].as_f64().unwrap()).abs() <= 1.0 / support,
+        "{t} {rt}"
+    );
 
     // Uncalibrated, the referenced head would get raw frames: run refuses it.
     let out = aether(&["run", "--model", &model, "--input", &path("orphan")]);

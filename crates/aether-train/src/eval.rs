@@ -459,7 +459,17 @@ pub fn bias_for_recall(windows: &[ScoredWindow], class: usize, recall: f64) -> a
         bail!("no window of the data has the class as its truth");
     }
     needed.sort_by(f64::total_cmp);
-    let k = ((recall * needed.len() as f64).ceil() as usize).clamp(1, needed.len());
+    // The fewest windows k with k / n >= recall, by the division the recall is reported with
+    // (0.07 * 100 rounds up to 7.000000000000001, whose ceiling is one window too many).
+    let n = needed.len();
+    let reaches = |k: usize| k as f64 / n as f64 >= recall;
+    let mut k = ((recall * n as f64).ceil() as usize).clamp(1, n);
+    while k > 1 && reaches(k - 1) {
+        k -= 1;
+    }
+    while k < n && !reaches(k) {
+        k += 1;
+    }
     let bias = needed[k - 1] + 1e-3;
     if !(bias.is_finite() && bias.abs() <= MAX_CLASS_BIAS) {
         bail!(
@@ -823,6 +833,15 @@ mod tests {
         let b = bias_for_recall(&windows, 1, 0.25).unwrap();
         assert!((b - ((0.4f64 / 0.6).ln() + 1e-3)).abs() < 1e-6, "{b}");
         assert_eq!(bias_effect(&windows, 1, b).recall, 0.25);
+        // The window count for a recall is taken by the division recall is reported with:
+        // 0.07 of 100 windows is 7 (0.07 * 100 rounds to 7.000000000000001).
+        let many: Vec<ScoredWindow> = (1..=100)
+            .map(|i| scored(1, &[0.5 + 0.004 * i as f32, 0.5 - 0.004 * i as f32]))
+            .collect();
+        let b = bias_for_recall(&many, 1, 0.07).unwrap();
+        assert_eq!(bias_effect(&many, 1, b).recall, 0.07, "{b}");
+        let b = bias_for_recall(&many, 1, 0.55).unwrap();
+        assert_eq!(bias_effect(&many, 1, b).recall, 0.55, "{b}");
         // Beyond the limit, a bad recall, no window of the class: errors.
         let hopeless = [scored(1, &[1.0, 0.0])];
         let err = bias_for_recall(&hopeless, 1, 1.0).unwrap_err().to_string();

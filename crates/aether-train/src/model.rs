@@ -830,7 +830,13 @@ pub fn with_class_bias(bytes: &[u8], class: &str, bias: f32) -> anyhow::Result<V
         bail!("a class bias must be finite, not {bias}");
     }
     let key = class_bias_key(class);
-    let total = view.meta_f32(&key).unwrap_or(0.0) + bias;
+    let before = match view.meta(&key) {
+        None => 0.0,
+        Some(_) => view
+            .meta_f32(&key)
+            .with_context(|| format!("{key} is not an f32"))?,
+    };
+    let total = before + bias;
     let mut b = RvneV2Builder::new();
     for e in view.meta_entries() {
         if e.key != key {

@@ -44,14 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let head = load_rvne_v2(&bytes).with_context(|| args.model.display().to_string())?;
     let mut streams = args.data_args.load(std::slice::from_ref(&args.data))?;
     // The model itself may be replaced in place (the write is atomic); the data may not.
-    crate::train::not_an_input(
-        "--out",
-        &args.out,
-        streams
-            .iter()
-            .map(|s| s.path.as_path())
-            .chain(args.data_args.labels.as_deref()),
-    )?;
+    (args.data_args).refuse_as_output("--out", &args.out, &streams, [])?;
     let files: BTreeSet<&PathBuf> = streams.iter().map(|s| &s.path).collect();
     anyhow::ensure!(
         files.len() == 1,

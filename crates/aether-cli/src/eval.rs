@@ -252,15 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     for (flag, out) in [("--png", &args.png), ("--windows", &args.windows)] {
         if let Some(out) = out {
-            crate::train::not_an_input(
-                flag,
-                out,
-                streams
-                    .iter()
-                    .map(|s| s.path.as_path())
-                    .chain(args.data_args.labels.as_deref())
-                    .chain([args.model.as_path()]),
-            )?;
+            (args.data_args).refuse_as_output(flag, out, &streams, [args.model.as_path()])?;
         }
     }
     let mut left_out = Vec::new();

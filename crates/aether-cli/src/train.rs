@@ -52,6 +52,22 @@ impl DataArgs {
         })
     }
 
+    /// Refuses `out` (given as `option`) when it is one of the loaded recordings or the
+    /// labels file ([`not_an_input`]), plus any `more` inputs (the model, for a non-model
+    /// output).
+    pub fn refuse_as_output<'a>(
+        &'a self,
+        option: &str,
+        out: &std::path::Path,
+        streams: &'a [aether_train::data::Stream],
+        more: impl IntoIterator<Item = &'a std::path::Path>,
+    ) -> anyhow::Result<()> {
+        let inputs = (streams.iter().map(|s| s.path.as_path()))
+            .chain(self.labels.as_deref())
+            .chain(more);
+        not_an_input(option, out, inputs)
+    }
+
     pub fn span(&self) -> anyhow::Result<Option<(f64, f64)>> {
         parse_span(self.span.as_deref())
     }

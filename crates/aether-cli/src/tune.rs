@@ -81,14 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.recall
     );
     let streams = args.data_args.load(&args.data)?;
-    crate::train::not_an_input(
-        "--out",
-        &args.out,
-        streams
-            .iter()
-            .map(|s| s.path.as_path())
-            .chain(args.data_args.labels.as_deref()),
-    )?;
+    // The model itself may be replaced in place (the write is atomic); the data may not.
+    (args.data_args).refuse_as_output("--out", &args.out, &streams, [])?;
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let mut left_out = Vec::new();
     let (_, windows) = if args.calibrate_sessions {

@@ -139,16 +139,17 @@ fn int8_and_f16_exports_stay_close() {
     }
 }
 
+/// [`trained_like`] exported as int8.
+fn int8_export(seed: u64) -> (HeadNet, ExportMeta, Vec<f32>, Vec<u8>) {
+    let (net, m, raw) = trained_like(seed);
+    let params = net.param_values().unwrap();
+    let bytes = export_rvne_v2(&net.cfg, &params, &m, TensorDtype::Int8).unwrap();
+    (net, m, raw, bytes)
+}
+
 #[test]
 fn calibration_adds_the_reference_and_keeps_the_rest() {
-    let (net, m, _) = trained_like(23);
-    let bytes = export_rvne_v2(
-        &net.cfg,
-        &net.param_values().unwrap(),
-        &m,
-        TensorDtype::Int8,
-    )
-    .unwrap();
+    let (net, m, _, bytes) = int8_export(23);
     let mean: Vec<f32> = (0..16).map(|i| i as f32 * 0.1).collect();
     let std: Vec<f32> = (0..16).map(|i| 1.0 + i as f32).collect();
     let cal = with_calibration(&bytes, &mean, &std).unwrap();
@@ -400,14 +401,7 @@ fn init_needs_the_same_encoder_architecture() {
 /// stays, and the biases of repeated calls add up in `decision.class_bias.<class>`.
 #[test]
 fn a_class_bias_moves_one_logit_and_keeps_the_rest() {
-    let (net, m, raw) = trained_like(24);
-    let bytes = export_rvne_v2(
-        &net.cfg,
-        &net.param_values().unwrap(),
-        &m,
-        TensorDtype::Int8,
-    )
-    .unwrap();
+    let (_, _, raw, bytes) = int8_export(24);
     let logits = |bytes: &[u8]| {
         let head = TemporalHead::from_bytes(bytes).unwrap();
         let mut scratch = aether_model::HeadScratch::for_head(&head, 48).unwrap();

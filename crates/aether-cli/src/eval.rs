@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use aether_train::data::WindowLabels;
-use aether_train::eval::{calibrated_split, ScoredWindow, Scorer};
+use aether_train::eval::{ScoredWindow, Scorer};
 use aether_train::metrics::{EventScores, Report};
 use aether_train::model::load_rvne_v2;
 use anyhow::Context;
@@ -257,19 +257,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut left_out = Vec::new();
     let calibrated = if args.calibrate_sessions {
-        let idle_name = idle
-            .map(|i| scorer.classes[i].clone())
-            .context("--calibrate-sessions needs an idle class (--idle-class)")?;
-        let (kept, refs, dropped) = calibrated_split(streams.clone(), &idle_name)?;
+        let (report, windows, dropped) = scorer.score_sessions(streams.clone(), idle)?;
         left_out = dropped;
-        if kept.is_empty() {
-            anyhow::bail!(
-                "--calibrate-sessions: no session in the data has a {idle_name:?} capture"
-            );
-        }
-        // The per-session references replace any reference the model carries.
-        scorer.calib = None;
-        Some(scorer.score_windows(kept, Some(&refs), idle)?)
+        Some((report, windows))
     } else {
         match &scorer.calib {
             Some(_) => Some(scorer.score_windows(streams.clone(), None, idle)?),

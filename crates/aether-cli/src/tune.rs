@@ -6,9 +6,7 @@
 
 use std::path::PathBuf;
 
-use aether_train::eval::{
-    bias_effect, bias_for_recall, calibrated_split, BiasEffect, Scorer, MAX_CLASS_BIAS,
-};
+use aether_train::eval::{bias_effect, bias_for_recall, BiasEffect, Scorer, MAX_CLASS_BIAS};
 use aether_train::model::{class_bias_key, load_rvne_v2, with_class_bias};
 use anyhow::Context;
 use serde_json::json;
@@ -86,20 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let idle = scorer.idle(args.idle_class.as_deref())?;
     let mut left_out = Vec::new();
     let (_, windows) = if args.calibrate_sessions {
-        let idle_name = idle
-            .map(|i| scorer.classes[i].clone())
-            .context("--calibrate-sessions needs an idle class (--idle-class)")?;
-        let (kept, refs, dropped) = calibrated_split(streams, &idle_name)?;
+        let (report, windows, dropped) = scorer.score_sessions(streams, idle)?;
         left_out = dropped;
         if !left_out.is_empty() {
             eprintln!("note: left out (no empty-room capture in their session): {left_out:?}");
         }
-        anyhow::ensure!(
-            !kept.is_empty(),
-            "--calibrate-sessions: no session in the data has a {idle_name:?} capture"
-        );
-        scorer.calib = None;
-        scorer.score_windows(kept, Some(&refs), idle)?
+        (report, windows)
     } else {
         anyhow::ensure!(
             !head.meta.needs_reference || scorer.calib.is_some(),

@@ -239,6 +239,26 @@ impl Scorer {
         Ok((r, scored))
     }
 
+    /// [`Self::score_windows`] with each session referenced to its own empty-room capture
+    /// (its first [`MIN_REFERENCE_S`] seconds, not scored; [`calibrated_split`]), which
+    /// replaces any reference the model carries. Also returns the recordings left out (no
+    /// empty-room capture in their session); an error when no session has one.
+    pub fn score_sessions(
+        &self,
+        streams: Vec<Stream>,
+        idle: Option<usize>,
+    ) -> anyhow::Result<(Report, Vec<ScoredWindow>, Vec<String>)> {
+        let idle_name = idle
+            .map(|i| self.classes[i].clone())
+            .context("--calibrate-sessions needs an idle class (--idle-class)")?;
+        let (kept, refs, left_out) = calibrated_split(streams, &idle_name)?;
+        if kept.is_empty() {
+            bail!("--calibrate-sessions: no session in the data has a {idle_name:?} capture");
+        }
+        let (report, windows) = self.score_windows(kept, Some(&refs), idle)?;
+        Ok((report, windows, left_out))
+    }
+
     /// Totals, per node and per episode of `decisions` over `streams`.
     fn report(&self, streams: &[Stream], decisions: &[Decision], idle: Option<usize>) -> Report {
         let hop = Hop { frames: self.hop };

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use aether_train::eval::{bias_effect, bias_for_recall, BiasEffect, Scorer, MAX_CLASS_BIAS};
+use aether_train::eval::{
+    bias_effect, bias_for_recall, BiasEffect, Decisions, Scorer, MAX_CLASS_BIAS,
+};
 use aether_train::model::{class_bias_key, load_rvne_v2, with_class_bias};
 use anyhow::Context;
 use serde_json::json;
@@ -30,6 +32,12 @@ pub struct Args {
     /// The per-window recall to reach on the data, in (0, 1].
     #[arg(long)]
     recall: f64,
+    /// Set the recall of the decisions fused over each recording's nodes (`eval`'s `fused`
+    /// report, `run --fuse`) instead of each node's own; the bias still goes into the head,
+    /// so every node's probabilities move before they are averaged. Needs recordings with
+    /// several nodes.
+    #[arg(long)]
+    fused: bool,
     /// Score each session referenced to its own empty-room capture (its first 5 s), as
     /// `eval --calibrate-sessions`: for heads trained with `--reference`.
     #[arg(long)]
@@ -43,8 +51,9 @@ pub struct Args {
     /// Where the tuned model is written (atomically; it may be --model itself).
     #[arg(long)]
     out: PathBuf,
-    /// One JSON object: class, target_recall, bias (this call's), total_bias (all tune calls
-    /// on this class), windows, before / after {recall, other_called_it, accuracy}, out, and
+    /// One JSON object: class, target_recall, decisions ("node" or "fused"), bias (this
+    /// call's), total_bias (all tune calls on this class), windows, before / after {recall,
+    /// other_called_it, accuracy} (of those decisions), out, and
     /// with --calibrate-sessions calibration_left_out (recordings of sessions without an
     /// empty-room capture).
     #[arg(long)]
@@ -98,11 +107,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         scorer.score_windows(streams, None, idle)?
     };
-    let bias = bias_for_recall(&windows, class, args.recall)
+    let decisions = if args.fused {
+        anyhow::ensure!(
+            windows.iter().all(|w| w.fused.is_some()),
+            "--fused: no recording of the data holds more than one node, so there are no fused \
+             decisions to set the recall of"
+        );
+        Decisions::Fused
+    } else {
+        Decisions::Node
+    };
+    let bias = bias_for_recall(&windows, class, args.recall, decisions)
         .with_context(|| format!("--class {} --recall {}", args.class, args.recall))?;
     let (before, after) = (
-        bias_effect(&windows, class, 0.0),
-        bias_effect(&windows, class, bias),
+        bias_effect(&windows, class, 0.0, decisions)?,
+        bias_effect(&windows, class, bias, decisions)?,
     );
     let tuned = with_class_bias(&bytes, &args.class, bias as f32)?;
     let total = aether_rvne::v2::RvneV2View::parse(&tuned)
@@ -121,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut v = json!({
             "class": args.class,
             "target_recall": args.recall,
+            "decisions": if args.fused { "fused" } else { "node" },
             "bias": bias,
             "total_bias": total,
             "windows": before.windows,
@@ -135,10 +155,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         println!(
             "{}: logit bias {bias:+.3} (e^bias = {:.2}x; {total:+.3} in all) on {} windows of \
-             the class",
+             the class ({} decisions)",
             args.class,
             bias.exp(),
-            before.windows
+            before.windows,
+            if args.fused {
+                "fused"
+            } else {
+                "each node's own"
+            }
         );
         for (name, e) in [("before", &before), ("after", &after)] {
             println!(

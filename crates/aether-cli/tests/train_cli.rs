@@ -227,6 +227,29 @@ fn train_eval_calibrate_run_on_espectre() {
     )
     .unwrap();
     assert_eq!(threaded, r);
+    // One node per recording: no fused decisions for `tune --fused` to set, and no file.
+    let fused_out = tmp.join("fused.rvne");
+    let out = aether(&[
+        "tune",
+        "--model",
+        &m,
+        "--data",
+        &base2,
+        &moving2,
+        "--class",
+        "movement",
+        "--recall",
+        "0.9",
+        "--fused",
+        "--out",
+        &fused_out.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("more than one node"),
+        "{err}"
+    );
+    assert!(!fused_out.exists());
 
     // Calibrate from the first seconds of an empty-room capture; eval then reports both.
     let cal = tmp.join("cal.rvne").display().to_string();
@@ -647,6 +670,43 @@ fn eval_scores_event_classes_per_episode() {
     assert!(
         (fall_recall(&eval(&tuned, &[])).0 - after2).abs() <= 1.0 / support,
         "{t2}"
+    );
+    // On fused decisions (--fused): eval's fused report of the tuned file finds the recall.
+    let fused_tuned = path("fused-tuned.rvne");
+    let fused_args = [
+        "tune",
+        "--model",
+        &model,
+        "--data",
+        &test_dir,
+        "--class",
+        "fall",
+        "--recall",
+        "0.9",
+        "--fused",
+        "--out",
+        &fused_tuned,
+        "--json",
+    ];
+    let tf: serde_json::Value = serde_json::from_slice(&aether_ok(&fused_args).stdout).unwrap();
+    assert_eq!(tf["decisions"], "fused", "{tf}");
+    assert_eq!(t["decisions"], "node", "{t}");
+    let (fused_before, fused_support) = fall_recall(&r["fused"]);
+    assert_eq!(tf["windows"].as_f64(), Some(fused_support), "{tf}");
+    assert!(
+        (tf["before"]["recall"].as_f64().unwrap() - fused_before).abs() < 1e-9,
+        "{tf}"
+    );
+    let after_fused = tf["after"]["recall"].as_f64().unwrap();
+    assert!(
+        after_fused >= 0.9 && after_fused < 0.9 + 2.0 / support,
+        "{tf}"
+    );
+    let rf = eval(&fused_tuned, &[]);
+    assert!(
+        (fall_recall(&rf["fused"]).0 - after_fused).abs() <= 1.0 / support,
+        "{tf} {}",
+        rf["fused"]
     );
     for (extra, needle) in [
         (

@@ -60,6 +60,9 @@ pub struct FusedDecision {
     pub probs: Vec<f32>,
     pub pred: usize,
     pub nodes: Vec<u8>,
+    /// The probabilities that were averaged, one row per entry of `nodes` (what a class bias
+    /// moves before they are averaged again: [`Decisions::Fused`]).
+    pub node_probs: Vec<Vec<f32>>,
 }
 
 /// A head ready to score windows on the host.
@@ -374,21 +377,26 @@ impl Scorer {
         let mut fused = Vec::with_capacity(windows.len());
         for (w, p) in windows.iter().zip(probs) {
             let mut sum = p.clone();
-            let mut nodes = vec![streams[w.stream].node_id];
+            let mut members = vec![(streams[w.stream].node_id, p.clone())];
             let t = streams[w.stream].t_s[w.start + self.window - 1];
             for &other in &by_recording[streams[w.stream].path.as_path()] {
-                if other != w.stream && add_latest(&mut sum, &grid[other], t) {
-                    nodes.push(streams[other].node_id);
+                if other == w.stream {
+                    continue;
+                }
+                if let Some(q) = add_latest(&mut sum, &grid[other], t) {
+                    members.push((streams[other].node_id, q.to_vec()));
                 }
             }
             // The mean decides as the sum does; it is what `run --fuse` prints.
-            let n = nodes.len() as f32;
+            let n = members.len() as f32;
             let probs: Vec<f32> = sum.iter().map(|x| x / n).collect();
-            nodes.sort_unstable();
+            members.sort_by_key(|m| m.0);
+            let (nodes, node_probs) = members.into_iter().unzip();
             fused.push(FusedDecision {
                 pred: argmax(&probs),
                 probs,
                 nodes,
+                node_probs,
             });
         }
         Ok(Some(fused))
@@ -399,7 +407,18 @@ impl Scorer {
 /// head does not tell the class apart at all on the windows it misses.
 pub const MAX_CLASS_BIAS: f64 = 20.0;
 
-/// What a class bias buys and costs on scored windows (each node's own decisions).
+/// Which decisions a class bias is set on and measured by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decisions {
+    /// Each node's own ([`ScoredWindow::pred`]).
+    Node,
+    /// The decisions fused over a recording's nodes ([`ScoredWindow::fused`], `run --fuse`):
+    /// the bias moves each averaged node's probabilities, as it does once folded into the
+    /// head, and the means decide.
+    Fused,
+}
+
+/// What a class bias buys and costs on scored windows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BiasEffect {
     /// Windows whose truth is the class, and the fraction predicted as it.
@@ -430,12 +449,57 @@ pub fn biased_argmax(p: &[f32], class: usize, bias: f64) -> usize {
     best
 }
 
-/// Recall, false calls and accuracy of `windows` (scored alone, not fused) with `bias` added to
-/// `class`'s logit.
-pub fn bias_effect(windows: &[ScoredWindow], class: usize, bias: f64) -> BiasEffect {
+/// The class fused decisions give once `bias` is added to `class`'s logit in every node:
+/// each row of `node_probs` renormalised with `class`'s entry multiplied by e^bias, the rows
+/// averaged, the largest mean (the first of equals).
+pub fn biased_fused_argmax(node_probs: &[Vec<f32>], class: usize, bias: f64) -> usize {
+    let scale = bias.exp();
+    let classes = node_probs.first().map_or(0, Vec::len);
+    let mut mean = vec![0.0f64; classes];
+    for row in node_probs {
+        let weight = |j: usize, x: f32| f64::from(x) * if j == class { scale } else { 1.0 };
+        let z: f64 = (row.iter().enumerate()).map(|(j, &x)| weight(j, x)).sum();
+        for (j, (m, &x)) in mean.iter_mut().zip(row).enumerate() {
+            *m += weight(j, x) / z;
+        }
+    }
+    argmax(&mean)
+}
+
+/// A window's decision under `bias`, or an error for fused decisions the window lacks.
+fn biased_decision(
+    w: &ScoredWindow,
+    class: usize,
+    bias: f64,
+    decisions: Decisions,
+) -> anyhow::Result<usize> {
+    Ok(match decisions {
+        Decisions::Node => biased_argmax(&w.probs, class, bias),
+        Decisions::Fused => biased_fused_argmax(&fused_rows(w)?.node_probs, class, bias),
+    })
+}
+
+fn fused_rows(w: &ScoredWindow) -> anyhow::Result<&FusedDecision> {
+    w.fused.as_ref().with_context(|| {
+        format!(
+            "{} (node {}) has no fused decision: fused decisions need a recording with \
+             several nodes",
+            w.file.display(),
+            w.node_id
+        )
+    })
+}
+
+/// Recall, false calls and accuracy of `windows` with `bias` added to `class`'s logit.
+pub fn bias_effect(
+    windows: &[ScoredWindow],
+    class: usize,
+    bias: f64,
+    decisions: Decisions,
+) -> anyhow::Result<BiasEffect> {
     let (mut truth, mut hit, mut other, mut called, mut right) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for w in windows {
-        let pred = biased_argmax(&w.probs, class, bias);
+        let pred = biased_decision(w, class, bias, decisions)?;
         right += u64::from(pred == w.truth);
         if w.truth == class {
             truth += 1;
@@ -446,35 +510,65 @@ pub fn bias_effect(windows: &[ScoredWindow], class: usize, bias: f64) -> BiasEff
         }
     }
     let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
-    BiasEffect {
+    Ok(BiasEffect {
         windows: truth,
         recall: ratio(hit, truth),
         other_called_it: ratio(called, other),
         accuracy: ratio(right, windows.len() as u64),
+    })
+}
+
+/// The smallest bias at which a window's decision is `class`: ln(best other) - ln(own) for a
+/// node's own decision; for a fused one, found by bisection (the mean of `class`'s biased
+/// probabilities only rises with the bias, every other class's only falls), to within 1e-12,
+/// the upper end of the last interval. Infinite beyond 2 × [`MAX_CLASS_BIAS`] either way.
+fn bias_needed(w: &ScoredWindow, class: usize, decisions: Decisions) -> anyhow::Result<f64> {
+    if decisions == Decisions::Node {
+        let own = f64::from(w.probs[class]).ln();
+        let best_other = (w.probs.iter().enumerate())
+            .filter(|&(j, _)| j != class)
+            .map(|(_, &p)| f64::from(p))
+            .fold(0.0, f64::max);
+        return Ok(best_other.ln() - own);
     }
+    let rows = &fused_rows(w)?.node_probs;
+    let calls = |b: f64| biased_fused_argmax(rows, class, b) == class;
+    let (mut lo, mut hi) = (-2.0 * MAX_CLASS_BIAS, 2.0 * MAX_CLASS_BIAS);
+    if calls(lo) {
+        return Ok(f64::NEG_INFINITY);
+    }
+    if !calls(hi) {
+        return Ok(f64::INFINITY);
+    }
+    while hi - lo > 1e-12 {
+        let mid = 0.5 * (lo + hi);
+        if calls(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
 }
 
 /// The logit bias for `class` that puts its per-window recall on `windows` (each node's own
-/// decisions) at `recall` or just above: the smallest bias that turns that fraction of the
-/// class's windows into calls of it, plus 1e-3 so rounding in another run of the head cannot
-/// undo it. Positive when the head falls short of the recall; negative when it exceeds it (the
-/// surplus traded for fewer calls of the class on other windows).
-pub fn bias_for_recall(windows: &[ScoredWindow], class: usize, recall: f64) -> anyhow::Result<f64> {
+/// decisions, or the fused ones) at `recall` or just above: the smallest bias that turns that
+/// fraction of the class's windows into calls of it, plus 1e-3 so rounding in another run of
+/// the head cannot undo it. Positive when the head falls short of the recall; negative when it
+/// exceeds it (the surplus traded for fewer calls of the class on other windows).
+pub fn bias_for_recall(
+    windows: &[ScoredWindow],
+    class: usize,
+    recall: f64,
+    decisions: Decisions,
+) -> anyhow::Result<f64> {
     if !(recall > 0.0 && recall <= 1.0) {
         bail!("a recall must be in (0, 1], not {recall}");
     }
-    // Per window of the class: the bias it needs to win, ln(best other) - ln(own).
-    let mut needed: Vec<f64> = (windows.iter())
+    let mut needed = (windows.iter())
         .filter(|w| w.truth == class)
-        .map(|w| {
-            let own = f64::from(w.probs[class]).ln();
-            let best_other = (w.probs.iter().enumerate())
-                .filter(|&(j, _)| j != class)
-                .map(|(_, &p)| f64::from(p))
-                .fold(0.0, f64::max);
-            best_other.ln() - own
-        })
-        .collect();
+        .map(|w| bias_needed(w, class, decisions))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
     if needed.is_empty() {
         bail!("no window of the data has the class as its truth");
     }
@@ -514,26 +608,26 @@ struct Partner<'a> {
 
 /// Adds to `sum` the class probabilities of the latest window of `grid` (one node's windows,
 /// sorted by the time of their last frame) ending at or before `t`, if at most
-/// [`FUSE_MAX_AGE_HOPS`] of its node's hops before it. Returns whether one was added.
-fn add_latest(sum: &mut [f32], grid: &[Partner], t: f64) -> bool {
+/// [`FUSE_MAX_AGE_HOPS`] of its node's hops before it. Returns the probabilities added.
+fn add_latest<'a>(sum: &mut [f32], grid: &[Partner<'a>], t: f64) -> Option<&'a [f32]> {
     let k = grid.partition_point(|p| p.end <= t);
     match k.checked_sub(1).map(|n| &grid[n]) {
         Some(p) if t - p.end <= FUSE_MAX_AGE_HOPS * p.hop_s => {
             for (s, q) in sum.iter_mut().zip(p.probs) {
                 *s += q;
             }
-            true
+            Some(p.probs)
         }
-        _ => false,
+        _ => None,
     }
 }
 
 /// Index of the largest value: the first of equals, as the 0xC5110007 packet's argmax
 /// (`ClassificationRepr::from_logits`) that `aether run` prints; 0 for none.
-fn argmax(p: &[f32]) -> usize {
+fn argmax<T: PartialOrd>(p: &[T]) -> usize {
     let mut best = 0;
-    for (i, &v) in p.iter().enumerate().skip(1) {
-        if v > p[best] {
+    for (i, v) in p.iter().enumerate().skip(1) {
+        if *v > p[best] {
             best = i;
         }
     }
@@ -736,8 +830,8 @@ pub fn reference_of(streams: &[Stream]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> 
 #[cfg(test)]
 mod tests {
     use super::{
-        add_latest, argmax, bias_effect, bias_for_recall, biased_argmax, calibrated_split, Partner,
-        ScoredWindow,
+        add_latest, argmax, bias_effect, bias_for_recall, biased_argmax, calibrated_split,
+        Decisions, FusedDecision, Partner, ScoredWindow,
     };
     use crate::data::{Stream, FRAME_DIMS};
 
@@ -771,7 +865,7 @@ mod tests {
         ];
         let add = |t: f64| {
             let mut sum = vec![0.0f32; 2];
-            add_latest(&mut sum, &grid, t).then_some(sum)
+            add_latest(&mut sum, &grid, t).is_some().then_some(sum)
         };
         // The latest window ending no later counts, even when the next one is nearer.
         assert_eq!(add(1.15), Some(vec![0.9, 0.1]));
@@ -784,10 +878,10 @@ mod tests {
         // The age limit is the partner's own hop: a slower node's window lives longer.
         let slow = vec![partner(1.00, 0.4, a)];
         let mut sum = vec![0.0f32; 2];
-        assert!(add_latest(&mut sum, &slow, 1.59));
-        assert!(!add_latest(&mut sum, &slow, 1.61));
+        assert!(add_latest(&mut sum, &slow, 1.59).is_some());
+        assert!(add_latest(&mut sum, &slow, 1.61).is_none());
         let mut sum = vec![0.0f32; 2];
-        assert!(!add_latest(&mut sum, &[], 1.0));
+        assert!(add_latest(&mut sum, &[], 1.0).is_none());
         assert_eq!(sum, [0.0, 0.0]);
     }
 
@@ -833,42 +927,127 @@ mod tests {
             scored(0, &[0.55, 0.45]),
             scored(0, &[0.99, 0.01]),
         ];
-        let before = bias_effect(&windows, 1, 0.0);
+        let before = bias_effect(&windows, 1, 0.0, Decisions::Node).unwrap();
         assert_eq!(before.windows, 4);
         assert_eq!(
             (before.recall, before.other_called_it, before.accuracy),
             (0.25, 0.0, 0.5)
         );
         // Half: the second window's ln 1.5, and its neighbour in the other class comes along.
-        let b = bias_for_recall(&windows, 1, 0.5).unwrap();
+        let b = bias_for_recall(&windows, 1, 0.5, Decisions::Node).unwrap();
         assert!((b - (1.5f64.ln() + 1e-3)).abs() < 1e-6, "{b}");
-        let after = bias_effect(&windows, 1, b);
+        let after = bias_effect(&windows, 1, b, Decisions::Node).unwrap();
         assert_eq!((after.recall, after.other_called_it), (0.5, 0.5));
         // Three quarters: ln(7/3).
-        let b = bias_for_recall(&windows, 1, 0.75).unwrap();
+        let b = bias_for_recall(&windows, 1, 0.75, Decisions::Node).unwrap();
         assert!((b - ((0.7f64 / 0.3).ln() + 1e-3)).abs() < 1e-6, "{b}");
-        assert_eq!(bias_effect(&windows, 1, b).recall, 0.75);
+        assert_eq!(
+            bias_effect(&windows, 1, b, Decisions::Node).unwrap().recall,
+            0.75
+        );
         // A quarter is below what the head gives: a negative bias, as far as the window that
         // wins by least can go and still win.
-        let b = bias_for_recall(&windows, 1, 0.25).unwrap();
+        let b = bias_for_recall(&windows, 1, 0.25, Decisions::Node).unwrap();
         assert!((b - ((0.4f64 / 0.6).ln() + 1e-3)).abs() < 1e-6, "{b}");
-        assert_eq!(bias_effect(&windows, 1, b).recall, 0.25);
+        assert_eq!(
+            bias_effect(&windows, 1, b, Decisions::Node).unwrap().recall,
+            0.25
+        );
         // The window count for a recall is taken by the division recall is reported with:
         // 0.07 of 100 windows is 7 (0.07 * 100 rounds to 7.000000000000001).
         let many: Vec<ScoredWindow> = (1..=100)
             .map(|i| scored(1, &[0.5 + 0.004 * i as f32, 0.5 - 0.004 * i as f32]))
             .collect();
-        let b = bias_for_recall(&many, 1, 0.07).unwrap();
-        assert_eq!(bias_effect(&many, 1, b).recall, 0.07, "{b}");
-        let b = bias_for_recall(&many, 1, 0.55).unwrap();
-        assert_eq!(bias_effect(&many, 1, b).recall, 0.55, "{b}");
+        let b = bias_for_recall(&many, 1, 0.07, Decisions::Node).unwrap();
+        assert_eq!(
+            bias_effect(&many, 1, b, Decisions::Node).unwrap().recall,
+            0.07,
+            "{b}"
+        );
+        let b = bias_for_recall(&many, 1, 0.55, Decisions::Node).unwrap();
+        assert_eq!(
+            bias_effect(&many, 1, b, Decisions::Node).unwrap().recall,
+            0.55,
+            "{b}"
+        );
         // Beyond the limit, a bad recall, no window of the class: errors.
         let hopeless = [scored(1, &[1.0, 0.0])];
-        let err = bias_for_recall(&hopeless, 1, 1.0).unwrap_err().to_string();
+        let err = bias_for_recall(&hopeless, 1, 1.0, Decisions::Node)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("beyond"), "{err}");
-        assert!(bias_for_recall(&windows, 1, 0.0).is_err());
-        assert!(bias_for_recall(&windows, 1, 1.5).is_err());
-        assert!(bias_for_recall(&windows[4..], 1, 0.5).is_err());
+        assert!(bias_for_recall(&windows, 1, 0.0, Decisions::Node).is_err());
+        assert!(bias_for_recall(&windows, 1, 1.5, Decisions::Node).is_err());
+        assert!(bias_for_recall(&windows[4..], 1, 0.5, Decisions::Node).is_err());
+    }
+
+    /// `scored`, fused with another node whose probabilities are `other`.
+    fn scored_fused(truth: usize, own: &[f32], other: &[f32]) -> ScoredWindow {
+        let mut w = scored(truth, own);
+        let probs: Vec<f32> = own.iter().zip(other).map(|(a, b)| (a + b) / 2.0).collect();
+        w.fused = Some(FusedDecision {
+            pred: argmax(&probs),
+            probs,
+            nodes: vec![1, 2],
+            node_probs: vec![own.to_vec(), other.to_vec()],
+        });
+        w
+    }
+
+    /// On fused decisions the bias moves each node's probabilities before they are averaged.
+    /// Two classes: the mean of σ(a + b) and σ(c + b) reaches one half at b = -(a + c) / 2, so
+    /// each fused window's threshold is known exactly, and differs from either node's own.
+    #[test]
+    fn the_bias_for_a_fused_recall_moves_every_node() {
+        // Of the rows as stored (1 - p rounded in f32).
+        let logit = |p: f32| (f64::from(p) / f64::from(1.0 - p)).ln();
+        let pairs = [(0.1f32, 0.6f32), (0.2, 0.3), (0.45, 0.6), (0.05, 0.15)];
+        let windows: Vec<ScoredWindow> = (pairs.iter())
+            .map(|&(a, c)| scored_fused(1, &[1.0 - a, a], &[1.0 - c, c]))
+            .chain([scored_fused(0, &[0.7, 0.3], &[0.5, 0.5])])
+            .collect();
+        let threshold = |(a, c): (f32, f32)| -(logit(a) + logit(c)) / 2.0;
+        let mut thresholds: Vec<f64> = pairs.iter().map(|&p| threshold(p)).collect();
+        thresholds.sort_by(f64::total_cmp);
+        let before = bias_effect(&windows, 1, 0.0, Decisions::Fused).unwrap();
+        assert_eq!((before.recall, before.accuracy), (0.25, 0.4));
+        for (k, recall) in [(2, 0.5), (3, 0.75), (4, 1.0)] {
+            let b = bias_for_recall(&windows, 1, recall, Decisions::Fused).unwrap();
+            assert!(
+                (b - (thresholds[k - 1] + 1e-3)).abs() < 1e-9,
+                "{b} {thresholds:?}"
+            );
+            let after = bias_effect(&windows, 1, b, Decisions::Fused).unwrap();
+            assert_eq!(after.recall, recall);
+            // 1e-3 less and one window fewer calls it.
+            let short = bias_effect(&windows, 1, b - 2e-3, Decisions::Fused).unwrap();
+            assert_eq!(short.recall, recall - 0.25);
+        }
+        // Not the nodes' own thresholds: the last window's first node alone needs ln 19.
+        let node = bias_for_recall(&windows, 1, 1.0, Decisions::Node).unwrap();
+        let fused = bias_for_recall(&windows, 1, 1.0, Decisions::Fused).unwrap();
+        assert!((node - (19f64.ln() + 1e-3)).abs() < 1e-6, "{node}");
+        assert!((fused - (thresholds[3] + 1e-3)).abs() < 1e-9 && fused < node);
+        // A window fused with itself alone decides as its node does.
+        let mut alone = scored(2, &[0.5, 0.3, 0.2]);
+        alone.fused = Some(FusedDecision {
+            probs: alone.probs.clone(),
+            pred: 0,
+            nodes: vec![1],
+            node_probs: vec![alone.probs.clone()],
+        });
+        let one = [alone];
+        let (n, f) = (
+            bias_for_recall(&one, 2, 1.0, Decisions::Node).unwrap(),
+            bias_for_recall(&one, 2, 1.0, Decisions::Fused).unwrap(),
+        );
+        assert!((n - f).abs() < 1e-9, "{n} {f}");
+        // Fused decisions a window lacks are an error, not a node's decision.
+        let err = bias_for_recall(&[scored(1, &[0.4, 0.6])], 1, 1.0, Decisions::Fused)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no fused decision"), "{err}");
+        assert!(bias_effect(&[scored(1, &[0.4, 0.6])], 1, 0.0, Decisions::Fused).is_err());
     }
 
     #[test]
@@ -881,13 +1060,13 @@ mod tests {
             hop_s: 0.1,
             probs: &partner,
         }];
-        assert!(add_latest(&mut sum, &grid, 2.0));
+        assert!(add_latest(&mut sum, &grid, 2.0).is_some());
         assert_eq!(argmax(&sum), 1);
         assert_eq!(argmax(&[0.6, 0.4]), 0);
         // Mirrored nodes tie exactly: the first class wins, as in the packet `run` prints.
         assert_eq!(argmax(&[0.5, 0.5]), 0);
         assert_eq!(argmax(&[0.1, 0.45, 0.45]), 1);
-        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax::<f32>(&[]), 0);
     }
 
     /// A decision stands for one hop at its own stream's frame rate (idle hours and false

@@ -34,8 +34,8 @@ pub struct Args {
     recall: f64,
     /// Set the recall of the decisions fused over each recording's nodes (`eval`'s `fused`
     /// report, `run --fuse`) instead of each node's own; the bias still goes into the head,
-    /// so every node's probabilities move before they are averaged. Needs recordings with
-    /// several nodes.
+    /// so every node's probabilities move before they are averaged. Needs at least one
+    /// recording with several nodes (the others' windows decide alone, as in `eval`).
     #[arg(long)]
     fused: bool,
     /// Score each session referenced to its own empty-room capture (its first 5 s), as

@@ -699,12 +699,17 @@ fn eval_scores_event_classes_per_episode() {
     );
     let after_fused = tf["after"]["recall"].as_f64().unwrap();
     assert!(
-        after_fused >= 0.9 && after_fused < 0.9 + 2.0 / support,
+        after_fused >= 0.9 && after_fused < 0.9 + 2.0 / fused_support,
+        "{tf}"
+    );
+    assert_eq!(
+        tf["bias"].as_f64().unwrap() > 0.0,
+        fused_before < 0.9,
         "{tf}"
     );
     let rf = eval(&fused_tuned, &[]);
     assert!(
-        (fall_recall(&rf["fused"]).0 - after_fused).abs() <= 1.0 / support,
+        (fall_recall(&rf["fused"]).0 - after_fused).abs() <= 1.0 / fused_support,
         "{tf} {}",
         rf["fused"]
     );

@@ -403,8 +403,9 @@ impl Scorer {
     }
 }
 
-/// The largest logit bias [`bias_for_recall`] sets: e^20 times a class's odds. Beyond it the
-/// head does not tell the class apart at all on the windows it misses.
+/// The largest logit bias, either way, [`bias_for_recall`] sets: e^20 times a class's odds.
+/// Beyond it the head does not tell the class apart at all on the windows it misses (or,
+/// lowering a recall, calls it beyond any doubt).
 pub const MAX_CLASS_BIAS: f64 = 20.0;
 
 /// Which decisions a class bias is set on and measured by.
@@ -450,9 +451,14 @@ pub fn biased_argmax(p: &[f32], class: usize, bias: f64) -> usize {
 }
 
 /// The class fused decisions give once `bias` is added to `class`'s logit in every node:
-/// each row of `node_probs` renormalised with `class`'s entry multiplied by e^bias, the rows
-/// averaged, the largest mean (the first of equals).
+/// the largest entry of [`biased_fused_means`] (the first of equals).
 pub fn biased_fused_argmax(node_probs: &[Vec<f32>], class: usize, bias: f64) -> usize {
+    argmax(&biased_fused_means(node_probs, class, bias))
+}
+
+/// Each row of `node_probs` renormalised with `class`'s entry multiplied by e^bias (the
+/// node's softmax with the bias added to the class's logit), averaged over the rows.
+fn biased_fused_means(node_probs: &[Vec<f32>], class: usize, bias: f64) -> Vec<f64> {
     let scale = bias.exp();
     let classes = node_probs.first().map_or(0, Vec::len);
     let mut mean = vec![0.0f64; classes];
@@ -460,11 +466,18 @@ pub fn biased_fused_argmax(node_probs: &[Vec<f32>], class: usize, bias: f64) -> 
         let weight = |j: usize, x: f32| f64::from(x) * if j == class { scale } else { 1.0 };
         let z: f64 = (row.iter().enumerate()).map(|(j, &x)| weight(j, x)).sum();
         for (j, (m, &x)) in mean.iter_mut().zip(row).enumerate() {
-            *m += weight(j, x) / z;
+            *m += weight(j, x) / z / node_probs.len() as f64;
         }
     }
-    argmax(&mean)
+    mean
 }
+
+/// How far `class`'s mean must lead every other class's for a fused window to count as called
+/// by a bias [`bias_for_recall`] sets: some 16 f32 steps at one half, so that the tuned head,
+/// which computes and averages its probabilities in f32, decides the same way. (Near two
+/// nodes that disagree confidently, the means barely move with the bias, and 1e-3 of logit
+/// alone could leave them within rounding of a tie.)
+const FUSED_MARGIN: f64 = 1e-6;
 
 /// A window's decision under `bias`, or an error for fused decisions the window lacks.
 fn biased_decision(
@@ -475,6 +488,9 @@ fn biased_decision(
 ) -> anyhow::Result<usize> {
     Ok(match decisions {
         Decisions::Node => biased_argmax(&w.probs, class, bias),
+        // Unbiased, the decision `eval` made (in f32; the f64 means could break a tie
+        // differently).
+        Decisions::Fused if bias == 0.0 => fused_rows(w)?.pred,
         Decisions::Fused => biased_fused_argmax(&fused_rows(w)?.node_probs, class, bias),
     })
 }
@@ -519,9 +535,10 @@ pub fn bias_effect(
 }
 
 /// The smallest bias at which a window's decision is `class`: ln(best other) - ln(own) for a
-/// node's own decision; for a fused one, found by bisection (the mean of `class`'s biased
-/// probabilities only rises with the bias, every other class's only falls), to within 1e-12,
-/// the upper end of the last interval. Infinite beyond 2 × [`MAX_CLASS_BIAS`] either way.
+/// node's own decision. For a fused one, the smallest at which `class`'s mean leads every
+/// other by [`FUSED_MARGIN`], found by bisection (the mean of `class`'s biased probabilities
+/// only rises with the bias, every other class's only falls) to within 1e-12, the upper end of
+/// the last interval; infinite beyond 2 × [`MAX_CLASS_BIAS`] either way.
 fn bias_needed(w: &ScoredWindow, class: usize, decisions: Decisions) -> anyhow::Result<f64> {
     if decisions == Decisions::Node {
         let own = f64::from(w.probs[class]).ln();
@@ -532,17 +549,24 @@ fn bias_needed(w: &ScoredWindow, class: usize, decisions: Decisions) -> anyhow::
         return Ok(best_other.ln() - own);
     }
     let rows = &fused_rows(w)?.node_probs;
-    let calls = |b: f64| biased_fused_argmax(rows, class, b) == class;
+    let leads = |b: f64| {
+        let mean = biased_fused_means(rows, class, b);
+        let other = (mean.iter().enumerate())
+            .filter(|&(j, _)| j != class)
+            .map(|(_, &m)| m)
+            .fold(f64::NEG_INFINITY, f64::max);
+        mean[class] - other >= FUSED_MARGIN
+    };
     let (mut lo, mut hi) = (-2.0 * MAX_CLASS_BIAS, 2.0 * MAX_CLASS_BIAS);
-    if calls(lo) {
+    if leads(lo) {
         return Ok(f64::NEG_INFINITY);
     }
-    if !calls(hi) {
+    if !leads(hi) {
         return Ok(f64::INFINITY);
     }
     while hi - lo > 1e-12 {
         let mid = 0.5 * (lo + hi);
-        if calls(mid) {
+        if leads(mid) {
             hi = mid;
         } else {
             lo = mid;
@@ -553,8 +577,8 @@ fn bias_needed(w: &ScoredWindow, class: usize, decisions: Decisions) -> anyhow::
 
 /// The logit bias for `class` that puts its per-window recall on `windows` (each node's own
 /// decisions, or the fused ones) at `recall` or just above: the smallest bias that turns that
-/// fraction of the class's windows into calls of it, plus 1e-3 so rounding in another run of
-/// the head cannot undo it. Positive when the head falls short of the recall; negative when it
+/// fraction of the class's windows into calls of it (fused: with [`FUSED_MARGIN`] to spare),
+/// plus 1e-3 so rounding in another run of the head cannot undo it. Positive when the head falls short of the recall; negative when it
 /// exceeds it (the surplus traded for fewer calls of the class on other windows).
 pub fn bias_for_recall(
     windows: &[ScoredWindow],
@@ -586,10 +610,19 @@ pub fn bias_for_recall(
     }
     let bias = needed[k - 1] + 1e-3;
     if !(bias.is_finite() && bias.abs() <= MAX_CLASS_BIAS) {
+        let why = match (bias > 0.0, decisions) {
+            (true, Decisions::Node) => {
+                "the head gives the windows it misses next to no probability of the class"
+            }
+            (true, Decisions::Fused) => {
+                "on the windows missed, too many of the fused nodes give the class next to no \
+                 probability (a mean cannot pass the share of nodes that give it some)"
+            }
+            (false, _) => "the head calls the class too confidently to lower its recall so far",
+        };
         bail!(
             "a recall of {recall} on these {} windows needs a logit bias of {bias:.1}, beyond \
-             the {MAX_CLASS_BIAS} allowed: the head gives the windows it misses next to no \
-             probability of the class",
+             the ±{MAX_CLASS_BIAS} allowed: {why}",
             needed.len()
         );
     }
@@ -996,7 +1029,8 @@ mod tests {
 
     /// On fused decisions the bias moves each node's probabilities before they are averaged.
     /// Two classes: the mean of σ(a + b) and σ(c + b) reaches one half at b = -(a + c) / 2, so
-    /// each fused window's threshold is known exactly, and differs from either node's own.
+    /// each fused window's threshold is known (up to the margin a call needs), and differs
+    /// from either node's own.
     #[test]
     fn the_bias_for_a_fused_recall_moves_every_node() {
         // Of the rows as stored (1 - p rounded in f32).
@@ -1009,17 +1043,18 @@ mod tests {
         let threshold = |(a, c): (f32, f32)| -(logit(a) + logit(c)) / 2.0;
         let mut thresholds: Vec<f64> = pairs.iter().map(|&p| threshold(p)).collect();
         thresholds.sort_by(f64::total_cmp);
+        // The margin moves a threshold by about 1e-6 over the means' slope (≥ 0.05 here).
+        let near = |b: f64, t: f64| (b - (t + 1e-3)).abs() < 1e-4;
         let before = bias_effect(&windows, 1, 0.0, Decisions::Fused).unwrap();
         assert_eq!((before.recall, before.accuracy), (0.25, 0.4));
-        for (k, recall) in [(2, 0.5), (3, 0.75), (4, 1.0)] {
+        // A quarter is below what the head gives: a negative bias.
+        for (k, recall) in [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0)] {
             let b = bias_for_recall(&windows, 1, recall, Decisions::Fused).unwrap();
-            assert!(
-                (b - (thresholds[k - 1] + 1e-3)).abs() < 1e-9,
-                "{b} {thresholds:?}"
-            );
+            assert!(near(b, thresholds[k - 1]), "{b} {thresholds:?}");
+            assert_eq!(b < 0.0, k == 1, "{b}");
             let after = bias_effect(&windows, 1, b, Decisions::Fused).unwrap();
             assert_eq!(after.recall, recall);
-            // 1e-3 less and one window fewer calls it.
+            // 2e-3 less and one window fewer calls it.
             let short = bias_effect(&windows, 1, b - 2e-3, Decisions::Fused).unwrap();
             assert_eq!(short.recall, recall - 0.25);
         }
@@ -1027,7 +1062,13 @@ mod tests {
         let node = bias_for_recall(&windows, 1, 1.0, Decisions::Node).unwrap();
         let fused = bias_for_recall(&windows, 1, 1.0, Decisions::Fused).unwrap();
         assert!((node - (19f64.ln() + 1e-3)).abs() < 1e-6, "{node}");
-        assert!((fused - (thresholds[3] + 1e-3)).abs() < 1e-9 && fused < node);
+        assert!(near(fused, thresholds[3]) && fused < node);
+        // Class 0 wins ties (the first of equals): its one window, at [0.6, 0.4] fused, gives
+        // up its call below -ln(7/3)/2.
+        let b = bias_for_recall(&windows, 0, 1.0, Decisions::Fused).unwrap();
+        assert!(near(b, -(0.7f64 / 0.3).ln() / 2.0), "{b}");
+        let after = bias_effect(&windows, 0, b, Decisions::Fused).unwrap();
+        assert_eq!(after.recall, 1.0);
         // A window fused with itself alone decides as its node does.
         let mut alone = scored(2, &[0.5, 0.3, 0.2]);
         alone.fused = Some(FusedDecision {
@@ -1041,7 +1082,18 @@ mod tests {
             bias_for_recall(&one, 2, 1.0, Decisions::Node).unwrap(),
             bias_for_recall(&one, 2, 1.0, Decisions::Fused).unwrap(),
         );
-        assert!((n - f).abs() < 1e-9, "{n} {f}");
+        assert!((n - f).abs() < 1e-4 && f >= n, "{n} {f}");
+        // A node that gives the class nothing caps the mean at one half: no bias reaches it.
+        let capped = [scored_fused(1, &[1.0, 0.0], &[0.0, 1.0])];
+        let err = (bias_for_recall(&capped, 1, 1.0, Decisions::Fused).unwrap_err()).to_string();
+        assert!(err.contains("share of nodes"), "{err}");
+        // Both nodes certain of the class: no bias within the limit lowers the recall.
+        let certain = [
+            scored_fused(1, &[0.0, 1.0], &[0.0, 1.0]),
+            scored_fused(1, &[0.6, 0.4], &[0.6, 0.4]),
+        ];
+        let err = (bias_for_recall(&certain, 1, 0.5, Decisions::Fused).unwrap_err()).to_string();
+        assert!(err.contains("too confidently"), "{err}");
         // Fused decisions a window lacks are an error, not a node's decision.
         let err = bias_for_recall(&[scored(1, &[0.4, 0.6])], 1, 1.0, Decisions::Fused)
             .unwrap_err()

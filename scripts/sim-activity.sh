@@ -13,7 +13,9 @@
 # TAKES=N records N fall and N sit-down takes per training installation (default 1, at most 9:
 # the takes' motion seeds are i*100+10+t and i*100+20+t); the test rooms keep 2 each.
 # RECALL=CLASS:R (e.g. fall:0.99) also tunes the head's operating point for that class on the
-# validation installations (`aether tune`) and scores the tuned head (sim-w<W>-<CLASS><R>.rvne).
+# validation installations (`aether tune`) and scores the tuned head (sim-w<W>-<CLASS><R>.rvne);
+# with FUSED=1 the recall is set on the decisions fused over each installation's two nodes
+# (`tune --fused`, sim-w<W>-fused-<CLASS><R>.rvne), the ones `eval`'s fused report scores.
 # IDEAL=1 records every capture with a perfect receiver (`simulate --ideal`: no noise, random
 # phase, AGC or timing jitter): the ceiling the ESP32 impairments leave to the head.
 # Prints `aether eval` for the unseen rooms; everything it writes stays under DIR.
@@ -84,9 +86,10 @@ if [ -n "${RECALL:-}" ]; then
     python3 -c 'import json, sys
 for g in json.load(open(sys.argv[1]))["run"]["val_groups"]: print(g.rsplit("-i", 1)[1])' \
         "sim-w$window.rvne.ckpt.json" | while read -r i; do ln -s "../train/random-$i" "val/random-$i"; done
-    tuned="sim-w$window-$class$recall.rvne"
+    tuned="sim-w$window-$class$recall.rvne" fused=()
+    if [ "${FUSED:-0}" = 1 ]; then tuned="sim-w$window-fused-$class$recall.rvne" fused=(--fused); fi
     "$aether" tune --model "sim-w$window.rvne" --data val --class "$class" --recall "$recall" \
-        --idle-class empty --threads "${THREADS:-1}" "${calibrate[@]}" --out "$tuned"
+        --idle-class empty --threads "${THREADS:-1}" "${calibrate[@]}" "${fused[@]}" --out "$tuned"
     "$aether" eval --model "$tuned" --data test --idle-class empty --threads "${THREADS:-1}" \
         "${calibrate[@]}"
 fi

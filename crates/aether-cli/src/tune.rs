@@ -35,7 +35,9 @@ pub struct Args {
     /// Set the recall of the decisions fused over each recording's nodes (`eval`'s `fused`
     /// report, `run --fuse`) instead of each node's own; the bias still goes into the head,
     /// so every node's probabilities move before they are averaged. Needs at least one
-    /// recording with several nodes (the others' windows decide alone, as in `eval`).
+    /// recording with several nodes (the others' windows decide alone, as in `eval`). The
+    /// recall holds where decisions are fused; a node deciding alone gets the same bias and
+    /// its own, usually lower, recall.
     #[arg(long)]
     fused: bool,
     /// Score each session referenced to its own empty-room capture (its first 5 s), as

@@ -534,6 +534,13 @@ pub fn bias_effect(
     })
 }
 
+/// The largest of `values` (probabilities, so never below 0) but `class`'s; 0 for none.
+fn best_other(values: impl Iterator<Item = f64>, class: usize) -> f64 {
+    (values.enumerate())
+        .filter(|&(j, _)| j != class)
+        .fold(0.0, |best, (_, v)| best.max(v))
+}
+
 /// The smallest bias at which a window's decision is `class`: ln(best other) - ln(own) for a
 /// node's own decision. For a fused one, the smallest at which `class`'s mean leads every
 /// other by [`FUSED_MARGIN`], found by bisection (the mean of `class`'s biased probabilities
@@ -542,20 +549,12 @@ pub fn bias_effect(
 fn bias_needed(w: &ScoredWindow, class: usize, decisions: Decisions) -> anyhow::Result<f64> {
     if decisions == Decisions::Node {
         let own = f64::from(w.probs[class]).ln();
-        let best_other = (w.probs.iter().enumerate())
-            .filter(|&(j, _)| j != class)
-            .map(|(_, &p)| f64::from(p))
-            .fold(0.0, f64::max);
-        return Ok(best_other.ln() - own);
+        return Ok(best_other(w.probs.iter().map(|&p| f64::from(p)), class).ln() - own);
     }
     let rows = &fused_rows(w)?.node_probs;
     let leads = |b: f64| {
         let mean = biased_fused_means(rows, class, b);
-        let other = (mean.iter().enumerate())
-            .filter(|&(j, _)| j != class)
-            .map(|(_, &m)| m)
-            .fold(f64::NEG_INFINITY, f64::max);
-        mean[class] - other >= FUSED_MARGIN
+        mean[class] - best_other(mean.iter().copied(), class) >= FUSED_MARGIN
     };
     let (mut lo, mut hi) = (-2.0 * MAX_CLASS_BIAS, 2.0 * MAX_CLASS_BIAS);
     if leads(lo) {
